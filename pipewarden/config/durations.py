@@ -1,0 +1,46 @@
+"""Durations written the way people write them in YAML: `90s`, `5m`, `2h`, `1d`."""
+
+import re
+from datetime import timedelta
+
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
+
+
+def parse_duration(text: str | int | float | timedelta) -> timedelta:
+    """Parse `5m`, `1h30m`, `45s` or a number of seconds; raise ValueError naming the text."""
+    if isinstance(text, timedelta):
+        return text
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        if text < 0:
+            raise ValueError(f"duration must not be negative: {text}")
+        return timedelta(seconds=text)
+    raw = str(text).strip().lower().replace(" ", "")
+    if raw in ("0", ""):
+        return timedelta(0)
+    pos, seconds = 0, 0.0
+    for match in _PART.finditer(raw):
+        if match.start() != pos:
+            break
+        seconds += float(match.group(1)) * _UNITS[match.group(2)]
+        pos = match.end()
+    if pos != len(raw) or pos == 0:
+        raise ValueError(f"not a duration: {text!r} (use forms like 30s, 5m, 2h, 1d)")
+    return timedelta(seconds=seconds)
+
+
+def format_duration(delta: timedelta) -> str:
+    """Short human form, e.g. `2h05m` or `41s`."""
+    total = int(delta.total_seconds())
+    sign = "-" if total < 0 else ""
+    total = abs(total)
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if days:
+        return f"{sign}{days}d{hours:02d}h"
+    if hours:
+        return f"{sign}{hours}h{minutes:02d}m"
+    if minutes:
+        return f"{sign}{minutes}m{seconds:02d}s"
+    return f"{sign}{seconds}s"

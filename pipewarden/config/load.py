@@ -1,0 +1,90 @@
+"""Reading pipewarden.yaml: environment expansion, validation, errors that name file and key."""
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from pipewarden.config.models import PipewardenConfig
+from pipewarden.db.urls import redact_secrets
+
+DEFAULT_PATH = Path("pipewarden.yaml")
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class ConfigError(ValueError):
+    """The configuration file cannot be used; the message names the file, the key and why."""
+
+
+def config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """`--config` wins, then PIPEWARDEN_CONFIG, then ./pipewarden.yaml."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get("PIPEWARDEN_CONFIG")
+    return Path(env) if env else DEFAULT_PATH
+
+
+def expand_env(text: str, where: str) -> str:
+    """Replace `${VAR}` and `${VAR:-default}`; a missing variable without default is an error."""
+
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        value = os.environ.get(name)
+        if value is None:
+            if default is None:
+                raise ConfigError(f"{where}: environment variable {name} is not set")
+            return default
+        return value
+
+    return _VAR.sub(substitute, text)
+
+
+def _expand_tree(node: Any, file: Path, path: str = "") -> Any:
+    if isinstance(node, dict):
+        return {
+            k: _expand_tree(v, file, f"{path}.{k}" if path else str(k)) for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [_expand_tree(v, file, f"{path}[{i}]") for i, v in enumerate(node)]
+    if isinstance(node, str):
+        return expand_env(node, f"{file}: {path}")
+    return node
+
+
+def _describe(error: ValidationError, file: Path) -> str:
+    lines = [f"{file}: invalid configuration"]
+    for item in error.errors():
+        key = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        message = redact_secrets(str(item["msg"]).removeprefix("Value error, "))
+        lines.append(f"  {key}: {message}")
+    return "\n".join(lines)
+
+
+def parse_config(data: Any, file: Path) -> PipewardenConfig:
+    """Validate already-parsed YAML; `file` is only used in messages."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{file}: expected a mapping at the top level")
+    try:
+        return PipewardenConfig.model_validate(_expand_tree(data, file))
+    except ValidationError as error:
+        raise ConfigError(_describe(error, file)) from None
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> PipewardenConfig:
+    """Load and validate the configuration file."""
+    file = config_path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{file}: configuration file not found") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(error, "problem", None) or "not valid YAML"
+        raise ConfigError(f"{file}{where}: {problem}") from None
+    return parse_config(data, file)

@@ -1,0 +1,134 @@
+"""The configuration as typed models: what a user may write in pipewarden.yaml."""
+
+from datetime import timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from pipewarden.config.durations import parse_duration
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WarehouseConfig(_Strict):
+    """Where the copies land, and where pipewarden keeps its own tables."""
+
+    url: str
+    schema_name: str | None = Field(default=None, alias="schema")
+
+
+class SourceConfig(_Strict):
+    """A system rows are copied from (any SQLAlchemy URL)."""
+
+    url: str
+
+
+class FreshnessConfig(_Strict):
+    """How old the newest loaded row may be before the table is stale."""
+
+    warn_after: timedelta | None = None
+    error_after: timedelta | None = None
+
+    @field_validator("warn_after", "error_after", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> timedelta | None:
+        return None if value is None else parse_duration(value)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "FreshnessConfig":
+        if self.warn_after and self.error_after and self.warn_after > self.error_after:
+            raise ValueError("warn_after must not be longer than error_after")
+        return self
+
+
+class NormalizeRule(_Strict):
+    """One normalization applied to a column before validation (see checks.normalize)."""
+
+    column: str
+    steps: list[str]
+
+
+class TableConfig(_Strict):
+    """One table copied from a source into the warehouse."""
+
+    name: str = ""
+    source: str
+    source_table: str = ""
+    source_schema: str | None = None
+    target_table: str = ""
+    primary_key: list[str]
+    cursor: str
+    lookback: timedelta | int = timedelta(0)
+    schedule: Literal["realtime", "hourly", "daily"] = "hourly"
+    freshness: FreshnessConfig = FreshnessConfig()
+    owner: str | None = None
+    batch_size: int = Field(default=50_000, ge=1, le=5_000_000)
+    schema_ref: str | None = Field(default=None, alias="schema")
+    normalize: dict[str, list[str]] = Field(default_factory=dict)
+
+    @field_validator("primary_key", mode="before")
+    @classmethod
+    def _key_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("primary_key")
+    @classmethod
+    def _key_not_empty(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("primary_key needs at least one column")
+        return value
+
+    @field_validator("lookback", mode="before")
+    @classmethod
+    def _lookback(cls, value: Any) -> timedelta | int:
+        # An integer cursor (a sequence, a version) looks back by a count, not by time.
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        return parse_duration(value)
+
+    @field_validator("normalize", mode="before")
+    @classmethod
+    def _steps_as_list(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: [v] if isinstance(v, str) else v for k, v in value.items()}
+        return value
+
+
+class PipewardenConfig(_Strict):
+    """The whole file."""
+
+    warehouse: WarehouseConfig
+    sources: dict[str, SourceConfig]
+    tables: dict[str, TableConfig]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _names_and_defaults(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("tables"), dict):
+            tables = {}
+            for name, table in data["tables"].items():
+                if isinstance(table, dict):
+                    table = {"name": name, "source_table": name, "target_table": name, **table}
+                tables[name] = table
+            data = {**data, "tables": tables}
+        return data
+
+    @model_validator(mode="after")
+    def _sources_exist(self) -> "PipewardenConfig":
+        for name, table in self.tables.items():
+            if table.source not in self.sources:
+                known = ", ".join(sorted(self.sources)) or "none"
+                raise ValueError(
+                    f"tables.{name}.source: unknown source {table.source!r} (known: {known})"
+                )
+        return self
+
+    def table(self, name: str) -> TableConfig:
+        """The table called `name`, or a KeyError that lists the known ones."""
+        try:
+            return self.tables[name]
+        except KeyError:
+            known = ", ".join(sorted(self.tables))
+            raise KeyError(f"unknown table {name!r} (configured: {known})") from None

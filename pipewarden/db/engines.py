@@ -1,0 +1,59 @@
+"""Creating engines, and turning connection failures into errors a person can act on."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Engine
+
+from pipewarden.db.urls import display_url, parse_url, redact_secrets
+from pipewarden.dialects import dialect_for
+
+
+class ConnectionFailed(RuntimeError):
+    """A database could not be reached or refused us; the message hides passwords."""
+
+
+def make_engine(url: str | URL) -> Engine:
+    """An engine for `url`, set up by its dialect (SQLite functions, session time zone …)."""
+    parsed = parse_url(url)
+    dialect = dialect_for(parsed.get_backend_name())
+    engine = sa.create_engine(parsed, **dialect.engine_options())
+    event.listen(engine, "connect", dialect.on_connect)
+    return engine
+
+
+@lru_cache(maxsize=64)
+def cached_engine(url: str) -> Engine:
+    """One engine per URL in a process: the pool is worth keeping between runs."""
+    return make_engine(url)
+
+
+def describe_connection_error(url: str | URL, error: BaseException) -> str:
+    """`cannot connect to <url>: <driver's reason>`, with every secret hidden."""
+    reason = str(getattr(error, "orig", None) or error).strip().splitlines()
+    first = reason[0] if reason else type(error).__name__
+    text = f"cannot connect to {display_url(url)}: {first}"
+    password = parse_url(url).password if not isinstance(url, URL) else url.password
+    if password:
+        text = text.replace(str(password), "***")
+    return redact_secrets(text)
+
+
+@contextmanager
+def connect(engine: Engine) -> Iterator[sa.Connection]:
+    """A connection whose connect-time errors are ConnectionFailed with a clear message."""
+    try:
+        conn = engine.connect()
+    except sa.exc.DBAPIError as error:
+        raise ConnectionFailed(describe_connection_error(engine.url, error)) from None
+    with conn:
+        yield conn
+
+
+def check_connection(engine: Engine) -> None:
+    """Connect once, so a wrong URL fails early with a clear message."""
+    with connect(engine) as conn:
+        conn.execute(sa.text("SELECT 1"))

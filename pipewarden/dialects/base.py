@@ -1,0 +1,100 @@
+"""The small interface every database implements; one file per dialect implements it."""
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import polars as pl
+import sqlalchemy as sa
+from sqlalchemy.types import TypeEngine
+
+from pipewarden.dialects.kinds import ColumnKind
+
+
+class Dialect:
+    """Capabilities and the few SQL shapes that differ between databases."""
+
+    name: str = "generic"
+    #: `(a, b) > (x, y)` uses an index on this database.
+    row_value_keyset: bool = False
+    #: pipewarden may keep its tables and copies here.
+    warehouse: bool = False
+
+    def engine_options(self) -> dict[str, Any]:
+        """Keyword arguments for `sqlalchemy.create_engine`."""
+        return {"pool_pre_ping": True}
+
+    def on_connect(self, dbapi_connection: Any, connection_record: Any) -> None:
+        """Per-connection set-up (session time zone, functions)."""
+
+    def column_type(self, kind: ColumnKind) -> TypeEngine[Any]:
+        """The type a warehouse column of this kind gets here."""
+        return _generic_type(kind)
+
+    def staging_type(self, kind: ColumnKind) -> TypeEngine[Any]:
+        """The type of this kind in a staging table; the merge casts where it differs."""
+        return self.column_type(kind)
+
+    def read_expression(self, column: sa.ColumnElement[Any], kind: ColumnKind) -> Any:
+        """How a column is selected so its value arrives exactly (JSON as text, …)."""
+        return column
+
+    def oldest_open_transaction_start(self, conn: sa.Connection) -> datetime | None:
+        """Start of the oldest transaction still writing, where the database can tell."""
+        return None
+
+    def merge(
+        self,
+        target: sa.Table,
+        staging: sa.Table,
+        key: Sequence[str],
+        cursor: str | None,
+        columns: Sequence[str],
+    ) -> sa.Executable:
+        """One statement: insert new rows, update changed ones, never go back to an older one."""
+        raise NotImplementedError(f"{self.name} cannot be a warehouse")
+
+    def bulk_load(self, conn: sa.Connection, staging: sa.Table, batch: pl.DataFrame) -> None:
+        """Put a batch into the (empty) staging table."""
+        rows = batch.to_dicts()
+        if rows:
+            conn.execute(staging.insert(), rows)
+
+
+def changed_condition(
+    existing: sa.Table, incoming: Any, columns: Sequence[str], cursor: str | None
+) -> sa.ColumnElement[bool]:
+    """`incoming` is not older than `existing`, and differs from it in some column.
+
+    The second half is what dedupes re-read rows by content: an identical re-read is no update.
+    """
+    differs = sa.or_(*(existing.c[c].is_distinct_from(incoming[c]) for c in columns))
+    if cursor is None:
+        return differs
+    return sa.and_(
+        sa.or_(existing.c[cursor].is_(None), existing.c[cursor] <= incoming[cursor]), differs
+    )
+
+
+def _generic_type(kind: ColumnKind) -> TypeEngine[Any]:
+    if kind.kind == "integer":
+        return sa.BigInteger()
+    if kind.kind == "decimal":
+        return sa.Numeric(kind.precision, kind.scale, asdecimal=True)
+    if kind.kind == "float":
+        return sa.Float()
+    if kind.kind == "boolean":
+        return sa.Boolean()
+    if kind.kind == "date":
+        return sa.Date()
+    if kind.kind == "timestamp":
+        return sa.DateTime(timezone=True)
+    if kind.kind == "time":
+        return sa.Time()
+    if kind.kind == "binary":
+        return sa.LargeBinary()
+    if kind.kind == "json":
+        return sa.JSON()
+    if kind.kind == "text" and kind.length:
+        return sa.String(kind.length)
+    return sa.Text()

@@ -1,0 +1,103 @@
+"""What a column holds, independent of any database: the common ground between dialects.
+
+Every dialect maps its own types to a `ColumnKind` (reading a source) and a `ColumnKind` back to
+its own type (creating a warehouse table); batches, hashing and checks speak only of kinds.
+"""
+
+from dataclasses import dataclass
+from typing import Literal
+
+import polars as pl
+import sqlalchemy as sa
+from sqlalchemy.types import TypeEngine
+
+Kind = Literal[
+    "integer",
+    "decimal",
+    "float",
+    "text",
+    "boolean",
+    "date",
+    "timestamp",
+    "time",
+    "json",
+    "binary",
+    "uuid",
+]
+
+
+@dataclass(frozen=True)
+class ColumnKind:
+    """The portable description of one column's values."""
+
+    kind: Kind
+    precision: int | None = None
+    scale: int | None = None
+    length: int | None = None
+    timezone: bool = False
+
+    def polars_dtype(self) -> pl.DataType:
+        """The batch column type; decimals stay decimals so no value passes through float."""
+        if self.kind == "integer":
+            return pl.Int64()
+        if self.kind == "decimal":
+            if self.scale is None:
+                return pl.String()  # unconstrained numeric: its text is the only exact form
+            return pl.Decimal(self.precision or 38, self.scale)
+        if self.kind == "float":
+            return pl.Float64()
+        if self.kind == "boolean":
+            return pl.Boolean()
+        if self.kind == "date":
+            return pl.Date()
+        if self.kind == "timestamp":
+            return pl.Datetime("us", "UTC")
+        if self.kind == "time":
+            return pl.Time()
+        if self.kind == "binary":
+            return pl.Binary()
+        return pl.String()
+
+
+def kind_of(type_: TypeEngine[object]) -> ColumnKind:
+    """Classify a reflected SQLAlchemy type; unknown types are carried as text."""
+    name = type(type_).__name__.upper()
+    if name in ("JSON", "JSONB"):
+        return ColumnKind("json")
+    if name == "UUID" or isinstance(type_, sa.Uuid):
+        return ColumnKind("uuid")
+    if isinstance(type_, sa.Boolean) or name in ("BOOL", "BOOLEAN"):
+        return ColumnKind("boolean")
+    if isinstance(type_, sa.Integer):
+        return ColumnKind("integer")
+    if isinstance(type_, sa.Float) or name in ("REAL", "DOUBLE", "DOUBLE_PRECISION", "FLOAT"):
+        return ColumnKind("float")
+    if isinstance(type_, sa.Numeric):
+        return ColumnKind("decimal", precision=type_.precision, scale=type_.scale)
+    if isinstance(type_, sa.DateTime):
+        return ColumnKind("timestamp", timezone=bool(getattr(type_, "timezone", False)))
+    if isinstance(type_, sa.Date):
+        return ColumnKind("date")
+    if isinstance(type_, sa.Time):
+        return ColumnKind("time")
+    if isinstance(type_, (sa.LargeBinary, sa.types._Binary)):
+        return ColumnKind("binary")
+    if isinstance(type_, sa.String):
+        return ColumnKind("text", length=type_.length)
+    return ColumnKind("text")
+
+
+def compatible(source: ColumnKind, target: ColumnKind) -> bool:
+    """Can values of `source` load into a column of `target` without loss or surprise?"""
+    if source.kind == target.kind:
+        if source.kind == "decimal" and source.scale is not None and target.scale is not None:
+            return source.scale <= target.scale
+        return True
+    widenings = {
+        ("integer", "decimal"),
+        ("integer", "float"),
+        ("uuid", "text"),
+        ("json", "text"),
+        ("boolean", "integer"),
+    }
+    return (source.kind, target.kind) in widenings

@@ -1,0 +1,50 @@
+"""MariaDB / MySQL: a source (and a merge target for completeness). DATETIME has no time zone."""
+
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
+from sqlalchemy.types import TypeEngine
+
+from pipewarden.dialects.base import Dialect, _generic_type
+from pipewarden.dialects.kinds import ColumnKind
+
+
+class MariaDB(Dialect):
+    name = "mariadb"
+    # MariaDB does not use an index for `(a, b) > (x, y)`; the expanded OR form it does.
+    row_value_keyset = False
+    warehouse = False
+
+    def engine_options(self) -> dict[str, Any]:
+        return {"pool_pre_ping": True, "connect_args": {"init_command": "SET time_zone = '+00:00'"}}
+
+    def column_type(self, kind: ColumnKind) -> TypeEngine[Any]:
+        if kind.kind == "timestamp":
+            return mysql.DATETIME(fsp=6)
+        if kind.kind == "text":
+            return sa.String(kind.length) if kind.length else sa.Text()
+        if kind.kind == "json":
+            return sa.JSON()
+        if kind.kind == "uuid":
+            return sa.String(36)
+        return _generic_type(kind)
+
+    def merge(
+        self,
+        target: sa.Table,
+        staging: sa.Table,
+        key: Sequence[str],
+        cursor: str | None,
+        columns: Sequence[str],
+    ) -> sa.Executable:
+        select = sa.select(*(staging.c[c] for c in columns))
+        stmt = mysql.insert(target).from_select(list(columns), select)
+        updates = [c for c in columns if c not in key]
+        newer = sa.true() if cursor is None else target.c[cursor] <= stmt.inserted[cursor]
+        # Assignments run left to right and see earlier ones: the cursor column goes last.
+        ordered = [c for c in updates if c != cursor] + ([cursor] if cursor in updates else [])
+        return stmt.on_duplicate_key_update(
+            [(c, sa.func.IF(newer, stmt.inserted[c], target.c[c])) for c in ordered]
+        )

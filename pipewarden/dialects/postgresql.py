@@ -1,0 +1,98 @@
+"""PostgreSQL: a warehouse and a source. Binary COPY into staging, ON CONFLICT merges."""
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import polars as pl
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg
+from sqlalchemy.types import TypeEngine
+
+from pipewarden.dialects.base import Dialect, _generic_type, changed_condition
+from pipewarden.dialects.kinds import ColumnKind
+
+
+class PostgreSQL(Dialect):
+    name = "postgresql"
+    row_value_keyset = True
+    warehouse = True
+
+    def engine_options(self) -> dict[str, Any]:
+        return {"pool_pre_ping": True, "connect_args": {"options": "-c timezone=UTC"}}
+
+    def column_type(self, kind: ColumnKind) -> TypeEngine[Any]:
+        if kind.kind == "json":
+            return pg.JSONB()
+        if kind.kind == "uuid":
+            return pg.UUID(as_uuid=False)
+        return _generic_type(kind)
+
+    def staging_type(self, kind: ColumnKind) -> TypeEngine[Any]:
+        """JSON and unconstrained numerics travel as text and are cast in the merge."""
+        if kind.kind == "json" or (kind.kind == "decimal" and kind.scale is None):
+            return sa.Text()
+        if kind.kind == "uuid":
+            return sa.Text()
+        return self.column_type(kind)
+
+    def read_expression(self, column: sa.ColumnElement[Any], kind: ColumnKind) -> Any:
+        if kind.kind in ("json", "uuid") or (kind.kind == "decimal" and kind.scale is None):
+            return sa.cast(column, sa.Text).label(column.key)
+        return column
+
+    def oldest_open_transaction_start(self, conn: sa.Connection) -> datetime | None:
+        return conn.execute(
+            sa.text(
+                "SELECT min(xact_start) FROM pg_stat_activity "
+                "WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid() "
+                "AND datname = current_database()"
+            )
+        ).scalar()
+
+    def merge(
+        self,
+        target: sa.Table,
+        staging: sa.Table,
+        key: Sequence[str],
+        cursor: str | None,
+        columns: Sequence[str],
+    ) -> sa.Executable:
+        select = sa.select(*(_cast_to(staging.c[c], target.c[c]) for c in columns))
+        stmt = pg.insert(target).from_select(list(columns), select)
+        updates = [c for c in columns if c not in key]
+        if not updates:
+            return stmt.on_conflict_do_nothing(index_elements=list(key))
+        return stmt.on_conflict_do_update(
+            index_elements=list(key),
+            set_={c: stmt.excluded[c] for c in updates},
+            where=changed_condition(target, stmt.excluded, updates, cursor),
+        )
+
+    def bulk_load(self, conn: sa.Connection, staging: sa.Table, batch: pl.DataFrame) -> None:
+        """Binary COPY: the fastest way into PostgreSQL, with values in their exact types."""
+        if batch.height == 0:
+            return
+        columns = batch.columns
+        raw = conn.connection.driver_connection
+        with raw.cursor() as cur:
+            cur.execute(
+                "SELECT attname, atttypid::int FROM pg_attribute "
+                "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
+                (staging.name,),
+            )
+            oids = dict(cur.fetchall())
+            names = ", ".join(pg.dialect().identifier_preparer.quote(c) for c in columns)
+            table = pg.dialect().identifier_preparer.format_table(staging)
+            with cur.copy(f"COPY {table} ({names}) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types([oids[c] for c in columns])
+                for row in batch.iter_rows():
+                    copy.write_row(row)
+
+
+def _cast_to(value: sa.ColumnElement[Any], target: sa.Column[Any]) -> Any:
+    if type(value.type) is type(target.type) or isinstance(target.type, sa.Text):
+        return value
+    if isinstance(value.type, sa.Text):
+        return sa.cast(value, target.type)
+    return value

@@ -1,0 +1,56 @@
+"""SQLite: the embedded warehouse and the demo's sources. Decimals are stored as exact text."""
+
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.types import TypeEngine
+
+from pipewarden.dialects.base import Dialect, _generic_type, changed_condition
+from pipewarden.dialects.kinds import ColumnKind
+from pipewarden.dialects.sqlite_types import DecimalText, UtcDateTime
+
+
+class SQLite(Dialect):
+    name = "sqlite"
+    row_value_keyset = True
+    warehouse = True
+
+    def engine_options(self) -> dict[str, Any]:
+        return {"connect_args": {"timeout": 30}}
+
+    def on_connect(self, dbapi_connection: Any, connection_record: Any) -> None:
+        cur = dbapi_connection.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    def column_type(self, kind: ColumnKind) -> TypeEngine[Any]:
+        if kind.kind == "decimal":
+            return DecimalText(kind.scale)
+        if kind.kind == "timestamp":
+            return UtcDateTime()
+        if kind.kind in ("json", "uuid"):
+            return sa.Text()
+        return _generic_type(kind)
+
+    def merge(
+        self,
+        target: sa.Table,
+        staging: sa.Table,
+        key: Sequence[str],
+        cursor: str | None,
+        columns: Sequence[str],
+    ) -> sa.Executable:
+        # `WHERE true` resolves SQLite's parsing ambiguity between a join and the upsert clause.
+        select = sa.select(*(staging.c[c] for c in columns)).where(sa.true())
+        stmt = sqlite.insert(target).from_select(list(columns), select)
+        updates = [c for c in columns if c not in key]
+        if not updates:
+            return stmt.on_conflict_do_nothing(index_elements=list(key))
+        return stmt.on_conflict_do_update(
+            index_elements=list(key),
+            set_={c: stmt.excluded[c] for c in updates},
+            where=changed_condition(target, stmt.excluded, updates, cursor),
+        )

@@ -1,0 +1,52 @@
+"""Column types that keep values exact in SQLite, which has no decimal or time zone types."""
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+
+
+class DecimalText(TypeDecorator[Decimal]):
+    """A decimal kept as its exact text; SQLite's NUMERIC affinity would turn it into a float."""
+
+    impl = sa.Text
+    cache_ok = True
+
+    def __init__(self, scale: int | None = None) -> None:
+        super().__init__()
+        self.scale = scale
+
+    def process_bind_param(self, value: Any, dialect: Any) -> str | None:
+        if value is None:
+            return None
+        number = Decimal(str(value))
+        if self.scale is not None:
+            number = number.quantize(Decimal(1).scaleb(-self.scale))
+        return format(number, "f")
+
+    def process_result_value(self, value: Any, dialect: Any) -> Decimal | None:
+        return None if value is None else Decimal(str(value))
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """An instant stored as UTC text `YYYY-MM-DD HH:MM:SS.ffffff`, read back time-zone aware."""
+
+    impl = sa.String(26)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> str | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+    def process_result_value(self, value: Any, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        parsed = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)

@@ -1,0 +1,1 @@
+"""pipewarden's own tables in the warehouse, and their typed records."""

@@ -1,0 +1,1 @@
+"""Imports every module that adds a table to `records.tables.metadata`, so all get created."""

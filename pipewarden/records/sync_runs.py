@@ -1,0 +1,73 @@
+"""One row per sync run: what was read and loaded, how long it took, where the watermark went."""
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from pipewarden.records.tables import sync_runs
+from pipewarden.records.values import dumps
+
+
+@dataclass
+class SyncRun:
+    """The record of one table's sync, filled in as the run goes."""
+
+    run_id: str
+    table_name: str
+    started_at: datetime
+    full_refresh: bool = False
+    status: str = "running"
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_unchanged: int = 0
+    rows_quarantined: int = 0
+    batches: int = 0
+    finished_at: datetime | None = None
+    duration_seconds: float | None = None
+    old_watermark: Any = None
+    new_watermark: Any = None
+    newest_source_cursor: Any = None
+    latency_p50_seconds: float | None = None
+    latency_p95_seconds: float | None = None
+    latency_max_seconds: float | None = None
+    schema_changes: list[dict[str, str]] = field(default_factory=list)
+    error: str | None = None
+
+    def as_row(self) -> dict[str, Any]:
+        row = asdict(self)
+        for name in ("old_watermark", "new_watermark", "newest_source_cursor"):
+            row[name] = None if row[name] is None else dumps(row[name])
+        row["schema_changes"] = json.dumps(self.schema_changes) if self.schema_changes else None
+        return row
+
+
+def start_run(engine: sa.Engine, run: SyncRun) -> None:
+    with engine.begin() as conn:
+        conn.execute(sync_runs.insert().values(**run.as_row()))
+
+
+def finish_run(engine: sa.Engine, run: SyncRun, status: str, error: str | None = None) -> None:
+    """Record the outcome; called on success and on failure alike."""
+    run.status = status
+    run.error = error
+    run.finished_at = datetime.now(UTC)
+    run.duration_seconds = (run.finished_at - run.started_at).total_seconds()
+    row = run.as_row()
+    row.pop("run_id")
+    with engine.begin() as conn:
+        conn.execute(sync_runs.update().where(sync_runs.c.run_id == run.run_id).values(**row))
+
+
+def last_runs(engine: sa.Engine, table_name: str, limit: int = 10) -> list[sa.Row[Any]]:
+    with engine.connect() as conn:
+        return list(
+            conn.execute(
+                sa.select(sync_runs)
+                .where(sync_runs.c.table_name == table_name)
+                .order_by(sync_runs.c.started_at.desc())
+                .limit(limit)
+            )
+        )

@@ -1,0 +1,1 @@
+"""The delta sync: extract by cursor, validate, load through staging, move the watermark."""

@@ -1,0 +1,283 @@
+"""One table's delta sync, start to finish: the plain function the flow and the CLI call."""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from uuid import uuid4
+
+import numpy as np
+import polars as pl
+import sqlalchemy as sa
+
+from pipewarden.config import PipewardenConfig, TableConfig
+from pipewarden.db.engines import cached_engine, connect
+from pipewarden.db.urls import redact_secrets
+from pipewarden.dialects import dialect_for
+from pipewarden.records.column_kinds import read_kinds, write_kinds
+from pipewarden.records.schema_changes import mark_backfilled, record_added_columns
+from pipewarden.records.sync_runs import SyncRun, finish_run, start_run
+from pipewarden.records.tables import ensure_tables
+from pipewarden.records.watermarks import Watermark, read_watermark
+from pipewarden.sync.extract import (
+    Position,
+    lookback_start,
+    newest_cursor,
+    read_batches,
+    read_null_cursor_rows,
+)
+from pipewarden.sync.gate import BatchGate, PassThroughGate
+from pipewarden.sync.load import BatchLoader, backfill
+from pipewarden.sync.schema import (
+    SchemaDriftError,
+    TableShape,
+    add_columns,
+    compare,
+    create_target,
+    reflect,
+    refuse_breaking_drift,
+)
+
+
+class SyncError(RuntimeError):
+    """A sync that cannot proceed; the message says which table and why."""
+
+
+@dataclass
+class SyncOptions:
+    full_refresh: bool = False
+    backfill_columns: list[str] = field(default_factory=list)
+    #: Called after every committed batch (progress bars; tests that stop a run mid-way).
+    on_batch: Callable[[SyncRun], None] | None = None
+    gate_factory: Callable[[TableConfig, TableShape], BatchGate] | None = None
+
+
+def sync_table(config: PipewardenConfig, name: str, options: SyncOptions | None = None) -> SyncRun:
+    """Copy what changed in one source table into the warehouse; returns the run's record."""
+    options = options or SyncOptions()
+    table_config = config.table(name)
+    warehouse = cached_engine(config.warehouse.url)
+    source = cached_engine(config.sources[table_config.source].url)
+    with connect(warehouse):
+        pass  # fail on an unreachable warehouse before anything is recorded
+    ensure_tables(warehouse)
+    run = SyncRun(
+        run_id=str(uuid4()),
+        table_name=name,
+        started_at=datetime.now(UTC),
+        full_refresh=options.full_refresh,
+    )
+    start_run(warehouse, run)
+    try:
+        with connect(source) as src, connect(warehouse) as wh:
+            _sync(src, wh, config, table_config, run, options)
+    except Exception as error:
+        finish_run(warehouse, run, "failed", redact_secrets(f"{type(error).__name__}: {error}"))
+        raise
+    finish_run(warehouse, run, "success")
+    return run
+
+
+def _sync(
+    src: sa.Connection,
+    wh: sa.Connection,
+    config: PipewardenConfig,
+    table_config: TableConfig,
+    run: SyncRun,
+    options: SyncOptions,
+) -> None:
+    source_dialect = dialect_for(src.dialect.name)
+    target_dialect = dialect_for(wh.dialect.name)
+    if not target_dialect.warehouse:
+        raise SyncError(f"{wh.dialect.name} is not supported as a warehouse")
+    source = reflect(src, table_config.source_table, table_config.source_schema)
+    if source is None:
+        raise SyncError(
+            f"table {table_config.name}: source table {table_config.source_table!r} not found "
+            f"in source {table_config.source!r}"
+        )
+    _require_columns(table_config, source)
+    src.rollback()  # reflection opened a transaction; batches read with fresh snapshots
+    target = _prepare_target(wh, target_dialect, config, table_config, source, run)
+    key, cursor = table_config.primary_key, table_config.cursor
+    if options.backfill_columns:
+        _backfill(
+            src, wh, source_dialect, target_dialect, source, target, table_config, options, run
+        )
+    with wh.begin():
+        watermark = None if options.full_refresh else read_watermark(wh, table_config.name)
+    run.old_watermark = watermark.cursor if watermark else None
+    cap = None
+    if source.kinds[cursor].kind == "timestamp":
+        cap = source_dialect.oldest_open_transaction_start(src)
+    run.newest_source_cursor = newest_cursor(src, source.table, cursor)
+    src.rollback()
+    gate = (options.gate_factory or (lambda _c, _s: PassThroughGate()))(table_config, target)
+    latencies: list[np.ndarray] = []
+    columns = source.columns
+    with BatchLoader(wh, target_dialect, target, columns, key, cursor) as loader:
+        batches = read_batches(
+            src,
+            source_dialect,
+            source.table,
+            source.kinds,
+            key,
+            cursor,
+            lookback_start(watermark.cursor if watermark else None, table_config.lookback),
+            table_config.batch_size,
+        )
+        for batch in batches:
+            position = _next_watermark(batch, key, cursor, watermark, cap)
+            gated = gate.check(batch)
+            result = loader.load(gated, gate, table_config.name, run.run_id, position)
+            src.rollback()
+            _count(run, batch, result.rows_loaded, result.rows_unchanged, result.rows_quarantined)
+            if position is not None:
+                run.new_watermark = position.cursor
+                watermark = Watermark(
+                    table_config.name, position.cursor, position.key, run.run_id, datetime.now(UTC)
+                )
+            if source.kinds[cursor].kind == "timestamp" and gated.valid.height:
+                latencies.append(_latency_seconds(gated.valid[cursor]))
+            if options.on_batch:
+                options.on_batch(run)
+        if run.old_watermark is None:
+            # A cursor never sees rows whose cursor is NULL: the first load takes them by key.
+            for batch in read_null_cursor_rows(
+                src,
+                source_dialect,
+                source.table,
+                source.kinds,
+                key,
+                cursor,
+                table_config.batch_size,
+            ):
+                gated = gate.check(batch)
+                result = loader.load(gated, gate, table_config.name, run.run_id, None)
+                src.rollback()
+                _count(
+                    run, batch, result.rows_loaded, result.rows_unchanged, result.rows_quarantined
+                )
+    if run.new_watermark is None:
+        run.new_watermark = run.old_watermark
+    if latencies:
+        values = np.concatenate(latencies)
+        run.latency_p50_seconds = float(np.percentile(values, 50))
+        run.latency_p95_seconds = float(np.percentile(values, 95))
+        run.latency_max_seconds = float(values.max())
+
+
+def _count(run: SyncRun, batch: pl.DataFrame, loaded: int, unchanged: int, held: int) -> None:
+    run.batches += 1
+    run.rows_read += batch.height
+    run.rows_loaded += loaded
+    run.rows_unchanged += unchanged
+    run.rows_quarantined += held
+
+
+def _require_columns(table_config: TableConfig, source: TableShape) -> None:
+    wanted = [*table_config.primary_key, table_config.cursor]
+    missing = [c for c in wanted if c not in source.kinds]
+    if missing:
+        raise SyncError(
+            f"table {table_config.name}: column(s) {', '.join(missing)} not in source table "
+            f"{table_config.source_table!r} (it has: {', '.join(source.columns)})"
+        )
+
+
+def _prepare_target(
+    wh: sa.Connection,
+    dialect: Any,
+    config: PipewardenConfig,
+    table_config: TableConfig,
+    source: TableShape,
+    run: SyncRun,
+) -> TableShape:
+    """Create the warehouse table, or bring it in line with a source that gained columns."""
+    schema = config.warehouse.schema_name
+    with wh.begin():
+        target = reflect(wh, table_config.target_table, schema)
+        if target is None:
+            target = create_target(
+                wh, dialect, table_config.target_table, schema, source, table_config.primary_key
+            )
+            write_kinds(wh, table_config.name, target.kinds)
+            return target
+        known = read_kinds(wh, table_config.name)
+        target = TableShape(target.table, {n: known.get(n, k) for n, k in target.kinds.items()})
+        drift = compare(source, target)
+        refuse_breaking_drift(drift, table_config.source_table)
+        if drift.added:
+            target = add_columns(wh, dialect, target, source, drift.added)
+            write_kinds(wh, table_config.name, {n: source.kinds[n] for n in drift.added})
+            record_added_columns(wh, table_config.name, run.run_id, drift.added, source.kinds)
+            run.schema_changes = [{"column": n, "change": "added"} for n in drift.added]
+    return target
+
+
+def _backfill(
+    src: sa.Connection,
+    wh: sa.Connection,
+    source_dialect: Any,
+    target_dialect: Any,
+    source: TableShape,
+    target: TableShape,
+    table_config: TableConfig,
+    options: SyncOptions,
+    run: SyncRun,
+) -> None:
+    """Fill columns for rows the delta will not re-read (they did not change)."""
+    unknown = [c for c in options.backfill_columns if c not in source.kinds]
+    if unknown:
+        raise SchemaDriftError(
+            f"--backfill-column: {', '.join(unknown)} not in source table "
+            f"{table_config.source_table!r}"
+        )
+    key = table_config.primary_key
+    kinds = {n: source.kinds[n] for n in [*key, *options.backfill_columns]}
+    # Key order is keyset order with the first key column as the "cursor".
+    batches = read_batches(
+        src, source_dialect, source.table, kinds, key[1:], key[0], None, table_config.batch_size
+    )
+    for batch in batches:
+        backfill(wh, target_dialect, target, key, batch, options.backfill_columns)
+        src.rollback()
+    with wh.begin():
+        mark_backfilled(wh, table_config.name, options.backfill_columns)
+    run.schema_changes += [{"column": c, "change": "backfilled"} for c in options.backfill_columns]
+
+
+def _next_watermark(
+    batch: pl.DataFrame,
+    key: list[str],
+    cursor: str,
+    previous: Watermark | None,
+    cap: datetime | None,
+) -> Position | None:
+    """The batch's last `(cursor, key)`, never behind the old watermark, never past `cap`.
+
+    `cap` is the start of the oldest transaction still open on the source: its rows, when it
+    commits, carry cursor values from before it started, so the watermark must wait for them.
+    """
+    last = batch.row(batch.height - 1, named=True)
+    position = Position(last[cursor], tuple(last[k] for k in key))
+    if previous is not None and previous.cursor is not None:
+        try:
+            if (previous.cursor, previous.key or ()) > (position.cursor, position.key):
+                position = Position(previous.cursor, previous.key or ())
+        except TypeError:
+            pass  # keys of different types cannot regress: keep the batch's position
+    if cap is not None and isinstance(position.cursor, datetime):
+        if position.cursor.tzinfo is None:
+            cap = cap.astimezone(UTC).replace(tzinfo=None)
+        if position.cursor >= cap:
+            position = Position(cap, ())
+    return position
+
+
+def _latency_seconds(cursor_values: pl.Series) -> np.ndarray:
+    """Seconds from each row's cursor time to now, the moment it became visible."""
+    now = pl.lit(datetime.now(UTC), dtype=pl.Datetime("us", "UTC"))
+    frame = pl.DataFrame({"c": cursor_values.drop_nulls()})
+    micros = frame.select((now - pl.col("c")).dt.total_microseconds()).to_series()
+    return micros.to_numpy().astype("float64") / 1e6

@@ -1,0 +1,128 @@
+"""Source and target table shapes: creating the target, and noticing when the source changed."""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from pipewarden.dialects import Dialect
+from pipewarden.dialects.kinds import ColumnKind, compatible, kind_of
+
+
+class SchemaDriftError(RuntimeError):
+    """The source lost a column or changed a type: loading would lose or corrupt data."""
+
+
+@dataclass
+class TableShape:
+    """A reflected table with the portable kind of every column."""
+
+    table: sa.Table
+    kinds: dict[str, ColumnKind]
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.kinds)
+
+
+@dataclass
+class Drift:
+    """How the source differs from the target."""
+
+    added: list[str] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+    retyped: list[tuple[str, ColumnKind, ColumnKind]] = field(default_factory=list)
+
+
+def reflect(conn: sa.Connection, name: str, schema: str | None = None) -> TableShape | None:
+    """The table as the database has it now, or None if it does not exist."""
+    if not sa.inspect(conn).has_table(name, schema=schema):
+        return None
+    table = sa.Table(name, sa.MetaData(), schema=schema, autoload_with=conn)
+    return TableShape(table, {c.name: kind_of(c.type) for c in table.columns})
+
+
+def create_target(
+    conn: sa.Connection,
+    dialect: Dialect,
+    name: str,
+    schema: str | None,
+    source: TableShape,
+    key: list[str],
+) -> TableShape:
+    """Create the warehouse table from the source's kinds, with the configured primary key."""
+    missing = [k for k in key if k not in source.kinds]
+    if missing:
+        raise SchemaDriftError(
+            f"primary key column(s) {', '.join(missing)} not in source table {source.table.name}"
+        )
+    columns = [
+        sa.Column(
+            n,
+            dialect.column_type(kind),
+            primary_key=n in key,
+            nullable=n not in key,
+            autoincrement=False,
+        )
+        for n, kind in source.kinds.items()
+    ]
+    table = sa.Table(name, sa.MetaData(), *columns, schema=schema)
+    table.create(conn)
+    return TableShape(table, dict(source.kinds))
+
+
+def compare(source: TableShape, target: TableShape) -> Drift:
+    drift = Drift()
+    for name, kind in source.kinds.items():
+        if name not in target.kinds:
+            drift.added.append(name)
+        elif not compatible(kind, target.kinds[name]):
+            drift.retyped.append((name, kind, target.kinds[name]))
+    drift.dropped = [n for n in target.kinds if n not in source.kinds]
+    return drift
+
+
+def refuse_breaking_drift(drift: Drift, source_name: str) -> None:
+    """Fail before anything loads when the source dropped or retyped a column."""
+    problems = [f"column {n!r} was dropped from the source" for n in drift.dropped]
+    problems += [
+        f"column {n!r} changed type from {_kind(t)} in the warehouse to {_kind(s)} in the source"
+        for n, s, t in drift.retyped
+    ]
+    if problems:
+        raise SchemaDriftError(
+            f"source table {source_name}: "
+            + "; ".join(problems)
+            + ". Nothing was loaded; change the warehouse table or run with --full-refresh "
+            "after migrating it."
+        )
+
+
+def add_columns(
+    conn: sa.Connection, dialect: Dialect, target: TableShape, source: TableShape, names: list[str]
+) -> TableShape:
+    """ALTER TABLE … ADD COLUMN for columns new in the source; identifiers quoted by SQLAlchemy."""
+    preparer = conn.dialect.identifier_preparer
+    for name in names:
+        type_sql = dialect.column_type(source.kinds[name]).compile(dialect=conn.dialect)
+        conn.execute(
+            sa.text(
+                f"ALTER TABLE {preparer.format_table(target.table)} "
+                f"ADD COLUMN {preparer.quote(name)} {type_sql}"
+            )
+        )
+    refreshed = reflect(conn, target.table.name, target.table.schema)
+    assert refreshed is not None
+    # Keep the source's kinds: the reflected warehouse type may be coarser (SQLite text).
+    return TableShape(refreshed.table, {**target.kinds, **{n: source.kinds[n] for n in names}})
+
+
+def _kind(kind: ColumnKind) -> str:
+    extra = [str(v) for v in (kind.precision, kind.scale) if v is not None]
+    return kind.kind + (f"({','.join(extra)})" if extra else "")
+
+
+def staging_table(dialect: Dialect, target: TableShape, columns: list[str], suffix: str) -> Any:
+    """A temporary table shaped like the batch, named per run so concurrent runs never share."""
+    cols = [sa.Column(n, dialect.staging_type(target.kinds[n])) for n in columns]
+    return sa.Table(f"pw_stage_{suffix}", sa.MetaData(), *cols, prefixes=["TEMPORARY"])
