@@ -1,0 +1,8 @@
+"""Shared fixtures: real databases (tests/fixtures/databases.py)."""
+
+import os
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+
+pytest_plugins = ["tests.fixtures.databases"]
