@@ -1,8 +1,12 @@
 """The tables pipewarden keeps in the warehouse. Each record type has one writer module."""
 
+import threading
+
 import sqlalchemy as sa
 
 metadata = sa.MetaData()
+_created: set[str] = set()
+_lock = threading.Lock()
 
 watermarks = sa.Table(
     "pipewarden_watermarks",
@@ -58,7 +62,16 @@ def ensure_tables(engine: sa.Engine) -> None:
     # Modules that add tables to `metadata` register by being imported here.
     from pipewarden.records import extra_tables  # noqa: F401
 
-    metadata.create_all(engine, checkfirst=True)
+    key = engine.url.render_as_string(hide_password=False)
+    with _lock:
+        if key in _created:
+            return
+        try:
+            metadata.create_all(engine, checkfirst=True)
+        except sa.exc.DBAPIError:
+            # Another process created them between the check and the CREATE: check again.
+            metadata.create_all(engine, checkfirst=True)
+        _created.add(key)
 
 
 column_kinds = sa.Table(

@@ -1,0 +1,68 @@
+"""The sync deployment: one task per table, retried with backoff on transient errors only."""
+
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.tasks import exponential_backoff
+
+from pipewarden.config import load_config
+from pipewarden.db.errors import is_transient
+from pipewarden.sync.run import SyncOptions, sync_table
+from pipewarden.sync.summary import run_summary
+
+
+def _retry_if_transient(task: Any, task_run: Any, state: Any) -> bool:
+    try:
+        state.result()
+    except Exception as error:  # noqa: BLE001 - the state re-raises whatever the task raised
+        return is_transient(error)
+    return False
+
+
+@task(
+    retries=3,
+    retry_delay_seconds=exponential_backoff(backoff_factor=2),
+    retry_jitter_factor=0.5,
+    retry_condition_fn=_retry_if_transient,
+    task_run_name="sync-{table}",
+)
+def sync_table_task(
+    config_path: str | None,
+    table: str,
+    full_refresh: bool = False,
+    backfill_columns: list[str] | None = None,
+) -> dict[str, Any]:
+    """Sync one table; returns the run's summary (a plain dict, so Prefect can persist it)."""
+    from checks.gate import gate_for
+
+    config = load_config(config_path)
+    run = sync_table(
+        config,
+        table,
+        SyncOptions(
+            full_refresh=full_refresh,
+            backfill_columns=backfill_columns or [],
+            gate_factory=gate_for,
+        ),
+    )
+    summary = run_summary(run)
+    get_run_logger().info("%s", summary)
+    return summary
+
+
+@flow(name="pipewarden-sync")
+def sync_flow(
+    tables: list[str] | None = None,
+    config_path: str | None = None,
+    full_refresh: bool = False,
+    backfill_columns: list[str] | None = None,
+) -> list[dict[str, Any]]:
+    """Sync the named tables (all configured tables when none are named)."""
+    config = load_config(config_path)
+    names = tables or list(config.tables)
+    for name in names:
+        config.table(name)  # unknown names fail before any table runs
+    futures = [
+        sync_table_task.submit(config_path, name, full_refresh, backfill_columns) for name in names
+    ]
+    return [future.result() for future in futures]

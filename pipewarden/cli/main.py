@@ -1,0 +1,24 @@
+"""The `pipewarden` command: one sub-command per module in this folder."""
+
+import typer
+
+from pipewarden.cli.demo import demo
+from pipewarden.cli.sync import sync
+
+app = typer.Typer(
+    name="pipewarden",
+    help="Keeps the customer data behind personalized email honest.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command()(sync)
+app.command()(demo)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
