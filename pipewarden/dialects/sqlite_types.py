@@ -1,11 +1,14 @@
 """Column types that keep values exact in SQLite, which has no decimal or time zone types."""
 
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
+
+
+_WIDE = Context(prec=100)
 
 
 class DecimalText(TypeDecorator[Decimal]):
@@ -23,7 +26,7 @@ class DecimalText(TypeDecorator[Decimal]):
             return None
         number = Decimal(str(value))
         if self.scale is not None:
-            number = number.quantize(Decimal(1).scaleb(-self.scale))
+            number = number.quantize(Decimal(1).scaleb(-self.scale), context=_WIDE)
         return format(number, "f")
 
     def process_result_value(self, value: Any, dialect: Any) -> Decimal | None:

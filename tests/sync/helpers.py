@@ -1,0 +1,67 @@
+"""Building sources and configurations for sync tests."""
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
+
+from pipewarden.config.load import parse_config
+from pipewarden.config.models import PipewardenConfig
+
+TIMESTAMP = sa.DateTime(timezone=True).with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+WHOLE_SECONDS = sa.DateTime(timezone=True).with_variant(mysql.DATETIME(), "mysql", "mariadb")
+
+
+def orders_table(timestamp: Any = TIMESTAMP) -> sa.Table:
+    return sa.Table(
+        "orders",
+        sa.MetaData(),
+        sa.Column("order_id", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("status", sa.String(20)),
+        sa.Column("amount", sa.Numeric(12, 2)),
+        sa.Column("updated_at", timestamp, nullable=True, index=True),
+    )
+
+
+def make_config(source_url: str, warehouse_url: str, **table: Any) -> PipewardenConfig:
+    options = {"source": "shop", "primary_key": ["order_id"], "cursor": "updated_at",
+               "lookback": "0s", "batch_size": 100, **table}
+    return parse_config(
+        {"warehouse": {"url": warehouse_url}, "sources": {"shop": {"url": source_url}},
+         "tables": {"orders": options}},
+        Path("test.yaml"),
+    )
+
+
+def utc(*parts: int) -> datetime:
+    return datetime(*parts, tzinfo=UTC)  # type: ignore[misc]
+
+
+def naive_if_needed(engine: sa.Engine, moment: datetime) -> datetime:
+    """MariaDB and SQLite columns hold UTC wall-clock time."""
+    if engine.dialect.name in ("mysql", "mariadb", "sqlite"):
+        return moment.astimezone(UTC).replace(tzinfo=None)
+    return moment
+
+
+def rows_of(engine: sa.Engine, table: str = "orders", key: str = "order_id") -> list[tuple[Any, ...]]:
+    with engine.connect() as conn:
+        t = sa.Table(table, sa.MetaData(), autoload_with=conn)
+        return [tuple(r) for r in conn.execute(sa.select(t).order_by(t.c[key]))]
+
+
+def normalized(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Rows comparable across databases: instants in UTC without zone, decimals as text."""
+    out = []
+    for row in rows:
+        values = []
+        for v in row:
+            if isinstance(v, datetime):
+                v = v.astimezone(UTC).replace(tzinfo=None) if v.tzinfo else v
+            elif isinstance(v, str) and len(v) == 26 and v[4] == "-" and v[10] == " ":
+                v = datetime.fromisoformat(v)
+            values.append(str(v) if v is not None and not isinstance(v, (int, datetime)) else v)
+        out.append(tuple(values))
+    return out
