@@ -1,1 +1,2 @@
 """Imports every module that adds a table to `records.tables.metadata`, so all get created."""
+from pipewarden.records import quarantine  # noqa: F401

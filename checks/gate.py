@@ -1,0 +1,275 @@
+"""The schema gate the sync runs every batch through: normalize, validate, split, quarantine.
+
+`gate_for` is the sync's `gate_factory`: a table with neither `schema` nor `normalize` in the
+config gets the pass-through gate and pays nothing. `load_schema` and `verify_schema_refs` turn
+a schema reference that does not import, or does not fit its table, into a `ConfigError` that
+names the table and the key, before anything is read.
+"""
+
+import importlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandera.polars as pa
+import polars as pl
+import sqlalchemy as sa
+from pandera.engines import polars_engine
+
+from checks.normalize import normalize, rule_problems, unknown_steps
+from checks.row_json import row_json
+from checks.validate import (
+    FAILURE_SCHEMA,
+    PreparedSchema,
+    no_failures,
+    prepare,
+    reasons_by_row,
+    validate,
+)
+from pipewarden.config import ConfigError, PipewardenConfig, TableConfig
+from pipewarden.records import quarantine as q
+from pipewarden.sync.gate import BatchGate, GatedBatch, PassThroughGate
+from pipewarden.sync.schema import TableShape
+
+
+@dataclass
+class CheckedBatch(GatedBatch):
+    """A gated batch that also carries its failures, for the run's failure counts."""
+
+    failures: pl.DataFrame = field(default_factory=no_failures)
+
+
+def load_schema(ref: str, where: str = "schema") -> pa.DataFrameSchema:
+    """Import `module.path:ClassName` (a pandera polars DataFrameModel or DataFrameSchema)."""
+    module_name, sep, attr = ref.partition(":")
+    if not sep or not module_name or not attr:
+        raise ConfigError(f"{where}: {ref!r} is not a reference: expected 'module.path:ClassName'")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        raise ConfigError(f"{where}: cannot import {ref!r}: {error}") from None
+    except Exception as error:  # noqa: BLE001 - any failure while importing user code
+        raise ConfigError(
+            f"{where}: cannot import {ref!r}: {type(error).__name__}: {error}"
+        ) from None
+    target: Any = module
+    for part in attr.split("."):
+        if not hasattr(target, part):
+            raise ConfigError(
+                f"{where}: cannot import {ref!r}: module has no attribute {part!r}"
+            ) from None
+        target = getattr(target, part)
+    if isinstance(target, type) and issubclass(target, pa.DataFrameModel):
+        try:
+            return target.to_schema()
+        except Exception as error:  # noqa: BLE001 - a broken model is a config problem
+            raise ConfigError(f"{where}: {ref!r} is not a valid model: {error}") from None
+    if isinstance(target, pa.DataFrameSchema):
+        return target
+    raise ConfigError(
+        f"{where}: {ref!r} is a {type(target).__name__}, not a pandera.polars DataFrameModel"
+    )
+
+
+def schema_problems(schema: pa.DataFrameSchema, dtypes: Mapping[str, pl.DataType]) -> list[str]:
+    """How a schema does not fit a batch of `dtypes` (missing columns, other types)."""
+    problems = []
+    for name, column in schema.columns.items():
+        if name not in dtypes:
+            if column.required:
+                problems.append(f"column {name!r} is not in the table")
+            continue
+        if column.dtype is None:
+            continue
+        actual = polars_engine.Engine.dtype(dtypes[name])
+        if not column.dtype.check(actual):
+            problems.append(
+                f"column {name!r} is {dtypes[name]} in the table, the schema wants {column.dtype}"
+            )
+    for key in _unique_columns(schema):
+        if key not in dtypes:
+            problems.append(f"unique column {key!r} is not in the table")
+    if problems:
+        problems.append(f"the table has: {', '.join(dtypes)}")
+    return problems
+
+
+def _unique_columns(schema: pa.DataFrameSchema) -> list[str]:
+    unique = schema.unique
+    return [] if unique is None else [unique] if isinstance(unique, str) else list(unique)
+
+
+def _table_problems(
+    table: TableConfig, schema: pa.DataFrameSchema | None, dtypes: Mapping[str, pl.DataType]
+) -> list[str]:
+    problems = [f"tables.{table.name}.{p}" for p in rule_problems(table.normalize, dtypes)]
+    if schema is not None:
+        problems += [
+            f"tables.{table.name}.schema ({table.schema_ref}): {p}"
+            for p in schema_problems(schema, dtypes)
+        ]
+    return problems
+
+
+def verify_schema_refs(config: PipewardenConfig, *, reflect: bool = False) -> None:
+    """Fail at config load when a schema does not import, or a normalize step is unknown.
+
+    With `reflect=True` each source table is also read (its columns only) and every schema
+    and normalize rule is checked against them; without, that check happens when a sync starts.
+    """
+    problems: list[str] = []
+    for name, table in config.tables.items():
+        schema = None
+        if table.schema_ref:
+            try:
+                schema = load_schema(table.schema_ref, f"tables.{name}.schema")
+            except ConfigError as error:
+                problems.append(str(error))
+        problems += [f"tables.{name}.{p}" for p in unknown_steps(table.normalize)]
+        if reflect and (schema is not None or table.normalize):
+            dtypes = _source_dtypes(config, table)
+            if dtypes is None:
+                problems.append(f"tables.{name}: source table {table.source_table!r} not found")
+            else:
+                problems += _table_problems(table, schema, dtypes)
+    if problems:
+        raise ConfigError("invalid checks configuration\n  " + "\n  ".join(problems))
+
+
+def _source_dtypes(config: PipewardenConfig, table: TableConfig) -> dict[str, pl.DataType] | None:
+    from pipewarden.db.engines import cached_engine, connect
+    from pipewarden.sync.schema import reflect
+
+    with connect(cached_engine(config.sources[table.source].url)) as conn:
+        shape = reflect(conn, table.source_table, table.source_schema)
+    return None if shape is None else {n: k.polars_dtype() for n, k in shape.kinds.items()}
+
+
+def gate_for(table_config: TableConfig, target: TableShape) -> BatchGate:
+    """The gate for one table's sync (plug into `SyncOptions.gate_factory`)."""
+    if not table_config.schema_ref and not table_config.normalize:
+        return PassThroughGate()
+    schema = None
+    if table_config.schema_ref:
+        schema = load_schema(table_config.schema_ref, f"tables.{table_config.name}.schema")
+    dtypes = {n: k.polars_dtype() for n, k in target.kinds.items()}
+    problems = _table_problems(table_config, schema, dtypes)
+    if problems:
+        raise ConfigError("\n".join(problems))
+    return SchemaGate(schema, table_config.normalize, table_config.primary_key)
+
+
+class SchemaGate:
+    """Normalize, validate lazily, split; keep the rejected rows in the load's transaction.
+
+    The gate lives for one run. It remembers the table's held rows (key and row as JSON) after
+    the first batch, so that each batch can tell, without a query per row, which held rows a
+    newer version of the key supersedes and which rejected rows are already held as they are
+    (a lookback re-read of a bad row does not hold it twice).
+    """
+
+    def __init__(
+        self,
+        schema: pa.DataFrameSchema | None,
+        rules: Mapping[str, Sequence[str]],
+        key: Sequence[str],
+    ) -> None:
+        self.prepared: PreparedSchema | None = None if schema is None else prepare(schema)
+        self.rules = {c: list(s) for c, s in rules.items()}
+        self.key = list(key)
+        self._held: pl.DataFrame | None = None
+
+    def check(self, batch: pl.DataFrame) -> CheckedBatch:
+        normalized, failures = normalize(batch, self.rules)
+        if self.prepared is not None:
+            found = validate(self.prepared, normalized)
+            if failures.height and found.height:
+                # A value that could not be normalized is NULL now: report why, not that.
+                found = found.join(
+                    failures.select("row", "column"), on=["row", "column"], how="anti"
+                )
+            failures = pl.concat([failures, found]) if failures.height else found
+        if failures.height == 0:
+            return CheckedBatch(valid=normalized)
+        rows, reasons = reasons_by_row(failures)
+        bad = pl.int_range(0, pl.len(), dtype=pl.UInt32).is_in(pl.Series(rows, dtype=pl.UInt32))
+        return CheckedBatch(
+            valid=normalized.filter(~bad),
+            rejected=batch.filter(bad),
+            reasons=reasons,
+            failures=failures,
+        )
+
+    def keep_rejected(
+        self, conn: sa.Connection, table_name: str, run_id: str, gated: GatedBatch
+    ) -> int:
+        held = self._held_rows(conn, table_name)
+        rejected = gated.rejected if gated.rejected is not None else None
+        new = pl.DataFrame(schema={"key": pl.String, "row": pl.String})
+        if rejected is not None and rejected.height:
+            new = pl.DataFrame({"key": row_json(rejected, self.key), "row": row_json(rejected)})
+        if held.height:
+            arriving = pl.concat(
+                [
+                    pl.DataFrame({"key": row_json(gated.valid, self.key)}).with_columns(
+                        row=pl.lit(None, pl.String)
+                    ),
+                    new,
+                ]
+            )
+            newer = held.join(arriving, on="key", how="inner", suffix="_new").filter(
+                pl.col("row_new").is_null() | (pl.col("row_new") != pl.col("row"))
+            )
+            stale_keys = newer["key"].unique().to_list()
+            if stale_keys:
+                q.mark_superseded_keys(conn, table_name, stale_keys, run_id)
+                held = held.filter(~pl.col("key").is_in(stale_keys))
+            to_insert = new.join(held, on=["key", "row"], how="anti")
+        else:
+            to_insert = new
+        if to_insert.height and rejected is not None:
+            reasons = dict(zip(new["row"].to_list(), gated.reasons, strict=False))
+            q.hold(
+                conn,
+                table_name,
+                run_id,
+                [
+                    q.HeldRow(k, r, reasons[r])
+                    for k, r in zip(to_insert["key"].to_list(), to_insert["row"].to_list())
+                ],
+            )
+            self._held = pl.concat([held, to_insert.unique()])
+        else:
+            self._held = held
+        failures = getattr(gated, "failures", None)
+        if failures is not None and failures.height:
+            q.record_failures(conn, run_id, table_name, failure_groups(failures))
+        return gated.rejected_count
+
+    def _held_rows(self, conn: sa.Connection, table_name: str) -> pl.DataFrame:
+        if self._held is None:
+            rows = q.held_keys(conn, table_name)
+            self._held = pl.DataFrame(
+                {"key": [r[1] for r in rows], "row": [r[2] for r in rows]},
+                schema={"key": pl.String, "row": pl.String},
+            ).unique()
+        return self._held
+
+
+def failure_groups(failures: pl.DataFrame, examples: int = q.MAX_EXAMPLES) -> list[q.FailureGroup]:
+    """Failures grouped by column and check: rows that failed, and a few distinct values."""
+    if failures.height == 0:
+        return []
+    grouped = (
+        failures.select(list(FAILURE_SCHEMA))
+        .group_by("column", "check")
+        .agg(
+            pl.col("row").n_unique().alias("failures"),
+            pl.col("value").fill_null("null").unique(maintain_order=True).head(examples),
+        )
+        .sort("failures", "column", "check", descending=[True, False, False])
+    )
+    return [
+        q.FailureGroup(r["column"], r["check"], r["failures"], r["value"])
+        for r in grouped.iter_rows(named=True)
+    ]
