@@ -1,0 +1,138 @@
+"""`pipewarden quarantine list | show | replay`: the rows checks held back, and releasing them."""
+
+import json
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from pipewarden.cli.common import EXIT_ERROR, ConfigOption, configured, console, fail
+from pipewarden.db.engines import cached_engine, connect
+from pipewarden.records import quarantine as q
+from pipewarden.records.tables import ensure_tables
+
+quarantine_app = typer.Typer(
+    help="Rows held back by checks: list them, show why, replay them after a fix.",
+    no_args_is_help=True,
+)
+
+ReasonOption = Annotated[
+    str | None,
+    typer.Option("--reason", help="Only rows that failed this check (e.g. iso_currency)."),
+]
+
+
+def _cut(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _reasons(reasons: list[dict[str, Any]]) -> str:
+    return "\n".join(
+        f"{r.get('column')} {r.get('check')}: {_cut(str(r.get('value')), 40)}" for r in reasons
+    )
+
+
+@quarantine_app.command("list")
+def list_(
+    table: Annotated[str | None, typer.Argument(help="Only this table.")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """How many rows each table has held, released and superseded."""
+    with configured(config) as cfg:
+        if table and table not in cfg.tables:
+            raise fail(f"unknown table {table!r} (configured: {', '.join(cfg.tables)})")
+        engine = cached_engine(cfg.warehouse.url)
+        ensure_tables(engine)
+        with connect(engine) as conn:
+            rows = q.counts(conn, table)
+    if not rows:
+        console.print("The quarantine is empty.")
+        return
+    out = Table("table", "held", "released", "superseded", "oldest held")
+    for r in rows:
+        oldest = r["oldest_held"].isoformat(timespec="seconds") if r["oldest_held"] else "-"
+        out.add_row(r["table"], str(r[q.HELD]), str(r[q.RELEASED]), str(r[q.SUPERSEDED]), oldest)
+    console.print(out)
+
+
+@quarantine_app.command()
+def show(
+    table: Annotated[str, typer.Argument(help="The table whose held rows to show.")],
+    config: ConfigOption = None,
+    reason: ReasonOption = None,
+    status: Annotated[
+        str, typer.Option("--status", help="held, released, superseded or all.")
+    ] = q.HELD,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="Show at most this many.")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """The held rows of a table with every reason, oldest first."""
+    if status not in (q.HELD, q.RELEASED, q.SUPERSEDED, "all"):
+        raise fail(f"--status {status!r}: expected held, released, superseded or all")
+    with configured(config) as cfg:
+        if table not in cfg.tables:
+            raise fail(f"unknown table {table!r} (configured: {', '.join(cfg.tables)})")
+        engine = cached_engine(cfg.warehouse.url)
+        ensure_tables(engine)
+        with connect(engine) as conn:
+            entries = q.entries(
+                conn,
+                table,
+                status=None if status == "all" else status,
+                reason=reason,
+                limit=limit,
+            )
+    if as_json:
+        for e in entries:
+            line = {
+                "id": e.id,
+                "key": e.primary_key,
+                "status": e.status,
+                "reasons": e.reasons,
+                "row": e.row,
+            }
+            typer.echo(json.dumps(line, default=str))
+        return
+    if not entries:
+        console.print(f"No {'' if status == 'all' else status + ' '}rows for {table}.")
+        return
+    out = Table("id", "key", "status", "reasons", "quarantined at", show_lines=True)
+    for e in entries:
+        key = ", ".join(f"{k}={v}" for k, v in e.primary_key.items())
+        when = e.quarantined_at.isoformat(timespec="seconds")
+        out.add_row(str(e.id), key, e.status, _reasons(e.reasons), when)
+    console.print(out)
+
+
+@quarantine_app.command()
+def replay(
+    table: Annotated[str, typer.Argument(help="The table whose held rows to replay.")],
+    config: ConfigOption = None,
+    where: Annotated[
+        list[str] | None,
+        typer.Option("--where", help="COLUMN=VALUE on the row as read; repeat to combine."),
+    ] = None,
+    reason: ReasonOption = None,
+    by: Annotated[
+        str | None, typer.Option("--by", help="Who releases the rows (default: your login).")
+    ] = None,
+) -> None:
+    """Check held rows again with the current schema and normalization; load those that pass."""
+    from checks.quarantine_replay import ReplayError, parse_where
+    from checks.quarantine_replay import replay as run_replay
+
+    with configured(config) as cfg:
+        if table not in cfg.tables:
+            raise fail(f"unknown table {table!r} (configured: {', '.join(cfg.tables)})")
+        try:
+            result = run_replay(cfg, table, where=parse_where(where or []), reason=reason, by=by)
+        except ReplayError as error:
+            raise fail(str(error)) from None
+        except Exception as error:  # noqa: BLE001 - shown, never a traceback with secrets
+            raise fail(f"{type(error).__name__}: {error}", EXIT_ERROR) from None
+    console.print(
+        f"{table}: {result.examined} held row(s) checked again — "
+        f"{result.released} released by {result.released_by} ({result.loaded} changed the "
+        f"warehouse), {result.superseded} superseded by a newer version, "
+        f"{result.still_held} still held."
+    )
