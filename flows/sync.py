@@ -53,13 +53,17 @@ def sync_table_task(
 @flow(name="pipewarden-sync")
 def sync_flow(
     tables: list[str] | None = None,
+    schedule_class: str | None = None,
     config_path: str | None = None,
     full_refresh: bool = False,
     backfill_columns: list[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Sync the named tables (all configured tables when none are named)."""
+    """Sync the named tables, or those of one schedule class, or all configured tables."""
     config = load_config(config_path)
-    names = tables or list(config.tables)
+    names = tables or [
+        name for name, table in config.tables.items()
+        if schedule_class is None or table.schedule == schedule_class
+    ]
     for name in names:
         config.table(name)  # unknown names fail before any table runs
     futures = [

@@ -27,7 +27,7 @@ EXIT_OK, EXIT_FOUND, EXIT_ERROR = 0, 1, 2
 
 def fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
     """Print an error (secrets hidden) and return the exit to raise."""
-    errors.print(f"[bold red]error:[/] {redact_secrets(message)}", highlight=False, markup=True)
+    errors.print(f"[bold red]error:[/] {redact_secrets(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 

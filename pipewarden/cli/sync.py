@@ -65,7 +65,7 @@ def sync(
         if runs:
             console.print(sync_table_view(runs))
         for name, message in failed:
-            console.print(f"[bold red]{name} failed:[/] {message}", highlight=False)
+            console.print(f"[bold red]{name} failed:[/] {message}", highlight=False, soft_wrap=True)
         if failed:
             raise typer.Exit(EXIT_ERROR)
 

@@ -43,6 +43,14 @@ class Dialect:
         """Start of the oldest transaction still writing, where the database can tell."""
         return None
 
+    def fetch_frame(
+        self, conn: sa.Connection, query: sa.Select[Any], kinds: dict[str, ColumnKind]
+    ) -> pl.DataFrame:
+        """Run a query and return its rows as a batch typed by the columns' kinds."""
+        rows = conn.execute(query).fetchall()
+        schema = {n: k.polars_dtype() for n, k in kinds.items()}
+        return pl.DataFrame([tuple(r) for r in rows], schema=schema, orient="row")
+
     def merge(
         self,
         target: sa.Table,

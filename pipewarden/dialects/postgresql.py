@@ -5,12 +5,14 @@ from datetime import datetime
 from typing import Any
 
 import polars as pl
+import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.types import TypeEngine
 
+from pipewarden.dialects import arrow_csv
 from pipewarden.dialects.base import Dialect, _generic_type, changed_condition
-from pipewarden.dialects.kinds import ColumnKind
+from pipewarden.dialects.kinds import ColumnKind, kind_of
 
 
 class PostgreSQL(Dialect):
@@ -69,25 +71,53 @@ class PostgreSQL(Dialect):
             where=changed_condition(target, stmt.excluded, updates, cursor),
         )
 
+    def fetch_frame(
+        self, conn: sa.Connection, query: sa.Select[Any], kinds: dict[str, ColumnKind]
+    ) -> pl.DataFrame:
+        """`COPY (query) TO STDOUT` as CSV, parsed by Arrow: no per-value Python objects."""
+        if not arrow_csv.supports(kinds):
+            return super().fetch_frame(conn, query, kinds)
+        compiled = query.compile(dialect=conn.dialect)
+        raw = conn.connection.driver_connection
+        chunks: list[bytes] = []
+        with (
+            raw.cursor() as cur,
+            cur.copy(f"COPY ({compiled}) TO STDOUT (FORMAT CSV)", compiled.params) as copy,
+        ):
+            for block in copy:
+                chunks.append(bytes(block))
+        try:
+            return arrow_csv.read_csv(b"".join(chunks), kinds)
+        except pa.ArrowInvalid:
+            # A value Arrow cannot parse exactly (`infinity`, a BC date): take the slow road.
+            return super().fetch_frame(conn, query, kinds)
+
     def bulk_load(self, conn: sa.Connection, staging: sa.Table, batch: pl.DataFrame) -> None:
-        """Binary COPY: the fastest way into PostgreSQL, with values in their exact types."""
+        """COPY into staging: CSV written by polars, or binary rows for types CSV cannot carry."""
         if batch.height == 0:
             return
-        columns = batch.columns
+        preparer = conn.dialect.identifier_preparer
+        names = ", ".join(preparer.quote(c) for c in batch.columns)
+        table = preparer.format_table(staging)
         raw = conn.connection.driver_connection
+        kinds = {c.name: kind_of(c.type) for c in staging.columns if c.name in batch.columns}
         with raw.cursor() as cur:
-            cur.execute(
-                "SELECT attname, atttypid::int FROM pg_attribute "
-                "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
-                (staging.name,),
-            )
-            oids = dict(cur.fetchall())
-            names = ", ".join(pg.dialect().identifier_preparer.quote(c) for c in columns)
-            table = pg.dialect().identifier_preparer.format_table(staging)
+            if arrow_csv.supports(kinds):
+                with cur.copy(f"COPY {table} ({names}) FROM STDIN (FORMAT CSV)") as copy:
+                    copy.write(arrow_csv.write_csv(batch))
+                return
             with cur.copy(f"COPY {table} ({names}) FROM STDIN (FORMAT BINARY)") as copy:
-                copy.set_types([oids[c] for c in columns])
+                copy.set_types([_type_oid(cur, staging.name, c) for c in batch.columns])
                 for row in batch.iter_rows():
                     copy.write_row(row)
+
+
+def _type_oid(cur: Any, table: str, column: str) -> int:
+    cur.execute(
+        "SELECT atttypid::int FROM pg_attribute WHERE attrelid = %s::regclass AND attname = %s",
+        (table, column),
+    )
+    return int(cur.fetchone()[0])
 
 
 def _cast_to(value: sa.ColumnElement[Any], target: sa.Column[Any]) -> Any:

@@ -71,7 +71,6 @@ def read_batches(
 ) -> Iterator[pl.DataFrame]:
     """Yield batches of rows with `cursor >= start_at` (all rows when None), in keyset order."""
     names = list(kinds)
-    schema = {n: kinds[n].polars_dtype() for n in names}
     columns = [dialect.read_expression(table.c[n], kinds[n]) for n in names]
     order = [table.c[cursor], *(table.c[k] for k in key)]
     order_kinds = [kinds[cursor], *(kinds[k] for k in key)]
@@ -86,13 +85,13 @@ def read_batches(
         if position is not None:
             bound = [bind_value(v, k) for v, k in zip(position, order_kinds)]
             query = query.where(after(order, bound, dialect.row_value_keyset))
-        rows = conn.execute(query).fetchall()
-        if not rows:
+        batch = dialect.fetch_frame(conn, query, kinds)
+        if batch.height == 0:
             return
-        last = rows[-1]
+        last = batch.row(batch.height - 1)
         position = [last[cursor_at], *(last[i] for i in key_at)]
-        yield pl.DataFrame([tuple(r) for r in rows], schema=schema, orient="row")
-        if len(rows) < batch_size:
+        yield batch
+        if batch.height < batch_size:
             return
 
 
@@ -107,7 +106,6 @@ def read_null_cursor_rows(
 ) -> Iterator[pl.DataFrame]:
     """Rows whose cursor is NULL, in key order: a delta cannot see them, a full load must."""
     names = list(kinds)
-    schema = {n: kinds[n].polars_dtype() for n in names}
     columns = [dialect.read_expression(table.c[n], kinds[n]) for n in names]
     order = [table.c[k] for k in key]
     base = sa.select(*columns).where(table.c[cursor].is_(None)).order_by(*order).limit(batch_size)
@@ -119,12 +117,13 @@ def read_null_cursor_rows(
             if position is None
             else base.where(after(order, position, dialect.row_value_keyset))
         )
-        rows = conn.execute(query).fetchall()
-        if not rows:
+        batch = dialect.fetch_frame(conn, query, kinds)
+        if batch.height == 0:
             return
-        position = [rows[-1][i] for i in key_at]
-        yield pl.DataFrame([tuple(r) for r in rows], schema=schema, orient="row")
-        if len(rows) < batch_size:
+        last = batch.row(batch.height - 1)
+        position = [last[i] for i in key_at]
+        yield batch
+        if batch.height < batch_size:
             return
 
 

@@ -76,7 +76,9 @@ class BatchLoader:
             loaded = 0
             if gated.valid.height:
                 self.dialect.bulk_load(self.conn, self.staging, gated.valid.select(self.columns))
-                result = self.conn.execute(self._merge, execution_options={"preserve_rowcount": True})
+                result = self.conn.execute(
+                    self._merge, execution_options={"preserve_rowcount": True}
+                )
                 loaded = max(result.rowcount, 0)
             quarantined = gate.keep_rejected(self.conn, table_name, run_id, gated)
             if watermark is not None:

@@ -61,18 +61,25 @@ def test_config_path_comes_from_the_environment(tmp_path, monkeypatch):
     "text,expected",
     [
         (GOOD.replace("lookback: 5m", "lookback: soon"), "tables.orders.lookback: not a duration"),
-        (GOOD.replace("source: shop\n    primary_key: order_id", "source: crm\n    primary_key: "
-                      "order_id"), "unknown source 'crm'"),
+        (
+            GOOD.replace(
+                "source: shop\n    primary_key: order_id", "source: crm\n    primary_key: order_id"
+            ),
+            "unknown source 'crm'",
+        ),
         (GOOD.replace("schedule: realtime", "schedule: weekly"), "tables.orders.schedule"),
         (GOOD.replace("    cursor: updated_at\n", "", 1), "tables.orders.cursor: Field required"),
-        (GOOD.replace("warn_after: 30m, error_after: 2h", "warn_after: 3h, error_after: 2h"),
-         "warn_after must not be longer than error_after"),
+        (
+            GOOD.replace("warn_after: 30m, error_after: 2h", "warn_after: 3h, error_after: 2h"),
+            "warn_after must not be longer than error_after",
+        ),
         (GOOD + "  bad: [unclosed\n", "line"),
         (GOOD.replace("owner:", "ownr:"), "tables.orders.ownr: Extra inputs are not permitted"),
     ],
 )
-def test_an_invalid_file_names_the_file_the_key_and_the_reason(tmp_path, monkeypatch, text,
-                                                                expected):
+def test_an_invalid_file_names_the_file_the_key_and_the_reason(
+    tmp_path, monkeypatch, text, expected
+):
     monkeypatch.setenv("SHOP_PASSWORD", "s3cret")
     path = write(tmp_path, text)
     with pytest.raises(ConfigError) as error:

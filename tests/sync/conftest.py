@@ -9,7 +9,9 @@ WAREHOUSES = ["postgresql", "sqlite"]
 
 
 @pytest.fixture
-def make_url(request: pytest.FixtureRequest, sqlite_url: Callable[[str], str]) -> Callable[[str, str], str]:
+def make_url(
+    request: pytest.FixtureRequest, sqlite_url: Callable[[str], str]
+) -> Callable[[str, str], str]:
     """`make_url(kind, name)`: a fresh database of that kind."""
 
     def make(kind: str, name: str) -> str:

@@ -26,11 +26,20 @@ def orders_table(timestamp: Any = TIMESTAMP) -> sa.Table:
 
 
 def make_config(source_url: str, warehouse_url: str, **table: Any) -> PipewardenConfig:
-    options = {"source": "shop", "primary_key": ["order_id"], "cursor": "updated_at",
-               "lookback": "0s", "batch_size": 100, **table}
+    options = {
+        "source": "shop",
+        "primary_key": ["order_id"],
+        "cursor": "updated_at",
+        "lookback": "0s",
+        "batch_size": 100,
+        **table,
+    }
     return parse_config(
-        {"warehouse": {"url": warehouse_url}, "sources": {"shop": {"url": source_url}},
-         "tables": {"orders": options}},
+        {
+            "warehouse": {"url": warehouse_url},
+            "sources": {"shop": {"url": source_url}},
+            "tables": {"orders": options},
+        },
         Path("test.yaml"),
     )
 
@@ -46,7 +55,9 @@ def naive_if_needed(engine: sa.Engine, moment: datetime) -> datetime:
     return moment
 
 
-def rows_of(engine: sa.Engine, table: str = "orders", key: str = "order_id") -> list[tuple[Any, ...]]:
+def rows_of(
+    engine: sa.Engine, table: str = "orders", key: str = "order_id"
+) -> list[tuple[Any, ...]]:
     with engine.connect() as conn:
         t = sa.Table(table, sa.MetaData(), autoload_with=conn)
         return [tuple(r) for r in conn.execute(sa.select(t).order_by(t.c[key]))]

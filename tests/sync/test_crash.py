@@ -35,9 +35,10 @@ KILL_AFTER_TWO_BATCHES = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("source_kind,warehouse_kind",
-                         [("postgresql", "postgresql"), ("mariadb", "sqlite"),
-                          ("mariadb", "postgresql")])
+@pytest.mark.parametrize(
+    "source_kind,warehouse_kind",
+    [("postgresql", "postgresql"), ("mariadb", "sqlite"), ("mariadb", "postgresql")],
+)
 def test_killed_between_batches_then_rerun_matches_the_source(
     make_url, source_kind, warehouse_kind
 ):
@@ -47,28 +48,58 @@ def test_killed_between_batches_then_rerun_matches_the_source(
     orders.create(source)
     t0 = utc(2026, 3, 1)
     with source.begin() as conn:
-        conn.execute(orders.insert(), [
-            {"order_id": i, "status": "paid", "amount": Decimal(i) / 100,
-             "updated_at": naive_if_needed(source, t0 + timedelta(seconds=i // 7))}
-            for i in range(1, 1001)
-        ])
-    raw = {"warehouse": {"url": warehouse_url}, "sources": {"shop": {"url": source_url}},
-           "tables": {"orders": {"source": "shop", "primary_key": ["order_id"],
-                                 "cursor": "updated_at", "batch_size": 150}}}
-    killed = subprocess.run([sys.executable, "-c", KILL_AFTER_TWO_BATCHES, json.dumps(raw)],
-                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+        conn.execute(
+            orders.insert(),
+            [
+                {
+                    "order_id": i,
+                    "status": "paid",
+                    "amount": Decimal(i) / 100,
+                    "updated_at": naive_if_needed(source, t0 + timedelta(seconds=i // 7)),
+                }
+                for i in range(1, 1001)
+            ],
+        )
+    raw = {
+        "warehouse": {"url": warehouse_url},
+        "sources": {"shop": {"url": source_url}},
+        "tables": {
+            "orders": {
+                "source": "shop",
+                "primary_key": ["order_id"],
+                "cursor": "updated_at",
+                "batch_size": 150,
+            }
+        },
+    }
+    killed = subprocess.run(
+        [sys.executable, "-c", KILL_AFTER_TWO_BATCHES, json.dumps(raw)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     warehouse = cached_engine(warehouse_url)
     with warehouse.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM orders")).scalar() == 300
     # Another change lands while the sync is down.
     with source.begin() as conn:
-        conn.execute(orders.update().where(orders.c.order_id == 10).values(
-            status="refunded", updated_at=naive_if_needed(source, t0 + timedelta(days=1))))
+        conn.execute(
+            orders.update()
+            .where(orders.c.order_id == 10)
+            .values(status="refunded", updated_at=naive_if_needed(source, t0 + timedelta(days=1)))
+        )
     rerun = sync_table(make_config(source_url, warehouse_url, batch_size=150), "orders")
     assert rerun.status == "success"
     assert normalized(rows_of(warehouse)) == normalized(rows_of(source))
     with warehouse.connect() as conn:
-        assert conn.execute(sa.text(
-            "SELECT count(*) FROM (SELECT order_id FROM orders GROUP BY order_id "
-            "HAVING count(*) > 1) d")).scalar() == 0
+        assert (
+            conn.execute(
+                sa.text(
+                    "SELECT count(*) FROM (SELECT order_id FROM orders GROUP BY order_id "
+                    "HAVING count(*) > 1) d"
+                )
+            ).scalar()
+            == 0
+        )

@@ -89,8 +89,7 @@ def test_late_commit_with_older_cursor_inside_the_lookback_is_caught(
     make_url, source_kind, warehouse_kind
 ):
     rows = [row(i, T0 + timedelta(minutes=i)) for i in range(1, 11)]
-    config, source, orders = setup(make_url, source_kind, warehouse_kind, rows=rows,
-                                   lookback="5m")
+    config, source, orders = setup(make_url, source_kind, warehouse_kind, rows=rows, lookback="5m")
     sync_table(config, "orders")
     # Clock skew / late commit: stamped 3 minutes before the watermark, committed after it.
     insert(source, orders, [row(11, T0 + timedelta(minutes=7), status="late")])
@@ -102,8 +101,7 @@ def test_late_commit_with_older_cursor_inside_the_lookback_is_caught(
 @pytest.mark.parametrize("source_kind,warehouse_kind", [("sqlite", "sqlite")])
 def test_skew_beyond_the_lookback_is_left_to_reconciliation(make_url, source_kind, warehouse_kind):
     rows = [row(i, T0 + timedelta(minutes=i)) for i in range(1, 11)]
-    config, source, orders = setup(make_url, source_kind, warehouse_kind, rows=rows,
-                                   lookback="1m")
+    config, source, orders = setup(make_url, source_kind, warehouse_kind, rows=rows, lookback="1m")
     sync_table(config, "orders")
     insert(source, orders, [row(11, T0 + timedelta(minutes=2))])
     assert sync_table(config, "orders").rows_loaded == 0  # documented: a cursor cannot see it
@@ -113,8 +111,14 @@ def test_skew_beyond_the_lookback_is_left_to_reconciliation(make_url, source_kin
 def test_row_updated_twice_within_one_second_on_mariadb_lands_with_its_last_value(
     make_url, warehouse_kind
 ):
-    config, source, orders = setup(make_url, "mariadb", warehouse_kind, timestamp=WHOLE_SECONDS,
-                                   rows=[row(1, T0, status="paid")], lookback="2s")
+    config, source, orders = setup(
+        make_url,
+        "mariadb",
+        warehouse_kind,
+        timestamp=WHOLE_SECONDS,
+        rows=[row(1, T0, status="paid")],
+        lookback="2s",
+    )
     sync_table(config, "orders")
     # The second change carries the same whole-second cursor value as the first.
     update(source, orders, 1, status="refunded", updated_at=T0)
@@ -135,8 +139,12 @@ def test_soft_delete_arrives_as_an_update(make_url, source_kind, warehouse_kind)
 
 @pytest.mark.parametrize("warehouse_kind", WAREHOUSES)
 def test_a_row_never_goes_back_to_an_older_version(make_url, warehouse_kind):
-    config, source, orders = setup(make_url, "sqlite", warehouse_kind,
-                                   rows=[row(1, T0 + timedelta(hours=2), status="delivered")])
+    config, source, orders = setup(
+        make_url,
+        "sqlite",
+        warehouse_kind,
+        rows=[row(1, T0 + timedelta(hours=2), status="delivered")],
+    )
     sync_table(config, "orders")
     update(source, orders, 1, status="pending", updated_at=T0)  # an older version reappears
     run = sync_table(config, "orders", None)
@@ -147,8 +155,9 @@ def test_a_row_never_goes_back_to_an_older_version(make_url, warehouse_kind):
 
 @pytest.mark.parametrize("warehouse_kind", WAREHOUSES)
 def test_rows_with_a_null_cursor_load_on_the_first_run(make_url, warehouse_kind):
-    config, source, orders = setup(make_url, "sqlite", warehouse_kind,
-                                   rows=[row(1, T0), row(2, T0 + timedelta(seconds=1))])
+    config, source, orders = setup(
+        make_url, "sqlite", warehouse_kind, rows=[row(1, T0), row(2, T0 + timedelta(seconds=1))]
+    )
     with source.begin() as conn:
         conn.execute(orders.insert().values(order_id=3, status="x", amount=1, updated_at=None))
     assert sync_table(config, "orders").rows_loaded == 3
@@ -159,21 +168,28 @@ def test_values_arrive_exactly_postgres_to_postgres_and_sqlite(make_url):
     source_url = make_url("postgresql", "src")
     source = cached_engine(source_url)
     with source.begin() as conn:
-        conn.execute(sa.text(
-            "CREATE TABLE orders (order_id bigint PRIMARY KEY, amount numeric(38,10), "
-            "free numeric, doc jsonb, code char(3), updated_at timestamptz)"))
-        conn.execute(sa.text(
-            "INSERT INTO orders VALUES "
-            "(1, 12345678901234567890123456.0123456789, 0.1000000000000000055511151231257827, "
-            "'{\"b\": 1, \"a\": [1, 2.50]}', 'EU', '2026-03-01 12:00:00.123456+02'), "
-            "(2, -0.0000000001, -12.5, NULL, NULL, '2026-03-01 12:00:01.000001+00')"))
+        conn.execute(
+            sa.text(
+                "CREATE TABLE orders (order_id bigint PRIMARY KEY, amount numeric(38,10), "
+                "free numeric, doc jsonb, code char(3), updated_at timestamptz)"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO orders VALUES "
+                "(1, 12345678901234567890123456.0123456789, 0.1000000000000000055511151231257827, "
+                "'{\"b\": 1, \"a\": [1, 2.50]}', 'EU', '2026-03-01 12:00:00.123456+02'), "
+                "(2, -0.0000000001, -12.5, NULL, NULL, '2026-03-01 12:00:01.000001+00')"
+            )
+        )
     for warehouse_kind in ("postgresql", "sqlite"):
         config = make_config(source_url, make_url(warehouse_kind, "wh"))
         sync_table(config, "orders")
         warehouse = cached_engine(config.warehouse.url)
         with warehouse.connect() as conn:
-            got = conn.execute(sa.text(
-                "SELECT amount, free, doc, updated_at FROM orders ORDER BY order_id")).fetchall()
+            got = conn.execute(
+                sa.text("SELECT amount, free, doc, updated_at FROM orders ORDER BY order_id")
+            ).fetchall()
         assert Decimal(str(got[0][0])) == Decimal("12345678901234567890123456.0123456789")
         assert Decimal(str(got[0][1])) == Decimal("0.1000000000000000055511151231257827")
         assert Decimal(str(got[1][0])) == Decimal("-0.0000000001")

@@ -13,9 +13,12 @@ def test_rows_of_a_long_transaction_that_commits_late_are_not_skipped(make_url):
     source_url = make_url("postgresql", "src")
     source = cached_engine(source_url)
     with source.begin() as conn:
-        conn.execute(sa.text(
-            "CREATE TABLE orders (order_id int PRIMARY KEY, status text, "
-            "updated_at timestamptz NOT NULL DEFAULT now())"))
+        conn.execute(
+            sa.text(
+                "CREATE TABLE orders (order_id int PRIMARY KEY, status text, "
+                "updated_at timestamptz NOT NULL DEFAULT now())"
+            )
+        )
     config = make_config(source_url, make_url("sqlite", "wh"), lookback="0s")
     slow = source.connect()
     slow_tx = slow.begin()
@@ -34,6 +37,8 @@ def test_rows_of_a_long_transaction_that_commits_late_are_not_skipped(make_url):
     warehouse = cached_engine(config.warehouse.url)
     with warehouse.connect() as conn:
         assert conn.execute(sa.text("SELECT order_id FROM orders ORDER BY 1")).scalars().all() == [
-            1, 2]
+            1,
+            2,
+        ]
     assert isinstance(started, datetime) and started.tzinfo is not None
     assert second.new_watermark >= started.astimezone(UTC)

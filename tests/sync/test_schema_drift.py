@@ -22,11 +22,18 @@ def prepare(make_url, source_kind, warehouse_kind):
     orders = orders_table()
     orders.create(source)
     with source.begin() as conn:
-        conn.execute(orders.insert(), [
-            {"order_id": i, "status": "paid", "amount": Decimal("1.00"),
-             "updated_at": naive_if_needed(source, T0 + timedelta(seconds=i))}
-            for i in range(1, 6)
-        ])
+        conn.execute(
+            orders.insert(),
+            [
+                {
+                    "order_id": i,
+                    "status": "paid",
+                    "amount": Decimal("1.00"),
+                    "updated_at": naive_if_needed(source, T0 + timedelta(seconds=i)),
+                }
+                for i in range(1, 6)
+            ],
+        )
     config = make_config(source_url, make_url(warehouse_kind, "wh"))
     sync_table(config, "orders")
     return config, source
@@ -36,8 +43,10 @@ def add_source_column(source):
     with source.begin() as conn:
         conn.execute(sa.text("ALTER TABLE orders ADD COLUMN channel VARCHAR(20)"))
         conn.execute(sa.text("UPDATE orders SET channel = 'web'"))
-        conn.execute(sa.text("UPDATE orders SET updated_at = :at WHERE order_id = 5"),
-                     {"at": naive_if_needed(source, T0 + timedelta(hours=1))})
+        conn.execute(
+            sa.text("UPDATE orders SET updated_at = :at WHERE order_id = 5"),
+            {"at": naive_if_needed(source, T0 + timedelta(hours=1))},
+        )
 
 
 def channels(config):
@@ -75,14 +84,16 @@ def test_dropped_column_fails_the_run_naming_it_with_nothing_loaded(make_url, wa
     config, source = prepare(make_url, "postgresql", warehouse_kind)
     with source.begin() as conn:
         conn.execute(sa.text("ALTER TABLE orders DROP COLUMN amount"))
-        conn.execute(sa.text("UPDATE orders SET status = 'x', updated_at = updated_at + "
-                             "interval '1 hour'"))
+        conn.execute(
+            sa.text("UPDATE orders SET status = 'x', updated_at = updated_at + interval '1 hour'")
+        )
     with pytest.raises(SchemaDriftError, match="'amount' was dropped"):
         sync_table(config, "orders")
     with cached_engine(config.warehouse.url).connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM orders WHERE status = 'x'")).scalar() == 0
-        last = conn.execute(sa.select(sync_runs.c.status, sync_runs.c.error)
-                            .order_by(sync_runs.c.started_at.desc())).first()
+        last = conn.execute(
+            sa.select(sync_runs.c.status, sync_runs.c.error).order_by(sync_runs.c.started_at.desc())
+        ).first()
     assert last.status == "failed" and "amount" in last.error
 
 
