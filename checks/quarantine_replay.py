@@ -145,7 +145,12 @@ def _newer_in_warehouse(
     """Positions in `valid` whose key already has a newer version (by cursor) in the warehouse."""
     if valid.height == 0:
         return set()
-    t = target.table
+    dialect = dialect_for(conn.dialect.name)
+
+    def typed(name: str) -> Any:
+        # Reflection sees SQLite's storage type (text); read values as the sync wrote them.
+        return sa.type_coerce(target.table.c[name], dialect.column_type(target.kinds[name]))
+
     wanted = {
         tuple(r[:-1]): (i, r[-1]) for i, r in enumerate(valid.select(*key, cursor).iter_rows())
     }
@@ -153,17 +158,16 @@ def _newer_in_warehouse(
     keys = list(wanted)
     for start in range(0, len(keys), 500):
         chunk = keys[start : start + 500]
-        match = (
-            sa.tuple_(*(t.c[k] for k in key)).in_(chunk)
-            if len(key) > 1
-            else (t.c[key[0]].in_([k[0] for k in chunk]))
-        )
+        if len(key) == 1:
+            match = typed(key[0]).in_([k[0] for k in chunk])
+        else:
+            match = sa.tuple_(*(typed(k) for k in key)).in_(chunk)
         with conn.begin():
-            rows = conn.execute(sa.select(*(t.c[k] for k in key), t.c[cursor]).where(match))
+            rows = conn.execute(sa.select(*(typed(k) for k in key), typed(cursor)).where(match))
             for row in rows:
-                position, incoming = wanted[tuple(row[:-1])]
-                if _later(row[-1], incoming):
-                    newer.add(position)
+                found = wanted.get(tuple(row[:-1]))
+                if found is not None and _later(row[-1], found[1]):
+                    newer.add(found[0])
     return newer
 
 
