@@ -97,11 +97,8 @@ _CURRENCY_ALIASES = {"€": "EUR", "£": "GBP"}
 
 
 def _code(c: pl.Expr, aliases: Mapping[str, str]) -> pl.Expr:
-    code = c.str.strip_chars().str.to_uppercase()
-    chain = pl.when(code == "").then(None)
-    for alias, iso in aliases.items():
-        chain = chain.when(code == alias).then(pl.lit(iso))
-    return chain.otherwise(code)
+    # One hash lookup per value: a when/then chain would compute the upper-cased text per branch.
+    return c.str.strip_chars().str.to_uppercase().replace({"": None, **aliases})
 
 
 def _country_code(c: pl.Expr, _: pl.DataType) -> StepResult:

@@ -133,9 +133,10 @@ def _row_check_failures(
 ) -> pl.DataFrame:
     """Failures of a dataframe-level check, named by the columns it is about."""
     columns = reason_columns(schema, check)
-    picked = batch.select(
+    picked = batch.select(columns)[rows]  # only the failing rows are turned into text
+    picked = picked.select(
         json_value(c, batch.schema[c]).cast(pl.String).fill_null("null").alias(c) for c in columns
-    )[rows]
+    )
     if len(columns) == 1:
         value = pl.col(columns[0])
     else:

@@ -205,3 +205,37 @@ def test_artifact_keys_and_no_artifact_outside_a_flow_run():
     assert artifact_key("Orders_EU.v2") == "check-failures-orders-eu-v2"
     rows = [{"column": "c", "check": "x", "failures": 1, "examples": ["a"]}]
     assert publish_failure_artifact(rows, "orders") is None
+
+
+def test_verify_schema_refs_against_the_source_tables(sqlite_url):
+    import sqlalchemy as sa
+
+    from tests.checks.quarantine_support import ORDERS
+
+    source = sqlite_url("shop")
+    ORDERS.create(sa.create_engine(source))
+
+    def checked(**table: object) -> None:
+        cfg = parse_config(
+            {
+                "warehouse": {"url": "sqlite://"},
+                "sources": {"s": {"url": source}},
+                "tables": {
+                    "orders": {
+                        "source": "s",
+                        "primary_key": "order_id",
+                        "cursor": "updated_at",
+                        **table,
+                    }
+                },
+            },
+            Path("pipewarden.yaml"),
+        )
+        verify_schema_refs(cfg, reflect=True)
+
+    checked(schema="checks.schemas.shop:Orders", normalize={"currency": "currency_code"})
+    with pytest.raises(ConfigError) as error:
+        checked(schema="checks.schemas.web:Events", normalize={"amount": "lower"})
+    text = str(error.value)
+    assert "tables.orders.normalize.amount: step 'lower' cannot apply to Decimal" in text
+    assert "tables.orders.schema (checks.schemas.web:Events): column 'event_id' is not in" in text
