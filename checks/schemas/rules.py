@@ -81,5 +81,6 @@ def json_object(column: str) -> pl.Expr:
     return _or_null(column, c.str.contains(r"^\s*\{") & c.str.json_path_match("$").is_not_null())
 
 
-def http_url(column: str) -> pl.Expr:
-    return _or_null(column, pl.col(column).str.contains(r"^https?://[^\s/]+(/\S*)?$"))
+def url_or_path(column: str) -> pl.Expr:
+    """An absolute http(s) URL, or a path on the site (`/sale`) as web trackers record it."""
+    return _or_null(column, pl.col(column).str.contains(r"^(https?://[^\s/]+)?(/\S*)?$"))

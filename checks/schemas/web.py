@@ -27,9 +27,9 @@ class Events(pa.DataFrameModel):
     def _type(cls, data: PolarsData) -> pl.LazyFrame:
         return data.lazyframe.select(rules.one_of(data.key, EVENT_TYPES))
 
-    @pa.check("url", name="http_url")
+    @pa.check("url", name="url_syntax")
     def _url(cls, data: PolarsData) -> pl.LazyFrame:
-        return data.lazyframe.select(rules.http_url(data.key))
+        return data.lazyframe.select(rules.url_or_path(data.key))
 
     @pa.check("occurred_at", name="not_in_future")
     def _future(cls, data: PolarsData) -> pl.LazyFrame:

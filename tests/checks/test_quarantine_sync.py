@@ -322,6 +322,7 @@ def test_events_with_bad_json_type_or_url_are_held(sqlite_url, warehouse_url):
         event(3, event_type="pageview"),
         event(4, url="javascript:alert(1)"),
         event(5, properties=None, url=None),
+        event(6, url="/product/42"),
     ]
     source = sqlite_url("web")
     make_source(source, events, rows)
@@ -329,9 +330,9 @@ def test_events_with_bad_json_type_or_url_are_held(sqlite_url, warehouse_url):
 
     run = sync(config, "events")
 
-    assert (run.rows_loaded, run.rows_quarantined) == (2, 3) and balanced(run)
-    assert warehouse_keys(warehouse_url, "events", "event_id") == [1, 5]
+    assert (run.rows_loaded, run.rows_quarantined) == (3, 3) and balanced(run)
+    assert warehouse_keys(warehouse_url, "events", "event_id") == [1, 5, 6]
     checks = {
         e.primary_key["event_id"]: e.reasons[0]["check"] for e in held(warehouse_url, "events")
     }
-    assert checks == {2: "json_object", 3: "known_event_type", 4: "http_url"}
+    assert checks == {2: "json_object", 3: "known_event_type", 4: "url_syntax"}
