@@ -86,6 +86,7 @@ def read_batches(
             bound = [bind_value(v, k) for v, k in zip(position, order_kinds)]
             query = query.where(after(order, bound, dialect.row_value_keyset))
         batch = dialect.fetch_frame(conn, query, kinds)
+        conn.rollback()  # no snapshot held on the source between batches
         if batch.height == 0:
             return
         last = batch.row(batch.height - 1)
@@ -118,6 +119,7 @@ def read_null_cursor_rows(
             else base.where(after(order, position, dialect.row_value_keyset))
         )
         batch = dialect.fetch_frame(conn, query, kinds)
+        conn.rollback()
         if batch.height == 0:
             return
         last = batch.row(batch.height - 1)

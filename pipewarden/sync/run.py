@@ -28,13 +28,14 @@ from pipewarden.sync.extract import (
 )
 from pipewarden.sync.gate import BatchGate, PassThroughGate
 from pipewarden.sync.load import BatchLoader, backfill
+from pipewarden.sync.prefetch import prefetch
 from pipewarden.sync.schema import (
     SchemaDriftError,
     TableShape,
     add_columns,
     compare,
     create_target,
-    reflect,
+    reflect_cached,
     refuse_breaking_drift,
 )
 
@@ -90,7 +91,7 @@ def _sync(
     target_dialect = dialect_for(wh.dialect.name)
     if not target_dialect.warehouse:
         raise SyncError(f"{wh.dialect.name} is not supported as a warehouse")
-    source = reflect(src, table_config.source_table, table_config.source_schema)
+    source = reflect_cached(src, table_config.source_table, table_config.source_schema)
     if source is None:
         raise SyncError(
             f"table {table_config.name}: source table {table_config.source_table!r} not found "
@@ -116,21 +117,23 @@ def _sync(
     latencies: list[np.ndarray] = []
     columns = source.columns
     with BatchLoader(wh, target_dialect, target, columns, key, cursor) as loader:
-        batches = read_batches(
-            src,
-            source_dialect,
-            source.table,
-            source.kinds,
-            key,
-            cursor,
-            lookback_start(watermark.cursor if watermark else None, table_config.lookback),
-            table_config.batch_size,
+        start_at = lookback_start(watermark.cursor if watermark else None, table_config.lookback)
+        batches = prefetch(
+            read_batches(
+                src,
+                source_dialect,
+                source.table,
+                source.kinds,
+                key,
+                cursor,
+                start_at,
+                table_config.batch_size,
+            )
         )
         for batch in batches:
             position = _next_watermark(batch, key, cursor, watermark, cap)
             gated = gate.check(batch)
             result = loader.load(gated, gate, table_config.name, run.run_id, position)
-            src.rollback()
             _count(run, batch, result.rows_loaded, result.rows_unchanged, result.rows_quarantined)
             if position is not None:
                 run.new_watermark = position.cursor
@@ -154,7 +157,6 @@ def _sync(
             ):
                 gated = gate.check(batch)
                 result = loader.load(gated, gate, table_config.name, run.run_id, None)
-                src.rollback()
                 _count(
                     run, batch, result.rows_loaded, result.rows_unchanged, result.rows_quarantined
                 )
@@ -196,7 +198,7 @@ def _prepare_target(
     """Create the warehouse table, or bring it in line with a source that gained columns."""
     schema = config.warehouse.schema_name
     with wh.begin():
-        target = reflect(wh, table_config.target_table, schema)
+        target = reflect_cached(wh, table_config.target_table, schema)
         if target is None:
             target = create_target(
                 wh, dialect, table_config.target_table, schema, source, table_config.primary_key
@@ -241,7 +243,6 @@ def _backfill(
     )
     for batch in batches:
         backfill(wh, target_dialect, target, key, batch, options.backfill_columns)
-        src.rollback()
     with wh.begin():
         mark_backfilled(wh, table_config.name, options.backfill_columns)
     run.schema_changes += [{"column": c, "change": "backfilled"} for c in options.backfill_columns]

@@ -1,5 +1,8 @@
 """Source and target table shapes: creating the target, and noticing when the source changed."""
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +43,50 @@ def reflect(conn: sa.Connection, name: str, schema: str | None = None) -> TableS
         return None
     table = sa.Table(name, sa.MetaData(), schema=schema, autoload_with=conn)
     return TableShape(table, {c.name: kind_of(c.type) for c in table.columns})
+
+
+_shapes: dict[tuple[str, str | None, str], tuple[tuple[Any, ...], TableShape]] = {}
+_shapes_lock = threading.Lock()
+
+
+def fingerprint(
+    conn: sa.Connection, name: str, schema: str | None = None
+) -> tuple[Any, ...] | None:
+    """Column names and driver type codes from an empty SELECT: one cheap round trip."""
+    query = sa.select(sa.text("*")).select_from(sa.table(name, schema=schema)).where(sa.false())
+    inside = conn.in_transaction()
+    try:
+        with conn.begin_nested() if inside else _no_transaction():
+            result = conn.execute(query)
+            description = result.cursor.description if result.cursor else None
+            result.close()
+    except sa.exc.DBAPIError:
+        if not inside:
+            conn.rollback()
+        return None
+    return tuple(tuple(d[:2]) + tuple(d[4:6]) for d in description or ())
+
+
+def reflect_cached(conn: sa.Connection, name: str, schema: str | None = None) -> TableShape | None:
+    """`reflect`, skipped while the table's fingerprint is unchanged (idle runs stay cheap)."""
+    key = (conn.engine.url.render_as_string(hide_password=False), schema, name)
+    mark = fingerprint(conn, name, schema)
+    if mark is None:
+        return reflect(conn, name, schema)
+    with _shapes_lock:
+        cached = _shapes.get(key)
+    if cached is not None and cached[0] == mark:
+        return cached[1]
+    shape = reflect(conn, name, schema)
+    if shape is not None:
+        with _shapes_lock:
+            _shapes[key] = (mark, shape)
+    return shape
+
+
+@contextmanager
+def _no_transaction() -> Iterator[None]:
+    yield
 
 
 def create_target(
