@@ -209,21 +209,18 @@ class SchemaGate:
         if rejected is not None and rejected.height:
             new = pl.DataFrame({"key": row_json(rejected, self.key), "row": row_json(rejected)})
         if held.height:
-            arriving = pl.concat(
+            # A held row is superseded when its key arrives as a valid row, or as a bad row
+            # that differs from it; an identical bad row is the same row read again.
+            valid_keys = row_json(gated.valid, self.key)
+            stale = pl.concat(
                 [
-                    pl.DataFrame({"key": row_json(gated.valid, self.key)}).with_columns(
-                        row=pl.lit(None, pl.String)
-                    ),
-                    new,
+                    held.filter(pl.col("key").is_in(valid_keys.implode())),
+                    held.join(new, on="key", how="semi").join(new, on=["key", "row"], how="anti"),
                 ]
-            )
-            newer = held.join(arriving, on="key", how="inner", suffix="_new").filter(
-                pl.col("row_new").is_null() | (pl.col("row_new") != pl.col("row"))
-            )
-            stale_keys = newer["key"].unique().to_list()
-            if stale_keys:
-                q.mark_superseded_keys(conn, table_name, stale_keys, run_id)
-                held = held.filter(~pl.col("key").is_in(stale_keys))
+            ).unique()
+            if stale.height:
+                q.mark_superseded_rows(conn, table_name, stale.rows(), run_id)
+                held = held.join(stale, on=["key", "row"], how="anti")
             to_insert = new.join(held, on=["key", "row"], how="anti")
         else:
             to_insert = new

@@ -146,19 +146,24 @@ def mark_superseded(conn: sa.Connection, ids: Sequence[int], run_id: str | None)
     return done
 
 
-def mark_superseded_keys(
-    conn: sa.Connection, table_name: str, keys: Sequence[str], run_id: str | None
+def mark_superseded_rows(
+    conn: sa.Connection, table_name: str, rows: Sequence[tuple[str, str]], run_id: str | None
 ) -> int:
-    """Supersede every held row of a table whose primary key (JSON text) is in `keys`."""
-    done = 0
+    """Supersede the held rows given as `(primary_key, row_json)` pairs."""
+    if not rows:
+        return 0
     c = quarantine.c
-    for chunk in _chunks(keys):
-        done += conn.execute(
-            quarantine.update()
-            .where(c.table_name == table_name, c.status == HELD, c.primary_key.in_(chunk))
-            .values(status=SUPERSEDED, superseded_at=datetime.now(UTC), superseded_by_run=run_id)
-        ).rowcount
-    return done
+    stmt = (
+        quarantine.update()
+        .where(
+            c.table_name == table_name,
+            c.status == HELD,
+            c.primary_key == sa.bindparam("k"),
+            c.row_json == sa.bindparam("r"),
+        )
+        .values(status=SUPERSEDED, superseded_at=datetime.now(UTC), superseded_by_run=run_id)
+    )
+    return conn.execute(stmt, [{"k": k, "r": r} for k, r in rows]).rowcount
 
 
 def mark_released(conn: sa.Connection, ids: Sequence[int], by: str) -> int:

@@ -119,11 +119,16 @@ def test_duplicate_keys_in_a_batch_are_all_held(sqlite_url, warehouse_url):
     rows = [order(1), order(2), {**order(2), "updated_at": BASE + timedelta(hours=1)}, order(3)]
     make_source(source, no_key, rows)
 
-    run = sync(make_config(source, warehouse_url, batch_size=100, **SCHEMA))
+    config = make_config(source, warehouse_url, batch_size=100, lookback="1d", **SCHEMA)
+    run = sync(config)
 
     assert (run.rows_loaded, run.rows_quarantined) == (2, 2) and balanced(run)
     assert warehouse_keys(warehouse_url) == [1, 3]
     assert reasons_of(held(warehouse_url)) == {2: {("order_id", "unique")}}
+    assert len(held(warehouse_url)) == 2
+    again = sync(config)  # read again: the same two rows, still held once each
+    assert again.rows_quarantined == 2 and balanced(again)
+    assert sorted(e.status for e in held(warehouse_url, status=None)) == ["held", "held"]
 
 
 def test_fixed_at_the_source_arrives_and_supersedes_the_held_row(sqlite_url, warehouse_url):
