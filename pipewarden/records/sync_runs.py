@@ -44,12 +44,16 @@ class SyncRun:
         return row
 
 
-def start_run(engine: sa.Engine, run: SyncRun) -> None:
-    with engine.begin() as conn:
+def start_run(bind: sa.Engine | sa.Connection, run: SyncRun) -> None:
+    with bind.begin() as tx:
+        conn = tx if isinstance(tx, sa.Connection) else bind
+        assert isinstance(conn, sa.Connection)
         conn.execute(sync_runs.insert().values(**run.as_row()))
 
 
-def finish_run(engine: sa.Engine, run: SyncRun, status: str, error: str | None = None) -> None:
+def finish_run(
+    bind: sa.Engine | sa.Connection, run: SyncRun, status: str, error: str | None = None
+) -> None:
     """Record the outcome; called on success and on failure alike."""
     run.status = status
     run.error = error
@@ -57,7 +61,9 @@ def finish_run(engine: sa.Engine, run: SyncRun, status: str, error: str | None =
     run.duration_seconds = (run.finished_at - run.started_at).total_seconds()
     row = run.as_row()
     row.pop("run_id")
-    with engine.begin() as conn:
+    with bind.begin() as tx:
+        conn = tx if isinstance(tx, sa.Connection) else bind
+        assert isinstance(conn, sa.Connection)
         conn.execute(sync_runs.update().where(sync_runs.c.run_id == run.run_id).values(**row))
 
 

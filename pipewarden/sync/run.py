@@ -59,23 +59,28 @@ def sync_table(config: PipewardenConfig, name: str, options: SyncOptions | None 
     table_config = config.table(name)
     warehouse = cached_engine(config.warehouse.url)
     source = cached_engine(config.sources[table_config.source].url)
-    with connect(warehouse):
-        pass  # fail on an unreachable warehouse before anything is recorded
-    ensure_tables(warehouse)
     run = SyncRun(
         run_id=str(uuid4()),
         table_name=name,
         started_at=datetime.now(UTC),
         full_refresh=options.full_refresh,
     )
-    start_run(warehouse, run)
-    try:
-        with connect(source) as src, connect(warehouse) as wh:
-            _sync(src, wh, config, table_config, run, options)
-    except Exception as error:
-        finish_run(warehouse, run, "failed", redact_secrets(f"{type(error).__name__}: {error}"))
-        raise
-    finish_run(warehouse, run, "success")
+    with connect(warehouse) as wh:  # an unreachable warehouse fails before anything is recorded
+        ensure_tables(warehouse)
+        start_run(wh, run)
+        try:
+            with connect(source) as src:
+                _sync(src, wh, config, table_config, run, options)
+        except Exception as error:
+            message = redact_secrets(f"{type(error).__name__}: {error}")
+            if wh.in_transaction():
+                wh.rollback()
+            try:
+                finish_run(wh, run, "failed", message)
+            except sa.exc.DBAPIError:  # the connection itself broke: record on a fresh one
+                finish_run(warehouse, run, "failed", message)
+            raise
+        finish_run(wh, run, "success")
     return run
 
 
