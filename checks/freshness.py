@@ -1,0 +1,83 @@
+"""Freshness against a table's SLA, and staleness of its sync.
+
+Freshness is the age of the newest source cursor value loaded: how old the newest data in the
+warehouse is. Staleness is the time since the last successful sync: how long the pipeline has
+been silent. A table whose source stopped is stale in data though its syncs succeed; a table
+whose syncs fail is both.
+
+Boundary rule, as dbt's source freshness has it: a threshold is crossed only when the age is
+*greater* than it. With `warn_after: 1h`, an age of exactly one hour is still ok, one
+microsecond more is a warning; the same at `error_after`.
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+OK, WARN, ERROR = "ok", "warn", "error"
+
+
+@dataclass(frozen=True)
+class FreshnessVerdict:
+    """A table's freshness status, its age, the thresholds it was judged by, and why."""
+
+    status: str
+    age: timedelta | None
+    newest: datetime | None
+    warn_after: timedelta | None
+    error_after: timedelta | None
+    reason: str
+
+
+def freshness_status(
+    newest_cursor: datetime | None,
+    now: datetime,
+    warn_after: timedelta | None,
+    error_after: timedelta | None,
+) -> FreshnessVerdict:
+    """Judge the newest loaded cursor instant against the SLA (see the boundary rule above)."""
+    if newest_cursor is None:
+        if warn_after is None and error_after is None:
+            return FreshnessVerdict(OK, None, None, None, None, "no rows loaded; no SLA set")
+        return FreshnessVerdict(
+            ERROR, None, None, warn_after, error_after, "no rows with a cursor time loaded yet"
+        )
+    age = max(timedelta(0), _utc(now) - _utc(newest_cursor))
+    newest = _utc(newest_cursor)
+    if error_after is not None and age > error_after:
+        status, limit = ERROR, f"over error_after {describe(error_after)}"
+    elif warn_after is not None and age > warn_after:
+        status, limit = WARN, f"over warn_after {describe(warn_after)}"
+    elif warn_after is None and error_after is None:
+        status, limit = OK, "no SLA set"
+    elif warn_after is not None:
+        status, limit = OK, f"within warn_after {describe(warn_after)}"
+    else:
+        status, limit = OK, f"within error_after {describe(error_after or timedelta(0))}"
+    reason = f"newest row {describe(age)} old ({newest:%Y-%m-%d %H:%M:%S} UTC), {limit}"
+    return FreshnessVerdict(status, age, newest, warn_after, error_after, reason)
+
+
+def staleness(last_success: datetime | None, now: datetime) -> timedelta | None:
+    """Time since the last successful sync; None if there never was one."""
+    if last_success is None:
+        return None
+    return max(timedelta(0), _utc(now) - _utc(last_success))
+
+
+def describe(span: timedelta) -> str:
+    """`2d 3h`, `1h 05m`, `4m 10s`, `12s`: an age as a person reads it."""
+    seconds = int(span.total_seconds())
+    days, rest = divmod(seconds, 86_400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    if minutes:
+        return f"{minutes}m {secs:02d}s"
+    return f"{secs}s"
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

@@ -1,0 +1,264 @@
+"""`run_checks`: freshness and anomaly checks of every table, recorded with their reasons.
+
+Reads are per metric family, never per table or point: one query for the newest loaded cursor
+of all tables, one for their runs, one per anomaly metric for the histories of all tables over
+the detector's window. Each table's newest point is then scored against its own past by
+`checks.anomaly.detector.score_latest`, which keeps earlier anomalies out of the baseline by
+itself, so no excluded windows are passed. Full loads carry the label `{"load": "full"}` and are
+left out of the histories: a first load is not a delta and says nothing about the next one.
+"""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import uuid4
+
+import sqlalchemy as sa
+
+from checks.anomaly.detector import DetectorSettings, Verdict, score_latest
+from checks.freshness import FreshnessVerdict, describe, freshness_status, staleness
+from pipewarden.config import PipewardenConfig
+from pipewarden.db.engines import cached_engine
+from pipewarden.metrics.sync_metrics import NEWEST_CURSOR, cursor_instant
+from pipewarden.records.metrics import (
+    ANOMALY,
+    ERROR,
+    INSUFFICIENT,
+    OK,
+    WARN,
+    CheckResult,
+    MetricPoint,
+    histories,
+    latest_check_results,
+    max_values,
+    write_check_results,
+    write_metrics,
+)
+from pipewarden.records.tables import ensure_tables, sync_runs
+from pipewarden.records.values import loads
+
+#: The metrics whose newest point is checked, and how the detector should read them.
+ANOMALY_METRICS: tuple[tuple[str, str], ...] = (
+    ("rows_loaded", "count"),
+    ("latency_p95_seconds", "gauge"),
+    ("freshness_seconds", "gauge"),
+)
+OUTCOME = {OK: 0.0, INSUFFICIENT: 0.0, WARN: 1.0, ANOMALY: 1.0, ERROR: 2.0}
+
+Scorer = Callable[..., Verdict]
+
+
+@dataclass(frozen=True)
+class TableState:
+    """What is known about a table now: freshness, the last sync, the last check."""
+
+    name: str
+    freshness: FreshnessVerdict
+    last_success: datetime | None
+    staleness: timedelta | None
+    last_run_status: str | None
+    latency_p95_seconds: float | None
+    last_checks: tuple[CheckResult, ...] = ()
+
+
+def table_states(
+    engine: sa.Engine, config: PipewardenConfig, names: Sequence[str], now: datetime
+) -> dict[str, TableState]:
+    """Freshness and sync state of the named tables, from a handful of queries."""
+    with engine.connect() as conn:
+        newest = _newest_loaded(conn, names)
+        runs = _runs(conn, names)
+        checks = latest_check_results(conn, names)
+    for name in names:
+        if name not in newest:
+            found = _target_max_cursor(engine, config, name)
+            if found is None and runs.get(name, {}).get("watermark") is not None:
+                found = cursor_instant(runs[name]["watermark"])
+            if found is not None:
+                newest[name] = found
+    states = {}
+    for name in names:
+        sla = config.tables[name].freshness
+        run = runs.get(name, {})
+        states[name] = TableState(
+            name=name,
+            freshness=freshness_status(newest.get(name), now, sla.warn_after, sla.error_after),
+            last_success=run.get("last_success"),
+            staleness=staleness(run.get("last_success"), now),
+            last_run_status=run.get("status"),
+            latency_p95_seconds=run.get("latency_p95"),
+            last_checks=tuple(checks.get(name, ())),
+        )
+    return states
+
+
+def run_checks(
+    config: PipewardenConfig,
+    tables: Sequence[str] | None = None,
+    now: datetime | None = None,
+    settings: DetectorSettings | None = None,
+    scorer: Scorer = score_latest,
+) -> list[CheckResult]:
+    """Check freshness and the newest point of each anomaly metric; record and return results."""
+    names = list(tables) if tables else list(config.tables)
+    for name in names:
+        config.table(name)  # unknown names fail before anything is recorded
+    now = _utc(now or datetime.now(UTC))
+    settings = settings or DetectorSettings()
+    engine = cached_engine(config.warehouse.url)
+    ensure_tables(engine)
+    run_id = str(uuid4())
+    states = table_states(engine, config, names, now)
+    results = [_freshness_result(states[n], now, run_id) for n in names]
+    since = now - settings.history_window - timedelta(hours=1)
+    with engine.connect() as conn:
+        series = {
+            metric: histories(conn, names, metric, since=since, until=now, labels={})
+            for metric, _ in ANOMALY_METRICS
+        }
+    for name in names:
+        for metric, kind in ANOMALY_METRICS:
+            times, values = series[metric].get(name, ([], []))
+            results.append(
+                _anomaly_result(name, metric, kind, times, values, settings, scorer, now, run_id)
+            )
+    _record(engine, states, results, now)
+    return results
+
+
+def _freshness_result(state: TableState, now: datetime, run_id: str) -> CheckResult:
+    verdict = state.freshness
+    reason = verdict.reason
+    if state.staleness is not None:
+        reason += f"; last successful sync {describe(state.staleness)} ago"
+    else:
+        reason += "; never synced successfully"
+    return CheckResult(
+        checked_at=now,
+        table_name=state.name,
+        check="freshness",
+        status=verdict.status,
+        observed=None if verdict.age is None else verdict.age.total_seconds(),
+        observed_at=verdict.newest,
+        expected_low=0.0,
+        expected_high=_seconds(verdict.warn_after or verdict.error_after),
+        method="sla: age > warn_after warns, age > error_after errs",
+        reason=reason,
+        run_id=run_id,
+    )
+
+
+def _anomaly_result(
+    name: str,
+    metric: str,
+    kind: str,
+    times: list[datetime],
+    values: list[float],
+    settings: DetectorSettings,
+    scorer: Scorer,
+    now: datetime,
+    run_id: str,
+) -> CheckResult:
+    base = CheckResult(checked_at=now, table_name=name, check=f"anomaly:{metric}", status=OK)
+    if not values:
+        return replace(
+            base,
+            status=INSUFFICIENT,
+            reason=f"no {metric} points in the last {settings.history_window.days} days",
+            history_size=0,
+            run_id=run_id,
+        )
+    verdict = scorer(times, values, settings, kind=kind)
+    status = ANOMALY if verdict.is_anomaly else OK
+    if verdict.expected_low is None:
+        status = INSUFFICIENT
+    return replace(
+        base,
+        status=status,
+        observed=verdict.observed,
+        observed_at=_utc(times[-1]),
+        expected_low=verdict.expected_low,
+        expected_high=verdict.expected_high,
+        score=verdict.score,
+        method=verdict.method,
+        reason=f"{metric}: {verdict.reason}",
+        history_size=verdict.history_size,
+        run_id=run_id,
+    )
+
+
+def _record(
+    engine: sa.Engine, states: dict[str, TableState], results: list[CheckResult], now: datetime
+) -> None:
+    """Results and their metrics in one transaction: a check run is recorded whole or not."""
+    points: list[MetricPoint] = []
+    for state in states.values():
+        if state.freshness.age is not None:
+            age = state.freshness.age.total_seconds()
+            points.append(MetricPoint(now, state.name, "check_freshness_seconds", age))
+        if state.staleness is not None:
+            stale = state.staleness.total_seconds()
+            points.append(MetricPoint(now, state.name, "staleness_seconds", stale))
+    for r in results:
+        labels = {"check": r.check, "status": r.status}
+        points.append(MetricPoint(now, r.table_name, "check_outcome", OUTCOME[r.status], labels))
+    with engine.begin() as conn:
+        write_check_results(conn, results)
+        write_metrics(conn, points)
+
+
+def _newest_loaded(conn: sa.Connection, names: Sequence[str]) -> dict[str, datetime]:
+    return {
+        name: datetime.fromtimestamp(epoch, UTC)
+        for name, epoch in max_values(conn, NEWEST_CURSOR, names).items()
+    }
+
+
+def _runs(conn: sa.Connection, names: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Per table: last successful finish, and the latest run's status, watermark and latency."""
+    c = sync_runs.c
+    out: dict[str, dict[str, Any]] = {n: {} for n in names}
+    success = (
+        sa.select(c.table_name, sa.func.max(c.finished_at))
+        .where(c.status == "success", c.table_name.in_(list(names)))
+        .group_by(c.table_name)
+    )
+    for name, finished in conn.execute(success).tuples():
+        out[name]["last_success"] = _utc(finished)
+    newest = (
+        sa.select(c.table_name, sa.func.max(c.started_at).label("at"))
+        .where(c.table_name.in_(list(names)))
+        .group_by(c.table_name)
+        .subquery()
+    )
+    latest = sa.select(c.table_name, c.status, c.new_watermark, c.latency_p95_seconds).join(
+        newest, sa.and_(c.table_name == newest.c.table_name, c.started_at == newest.c.at)
+    )
+    for name, status, watermark, p95 in conn.execute(latest).tuples():
+        out[name].update(status=status, watermark=loads(watermark), latency_p95=p95)
+    return out
+
+
+def _target_max_cursor(engine: sa.Engine, config: PipewardenConfig, name: str) -> datetime | None:
+    """Fallback for tables with no recorded newest cursor: max(cursor) of the warehouse table.
+
+    A scan (the target has no cursor index), so only tables synced before metrics existed pay
+    it; any failure (no table yet) means "unknown".
+    """
+    table_config = config.tables[name]
+    target = sa.table(table_config.target_table, schema=config.warehouse.schema_name)
+    query = sa.select(sa.func.max(sa.column(table_config.cursor))).select_from(target)
+    try:
+        with engine.connect() as conn:
+            return cursor_instant(conn.execute(query).scalar())
+    except sa.exc.SQLAlchemyError:
+        return None
+
+
+def _seconds(span: timedelta | None) -> float | None:
+    return None if span is None else span.total_seconds()
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

@@ -1,0 +1,46 @@
+"""The checks deployment: freshness and anomaly checks of every table, shown as an artifact."""
+
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_table_artifact
+
+from pipewarden.config import load_config
+
+ARTIFACT_KEY = "pipewarden-checks"
+
+
+@task(task_run_name="run-checks")
+def run_checks_task(config_path: str | None, tables: list[str] | None) -> list[dict[str, Any]]:
+    """Run and record the checks; returns them as plain rows (Prefect persists plain values)."""
+    from checks.monitor import run_checks
+
+    results = run_checks(load_config(config_path), tables)
+    return [
+        {
+            "table": r.table_name,
+            "check": r.check,
+            "status": r.status,
+            "observed": r.observed,
+            "expected_low": r.expected_low,
+            "expected_high": r.expected_high,
+            "reason": (r.reason or "")[:300],
+        }
+        for r in results
+    ]
+
+
+@flow(name="pipewarden-checks")
+def checks_flow(
+    tables: list[str] | None = None, config_path: str | None = None
+) -> list[dict[str, Any]]:
+    """Check the named tables (default: all) and publish the results as a table artifact."""
+    rows = run_checks_task(config_path, tables)
+    failing = [r for r in rows if r["status"] in ("warn", "error", "anomaly")]
+    create_table_artifact(
+        key=ARTIFACT_KEY,
+        table=rows,
+        description=f"{len(failing)} of {len(rows)} checks need attention",
+    )
+    get_run_logger().info("%d checks, %d need attention", len(rows), len(failing))
+    return rows

@@ -1,0 +1,10 @@
+"""Metrics written after every sync and check, in `pipewarden_metrics` (long format).
+
+Per sync run (at the run's end; full loads labelled `{"load": "full"}`): rows_read, rows_loaded,
+rows_unchanged, rows_quarantined, duration_seconds, latency_p50/p95/max_seconds (loaded at minus
+source cursor time), freshness_seconds (run end minus the newest cursor loaded so far),
+newest_cursor_epoch, sync_succeeded. Per column (labels `{"column": name}`): null_rate,
+distinct_rate, distinct_count and, for numbers, mean, min, max, p05, p50, p95. Per cursor hour:
+rows_by_cursor_hour. Per check run: check_freshness_seconds, staleness_seconds and
+check_outcome (labels `{"check": …, "status": …}`; 0 ok, 1 warn or anomaly, 2 error).
+"""

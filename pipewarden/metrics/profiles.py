@@ -1,0 +1,263 @@
+"""Column profiles of a sync run, accumulated batch by batch in bounded memory.
+
+Per column: rows and nulls (exact), distinct values, and for numeric columns mean (exact), min,
+max and quantiles. Batches arrive one at a time and the run's profile must not grow with the
+table, so two statistics are sketches that merge across batches:
+
+* Distinct values: summing `n_unique` per batch is wrong (a value seen in two batches counts
+  twice), and an exact set grows with the data. Each value is hashed (polars' 64-bit hash) and
+  the `k` smallest distinct hashes are kept, a K-minimum-values sketch. While fewer than `k`
+  distinct hashes exist the count is exact; past that it is estimated as `(k - 1) / h_k` with
+  `h_k` the k-th smallest hash scaled to [0, 1) (relative error about 1 / sqrt(k), 1.6% for
+  k = 4096). Hashes are stable within one process, which is all a run needs.
+* Quantiles: a uniform sample of the values without replacement, kept as the `reservoir`
+  values with the smallest random keys (bottom-k sampling). Merging two samples is keeping the
+  smallest keys of both, so the sample stays uniform over everything seen.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import polars as pl
+import sqlalchemy as sa
+
+from pipewarden.records.metrics import MetricPoint, write_metrics
+from pipewarden.records.tables import ensure_tables, sync_runs
+
+DISTINCT_SKETCH = 4096
+RESERVOIR = 10_000
+QUANTILES = {"p05": 0.05, "p50": 0.50, "p95": 0.95}
+_HASH_SPACE = float(2**64)
+
+
+@dataclass
+class ColumnProfile:
+    """What is known about one column over the batches seen so far."""
+
+    name: str
+    numeric: bool = False
+    rows: int = 0
+    nulls: int = 0
+    hashes: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.uint64))
+    count: int = 0
+    total: float = 0.0
+    minimum: float = np.inf
+    maximum: float = -np.inf
+    sample: np.ndarray = field(default_factory=lambda: np.empty(0))
+    keys: np.ndarray = field(default_factory=lambda: np.empty(0))
+
+    @property
+    def null_rate(self) -> float | None:
+        return self.nulls / self.rows if self.rows else None
+
+    @property
+    def distinct(self) -> float:
+        """Distinct non-null values: exact below the sketch size, estimated above it."""
+        if len(self.hashes) < DISTINCT_SKETCH:
+            return float(len(self.hashes))
+        kth = float(self.hashes[-1]) / _HASH_SPACE
+        return (DISTINCT_SKETCH - 1) / kth
+
+    @property
+    def distinct_rate(self) -> float | None:
+        """Distinct values per non-null value (1.0: every value is different)."""
+        present = self.rows - self.nulls
+        return min(1.0, self.distinct / present) if present else None
+
+    @property
+    def mean(self) -> float | None:
+        return self.total / self.count if self.count else None
+
+    def quantile(self, q: float) -> float | None:
+        return float(np.quantile(self.sample, q)) if len(self.sample) else None
+
+    def merge(self, other: "ColumnProfile") -> None:
+        """Fold another profile of the same column into this one."""
+        self.numeric = self.numeric or other.numeric
+        self.rows += other.rows
+        self.nulls += other.nulls
+        self.hashes = _smallest_unique(np.concatenate([self.hashes, other.hashes]))
+        self.count += other.count
+        self.total += other.total
+        self.minimum = min(self.minimum, other.minimum)
+        self.maximum = max(self.maximum, other.maximum)
+        self.sample, self.keys = _bottom_k(
+            np.concatenate([self.sample, other.sample]), np.concatenate([self.keys, other.keys])
+        )
+
+
+def _smallest_unique(hashes: np.ndarray) -> np.ndarray:
+    """The sketch: the smallest distinct hashes, sorted (a sort beats np.unique's hashing)."""
+    ordered = np.sort(hashes)
+    if len(ordered) > 1:
+        ordered = ordered[np.concatenate(([True], ordered[1:] != ordered[:-1]))]
+    return ordered[:DISTINCT_SKETCH]
+
+
+def _bottom_k(values: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    if len(keys) <= RESERVOIR:
+        return values, keys
+    keep = np.argpartition(keys, RESERVOIR)[:RESERVOIR]
+    return values[keep], keys[keep]
+
+
+def _profile_column(series: pl.Series, rng: np.random.Generator) -> ColumnProfile:
+    present = series.drop_nulls()
+    profile = ColumnProfile(series.name, rows=series.len(), nulls=series.null_count())
+    if present.len():
+        profile.hashes = _smallest_unique(present.hash(seed=0).to_numpy())
+    dtype = series.dtype
+    if dtype.is_numeric() and dtype != pl.Boolean:
+        profile.numeric = True
+        values = present.cast(pl.Float64).to_numpy()
+        values = values[np.isfinite(values)]
+        if len(values):
+            profile.count = len(values)
+            profile.total = float(values.sum())
+            profile.minimum = float(values.min())
+            profile.maximum = float(values.max())
+            profile.sample, profile.keys = _bottom_k(values, rng.random(len(values)))
+    return profile
+
+
+class ProfileAccumulator:
+    """A run's profiles, fed one batch at a time (`add`), written as metric points (`points`).
+
+    Also keeps the newest cursor value seen (the freshness of what was loaded) and the rows per
+    cursor hour (volume by when rows changed in the source, not by when the sync ran).
+    """
+
+    def __init__(
+        self,
+        table_name: str = "",
+        columns: Sequence[str] | None = None,
+        cursor: str | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.table_name = table_name
+        self.columns = list(columns) if columns is not None else None
+        self.cursor = cursor
+        self.rows = 0
+        self.profiles: dict[str, ColumnProfile] = {}
+        self.newest_cursor: Any = None
+        self.rows_by_hour: dict[datetime, int] = {}
+        self._rng = np.random.default_rng(seed)
+
+    def add(self, batch: pl.DataFrame) -> None:
+        """Profile one batch (the rows as read, or the valid rows loaded) and fold it in."""
+        self.rows += batch.height
+        names = self.columns if self.columns is not None else batch.columns
+        for name in names:
+            if name not in batch.columns:
+                continue
+            profile = _profile_column(batch[name], self._rng)
+            if name in self.profiles:
+                self.profiles[name].merge(profile)
+            else:
+                self.profiles[name] = profile
+        if self.cursor and self.cursor in batch.columns and batch.height:
+            self._add_cursor(batch[self.cursor])
+
+    def merge(self, other: "ProfileAccumulator") -> None:
+        """Fold another accumulator of the same table (e.g. from a parallel reader) into this."""
+        self.rows += other.rows
+        for name, profile in other.profiles.items():
+            if name in self.profiles:
+                self.profiles[name].merge(profile)
+            else:
+                self.profiles[name] = profile
+        if other.newest_cursor is not None:
+            self._newer(other.newest_cursor)
+        for hour, n in other.rows_by_hour.items():
+            self.rows_by_hour[hour] = self.rows_by_hour.get(hour, 0) + n
+
+    def _add_cursor(self, values: pl.Series) -> None:
+        newest = values.max()
+        if newest is not None:
+            self._newer(newest)
+        dtype = values.dtype
+        if isinstance(dtype, (pl.Datetime, pl.Date)):
+            present = values.drop_nulls()
+            if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
+                present = present.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+            hours = present.cast(pl.Datetime("us")).dt.truncate("1h").value_counts()
+            for hour, n in hours.iter_rows():
+                key = _as_utc(hour)
+                self.rows_by_hour[key] = self.rows_by_hour.get(key, 0) + int(n)
+
+    def _newer(self, value: Any) -> None:
+        if isinstance(value, datetime):
+            value = _as_utc(value)
+        try:
+            if self.newest_cursor is None or value > self.newest_cursor:
+                self.newest_cursor = value
+        except TypeError:
+            self.newest_cursor = value  # a cursor of another type than before: keep the latest
+
+    def points(self, measured_at: datetime | None = None) -> list[MetricPoint]:
+        """The profiles as metric points, labelled by column; rows per cursor hour at the hour."""
+        at = measured_at or datetime.now(UTC)
+        out: list[MetricPoint] = []
+        for name, p in self.profiles.items():
+            labels = {"column": name}
+            values: dict[str, float | None] = {
+                "null_rate": p.null_rate,
+                "distinct_rate": p.distinct_rate,
+                "distinct_count": p.distinct if p.rows else None,
+            }
+            if p.numeric and p.count:
+                values["mean"] = p.mean
+                values["min"] = p.minimum
+                values["max"] = p.maximum
+                for metric, q in QUANTILES.items():
+                    values[metric] = p.quantile(q)
+            out += [
+                MetricPoint(at, self.table_name, metric, v, labels)
+                for metric, v in values.items()
+                if v is not None
+            ]
+        out += [
+            MetricPoint(hour, self.table_name, "rows_by_cursor_hour", float(n))
+            for hour, n in sorted(self.rows_by_hour.items())
+        ]
+        return out
+
+
+def profile_batch(
+    df: pl.DataFrame, columns: Sequence[str] | None = None, table_name: str = ""
+) -> ProfileAccumulator:
+    """One batch's profile: an accumulator that `merge`s with the other batches' ones."""
+    accumulator = ProfileAccumulator(table_name, columns)
+    accumulator.add(df)
+    return accumulator
+
+
+def record_profiles(
+    engine: sa.Engine,
+    table: str,
+    run_id: str,
+    profiles: ProfileAccumulator,
+    measured_at: datetime | None = None,
+) -> int:
+    """Write a run's profiles on their own (`after_sync` writes them with the run's metrics).
+
+    The points are stamped with the run's end (`measured_at` overrides), so they line up with
+    its other metrics; the run is not a label, since labels name a series and a run is a point.
+    """
+    ensure_tables(engine)
+    profiles.table_name = profiles.table_name or table
+    with engine.begin() as conn:
+        if measured_at is None:
+            finished = conn.execute(
+                sa.select(sync_runs.c.finished_at).where(sync_runs.c.run_id == run_id)
+            ).scalar()
+            measured_at = _as_utc(finished) if finished is not None else None
+        return write_metrics(conn, profiles.points(measured_at))
+
+
+def _as_utc(moment: datetime) -> datetime:
+    """Naive cursor values are UTC wall-clock time, as the sources store them."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

@@ -1,0 +1,101 @@
+"""The metrics of one sync run, written right after it: volume, latency, freshness, profiles."""
+
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+import sqlalchemy as sa
+
+from pipewarden.config import TableConfig
+from pipewarden.metrics.profiles import ProfileAccumulator
+from pipewarden.records.metrics import MetricPoint, max_values, write_metrics
+from pipewarden.records.sync_runs import SyncRun
+from pipewarden.records.tables import ensure_tables
+
+#: The newest cursor value loaded so far, as epoch seconds: freshness is measured from it.
+NEWEST_CURSOR = "newest_cursor_epoch"
+
+
+def cursor_instant(value: Any) -> datetime | None:
+    """A cursor value as a UTC instant, or None when the cursor is not a time (a sequence)."""
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if isinstance(value, date):
+        return datetime.combine(value, time(), tzinfo=UTC)
+    if isinstance(value, str):
+        try:
+            return cursor_instant(datetime.fromisoformat(value))
+        except ValueError:
+            return None
+    return None
+
+
+def run_points(
+    run: SyncRun, newest_loaded: datetime | None, measured_at: datetime
+) -> list[MetricPoint]:
+    """The run-level points; `newest_loaded` is the newest cursor instant loaded so far."""
+    name = run.table_name
+    values: dict[str, float | None] = {
+        "rows_read": run.rows_read,
+        "rows_loaded": run.rows_loaded,
+        "rows_unchanged": run.rows_unchanged,
+        "rows_quarantined": run.rows_quarantined,
+        "duration_seconds": run.duration_seconds,
+        "latency_p50_seconds": run.latency_p50_seconds,
+        "latency_p95_seconds": run.latency_p95_seconds,
+        "latency_max_seconds": run.latency_max_seconds,
+        "sync_succeeded": 1.0 if run.status == "success" else 0.0,
+    }
+    if newest_loaded is not None:
+        # A source clock ahead of ours must not show as negative age.
+        values["freshness_seconds"] = max(0.0, (measured_at - newest_loaded).total_seconds())
+        values[NEWEST_CURSOR] = newest_loaded.timestamp()
+    labels = {"load": "full"} if run.full_refresh or run.old_watermark is None else None
+    return [
+        MetricPoint(measured_at, name, metric, float(v), labels)
+        for metric, v in values.items()
+        if v is not None
+    ]
+
+
+def record_sync_metrics(
+    engine: sa.Engine,
+    run: SyncRun,
+    table_config: TableConfig,
+    profiles: ProfileAccumulator | None = None,
+) -> int:
+    """Write the run's metrics; returns the points written.
+
+    Freshness is now minus the newest cursor value ever loaded: this run's newest row (from the
+    profiles, which saw the loaded rows, else the run's watermark) or, when the run loaded
+    nothing new, the newest one of earlier runs; so a source that stops ages visibly.
+    """
+    ensure_tables(engine)
+    measured_at = run.finished_at or datetime.now(UTC)
+    if measured_at.tzinfo is None:
+        measured_at = measured_at.replace(tzinfo=UTC)
+    this_run = cursor_instant(profiles.newest_cursor) if profiles is not None else None
+    if this_run is None and run.rows_read:
+        this_run = cursor_instant(run.new_watermark)
+    with engine.begin() as conn:
+        before = max_values(conn, NEWEST_CURSOR, [table_config.name]).get(table_config.name)
+        newest = this_run
+        if before is not None:
+            earlier = datetime.fromtimestamp(before, UTC)
+            newest = earlier if newest is None or earlier > newest else newest
+        if newest is None:
+            newest = cursor_instant(run.new_watermark)
+        points = run_points(run, newest, measured_at)
+        if profiles is not None:
+            profiles.table_name = profiles.table_name or table_config.name
+            points += profiles.points(measured_at)
+        return write_metrics(conn, points)
+
+
+def after_sync(
+    engine: sa.Engine,
+    table_config: TableConfig,
+    run: SyncRun,
+    profiles: ProfileAccumulator | None = None,
+) -> int:
+    """The one call after each sync run: run metrics and column profiles, in one transaction."""
+    return record_sync_metrics(engine, run, table_config, profiles)

@@ -1,0 +1,240 @@
+"""Metrics and check results in long format: what Grafana plots and what the detectors learn from.
+
+`pipewarden_metrics` holds one row per (time, table, metric) with a float value and JSON labels
+(written with sorted keys, so equal labels are equal text). The index (table, metric, time) serves
+the two reads that matter: one metric's history for one or many tables over a time range.
+`pipewarden_check_results` holds one row per check of a table (freshness, anomaly:<metric>,
+drift:<column>), with the observed value, the expected range and why.
+"""
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from pipewarden.records.tables import metadata
+
+_Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+OK, WARN, ERROR, ANOMALY, INSUFFICIENT = "ok", "warn", "error", "anomaly", "insufficient_history"
+#: Statuses that make `pipewarden check` exit 1.
+FAILING = frozenset({WARN, ERROR, ANOMALY})
+#: Worst first: how the status of several checks of one table is summarized.
+SEVERITY = {ERROR: 3, ANOMALY: 2, WARN: 2, INSUFFICIENT: 0, OK: 0}
+
+metrics = sa.Table(
+    "pipewarden_metrics",
+    metadata,
+    sa.Column("id", _Id, primary_key=True, autoincrement=True),
+    sa.Column("measured_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("table_name", sa.String(200), nullable=False),
+    sa.Column("metric", sa.String(200), nullable=False),
+    sa.Column("value", sa.Float, nullable=False),
+    sa.Column("labels", sa.Text, nullable=False, default="{}"),
+    sa.Index("ix_pipewarden_metrics_series", "table_name", "metric", "measured_at"),
+)
+
+check_results = sa.Table(
+    "pipewarden_check_results",
+    metadata,
+    sa.Column("id", _Id, primary_key=True, autoincrement=True),
+    sa.Column("checked_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("table_name", sa.String(200), nullable=False),
+    sa.Column("check", sa.String(300), nullable=False),
+    sa.Column("status", sa.String(30), nullable=False),
+    sa.Column("observed", sa.Float),
+    # When the observed value was measured (an anomaly check scores the newest point).
+    sa.Column("observed_at", sa.DateTime(timezone=True)),
+    sa.Column("expected_low", sa.Float),
+    sa.Column("expected_high", sa.Float),
+    sa.Column("score", sa.Float),
+    sa.Column("method", sa.Text),
+    sa.Column("reason", sa.Text),
+    sa.Column("history_size", sa.Integer),
+    sa.Column("run_id", sa.String(36), nullable=False),
+    sa.Index("ix_pipewarden_check_results_table", "table_name", "checked_at"),
+)
+
+
+@dataclass(frozen=True)
+class MetricPoint:
+    """One measurement: a value of a metric of a table at a time, with labels."""
+
+    measured_at: datetime
+    table_name: str
+    metric: str
+    value: float
+    labels: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The outcome of one check of one table, as recorded and shown."""
+
+    checked_at: datetime
+    table_name: str
+    check: str
+    status: str
+    observed: float | None = None
+    observed_at: datetime | None = None
+    expected_low: float | None = None
+    expected_high: float | None = None
+    score: float | None = None
+    method: str | None = None
+    reason: str | None = None
+    history_size: int | None = None
+    run_id: str = ""
+
+    @property
+    def failing(self) -> bool:
+        return self.status in FAILING
+
+
+def labels_text(labels: dict[str, Any] | None) -> str:
+    """Labels as canonical JSON text (sorted keys), so equal labels compare equal in SQL."""
+    return json.dumps(labels or {}, sort_keys=True, default=str)
+
+
+def write_metrics(conn: sa.Connection, points: Iterable[MetricPoint]) -> int:
+    """Insert points (in the caller's transaction); skips NaN values. Returns rows written."""
+    rows = [
+        {
+            "measured_at": _utc(p.measured_at),
+            "table_name": p.table_name,
+            "metric": p.metric,
+            "value": float(p.value),
+            "labels": labels_text(p.labels),
+        }
+        for p in points
+        if p.value is not None and p.value == p.value
+    ]
+    if rows:
+        conn.execute(metrics.insert(), rows)
+    return len(rows)
+
+
+def history(
+    conn: sa.Connection,
+    table_name: str,
+    metric: str,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    labels: dict[str, Any] | None = None,
+) -> tuple[list[datetime], list[float]]:
+    """One metric's series for one table, oldest first, within `[since, until]`."""
+    series = histories(conn, [table_name], metric, since, until, labels)
+    return series.get(table_name, ([], []))
+
+
+def histories(
+    conn: sa.Connection,
+    table_names: Sequence[str] | None,
+    metric: str,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    labels: dict[str, Any] | None = None,
+) -> dict[str, tuple[list[datetime], list[float]]]:
+    """One metric's series for many tables in one query: `{table: (times, values)}`."""
+    c = metrics.c
+    q = sa.select(c.table_name, c.measured_at, c.value).where(c.metric == metric)
+    if table_names is not None:
+        q = q.where(c.table_name.in_(list(table_names)))
+    if since is not None:
+        q = q.where(c.measured_at >= _utc(since))
+    if until is not None:
+        q = q.where(c.measured_at <= _utc(until))
+    if labels is not None:
+        q = q.where(c.labels == labels_text(labels))
+    q = q.order_by(c.table_name, c.measured_at, c.id)
+    out: dict[str, tuple[list[datetime], list[float]]] = defaultdict(lambda: ([], []))
+    for table_name, measured_at, value in conn.execute(q).tuples():
+        times, values = out[table_name]
+        times.append(_utc(measured_at))
+        values.append(value)
+    return dict(out)
+
+
+def latest_values(
+    conn: sa.Connection, metric: str, table_names: Sequence[str] | None = None
+) -> dict[str, tuple[datetime, float]]:
+    """The newest `(measured_at, value)` of a metric per table, in one query."""
+    c = metrics.c
+    newest = (
+        sa.select(c.table_name, sa.func.max(c.measured_at).label("at"))
+        .where(c.metric == metric)
+        .group_by(c.table_name)
+    )
+    if table_names is not None:
+        newest = newest.where(c.table_name.in_(list(table_names)))
+    sub = newest.subquery()
+    q = (
+        sa.select(c.table_name, c.measured_at, c.value)
+        .join(sub, sa.and_(c.table_name == sub.c.table_name, c.measured_at == sub.c.at))
+        .where(c.metric == metric)
+    )
+    return {t: (_utc(at), v) for t, at, v in conn.execute(q).tuples()}
+
+
+def max_values(
+    conn: sa.Connection, metric: str, table_names: Sequence[str] | None = None
+) -> dict[str, float]:
+    """The largest value a metric ever had, per table, in one query."""
+    c = metrics.c
+    q = sa.select(c.table_name, sa.func.max(c.value)).where(c.metric == metric)
+    if table_names is not None:
+        q = q.where(c.table_name.in_(list(table_names)))
+    return dict(conn.execute(q.group_by(c.table_name)).tuples().all())
+
+
+def write_check_results(conn: sa.Connection, results: Iterable[CheckResult]) -> int:
+    """Insert check results (in the caller's transaction)."""
+    rows = []
+    for r in results:
+        row = asdict(r)
+        row["checked_at"] = _utc(r.checked_at)
+        row["observed_at"] = None if r.observed_at is None else _utc(r.observed_at)
+        rows.append(row)
+    if rows:
+        conn.execute(check_results.insert(), rows)
+    return len(rows)
+
+
+def latest_check_results(
+    conn: sa.Connection, table_names: Sequence[str] | None = None
+) -> dict[str, list[CheckResult]]:
+    """Per table, the results of its most recent check run."""
+    c = check_results.c
+    newest = sa.select(c.table_name, sa.func.max(c.checked_at).label("at")).group_by(c.table_name)
+    if table_names is not None:
+        newest = newest.where(c.table_name.in_(list(table_names)))
+    sub = newest.subquery()
+    q = (
+        sa.select(check_results)
+        .join(sub, sa.and_(c.table_name == sub.c.table_name, c.checked_at == sub.c.at))
+        .order_by(c.table_name, c.id)
+    )
+    out: dict[str, list[CheckResult]] = defaultdict(list)
+    for row in conn.execute(q).mappings():
+        fields = {k: v for k, v in row.items() if k != "id"}
+        fields["checked_at"] = _utc(fields["checked_at"])
+        if fields["observed_at"] is not None:
+            fields["observed_at"] = _utc(fields["observed_at"])
+        out[row["table_name"]].append(CheckResult(**fields))
+    return dict(out)
+
+
+def worst_status(statuses: Iterable[str]) -> str:
+    """The status a table shows for several checks: error over anomaly/warn over ok."""
+    ranked = sorted(statuses, key=lambda s: SEVERITY.get(s, 0), reverse=True)
+    return ranked[0] if ranked else OK
+
+
+def _utc(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes: they are UTC, as written."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)

@@ -1,0 +1,103 @@
+"""A tiny SQLite shop source, a config over it, and a sync that profiles what it loads."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+import sqlalchemy as sa
+
+from pipewarden.config.load import parse_config
+from pipewarden.config.models import PipewardenConfig, TableConfig
+from pipewarden.metrics.profiles import ProfileAccumulator
+from pipewarden.records.sync_runs import SyncRun
+from pipewarden.sync.gate import GatedBatch, PassThroughGate
+from pipewarden.sync.run import SyncOptions, sync_table
+
+ORDERS = sa.Table(
+    "orders",
+    sa.MetaData(),
+    sa.Column("order_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("status", sa.Text),
+    sa.Column("amount", sa.Numeric(12, 2)),
+    sa.Column("updated_at", sa.DateTime, index=True),
+)
+
+
+class ProfilingGate(PassThroughGate):
+    """Every row loads, and the loaded rows are profiled, as the sync does per batch."""
+
+    def __init__(self, profiles: ProfileAccumulator) -> None:
+        self.profiles = profiles
+
+    def check(self, batch: pl.DataFrame) -> GatedBatch:
+        gated = super().check(batch)
+        self.profiles.add(gated.valid)
+        return gated
+
+
+@dataclass
+class Shop:
+    """A SQLite orders source; `add` inserts orders stamped `minutes_ago` before now."""
+
+    source_url: str
+    warehouse_url: str
+    next_id: int = 1
+
+    def add(self, count: int, minutes_ago: float, **values: Any) -> datetime:
+        stamp = datetime.now(UTC) - timedelta(minutes=minutes_ago)
+        rows = [
+            {
+                "order_id": self.next_id + i,
+                "status": "paid" if i % 4 else None,
+                "amount": Decimal(10 + i % 7),
+                "updated_at": stamp.replace(tzinfo=None),
+                **values,
+            }
+            for i in range(count)
+        ]
+        engine = sa.create_engine(self.source_url)
+        with engine.begin() as conn:
+            conn.execute(ORDERS.insert(), rows)
+        engine.dispose()
+        self.next_id += count
+        return stamp
+
+    def config(self, **table: Any) -> PipewardenConfig:
+        options = {
+            "source": "shop",
+            "primary_key": ["order_id"],
+            "cursor": "updated_at",
+            "batch_size": 7,
+            "freshness": {"warn_after": "30m", "error_after": "2h"},
+            **table,
+        }
+        return parse_config(
+            {
+                "warehouse": {"url": self.warehouse_url},
+                "sources": {"shop": {"url": self.source_url}},
+                "tables": {"orders": options},
+            },
+            Path("t.yaml"),
+        )
+
+    def sync(self, config: PipewardenConfig) -> tuple[SyncRun, ProfileAccumulator]:
+        table: TableConfig = config.table("orders")
+        profiles = ProfileAccumulator(table.name, cursor=table.cursor)
+        run = sync_table(
+            config, "orders", SyncOptions(gate_factory=lambda _c, _s: ProfilingGate(profiles))
+        )
+        return run, profiles
+
+
+@pytest.fixture
+def shop(warehouse_url: str, sqlite_url: Callable[[str], str]) -> Shop:
+    source = sqlite_url("shop")
+    engine = sa.create_engine(source)
+    ORDERS.metadata.create_all(engine)
+    engine.dispose()
+    return Shop(source, warehouse_url)

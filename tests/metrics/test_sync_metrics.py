@@ -1,0 +1,110 @@
+"""Metrics written after a real sync run, on PostgreSQL and SQLite warehouses."""
+
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+
+from pipewarden.db.engines import cached_engine
+from pipewarden.metrics.sync_metrics import NEWEST_CURSOR, after_sync
+from pipewarden.records.metrics import history, metrics
+from tests.metrics.support import Shop
+
+
+def _series(
+    engine: sa.Engine, metric: str, labels: dict[str, str] | None = None
+) -> tuple[list[datetime], list[float]]:
+    with engine.connect() as conn:
+        return history(conn, "orders", metric, labels=labels)
+
+
+def _latest(engine: sa.Engine, metric: str, **labels: str) -> float:
+    values = _series(engine, metric, labels or None)[1]
+    assert values, f"no {metric} points"
+    return values[-1]
+
+
+def _labels_of(engine: sa.Engine, metric: str) -> list[str]:
+    with engine.connect() as conn:
+        q = sa.select(metrics.c.labels).where(metrics.c.metric == metric)
+        return list(conn.execute(q).scalars())
+
+
+def test_run_metrics_match_the_run(shop: Shop) -> None:
+    newest = shop.add(20, minutes_ago=50)
+    shop.add(8, minutes_ago=90)
+    config = shop.config()
+    run, profiles = shop.sync(config)
+    engine = cached_engine(config.warehouse.url)
+    written = after_sync(engine, config.table("orders"), run, profiles)
+
+    assert written > 10
+    assert _latest(engine, "rows_read", load="full") == 28
+    assert _latest(engine, "rows_loaded", load="full") == 28
+    assert _latest(engine, "rows_quarantined", load="full") == 0
+    assert _latest(engine, "latency_p95_seconds", load="full") == run.latency_p95_seconds
+    assert run.finished_at is not None
+    expected_age = (run.finished_at - newest).total_seconds()
+    assert abs(_latest(engine, "freshness_seconds", load="full") - expected_age) < 0.01
+    assert _latest(engine, NEWEST_CURSOR, load="full") == newest.timestamp()
+    # One row in four has no status; every amount is one of seven values.
+    assert _latest(engine, "null_rate", column="status") == 0.25
+    assert _latest(engine, "distinct_count", column="amount") == 7
+    assert _latest(engine, "min", column="amount") == 10
+    assert _latest(engine, "max", column="amount") == 16
+    hours = _series(engine, "rows_by_cursor_hour")[1]
+    assert sum(hours) == 28
+
+
+def test_a_delta_is_unlabelled_and_freshness_ages_when_nothing_new_arrives(shop: Shop) -> None:
+    shop.add(5, minutes_ago=40)
+    config = shop.config()
+    engine = cached_engine(config.warehouse.url)
+    first, profiles = shop.sync(config)
+    after_sync(engine, config.table("orders"), first, profiles)
+
+    again, profiles = shop.sync(config)  # the source has nothing new
+    after_sync(engine, config.table("orders"), again, profiles)
+
+    assert _labels_of(engine, "rows_loaded") == ['{"load": "full"}', "{}"]
+    assert _latest(engine, "rows_loaded") == 0
+    ages = _series(engine, "freshness_seconds")[1]
+    assert len(ages) == 2 and ages[1] > ages[0] >= 40 * 60
+    newest = _series(engine, NEWEST_CURSOR)[1]
+    assert newest[0] == newest[1]
+
+
+def test_newer_rows_move_freshness_forward(shop: Shop) -> None:
+    shop.add(5, minutes_ago=120)
+    config = shop.config()
+    engine = cached_engine(config.warehouse.url)
+    run, profiles = shop.sync(config)
+    after_sync(engine, config.table("orders"), run, profiles)
+    stamp = shop.add(3, minutes_ago=2)
+    run, profiles = shop.sync(config)
+    after_sync(engine, config.table("orders"), run, profiles)
+
+    assert _latest(engine, "rows_loaded") == 3
+    assert _latest(engine, NEWEST_CURSOR) == stamp.timestamp()
+    assert 120 <= _latest(engine, "freshness_seconds") < 60 * 60
+
+
+def test_without_profiles_the_watermark_gives_freshness(shop: Shop) -> None:
+    stamp = shop.add(4, minutes_ago=10)
+    config = shop.config()
+    engine = cached_engine(config.warehouse.url)
+    run, _ = shop.sync(config)
+    after_sync(engine, config.table("orders"), run, None)
+
+    assert _latest(engine, NEWEST_CURSOR, load="full") == stamp.timestamp()
+    assert _labels_of(engine, "null_rate") == []
+
+
+def test_measured_at_is_the_end_of_the_run(shop: Shop) -> None:
+    shop.add(2, minutes_ago=5)
+    config = shop.config()
+    engine = cached_engine(config.warehouse.url)
+    run, profiles = shop.sync(config)
+    after_sync(engine, config.table("orders"), run, profiles)
+    times, _ = _series(engine, "rows_read", {"load": "full"})
+    assert times == [run.finished_at]
+    assert abs(datetime.now(UTC) - times[0]) < timedelta(minutes=5)
