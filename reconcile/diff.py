@@ -1,0 +1,333 @@
+"""Finding every row that differs between a source table and its warehouse copy.
+
+The algorithm, in the order it runs:
+
+1. **Plan** (`plan.py`): the compared columns (both sides' shared columns, or `columns`) and, per
+   column, the canonical SQL fragment of each side's dialect (`canonical/`). Columns an engine
+   cannot canonicalize in SQL (MariaDB JSON, floats across engines) are *Python columns*.
+2. **Buckets** (`buckets.py`): boundaries from a random sample of keys on one side (PostgreSQL's
+   `TABLESAMPLE` where a side is PostgreSQL), about `rows_per_bucket` rows each, at most
+   `max_buckets`. Buckets follow row counts, so any key shape works.
+3. **Probe**: runs of `probe_run` buckets, one run in every `probe_every`, are compared row by
+   row at once (about 1.5% of the rows, through the key index). From its difference rate the
+   share of buckets that would differ is predicted; above `stream_share` the bucket pass would
+   be wasted (nearly every bucket would be narrowed anyway), so the run *streams*: it compares
+   `(key, hash)` of all remaining rows in key-range chunks. Tables with Python columns stream.
+4. **Bucket pass**: otherwise both sides compute count and checksum per bucket in one grouped
+   scan each, concurrently (two threads, two connections). Equal buckets are done.
+5. **Narrowing** (`narrow.py`, `stream_diff.py`): differing buckets are merged into key spans and
+   read in chunks of about `chunk_rows` rows from both sides concurrently; rows are matched by key
+   and their hashes compared. Memory holds one chunk plus the differences found.
+6. **Columns** (`columns.py`): for changed rows, per-column hashes name the columns that differ.
+
+Budgets: `max_seconds` and `max_diffs` are checked between steps and chunks; a stopped run says
+so (`stopped_by`) and reports `coverage`, the share of rows whose comparison finished.
+`keys_only` compares the key columns alone: the cheap sweep for hard deletes.
+"""
+
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+
+from pipewarden.config import PipewardenConfig
+from pipewarden.db.engines import connect
+from reconcile.buckets import BucketChecksum, Buckets, bucket_checksums, sample_buckets
+from reconcile.columns import column_hashes, differing_columns
+from reconcile.keys import key_matcher, parse_bound
+from reconcile.narrow import Span, fetch_digests, group_spans
+from reconcile.plan import Side, TablePlan, plan_table
+from reconcile.stream_diff import RowDiff, StreamComparison
+
+T = TypeVar("T")
+U = TypeVar("U")
+
+
+@dataclass
+class DiffOptions:
+    """How a comparison runs; every field is explained in the module docstring."""
+
+    key_range: tuple[str | None, str | None] | None = None
+    columns: list[str] | None = None
+    keys_only: bool = False
+    max_seconds: float | None = None
+    max_diffs: int | None = None
+    rows_per_bucket: int = 64
+    max_buckets: int = 16384
+    probe_every: int = 64
+    probe_run: int = 16
+    stream_share: float = 0.3
+    chunk_rows: int = 50_000
+
+
+@dataclass
+class DiffResult:
+    """Every differing row, and how much of the table was compared."""
+
+    table: str
+    mode: str
+    missing: list[RowDiff]
+    extra: list[RowDiff]
+    changed: list[RowDiff]
+    rows_compared: int
+    rows_estimated: int
+    source_rows: int
+    target_rows: int
+    buckets: int
+    buckets_differing: int
+    complete: bool
+    stopped_by: str | None
+    columns: list[str]
+    timings: dict[str, float] = field(default_factory=dict)
+    spans: list[Span] = field(default_factory=list)
+
+    @property
+    def coverage(self) -> float:
+        if self.complete:
+            return 1.0
+        return min(1.0, self.rows_compared / max(self.rows_estimated, 1))
+
+    @property
+    def differences(self) -> int:
+        return len(self.missing) + len(self.extra) + len(self.changed)
+
+
+class _Budget:
+    def __init__(self, max_seconds: float | None, max_diffs: int | None) -> None:
+        self.deadline = None if max_seconds is None else time.monotonic() + max_seconds
+        self.max_diffs = max_diffs
+
+    def stop_reason(self, found: int) -> str | None:
+        if self.max_diffs is not None and found >= self.max_diffs:
+            return "max_diffs"
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            return "max_seconds"
+        return None
+
+
+def diff_table(
+    config: PipewardenConfig, name: str, options: DiffOptions | None = None
+) -> DiffResult:
+    """Compare one configured table with its warehouse copy."""
+    options = options or DiffOptions()
+    plan = plan_table(config, name, options.columns, options.keys_only)
+    return diff_plan(plan, options)
+
+
+def diff_plan(plan: TablePlan, options: DiffOptions) -> DiffResult:
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+    budget = _Budget(options.max_seconds, options.max_diffs)
+    matcher = None if plan.portable_keys else key_matcher(plan.key_kinds)
+    where = {side.role: _key_range(side, plan, options.key_range) for side in plan.sides()}
+    stream = StreamComparison()
+    spans: list[Span] = []
+    stopped: str | None = None
+    with (
+        connect(plan.source.engine) as src,
+        connect(plan.target.engine) as tgt,
+        ThreadPoolExecutor(max_workers=2) as pool,
+    ):
+        conns = {"source": src, "target": tgt}
+
+        def both(task: Callable[[sa.Connection, Side], T]) -> tuple[T, T]:
+            futures = [pool.submit(task, conns[s.role], s) for s in plan.sides()]
+            return futures[0].result(), futures[1].result()
+
+        sampler = _sampler(plan)
+        buckets = sample_buckets(
+            conns[sampler.role],
+            sampler,
+            options.rows_per_bucket,
+            options.max_buckets,
+            where[sampler.role],
+        )
+        timings["sample"] = _lap(started)
+        per_bucket = max(1, buckets.estimated_rows // buckets.count)
+        expected: dict[int, int] = {}
+
+        def rows_of(number: int) -> int:
+            return expected.get(number, per_bucket)
+
+        def narrow(numbers: list[int]) -> str | None:
+            for group in group_spans(numbers, buckets.span, rows_of, options.chunk_rows):
+                reason = budget.stop_reason(stream.found)
+                if reason:
+                    return reason
+                found = both(
+                    lambda c, s, g=group: fetch_digests(c, s, g.spans, where[s.role], matcher)
+                )
+                stream.add(*found)
+                spans.extend(group.spans)
+            return None
+
+        mode, todo, probed = "buckets", list(range(buckets.count)), set()
+        differing = 0
+        if plan.python_columns:
+            mode = "stream"
+        elif buckets.count >= 2 * options.probe_every * options.probe_run:
+            probe = [
+                b
+                for b in range(buckets.count)
+                if (b // options.probe_run) % options.probe_every == options.probe_every // 2
+            ]
+            before = (stream.found, stream.rows_compared)
+            stopped = narrow(probe)
+            probed = set(probe)
+            rate = (stream.found - before[0]) / max(stream.rows_compared - before[1], 1)
+            if 1 - (1 - rate) ** per_bucket > options.stream_share:
+                mode = "stream"
+            todo = [b for b in todo if b not in probed]
+            timings["probe"] = _lap(started, timings)
+        if mode == "buckets" and stopped is None:
+            stopped = budget.stop_reason(stream.found)
+            if stopped is None:
+                shared = _same_server(plan)
+                sums = both(
+                    lambda c, s: bucket_checksums(c, s, buckets.boundaries, where[s.role], shared)
+                )
+                timings["checksums"] = _lap(started, timings)
+                todo = _count_equal(sums, probed, stream, expected)
+                differing = len(todo)
+        if stopped is None:
+            stopped = narrow(todo)
+            differing = differing if mode == "buckets" else buckets.count
+            timings["narrow" if mode == "buckets" else "stream"] = _lap(started, timings)
+        changed = stream.changed
+        if changed and plan.columns != plan.key:
+            _name_columns(plan, changed, conns, matcher)
+            timings["columns"] = _lap(started, timings)
+    missing, extra = stream.missing, stream.extra
+    if options.max_diffs is not None:
+        changed = changed[: options.max_diffs]
+        missing = missing[: max(0, options.max_diffs - len(changed))]
+        extra = extra[: max(0, options.max_diffs - len(changed) - len(missing))]
+    timings["total"] = time.perf_counter() - started
+    estimated = max(buckets.estimated_rows, stream.source_rows, stream.target_rows)
+    return DiffResult(
+        table=plan.name,
+        mode=mode,
+        missing=missing,
+        extra=extra,
+        changed=changed,
+        rows_compared=stream.rows_compared,
+        rows_estimated=estimated,
+        source_rows=stream.source_rows,
+        target_rows=stream.target_rows,
+        buckets=buckets.count,
+        buckets_differing=differing,
+        complete=stopped is None,
+        stopped_by=stopped,
+        columns=plan.columns,
+        timings=timings,
+        spans=spans,
+    )
+
+
+def recheck(plan: TablePlan, spans: list[Span]) -> StreamComparison:
+    """Compare the given key spans again, row by row (after a repair)."""
+    matcher = None if plan.portable_keys else key_matcher(plan.key_kinds)
+    stream = StreamComparison()
+    with connect(plan.source.engine) as src, connect(plan.target.engine) as tgt:
+        for start in range(0, len(spans), 400):
+            chunk = spans[start : start + 400]
+            stream.add(
+                fetch_digests(src, plan.source, chunk, None, matcher),
+                fetch_digests(tgt, plan.target, chunk, None, matcher),
+            )
+    return stream
+
+
+def _count_equal(
+    sums: tuple[dict[int, BucketChecksum], dict[int, BucketChecksum]],
+    probed: set[int],
+    stream: StreamComparison,
+    expected: dict[int, int],
+) -> list[int]:
+    """Count the rows of equal buckets as compared; return the buckets that differ."""
+    source, target = sums
+    differing = []
+    for number in sorted(source.keys() | target.keys()):
+        if number in probed:
+            continue
+        left, right = source.get(number), target.get(number)
+        if left == right and left is not None:
+            stream.rows_compared += left.rows
+            stream.source_rows += left.rows
+            stream.target_rows += left.rows
+        else:
+            differing.append(number)
+            expected[number] = max(left.rows if left else 0, right.rows if right else 0)
+    return differing
+
+
+def _name_columns(
+    plan: TablePlan,
+    changed: list[RowDiff],
+    conns: dict[str, sa.Connection],
+    matcher: Callable[[Any], Any] | None,
+) -> None:
+    columns = [c for c in plan.columns if c not in plan.key]
+    left = column_hashes(conns["source"], plan.source, columns, [d.key for d in changed], matcher)
+    right = column_hashes(
+        conns["target"], plan.target, columns, [d.target_key or d.key for d in changed], matcher
+    )
+    for diff in changed:
+        match = matcher(diff.key) if matcher else (diff.key[0] if len(diff.key) == 1 else diff.key)
+        if match in left and match in right:
+            diff.columns = differing_columns(left[match][1], right[match][1])
+
+
+def _same_server(plan: TablePlan) -> bool:
+    """Both scans run on one server's cores (so each should run on one core)."""
+    left, right = plan.source.engine.url, plan.target.engine.url
+    return (left.get_backend_name(), left.host, left.port) == (
+        right.get_backend_name(),
+        right.host,
+        right.port,
+    )
+
+
+def _sampler(plan: TablePlan) -> Side:
+    """PostgreSQL samples keys almost for free (TABLESAMPLE); otherwise sample the source."""
+    if plan.source.engine.dialect.name != "postgresql" and (
+        plan.target.engine.dialect.name == "postgresql"
+    ):
+        return plan.target
+    return plan.source
+
+
+def _key_range(side: Side, plan: TablePlan, key_range: tuple[str | None, str | None] | None) -> Any:
+    """`LOW <= first key column <= HIGH` (either end may be open)."""
+    if not key_range:
+        return None
+    column, kind = side.key_columns[0], plan.key_kinds[0]
+    low, high = key_range
+    parts = []
+    if low not in (None, ""):
+        parts.append(column >= parse_bound(low, kind))
+    if high not in (None, ""):
+        parts.append(column <= parse_bound(high, kind))
+    return sa.and_(*parts) if parts else None
+
+
+def _lap(started: float, timings: dict[str, float] | None = None) -> float:
+    """Seconds since the last recorded step."""
+    elapsed = time.perf_counter() - started
+    return elapsed - sum((timings or {}).values())
+
+
+def describe(result: DiffResult) -> str:
+    """One line for logs."""
+    state = "complete" if result.complete else f"stopped by {result.stopped_by}"
+    return (
+        f"{result.table}: {len(result.missing)} missing, {len(result.extra)} extra, "
+        f"{len(result.changed)} changed; {result.rows_compared} rows compared "
+        f"({result.coverage:.1%}, {state}, {result.mode})"
+    )
+
+
+__all__ = ["Buckets", "DiffOptions", "DiffResult", "diff_plan", "diff_table", "recheck"]

@@ -1,0 +1,94 @@
+"""Narrowing: the `(key, row hash)` of every row in chosen key ranges, from one side.
+
+Used for the buckets whose checksums differ, for the probe, and (over all buckets, in chunks) for
+streaming comparison. Ranges use the primary key index; each query holds a bounded number of
+ranges, and each chunk's rows are compared and dropped before the next is read.
+"""
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from reconcile.canonical import MASK64, md5_hash64, python_part
+from reconcile.keys import Key, in_span
+from reconcile.plan import Side
+
+Span = tuple[Key | None, Key | None]
+#: key as matched across sides → (key as fetched, digest)
+Digests = dict[Any, tuple[Key, Any]]
+
+
+@dataclass(frozen=True)
+class SpanGroup:
+    """Buckets read together: their spans and the rows they are expected to hold."""
+
+    buckets: list[int]
+    spans: list[Span]
+    rows: int
+
+
+def group_spans(
+    buckets: list[int],
+    span_of: Callable[[int, int], Span],
+    rows_of: Callable[[int], int],
+    chunk_rows: int,
+    max_spans: int = 400,
+) -> Iterator[SpanGroup]:
+    """Merge adjacent buckets into spans, and spans into groups of about `chunk_rows` rows."""
+    runs: list[tuple[int, int]] = []
+    for number in sorted(buckets):
+        if runs and runs[-1][1] == number - 1 and _rows(runs[-1], rows_of) < chunk_rows:
+            runs[-1] = (runs[-1][0], number)
+        else:
+            runs.append((number, number))
+    group: list[tuple[int, int]] = []
+    total = 0
+    for run in runs:
+        group.append(run)
+        total += _rows(run, rows_of)
+        if total >= chunk_rows or len(group) >= max_spans:
+            yield _group(group, span_of, rows_of)
+            group, total = [], 0
+    if group:
+        yield _group(group, span_of, rows_of)
+
+
+def _rows(run: tuple[int, int], rows_of: Callable[[int], int]) -> int:
+    return sum(rows_of(b) for b in range(run[0], run[1] + 1))
+
+
+def _group(
+    runs: list[tuple[int, int]], span_of: Callable[[int, int], Span], rows_of: Callable[[int], int]
+) -> SpanGroup:
+    buckets = [b for first, last in runs for b in range(first, last + 1)]
+    return SpanGroup(buckets, [span_of(a, b) for a, b in runs], sum(rows_of(b) for b in buckets))
+
+
+def fetch_digests(
+    conn: sa.Connection,
+    side: Side,
+    spans: list[Span],
+    where: Any,
+    matcher: Callable[[Key], Any] | None,
+) -> Digests:
+    """`key → (key, digest)` for the rows of `spans`: the digest is the 64-bit row hash, with
+    the Python columns' canonical hash beside it when there are any."""
+    side.canonical.prepare(conn)
+    keys = side.key_columns
+    width = len(keys)
+    query = sa.select(*keys, side.row_hash().label("pw_hash"), *side.python_values())
+    query = query.where(sa.or_(*(in_span(keys, lo, hi, side.row_value_keyset) for lo, hi in spans)))
+    if where is not None:
+        query = query.where(where)
+    specs = [side.specs[n] for n in side.python_columns]
+    out: Digests = {}
+    for row in conn.execute(query):
+        key = tuple(row[:width])
+        digest: Any = int(row[width]) & MASK64
+        if specs:
+            text = "|".join(python_part(v, s) for v, s in zip(row[width + 1 :], specs))
+            digest = (digest, md5_hash64(text))
+        out[matcher(key) if matcher else (key[0] if width == 1 else key)] = (key, digest)
+    return out

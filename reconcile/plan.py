@@ -1,0 +1,221 @@
+"""What is compared: both sides' tables, the columns, and how each column is canonicalized."""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from pipewarden.config import PipewardenConfig, TableConfig
+from pipewarden.db.engines import cached_engine, connect
+from pipewarden.dialects import dialect_for
+from pipewarden.dialects.kinds import ColumnKind
+from pipewarden.records.column_kinds import read_kinds
+from pipewarden.records.tables import column_kinds as column_kinds_table
+from pipewarden.sync.schema import TableShape, reflect
+from reconcile.canonical import Canonical, ColumnSpec, canonical_for
+
+#: Kinds whose fetched Python values are equal across drivers, so keys can be matched as is.
+_PORTABLE_KEY_KINDS = ("integer", "text")
+
+
+class ReconcileError(RuntimeError):
+    """A reconciliation that cannot run; the message says which table and why."""
+
+
+@dataclass
+class Side:
+    """One side of the comparison: its table and the SQL that canonicalizes its rows."""
+
+    role: str
+    engine: Engine
+    table: sa.Table
+    canonical: Canonical
+    specs: dict[str, ColumnSpec]
+    key: list[str]
+    sql_columns: list[str]
+    python_columns: list[str]
+    row_value_keyset: bool
+    #: Both sides are this engine: use its native hash instead of md5.
+    native_hash: bool = False
+
+    def hash64(self, text: Any) -> Any:
+        native = self.canonical.native_hash64(text) if self.native_hash else None
+        return self.canonical.hash64(text) if native is None else native
+
+    @property
+    def key_columns(self) -> list[Any]:
+        return [self.table.c[k] for k in self.key]
+
+    def row_hash(self) -> Any:
+        """64-bit hash of the canonical text of the SQL-hashed columns."""
+        columns = [self.table.c[n] for n in self.sql_columns]
+        specs = [self.specs[n] for n in self.sql_columns]
+        return self.hash64(self.canonical.row_text(columns, specs))
+
+    def column_hash(self, name: str) -> Any:
+        spec = self.specs[name]
+        return self.hash64(self.canonical.part(self.table.c[name], spec))
+
+    def python_values(self) -> list[Any]:
+        dialect = dialect_for(self.engine.dialect.name)
+        return [
+            dialect.read_expression(self.table.c[n], self.specs[n].kind).label(f"py_{i}")
+            for i, n in enumerate(self.python_columns)
+        ]
+
+
+@dataclass
+class TablePlan:
+    """Both sides, the compared columns in order, and the key."""
+
+    name: str
+    source: Side
+    target: Side
+    key: list[str]
+    columns: list[str]
+    key_kinds: list[ColumnKind]
+    cursor: str | None
+    python_columns: list[str] = field(default_factory=list)
+
+    @property
+    def portable_keys(self) -> bool:
+        return all(k.kind in _PORTABLE_KEY_KINDS for k in self.key_kinds)
+
+    def sides(self) -> tuple[Side, Side]:
+        return self.source, self.target
+
+
+def plan_table(
+    config: PipewardenConfig,
+    name: str,
+    columns: list[str] | None = None,
+    keys_only: bool = False,
+) -> TablePlan:
+    """Reflect both tables and decide, per column, how it is canonicalized on each side."""
+    table_config = config.table(name)
+    source_engine = cached_engine(config.sources[table_config.source].url)
+    target_engine = cached_engine(config.warehouse.url)
+    with connect(source_engine) as src:
+        source = reflect(src, table_config.source_table, table_config.source_schema)
+    with connect(target_engine) as wh:
+        target = reflect(wh, table_config.target_table, config.warehouse.schema_name)
+        known = _known_kinds(wh, table_config.name)
+    if source is None:
+        raise ReconcileError(f"table {name}: source table {table_config.source_table!r} not found")
+    if target is None:
+        raise ReconcileError(
+            f"table {name}: warehouse table {table_config.target_table!r} not found (sync first)"
+        )
+    compared = _compared_columns(table_config, source, target, columns, keys_only)
+    key = list(table_config.primary_key)
+    src_canon = canonical_for(source_engine.dialect.name)
+    tgt_canon = canonical_for(target_engine.dialect.name)
+    python_columns = [
+        n for n in compared if _needs_python(source.kinds[n], src_canon, tgt_canon) and n not in key
+    ]
+    sides = []
+    for role, engine, shape, canon in (
+        ("source", source_engine, source, src_canon),
+        ("target", target_engine, target, tgt_canon),
+    ):
+        specs = {
+            n: _spec(n, source, target, shape, known.get(n, target.kinds[n])) for n in compared
+        }
+        sides.append(
+            Side(
+                role=role,
+                engine=engine,
+                table=shape.table,
+                canonical=canon,
+                specs=specs,
+                key=key,
+                sql_columns=[n for n in compared if n not in python_columns],
+                python_columns=python_columns,
+                row_value_keyset=dialect_for(engine.dialect.name).row_value_keyset,
+                native_hash=src_canon.name == tgt_canon.name,
+            )
+        )
+    cursor = table_config.cursor if table_config.cursor in compared else None
+    return TablePlan(
+        name=name,
+        source=sides[0],
+        target=sides[1],
+        key=key,
+        columns=compared,
+        key_kinds=[source.kinds[k] for k in key],
+        cursor=cursor,
+        python_columns=python_columns,
+    )
+
+
+def _known_kinds(conn: sa.Connection, table_name: str) -> dict[str, ColumnKind]:
+    if not sa.inspect(conn).has_table(column_kinds_table.name):
+        return {}
+    return read_kinds(conn, table_name)
+
+
+def _compared_columns(
+    table_config: TableConfig,
+    source: TableShape,
+    target: TableShape,
+    columns: list[str] | None,
+    keys_only: bool,
+) -> list[str]:
+    key = list(table_config.primary_key)
+    missing_key = [k for k in key if k not in source.kinds or k not in target.kinds]
+    if missing_key:
+        raise ReconcileError(
+            f"table {table_config.name}: key column(s) {', '.join(missing_key)} missing on a side"
+        )
+    if keys_only:
+        return key
+    shared = [n for n in source.kinds if n in target.kinds]
+    if columns:
+        unknown = [c for c in columns if c not in shared]
+        if unknown:
+            raise ReconcileError(
+                f"table {table_config.name}: --columns {', '.join(unknown)} not on both sides "
+                f"(shared: {', '.join(shared)})"
+            )
+        shared = [n for n in shared if n in columns or n in key]
+    return key + [n for n in shared if n not in key]
+
+
+def _needs_python(kind: ColumnKind, source: Canonical, target: Canonical) -> bool:
+    if kind.kind == "json":
+        return source.json_family is None or source.json_family != target.json_family
+    if kind.kind == "float":
+        return not (source.float_in_sql and target.float_in_sql and source.name == target.name)
+    return False
+
+
+def _spec(
+    name: str, source: TableShape, target: TableShape, own: TableShape, target_kind: ColumnKind
+) -> ColumnSpec:
+    """The source's kind gives the rules; precision is the coarser of the two columns'."""
+    kind = source.kinds[name]
+    precision = 6
+    if kind.kind in ("timestamp", "time"):
+        precision = min(
+            _fraction_digits(source.table.c[name].type), _fraction_digits(target.table.c[name].type)
+        )
+        precision = 0 if precision < 3 else 3 if precision < 6 else 6
+    own_type = own.table.c[name].type
+    own_kind = target_kind if own is target else kind
+    return ColumnSpec(
+        name=name,
+        kind=kind,
+        precision=precision,
+        own_scale=own_kind.scale if own_kind.kind == "decimal" else None,
+        own_timezone=bool(getattr(own_type, "timezone", False)),
+    )
+
+
+def _fraction_digits(type_: Any) -> int:
+    """Fraction digits a column keeps: MariaDB DATETIME without fsp keeps none."""
+    fsp = getattr(type_, "fsp", None)
+    if fsp is not None or type(type_).__module__.startswith("sqlalchemy.dialects.mysql"):
+        return int(fsp or 0)
+    precision = getattr(type_, "precision", None)
+    return 6 if precision is None else int(precision)
