@@ -6,6 +6,7 @@ from prefect import flow, get_run_logger, task
 from prefect.tasks import exponential_backoff
 
 from pipewarden.config import load_config
+from pipewarden.db.engines import cached_engine
 from pipewarden.db.errors import is_transient
 from pipewarden.sync.run import SyncOptions, sync_table
 from pipewarden.sync.summary import run_summary
@@ -34,6 +35,7 @@ def sync_table_task(
 ) -> dict[str, Any]:
     """Sync one table; returns the run's summary (a plain dict, so Prefect can persist it)."""
     from checks.gate import gate_for
+    from checks.report import failure_summary, publish_failure_artifact
 
     config = load_config(config_path)
     run = sync_table(
@@ -46,7 +48,9 @@ def sync_table_task(
         ),
     )
     summary = run_summary(run)
-    get_run_logger().info("%s", summary)
+    summary["failures"] = failure_summary(cached_engine(config.warehouse.url), run.run_id)
+    publish_failure_artifact(summary["failures"], table)
+    get_run_logger().info("%s", {k: v for k, v in summary.items() if k != "failures"})
     return summary
 
 
@@ -61,7 +65,8 @@ def sync_flow(
     """Sync the named tables, or those of one schedule class, or all configured tables."""
     config = load_config(config_path)
     names = tables or [
-        name for name, table in config.tables.items()
+        name
+        for name, table in config.tables.items()
         if schedule_class is None or table.schedule == schedule_class
     ]
     for name in names:

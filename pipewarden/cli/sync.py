@@ -7,6 +7,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from pipewarden.cli.common import EXIT_ERROR, ConfigOption, configured, console, fail
+from pipewarden.db.engines import cached_engine
 from pipewarden.db.urls import redact_secrets
 from pipewarden.records.sync_runs import SyncRun
 from pipewarden.sync.run import SyncOptions, sync_table
@@ -27,6 +28,7 @@ def sync(
 ) -> None:
     """Copy what changed in the sources into the warehouse."""
     from checks.gate import gate_for
+    from checks.report import failure_lines, failure_summary
 
     with configured(config) as cfg:
         names = tables or list(cfg.tables)
@@ -64,6 +66,10 @@ def sync(
                 progress.remove_task(bar)
         if runs:
             console.print(sync_table_view(runs))
+            engine = cached_engine(cfg.warehouse.url)
+            for run in runs:
+                for line in failure_lines(failure_summary(engine, run.run_id)):
+                    console.print(f"  [yellow]quarantined[/] {line}", highlight=False)
         for name, message in failed:
             console.print(f"[bold red]{name} failed:[/] {message}", highlight=False, soft_wrap=True)
         if failed:

@@ -21,6 +21,14 @@ def demo_config(folder: Path) -> dict[str, object]:
                 "schedule": "hourly",
                 "owner": "#crm-data",
                 "freshness": {"warn_after": "2h", "error_after": "6h"},
+                "schema": "checks.schemas.crm:Customers",
+                "normalize": {
+                    "email": ["email"],
+                    "first_name": ["trim", "empty_to_null"],
+                    "last_name": ["trim", "empty_to_null"],
+                    "country": ["country_code"],
+                    "signup_date": ["timestamp_utc"],
+                },
             },
             "orders": {
                 "source": "shop",
@@ -30,6 +38,8 @@ def demo_config(folder: Path) -> dict[str, object]:
                 "schedule": "realtime",
                 "owner": "#shop-data",
                 "freshness": {"warn_after": "30m", "error_after": "2h"},
+                "schema": "checks.schemas.shop:Orders",
+                "normalize": {"status": ["trim", "lower"], "currency": ["currency_code"]},
             },
             "events": {
                 "source": "web",
@@ -39,6 +49,8 @@ def demo_config(folder: Path) -> dict[str, object]:
                 "schedule": "realtime",
                 "owner": "#web-analytics",
                 "freshness": {"warn_after": "1h", "error_after": "2h"},
+                "schema": "checks.schemas.web:Events",
+                "normalize": {"url": ["trim", "empty_to_null"]},
             },
         },
     }

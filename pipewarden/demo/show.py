@@ -45,6 +45,17 @@ def _sync_view(title: str, summaries: list[dict[str, Any]]) -> Table:
     return view
 
 
+def _show_failures(console: Console, summaries: list[dict[str, Any]]) -> None:
+    """What the schema checks held back, grouped by column and check."""
+    from checks.report import failure_lines
+
+    lines = [line for s in summaries for line in failure_lines(s.get("failures", []))]
+    if lines:
+        console.print("  Held in quarantine (every row kept, with its reasons):")
+    for line in lines:
+        console.print(f"    [yellow]•[/] {line}", highlight=False)
+
+
 def run_and_show(folder: Path, reset: bool, console: Console) -> DemoRound:
     from flows.sync import sync_flow
 
@@ -64,6 +75,7 @@ def run_and_show(folder: Path, reset: bool, console: Console) -> DemoRound:
         first = sync_flow(config_path=str(demo.config_path))
         demo.syncs.append(first)
         console.print(_sync_view("first sync", first))
+        _show_failures(console, first)
     console.print("\n[bold]Meanwhile in the sources[/]")
     change_sources(demo, sources)
     for note in demo.source_notes[-3:]:
@@ -72,6 +84,7 @@ def run_and_show(folder: Path, reset: bool, console: Console) -> DemoRound:
     delta = sync_flow(config_path=str(demo.config_path))
     demo.syncs.append(delta)
     console.print(_sync_view("delta sync", delta))
+    _show_failures(console, delta)
     edit_warehouse_by_hand(demo, config.warehouse.url)
     for note in demo.warehouse_notes:
         console.print(f"  • {note}")
