@@ -100,25 +100,23 @@ def check_base(check: str) -> str:
 
 def hold(conn: sa.Connection, table_name: str, run_id: str, rows: Sequence[HeldRow]) -> None:
     """Insert held rows (in the caller's transaction)."""
-    if not rows:
-        return
     now = datetime.now(UTC)
-    conn.execute(
-        quarantine.insert(),
-        [
-            {
-                "table_name": table_name,
-                "run_id": run_id,
-                "primary_key": r.primary_key,
-                "row_json": r.row,
-                "reasons": json.dumps(r.reasons, default=str),
-                "checks": _checks_text(r.reasons),
-                "status": HELD,
-                "quarantined_at": now,
-            }
-            for r in rows
-        ],
-    )
+    values = [
+        {
+            "table_name": table_name,
+            "run_id": run_id,
+            "primary_key": r.primary_key,
+            "row_json": r.row,
+            "reasons": json.dumps(r.reasons, default=str),
+            "checks": _checks_text(r.reasons),
+            "status": HELD,
+            "quarantined_at": now,
+        }
+        for r in rows
+    ]
+    if values:
+        # executemany: one compiled statement; psycopg pipelines the rows.
+        conn.execute(quarantine.insert(), values)
 
 
 def _checks_text(reasons: Iterable[dict[str, Any]]) -> str:
