@@ -1,0 +1,189 @@
+"""Reconciliation records: one row per run, one per differing row, one per repaired row.
+
+The metrics stage reads runs and diffs; the repair audit says what was changed, when, and the
+row's hashes before and after, so every repair can be traced back.
+"""
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from pipewarden.records.tables import metadata
+
+reconcile_runs = sa.Table(
+    "pipewarden_reconcile_runs",
+    metadata,
+    sa.Column("run_id", sa.String(36), primary_key=True),
+    sa.Column("table_name", sa.String(200), nullable=False, index=True),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("action", sa.String(20), nullable=False),
+    sa.Column("mode", sa.String(20)),
+    sa.Column("keys_only", sa.Boolean, nullable=False, default=False),
+    sa.Column("key_range", sa.Text),
+    sa.Column("rows_compared", sa.BigInteger, nullable=False, default=0),
+    sa.Column("coverage", sa.Float),
+    sa.Column("complete", sa.Boolean, nullable=False, default=False),
+    sa.Column("stopped_by", sa.String(20)),
+    sa.Column("missing", sa.Integer, nullable=False, default=0),
+    sa.Column("extra", sa.Integer, nullable=False, default=0),
+    sa.Column("changed", sa.Integer, nullable=False, default=0),
+    sa.Column("repaired", sa.Integer, nullable=False, default=0),
+    sa.Column("remaining", sa.Integer),
+    sa.Column("duration_seconds", sa.Float),
+    sa.Column("timings", sa.Text),
+    sa.Column("error", sa.Text),
+)
+
+reconcile_diffs = sa.Table(
+    "pipewarden_reconcile_diffs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(36), nullable=False, index=True),
+    sa.Column("table_name", sa.String(200), nullable=False),
+    sa.Column("diff", sa.String(10), nullable=False),
+    sa.Column("key_value", sa.Text, nullable=False),
+    sa.Column("columns", sa.Text),
+    sa.Column("source_hash", sa.String(40)),
+    sa.Column("target_hash", sa.String(40)),
+)
+
+reconcile_repairs = sa.Table(
+    "pipewarden_reconcile_repairs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(36), nullable=False, index=True),
+    sa.Column("table_name", sa.String(200), nullable=False),
+    sa.Column("key_value", sa.Text, nullable=False),
+    sa.Column("action", sa.String(10), nullable=False),
+    sa.Column("hash_before", sa.String(40)),
+    sa.Column("hash_after", sa.String(40)),
+    sa.Column("repaired_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
+@dataclass
+class ReconcileRun:
+    """The record of one reconciliation, filled in as the run goes."""
+
+    run_id: str
+    table_name: str
+    started_at: datetime
+    action: str = "dry-run"
+    status: str = "running"
+    mode: str | None = None
+    keys_only: bool = False
+    key_range: str | None = None
+    rows_compared: int = 0
+    coverage: float | None = None
+    complete: bool = False
+    stopped_by: str | None = None
+    missing: int = 0
+    extra: int = 0
+    changed: int = 0
+    repaired: int = 0
+    remaining: int | None = None
+    finished_at: datetime | None = None
+    duration_seconds: float | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    error: str | None = None
+
+    def as_row(self) -> dict[str, Any]:
+        row = asdict(self)
+        row["timings"] = json.dumps({k: round(v, 4) for k, v in self.timings.items()})
+        return row
+
+
+@dataclass(frozen=True)
+class DiffRecord:
+    diff: str
+    key: list[Any]
+    columns: list[str]
+    source_hash: str | None
+    target_hash: str | None
+
+
+@dataclass(frozen=True)
+class RepairRecord:
+    key: list[Any]
+    action: str
+    hash_before: str | None
+    hash_after: str | None
+
+
+def start_run(engine: sa.Engine, run: ReconcileRun) -> None:
+    with engine.begin() as conn:
+        conn.execute(reconcile_runs.insert().values(**run.as_row()))
+
+
+def finish_run(engine: sa.Engine, run: ReconcileRun, status: str, error: str | None = None) -> None:
+    run.status = status
+    run.error = error
+    run.finished_at = datetime.now(UTC)
+    run.duration_seconds = (run.finished_at - run.started_at).total_seconds()
+    row = run.as_row()
+    row.pop("run_id")
+    with engine.begin() as conn:
+        conn.execute(
+            reconcile_runs.update().where(reconcile_runs.c.run_id == run.run_id).values(**row)
+        )
+
+
+def record_diffs(
+    engine: sa.Engine, run_id: str, table_name: str, diffs: list[DiffRecord], batch: int = 5000
+) -> None:
+    rows = [
+        {
+            "run_id": run_id,
+            "table_name": table_name,
+            "diff": d.diff,
+            "key_value": json.dumps(d.key),
+            "columns": json.dumps(d.columns) if d.columns else None,
+            "source_hash": d.source_hash,
+            "target_hash": d.target_hash,
+        }
+        for d in diffs
+    ]
+    with engine.begin() as conn:
+        for start in range(0, len(rows), batch):
+            conn.execute(reconcile_diffs.insert(), rows[start : start + batch])
+
+
+def record_repairs(
+    conn: sa.Connection, run_id: str, table_name: str, repairs: list[RepairRecord]
+) -> None:
+    """Written in the repair's own transaction: the audit and the change commit together."""
+    if not repairs:
+        return
+    now = datetime.now(UTC)
+    conn.execute(
+        reconcile_repairs.insert(),
+        [
+            {
+                "run_id": run_id,
+                "table_name": table_name,
+                "key_value": json.dumps(r.key),
+                "action": r.action,
+                "hash_before": r.hash_before,
+                "hash_after": r.hash_after,
+                "repaired_at": now,
+            }
+            for r in repairs
+        ],
+    )
+
+
+def last_runs(engine: sa.Engine, table_name: str, limit: int = 10) -> list[sa.Row[Any]]:
+    with engine.connect() as conn:
+        return list(
+            conn.execute(
+                sa.select(reconcile_runs)
+                .where(reconcile_runs.c.table_name == table_name)
+                .order_by(reconcile_runs.c.started_at.desc())
+                .limit(limit)
+            )
+        )

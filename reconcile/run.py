@@ -1,0 +1,172 @@
+"""One table's reconciliation, start to finish: the plain function the CLI, flow and demo call."""
+
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from uuid import uuid4
+
+from pipewarden.config import PipewardenConfig
+from pipewarden.db.engines import cached_engine
+from pipewarden.db.urls import redact_secrets
+from pipewarden.records.reconcile_runs import (
+    DiffRecord,
+    ReconcileRun,
+    finish_run,
+    record_diffs,
+    start_run,
+)
+from pipewarden.records.tables import ensure_tables
+from reconcile.diff import DiffOptions, DiffResult, diff_plan, recheck
+from reconcile.keys import json_key
+from reconcile.plan import plan_table
+from reconcile.repair import RepairOutcome, hash_text, plan_repair, repair
+
+
+@dataclass
+class ReconcileOptions(DiffOptions):
+    """Diff options, plus whether to repair (the default is a dry run that changes nothing)."""
+
+    repair: bool = False
+
+
+@dataclass
+class ReconcileReport:
+    """What a reconciliation found and did; `as_dict` is the `--json` output."""
+
+    run_id: str
+    table: str
+    action: str
+    diff: DiffResult
+    repair: RepairOutcome
+    remaining: int | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def clean(self) -> bool:
+        """No differences remain: none were found, or the repair fixed them all."""
+        if self.action == "repair":
+            return self.remaining == 0 and self.diff.complete
+        return self.diff.differences == 0 and self.diff.complete
+
+    def as_dict(self) -> dict[str, Any]:
+        d = self.diff
+        return {
+            "run_id": self.run_id,
+            "table": self.table,
+            "action": self.action,
+            "mode": d.mode,
+            "counts": {
+                "missing": len(d.missing),
+                "extra": len(d.extra),
+                "changed": len(d.changed),
+            },
+            "missing": [json_key(r.key) for r in d.missing],
+            "extra": [json_key(r.key) for r in d.extra],
+            "changed": [{"key": json_key(r.key), "columns": r.columns} for r in d.changed],
+            "rows_compared": d.rows_compared,
+            "source_rows": d.source_rows,
+            "target_rows": d.target_rows,
+            "coverage": round(d.coverage, 6),
+            "complete": d.complete,
+            "stopped_by": d.stopped_by,
+            "buckets": d.buckets,
+            "buckets_differing": d.buckets_differing,
+            "repair": {
+                "upserted": self.repair.upserted,
+                "deleted": self.repair.deleted,
+                "skipped": self.repair.skipped,
+                "applied": self.action == "repair",
+                "remaining": self.remaining,
+            },
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.as_dict())
+
+
+def reconcile_table(
+    config: PipewardenConfig, name: str, options: ReconcileOptions | None = None
+) -> ReconcileReport:
+    """Compare one table with its source, repair it if asked, and record the run."""
+    options = options or ReconcileOptions()
+    warehouse = cached_engine(config.warehouse.url)
+    ensure_tables(warehouse)
+    run = ReconcileRun(
+        run_id=str(uuid4()),
+        table_name=name,
+        started_at=datetime.now(UTC),
+        action="repair" if options.repair else "dry-run",
+        keys_only=options.keys_only,
+        key_range=":".join(v or "" for v in options.key_range) if options.key_range else None,
+    )
+    start_run(warehouse, run)
+    try:
+        report = _reconcile(config, name, options, run)
+    except Exception as error:
+        finish_run(warehouse, run, "failed", redact_secrets(f"{type(error).__name__}: {error}"))
+        raise
+    run.timings = report.timings
+    finish_run(warehouse, run, "clean" if report.clean else "differences")
+    return report
+
+
+def _reconcile(
+    config: PipewardenConfig, name: str, options: ReconcileOptions, run: ReconcileRun
+) -> ReconcileReport:
+    warehouse = cached_engine(config.warehouse.url)
+    plan = plan_table(config, name, options.columns, options.keys_only)
+    result = diff_plan(plan, options)
+    timings = dict(result.timings)
+    diffs = [*result.missing, *result.extra, *result.changed]
+    record_diffs(
+        warehouse,
+        run.run_id,
+        name,
+        [
+            DiffRecord(
+                d.kind,
+                json_key(d.key),
+                d.columns,
+                hash_text(d.source_hash),
+                hash_text(d.target_hash),
+            )
+            for d in diffs
+        ],
+    )
+    remaining = None
+    if options.repair and diffs:
+        began = time.perf_counter()
+        outcome = repair(plan, diffs, run.run_id)
+        timings["repair"] = time.perf_counter() - began
+        # The repaired ranges are compared again, row by row.
+        again = recheck(plan, result.spans)
+        remaining = again.found
+        timings["recheck"] = time.perf_counter() - began - timings["repair"]
+    elif options.repair:
+        outcome, remaining = RepairOutcome(), 0
+    else:
+        outcome = plan_repair(diffs)
+    run.mode = result.mode
+    run.rows_compared = result.rows_compared
+    run.coverage = result.coverage
+    run.complete = result.complete
+    run.stopped_by = result.stopped_by
+    run.missing, run.extra, run.changed = (
+        len(result.missing),
+        len(result.extra),
+        len(result.changed),
+    )
+    run.repaired = outcome.repaired if options.repair else 0
+    run.remaining = remaining
+    return ReconcileReport(
+        run_id=run.run_id,
+        table=name,
+        action=run.action,
+        diff=result,
+        repair=outcome,
+        remaining=remaining,
+        timings=timings,
+    )
