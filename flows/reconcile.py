@@ -1,0 +1,98 @@
+"""The reconciliation deployments: the nightly run and the manual rerun from the Prefect UI.
+
+The flow only wires: the work is `reconcile.run.reconcile_table`, and the result is published as
+a table artifact (one row per difference, capped) so the Prefect UI shows what was found.
+"""
+
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_table_artifact
+
+from pipewarden.config import load_config
+
+ARTIFACT_ROWS = 500
+
+
+@task(task_run_name="reconcile-{table}")
+def reconcile_task(
+    table: str,
+    repair: bool,
+    key_range: str | None,
+    columns: list[str] | None,
+    keys_only: bool,
+    max_seconds: float | None,
+    max_diffs: int | None,
+    config_path: str | None,
+) -> dict[str, Any]:
+    """Run and record one reconciliation; returns the report as plain data."""
+    from reconcile.run import ReconcileOptions, reconcile_table
+
+    bounds = None
+    if key_range:
+        low, _, high = key_range.partition(":")
+        bounds = (low or None, high or None)
+    options = ReconcileOptions(
+        key_range=bounds,
+        columns=columns,
+        keys_only=keys_only,
+        max_seconds=max_seconds,
+        max_diffs=max_diffs,
+        repair=repair,
+    )
+    report = reconcile_table(load_config(config_path), table, options)
+    return {**report.as_dict(), "clean": report.clean}
+
+
+@flow(name="pipewarden-reconcile")
+def reconcile_flow(
+    table: str,
+    repair: bool = False,
+    key_range: str | None = None,
+    columns: list[str] | None = None,
+    keys_only: bool = False,
+    max_seconds: float | None = None,
+    max_diffs: int | None = None,
+    config_path: str | None = None,
+) -> dict[str, Any]:
+    """Reconcile one table (a dry run unless `repair`), and publish what was found."""
+    result = reconcile_task(
+        table, repair, key_range, columns, keys_only, max_seconds, max_diffs, config_path
+    )
+    create_table_artifact(
+        key=artifact_key(table),
+        table=artifact_rows(result),
+        description=summary(result),
+    )
+    get_run_logger().info(summary(result))
+    return result
+
+
+def artifact_key(table: str) -> str:
+    """Artifact keys allow lowercase letters, digits and dashes only."""
+    cleaned = "".join(c if c.isalnum() else "-" for c in table.lower())
+    return f"pipewarden-reconcile-{cleaned}"
+
+
+def artifact_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for kind in ("missing", "extra"):
+        rows += [{"diff": kind, "key": str(k), "columns": ""} for k in result[kind]]
+    rows += [
+        {"diff": "changed", "key": str(r["key"]), "columns": ", ".join(r["columns"])}
+        for r in result["changed"]
+    ]
+    if not rows:
+        rows = [{"diff": "none", "key": "", "columns": ""}]
+    return rows[:ARTIFACT_ROWS]
+
+
+def summary(result: dict[str, Any]) -> str:
+    counts = result["counts"]
+    repair = result["repair"]
+    verb = "repaired" if repair["applied"] else "would repair"
+    return (
+        f"{result['table']}: {counts['missing']} missing, {counts['extra']} extra, "
+        f"{counts['changed']} changed over {result['rows_compared']:,} rows "
+        f"(coverage {result['coverage']:.1%}); {verb} {repair['upserted'] + repair['deleted']}"
+    )

@@ -1,0 +1,141 @@
+"""`pipewarden reconcile TABLE`: find every row that differs from the source, and repair it.
+
+Exit codes: 0 when no differences remain (none found, or all repaired), 1 when a dry run found
+differences (or a budget stopped the run before it covered the table), 2 on error.
+"""
+
+import json
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from pipewarden.cli.common import (
+    EXIT_FOUND,
+    EXIT_OK,
+    ConfigOption,
+    configured,
+    console,
+    fail,
+)
+from pipewarden.db.urls import redact_secrets
+
+
+def reconcile(
+    table: Annotated[str, typer.Argument(help="The configured table to reconcile.")],
+    config: ConfigOption = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Change nothing; report what repair would do.")
+    ] = False,
+    repair: Annotated[
+        bool, typer.Option("--repair", help="Fix the warehouse: upsert from source, delete extras.")
+    ] = False,
+    key_range: Annotated[
+        str | None,
+        typer.Option("--key-range", help="LOW:HIGH on the first key column (either end open)."),
+    ] = None,
+    columns: Annotated[
+        str | None, typer.Option("--columns", help="Compare only these columns (a,b,…).")
+    ] = None,
+    keys_only: Annotated[
+        bool, typer.Option("--keys-only", help="Compare keys alone: the hard-delete sweep.")
+    ] = False,
+    max_seconds: Annotated[
+        float | None, typer.Option("--max-seconds", help="Stop after this long; report coverage.")
+    ] = None,
+    max_diffs: Annotated[
+        int | None, typer.Option("--max-diffs", help="Stop after this many differences.")
+    ] = None,
+    check_parity: Annotated[
+        bool,
+        typer.Option("--check-parity", help="Hash a sample column by column on both sides first."),
+    ] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Find rows that differ between a source table and its warehouse copy; optionally repair."""
+    from reconcile.parity import check_parity as parity
+    from reconcile.run import ReconcileOptions, reconcile_table
+
+    if dry_run and repair:
+        raise fail("--dry-run and --repair exclude each other")
+    bounds = None
+    if key_range is not None:
+        if ":" not in key_range:
+            raise fail("--key-range takes LOW:HIGH (either side may be empty)")
+        low, high = key_range.split(":", 1)
+        bounds = (low or None, high or None)
+    with configured(config) as cfg:
+        if table not in cfg.tables:
+            raise fail(f"unknown table {table!r} (configured: {', '.join(cfg.tables)})")
+        picked = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
+        try:
+            if check_parity:
+                found = parity(cfg, table, columns=picked)
+                if json_output:
+                    print(json.dumps({"parity": found.as_dict()}))
+                else:
+                    _print_parity(found.as_dict())
+                if found.suspicious:
+                    raise typer.Exit(EXIT_FOUND)
+            options = ReconcileOptions(
+                key_range=bounds,
+                columns=picked,
+                keys_only=keys_only,
+                max_seconds=max_seconds,
+                max_diffs=max_diffs,
+                repair=repair,
+            )
+            report = reconcile_table(cfg, table, options)
+        except typer.Exit:
+            raise
+        except Exception as error:  # noqa: BLE001 - any failure is reported, exit code 2
+            raise fail(redact_secrets(f"{type(error).__name__}: {error}")) from None
+    if json_output:
+        print(report.to_json())
+    else:
+        _print_report(report.as_dict())
+    raise typer.Exit(EXIT_OK if report.clean else EXIT_FOUND)
+
+
+def _print_parity(data: dict[str, object]) -> None:
+    mismatches = data["mismatches"]
+    assert isinstance(mismatches, dict)
+    if not mismatches:
+        console.print(f"parity: {data['rows_sampled']} sampled rows agree in every column")
+        return
+    for column, count in mismatches.items():
+        console.print(f"parity: column [bold]{column}[/] differs in {count} sampled rows")
+
+
+def _print_report(data: dict[str, object]) -> None:
+    view = Table(title=f"reconcile {data['table']} ({data['action']})")
+    for header in ("missing", "extra", "changed", "rows compared", "coverage", "mode", "seconds"):
+        view.add_column(header, justify="right")
+    counts = data["counts"]
+    timings = data["timings"]
+    assert isinstance(counts, dict) and isinstance(timings, dict)
+    view.add_row(
+        str(counts["missing"]),
+        str(counts["extra"]),
+        str(counts["changed"]),
+        f"{data['rows_compared']:,}",
+        f"{float(data['coverage']):.1%}",  # type: ignore[arg-type]
+        str(data["mode"]),
+        f"{timings.get('total', 0):.2f}",
+    )
+    console.print(view)
+    for kind in ("missing", "extra"):
+        keys = data[kind]
+        assert isinstance(keys, list)
+        for key in keys[:20]:
+            console.print(f"  {kind} {key}", highlight=False)
+    changed = data["changed"]
+    assert isinstance(changed, list)
+    for row in changed[:20]:
+        console.print(f"  changed {row['key']} in {', '.join(row['columns'])}", highlight=False)
+    repair = data["repair"]
+    assert isinstance(repair, dict)
+    verb = "repaired" if repair["applied"] else "would repair"
+    console.print(f"{verb}: {repair['upserted']} upserts, {repair['deleted']} deletes")
+    if data["stopped_by"]:
+        console.print(f"[yellow]stopped by {data['stopped_by']}[/]: coverage {data['coverage']}")
