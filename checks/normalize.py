@@ -168,12 +168,12 @@ def _timestamp_utc(c: pl.Expr, dtype: pl.DataType) -> StepResult:
 def _decimal_2(c: pl.Expr, dtype: pl.DataType) -> StepResult:
     """An amount with at most two decimals; `1,234.5` and `12,5` are read, `12.345` fails."""
     if isinstance(dtype, pl.Decimal):
-        value = pl.when(c == c.round(2)).then(c)
-        return value, _failed_where(value, c)
+        exact: pl.Expr = pl.when(c == c.round(2)).then(c)
+        return exact, _failed_where(exact, c)
     if dtype.is_float():
         cents = (c * 100).round(0)
-        value = pl.when(((c * 100) - cents).abs() < 1e-6).then(cents / 100)
-        return value, _failed_where(value, c)
+        near: pl.Expr = pl.when(((c * 100) - cents).abs() < 1e-6).then(cents / 100)
+        return near, _failed_where(near, c)
     text = c.str.strip_chars().str.replace_all(r"[\s_]", "")
     text = (
         pl.when(text.str.contains(r"^-?\d{1,3}(,\d{3})+(\.\d+)?$"))
@@ -182,10 +182,10 @@ def _decimal_2(c: pl.Expr, dtype: pl.DataType) -> StepResult:
         .then(text.str.replace(",", "."))
         .otherwise(text)
     )
-    exact = pl.when(text.str.contains(r"^-?\d+(\.\d+)?$")).then(
+    parsed: pl.Expr = pl.when(text.str.contains(r"^-?\d+(\.\d+)?$")).then(
         text.cast(pl.Decimal(38, 10), strict=False)
     )
-    two = pl.when(exact == exact.round(2)).then(exact.cast(pl.Decimal(38, 2)).cast(pl.String))
+    two = pl.when(parsed == parsed.round(2)).then(parsed.cast(pl.Decimal(38, 2)).cast(pl.String))
     value = pl.when(text == "").then(None).otherwise(two)
     return value, c.is_null() | (text == "") | two.is_not_null()
 

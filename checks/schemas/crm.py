@@ -1,13 +1,15 @@
 """The CRM's customers, as the email programme needs them."""
 
+from typing import Annotated
+
 import pandera.polars as pa
 import polars as pl
 from pandera.api.polars.types import PolarsData
 
 from checks.schemas import rules
 
-UTC_TS = pl.Datetime("us", "UTC")
-MONEY = pl.Decimal(12, 2)
+UTC_TS = Annotated[pl.Datetime, "us", "UTC"]
+MONEY = Annotated[pl.Decimal, 12, 2]
 
 
 class Customers(pa.DataFrameModel):

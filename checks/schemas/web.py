@@ -1,12 +1,14 @@
 """Web events: page views to purchases, anonymous until a customer signs in."""
 
+from typing import Annotated
+
 import pandera.polars as pa
 import polars as pl
 from pandera.api.polars.types import PolarsData
 
 from checks.schemas import rules
 
-UTC_TS = pl.Datetime("us", "UTC")
+UTC_TS = Annotated[pl.Datetime, "us", "UTC"]
 EVENT_TYPES = ["page_view", "add_to_cart", "checkout", "purchase", "email_open", "email_click"]
 
 
