@@ -98,6 +98,8 @@ def plan_table(
     target_engine = cached_engine(config.warehouse.url)
     with connect(source_engine) as src:
         source = reflect(src, table_config.source_table, table_config.source_schema)
+        if source is not None:
+            source = _with_json_kinds(src, source)
     with connect(target_engine) as wh:
         target = reflect(wh, table_config.target_table, config.warehouse.schema_name)
         known = _known_kinds(wh, table_config.name)
@@ -147,6 +149,26 @@ def plan_table(
         cursor=cursor,
         python_columns=python_columns,
     )
+
+
+def _with_json_kinds(conn: sa.Connection, shape: TableShape) -> TableShape:
+    """MariaDB's JSON is LONGTEXT with a `json_valid` check: reflection says text, this says JSON."""
+    if conn.dialect.name not in ("mysql", "mariadb"):
+        return shape
+    clauses = conn.execute(
+        sa.text(
+            "SELECT check_clause FROM information_schema.check_constraints "
+            "WHERE constraint_schema = DATABASE() AND table_name = :t"
+        ),
+        {"t": shape.table.name},
+    ).scalars()
+    json_columns = set()
+    for clause in clauses:
+        text = str(clause).strip()
+        if text.lower().startswith("json_valid(") and text.endswith(")"):
+            json_columns.add(text[len("json_valid(") : -1].strip("`"))
+    kinds = {n: ColumnKind("json") if n in json_columns else k for n, k in shape.kinds.items()}
+    return TableShape(shape.table, kinds)
 
 
 def _known_kinds(conn: sa.Connection, table_name: str) -> dict[str, ColumnKind]:

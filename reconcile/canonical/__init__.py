@@ -29,7 +29,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation, localcontext
 from typing import Any
 
 import sqlalchemy as sa
@@ -144,11 +144,13 @@ def decimal_text(value: Any, scale: int | None) -> str | None:
     if value is None:
         return None
     try:
-        number = Decimal(str(value))
+        # A float (SQLite's NUMERIC affinity stores one) converts exactly, as drivers do.
+        number = Decimal(value) if isinstance(value, float) else Decimal(str(value))
     except InvalidOperation:
         return str(value)
     if scale is not None:
-        number = number.quantize(Decimal(1).scaleb(-scale))
+        with localcontext(prec=200):
+            number = number.quantize(Decimal(1).scaleb(-scale))
         text = format(number, "f")
     else:
         text = format(number, "f")

@@ -38,7 +38,7 @@ def _safe(function: Any) -> Any:
     def wrapped(*args: Any) -> Any:
         try:
             return function(*args)
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, ArithmeticError):
             return None if args[0] is None else "!" + str(args[0])  # unparseable: compared as is
 
     return wrapped
