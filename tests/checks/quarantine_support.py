@@ -118,6 +118,24 @@ def warehouse_keys(warehouse: str, table: str = "orders", key: str = "order_id")
         engine.dispose()
 
 
+def query(warehouse: str, sql: str, **params: Any) -> list[tuple[Any, ...]]:
+    engine = sa.create_engine(warehouse)
+    try:
+        with engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(sa.text(sql), params)]
+    finally:
+        engine.dispose()
+
+
+def with_engine(warehouse: str, use: Callable[[sa.Engine], Any]) -> Any:
+    """Call `use` with an engine that is disposed afterwards (no pooled connection lingers)."""
+    engine = sa.create_engine(warehouse)
+    try:
+        return use(engine)
+    finally:
+        engine.dispose()
+
+
 def scalar(warehouse: str, sql: str, **params: Any) -> Any:
     engine = sa.create_engine(warehouse)
     try:

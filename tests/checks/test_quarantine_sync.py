@@ -19,9 +19,11 @@ from tests.checks.quarantine_support import (
     make_config,
     make_source,
     order,
+    query,
     scalar,
     sync,
     warehouse_keys,
+    with_engine,
 )
 
 SCHEMA = {"schema": "checks.schemas.shop:Orders"}
@@ -66,7 +68,7 @@ def test_each_bad_value_is_held_with_its_reason_and_good_rows_load(sqlite_url, w
         8: {("created_at", "not_in_future"), ("created_at,updated_at", "created_at<=updated_at")},
         9: {("status", "not_nullable"), ("currency", "iso_currency")},
     }
-    recorded = last_runs(sa.create_engine(warehouse_url), "orders")[0]
+    recorded = with_engine(warehouse_url, lambda e: last_runs(e, "orders"))[0]
     assert (recorded.rows_read, recorded.rows_loaded, recorded.rows_quarantined) == (11, 4, 7)
     assert recorded.new_watermark is not None and "12:11:00" in recorded.new_watermark
 
@@ -100,7 +102,7 @@ def test_run_failures_are_grouped_for_the_summary(sqlite_url, warehouse_url):
 
     run = sync(make_config(source, warehouse_url, **SCHEMA))
 
-    summary = failure_summary(sa.create_engine(warehouse_url), run.run_id)
+    summary = with_engine(warehouse_url, lambda e: failure_summary(e, run.run_id))
     assert [(r["column"], r["check"], r["failures"]) for r in summary] == [
         ("currency", "iso_currency", 6),
         ("status", "known_status", 1),
@@ -284,12 +286,8 @@ def test_normalized_customers_load_and_unparseable_dates_are_held(sqlite_url, wa
     run = sync(config, "customers")
 
     assert (run.rows_loaded, run.rows_quarantined) == (2, 3) and balanced(run)
-    loaded = {
-        r[0]: r[1:]
-        for r in sa.create_engine(warehouse_url)
-        .connect()
-        .execute(sa.text("SELECT customer_id, email, country, signup_date FROM customers"))
-    }
+    sql = "SELECT customer_id, email, country, signup_date FROM customers"
+    loaded = {r[0]: r[1:] for r in query(warehouse_url, sql)}
     assert loaded == {
         1: ("ada@example.com", "DE", "2024-03-05T00:00:00+00:00"),
         2: ("b@example.com", None, "2024-03-05T12:30:00+00:00"),
