@@ -88,8 +88,8 @@ def sample_buckets(
     table: Any = side.table
     if fraction < 1.0 and conn.dialect.name == "postgresql" and where is None:
         table = side.table.tablesample(sa.func.bernoulli(fraction * 100))
-    keys = [table.c[k] for k in side.key]
-    query = sa.select(*keys).select_from(table)
+    keys = [side.ordered_key(table.c[k], k) for k in side.key]
+    query = sa.select(*(c.label(k) for c, k in zip(keys, side.key))).select_from(table)
     if fraction < 1.0 and conn.dialect.name == "sqlite":
         query = query.where(sa.func.abs(sa.func.random()) % 1_000_000 < int(fraction * 1e6))
     elif fraction < 1.0 and conn.dialect.name == "postgresql" and where is not None:

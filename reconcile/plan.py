@@ -38,6 +38,8 @@ class Side:
     row_value_keyset: bool
     #: Both sides are this engine: use its native hash instead of md5.
     native_hash: bool = False
+    #: The engines differ: compare and order text keys by code point (see `ordered_key`).
+    binary_keys: bool = False
 
     def hash64(self, text: Any) -> Any:
         native = self.canonical.native_hash64(text) if self.native_hash else None
@@ -45,7 +47,16 @@ class Side:
 
     @property
     def key_columns(self) -> list[Any]:
-        return [self.table.c[k] for k in self.key]
+        """Key columns as compared and ordered: text by code point on every engine."""
+        return [self.ordered_key(self.table.c[k], k) for k in self.key]
+
+    def ordered_key(self, column: Any, name: str) -> Any:
+        # Bucket boundaries from one engine must sort the same way on the other, whatever each
+        # column's collation (MariaDB's default is case-insensitive): compare bytes.
+        collation = self.canonical.binary_collation
+        if self.binary_keys and collation and self.specs[name].kind.kind == "text":
+            return sa.collate(column, collation)
+        return column
 
     def row_hash(self) -> Any:
         """64-bit hash of the canonical text of the SQL-hashed columns."""
@@ -136,6 +147,7 @@ def plan_table(
                 python_columns=python_columns,
                 row_value_keyset=dialect_for(engine.dialect.name).row_value_keyset,
                 native_hash=src_canon.name == tgt_canon.name,
+                binary_keys=src_canon.name != tgt_canon.name,
             )
         )
     cursor = table_config.cursor if table_config.cursor in compared else None
@@ -152,7 +164,7 @@ def plan_table(
 
 
 def _with_json_kinds(conn: sa.Connection, shape: TableShape) -> TableShape:
-    """MariaDB's JSON is LONGTEXT with a `json_valid` check: reflection says text, this says JSON."""
+    """MariaDB's JSON is LONGTEXT with a `json_valid` check: reflection says text; this, JSON."""
     if conn.dialect.name not in ("mysql", "mariadb"):
         return shape
     clauses = conn.execute(

@@ -63,6 +63,8 @@ class Canonical:
     json_family: str | None = None
     #: Float canonical text can be built in SQL and agrees with other engines of the same name.
     float_in_sql = True
+    #: Collation that orders text by code point (None: the default already does).
+    binary_collation: str | None = None
 
     def prepare(self, conn: sa.Connection) -> None:
         """Per-connection set-up before hashing (SQLite registers its functions)."""

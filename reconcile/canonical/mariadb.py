@@ -19,6 +19,9 @@ class MariaDBCanonical(Canonical):
     name = "mariadb"
     json_family = None
     float_in_sql = False
+    # NO PAD: trailing spaces count, as in the other engines; text keys then cannot use the
+    # column's (case-insensitive) index for ranges.
+    binary_collation = "utf8mb4_nopad_bin"
 
     def value_text(self, column: Any, spec: ColumnSpec) -> Any:
         kind = spec.kind

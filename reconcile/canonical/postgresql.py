@@ -13,6 +13,7 @@ _TRUNC = {0: "second", 3: "milliseconds"}
 class PostgreSQLCanonical(Canonical):
     name = "postgresql"
     json_family = "postgresql-jsonb"
+    binary_collation = "C"
 
     def prepare(self, conn: sa.Connection) -> None:
         # JIT compilation of the long hashing expressions costs more than it saves here.
