@@ -1,0 +1,270 @@
+"""Delta sync benchmark: PostgreSQL → PostgreSQL, a 1,000,000-row orders table.
+
+Methods, each run several times, medians printed with ratios against the floor of the same run:
+- floor: hand-written psycopg — binary COPY out of the source streamed into a binary COPY into a
+  staging table, then one `INSERT … ON CONFLICT DO UPDATE` (no Python per value at all);
+- pipewarden full load, checks off and on (normalization + Pandera schema, clean and 1% bad rows);
+- a 10,000-row delta (floor: the same COPY path filtered on the cursor);
+- a run with nothing changed;
+- dlt (connectorx backend, parquet loading), when installed in bench/.peers/dlt (see bench/peers);
+- peak memory of a full load, measured in a child process.
+
+Run: `.venv/bin/python bench/sync.py [--rows N] [--repeat N]`.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import sqlalchemy as sa
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import PG_ADMIN, fresh_database, median_of, report  # noqa: E402
+from pipewarden.config.load import parse_config  # noqa: E402
+from pipewarden.db.engines import cached_engine  # noqa: E402
+from pipewarden.sync.run import SyncOptions, sync_table  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+DDL = """
+CREATE TABLE orders (
+    order_id bigint PRIMARY KEY,
+    customer_email text NOT NULL,
+    amount numeric(12,2) NOT NULL,
+    currency char(3) NOT NULL,
+    created_at timestamptz NOT NULL,
+    updated_at timestamptz NOT NULL,
+    attributes jsonb
+)
+"""
+FILL = """
+INSERT INTO orders
+SELECT g, 'customer' || g || '@example.com', round((random() * 1000)::numeric, 2),
+       (ARRAY['EUR','USD','GBP'])[1 + g %% 3],
+       timestamptz '2026-01-01' + g * interval '1 second',
+       timestamptz '2026-01-01' + g * interval '1 second' + interval '1 hour',
+       jsonb_build_object('channel', 'web', 'campaign', 'spring-' || (g %% 50),
+                          'items', g %% 7, 'segment', 'loyal', 'coupon', NULL)
+FROM generate_series(1, %(rows)s) g
+"""
+UPSERT = """
+INSERT INTO orders SELECT * FROM stage
+ON CONFLICT (order_id) DO UPDATE SET customer_email = excluded.customer_email,
+  amount = excluded.amount, currency = excluded.currency, created_at = excluded.created_at,
+  updated_at = excluded.updated_at, attributes = excluded.attributes
+WHERE orders.updated_at <= excluded.updated_at
+"""
+
+
+def dsn(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://")
+
+
+def make_source(url: str, rows: int) -> None:
+    with psycopg.connect(dsn(url), autocommit=True) as conn:
+        conn.execute(DDL)
+        conn.execute(FILL, {"rows": rows})
+        conn.execute("CREATE INDEX orders_cursor ON orders (updated_at, order_id)")
+        conn.execute("VACUUM ANALYZE orders")
+
+
+def reset_target(url: str) -> None:
+    with psycopg.connect(dsn(url), autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS orders")
+        for table in (
+            "pipewarden_watermarks",
+            "pipewarden_sync_runs",
+            "pipewarden_column_kinds",
+            "pipewarden_schema_changes",
+        ):
+            conn.execute(f"DROP TABLE IF EXISTS {table} CASCADE")
+        conn.execute("DROP TABLE IF EXISTS pipewarden_quarantine CASCADE")
+        conn.execute("DROP TABLE IF EXISTS pipewarden_check_failures CASCADE")
+    from pipewarden.records import tables
+
+    tables._created.clear()
+
+
+def floor_load(source: str, target: str, since: str | None = None) -> None:
+    """The floor: raw binary COPY out, raw binary COPY in, one upsert."""
+    where = "" if since is None else " WHERE updated_at >= %(since)s"
+    with psycopg.connect(dsn(source)) as src, psycopg.connect(dsn(target)) as dst:
+        dst.execute(DDL.replace("CREATE TABLE orders", "CREATE TABLE IF NOT EXISTS orders"))
+        dst.execute("CREATE TEMP TABLE stage (LIKE orders) ON COMMIT DROP")
+        with src.cursor() as out_cur, dst.cursor() as in_cur:
+            query = f"COPY (SELECT * FROM orders{where}) TO STDOUT (FORMAT BINARY)"
+            with (
+                out_cur.copy(query, {"since": since} if since else None) as out,
+                in_cur.copy("COPY stage FROM STDIN (FORMAT BINARY)") as into,
+            ):
+                for block in out:
+                    into.write(block)
+        dst.execute(UPSERT)
+        dst.commit()
+
+
+def config_for(source: str, target: str, checks: bool) -> object:
+    table: dict[str, object] = {
+        "source": "shop",
+        "primary_key": ["order_id"],
+        "cursor": "updated_at",
+        "lookback": "0s",
+        "batch_size": 100_000,
+    }
+    if checks:
+        table["normalize"] = {"customer_email": ["email"], "currency": ["currency_code"]}
+        table["schema"] = "bench.schemas:BenchOrders"
+    return parse_config(
+        {
+            "warehouse": {"url": target},
+            "sources": {"shop": {"url": source}},
+            "tables": {"orders": table},
+        },
+        Path("bench.yaml"),
+    )
+
+
+def pipewarden_load(source: str, target: str, checks: bool = False) -> None:
+    from checks.gate import gate_for
+
+    config = config_for(source, target, checks)
+    sync_table(config, "orders", SyncOptions(gate_factory=gate_for))  # type: ignore[arg-type]
+
+
+def touch_rows(source: str, count: int, total: int, round_no: int) -> str:
+    """Change `count` rows scattered over the key range; returns the cursor they start at."""
+    step = max(total // count, 1)
+    with psycopg.connect(dsn(source), autocommit=True) as conn:
+        since = conn.execute("SELECT now()").fetchone()[0]
+        conn.execute(
+            "UPDATE orders SET amount = amount + 1, updated_at = now() "
+            "WHERE order_id %% %(step)s = %(r)s",
+            {"step": step, "r": round_no % step},
+        )
+    return since.isoformat()
+
+
+def peak_memory(source: str, target: str) -> float:
+    """MB of resident memory a full load adds to a process that has imported everything."""
+    script = f"""
+import resource, sys
+sys.path.insert(0, {str(ROOT)!r})
+from bench.sync import pipewarden_load, reset_target
+reset_target({target!r})
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+pipewarden_load({source!r}, {target!r})
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print((after - before) / 1024)
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def dlt_load(source: str, target: str) -> float | None:
+    """Seconds dlt takes (connectorx + parquet), from its own venv; None if not installed."""
+    python = ROOT / "bench" / ".peers" / "dlt" / "bin" / "python"
+    if not python.exists():
+        return None
+    out = subprocess.run(
+        [str(python), str(ROOT / "bench" / "peers" / "dlt_load.py"), dsn(source), dsn(target)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    if out.returncode != 0:
+        print("dlt failed:", out.stderr[-2000:])
+        return None
+    return float(json.loads(out.stdout.strip().splitlines()[-1])["seconds"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    with (
+        fresh_database(PG_ADMIN, "bench_src") as source,
+        fresh_database(PG_ADMIN, "bench_wh") as target,
+    ):
+        make_source(source, args.rows)
+        n = args.repeat
+        floor = median_of(n, lambda: floor_load(source, target), lambda: reset_target(target))
+        plain = median_of(n, lambda: pipewarden_load(source, target), lambda: reset_target(target))
+        rows = [
+            ("floor: binary COPY → staging → ON CONFLICT", floor, 1.0, ""),
+            ("pipewarden full load, checks off", plain, plain / floor, "≤ 1.20x floor"),
+        ]
+        schemas = ROOT / "bench" / "schemas.py"
+        if schemas.exists():
+            checked = median_of(
+                n,
+                lambda: pipewarden_load(source, target, checks=True),
+                lambda: reset_target(target),
+            )
+            rows.append(
+                (
+                    "pipewarden full load, checks on",
+                    checked,
+                    checked / floor,
+                    f"≤ 1.15x checks off (is {checked / plain:.2f}x)",
+                )
+            )
+        seconds = []
+        for _ in range(n):
+            reset_target(target)
+            took = dlt_load(source, target)
+            if took is None:
+                break
+            seconds.append(took)
+        if seconds:
+            seconds.sort()
+            dlt = seconds[len(seconds) // 2]
+            rows.append(
+                (
+                    "dlt (connectorx, parquet)",
+                    dlt,
+                    dlt / floor,
+                    f"pipewarden faster (is {dlt / plain:.2f}x pipewarden)",
+                )
+            )
+        else:
+            rows.append(("dlt: not installed (bench/peers/README.md)", 0.0, None, "skipped"))
+        report(f"full load, {args.rows:,} rows, PostgreSQL → PostgreSQL", rows)
+
+        # Deltas: both methods start from a loaded target.
+        reset_target(target)
+        pipewarden_load(source, target)
+        floor_target_ready = [False]
+        deltas_floor, deltas_pw = [], []
+        for r in range(n):
+            since = touch_rows(source, 10_000, args.rows, 2 * r)
+            if not floor_target_ready[0]:
+                floor_target_ready[0] = True
+            deltas_floor.append(median_of(1, lambda s=since: floor_load(source, target, s)))
+            touch_rows(source, 10_000, args.rows, 2 * r + 1)
+            deltas_pw.append(median_of(1, lambda: pipewarden_load(source, target)))
+        deltas_floor.sort()
+        deltas_pw.sort()
+        d_floor, d_pw = deltas_floor[n // 2], deltas_pw[n // 2]
+        idle = median_of(max(n, 5), lambda: pipewarden_load(source, target))
+        report(
+            "delta, 10,000 changed rows",
+            [
+                ("floor: COPY filtered on the cursor", d_floor, 1.0, ""),
+                ("pipewarden delta", d_pw, d_pw / d_floor, "≤ 1.30x floor"),
+                ("pipewarden, nothing changed", idle, None, "≤ 0.050 s"),
+            ],
+        )
+        memory = peak_memory(source, target)
+        print(f"\npeak memory of a full load: {memory:.0f} MB above the start   goal < 300 MB")
+
+
+if __name__ == "__main__":
+    main()
