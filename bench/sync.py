@@ -3,7 +3,7 @@
 Methods, each run several times, medians printed with ratios against the floor of the same run:
 - floor: hand-written psycopg — binary COPY out of the source streamed into a binary COPY into a
   staging table, then one `INSERT … ON CONFLICT DO UPDATE` (no Python per value at all);
-- pipewarden full load, checks off and on (normalization + Pandera schema, clean and 1% bad rows);
+- pipewarden full load (without checks; checks on vs off is bench/sync_checks.py, run after);
 - a 10,000-row delta (floor: the same COPY path filtered on the cursor);
 - a run with nothing changed;
 - dlt (connectorx backend, parquet loading), when installed in bench/.peers/dlt (see bench/peers);
@@ -20,13 +20,11 @@ import sys
 from pathlib import Path
 
 import psycopg
-import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import PG_ADMIN, fresh_database, median_of, report  # noqa: E402
 from pipewarden.config.load import parse_config  # noqa: E402
-from pipewarden.db.engines import cached_engine  # noqa: E402
 from pipewarden.sync.run import SyncOptions, sync_table  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -128,10 +126,10 @@ def config_for(source: str, target: str, checks: bool) -> object:
     )
 
 
-def pipewarden_load(source: str, target: str, checks: bool = False) -> None:
+def pipewarden_load(source: str, target: str) -> None:
     from checks.gate import gate_for
 
-    config = config_for(source, target, checks)
+    config = config_for(source, target)
     sync_table(config, "orders", SyncOptions(gate_factory=gate_for))  # type: ignore[arg-type]
 
 
@@ -155,9 +153,12 @@ import resource, sys
 sys.path.insert(0, {str(ROOT)!r})
 from bench.sync import pipewarden_load, reset_target
 reset_target({target!r})
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+import os
+page = os.sysconf("SC_PAGE_SIZE")
+with open("/proc/self/statm") as statm:
+    before = int(statm.read().split()[1]) * page / 1024
 pipewarden_load({source!r}, {target!r})
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # peak, in KiB
 print((after - before) / 1024)
 """
     out = subprocess.run(
@@ -264,6 +265,12 @@ def main() -> None:
         )
         memory = peak_memory(source, target)
         print(f"\npeak memory of a full load: {memory:.0f} MB above the start   goal < 300 MB")
+    from bench.sync_checks import checks_bench
+
+    report(
+        f"schema checks, {args.rows:,} orders (bench/sync_checks.py)",
+        checks_bench(args.rows, args.repeat),
+    )
 
 
 if __name__ == "__main__":
