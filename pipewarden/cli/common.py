@@ -34,8 +34,11 @@ def fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
 @contextmanager
 def configured(path: str | None) -> Iterator[PipewardenConfig]:
     """Load the configuration, turning a bad file into a clear error and exit code 2."""
+    from checks.gate import verify_schema_refs
+
     try:
         config = load_config(path)
+        verify_schema_refs(config)
     except ConfigError as error:
         raise fail(str(error)) from None
     yield config

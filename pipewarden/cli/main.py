@@ -2,7 +2,10 @@
 
 import typer
 
+from pipewarden.cli.check import check, status
 from pipewarden.cli.demo import demo
+from pipewarden.cli.quarantine import quarantine_app
+from pipewarden.cli.reconcile import reconcile
 from pipewarden.cli.sync import sync
 
 app = typer.Typer(
@@ -13,6 +16,10 @@ app = typer.Typer(
     add_completion=False,
 )
 app.command()(sync)
+app.add_typer(quarantine_app, name="quarantine")
+app.command()(reconcile)
+app.command()(check)
+app.command()(status)
 app.command()(demo)
 
 

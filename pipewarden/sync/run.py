@@ -1,6 +1,7 @@
 """One table's delta sync, start to finish: the plain function the flow and the CLI call."""
 
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -14,6 +15,8 @@ from pipewarden.config import PipewardenConfig, TableConfig
 from pipewarden.db.engines import cached_engine, connect
 from pipewarden.db.urls import redact_secrets
 from pipewarden.dialects import dialect_for
+from pipewarden.metrics.profiles import ProfileAccumulator
+from pipewarden.metrics.sync_metrics import after_sync
 from pipewarden.records.column_kinds import read_kinds, write_kinds
 from pipewarden.records.schema_changes import mark_backfilled, record_added_columns
 from pipewarden.records.sync_runs import SyncRun, finish_run, start_run
@@ -27,7 +30,7 @@ from pipewarden.sync.extract import (
     read_null_cursor_rows,
 )
 from pipewarden.sync.gate import BatchGate, PassThroughGate
-from pipewarden.sync.load import BatchLoader, backfill
+from pipewarden.sync.load import BatchLoader, BatchResult, backfill
 from pipewarden.sync.prefetch import prefetch
 from pipewarden.sync.schema import (
     SchemaDriftError,
@@ -68,9 +71,10 @@ def sync_table(config: PipewardenConfig, name: str, options: SyncOptions | None 
     with connect(warehouse) as wh:  # an unreachable warehouse fails before anything is recorded
         ensure_tables(warehouse)
         start_run(wh, run)
+        profiles = ProfileAccumulator(table_config.name, cursor=table_config.cursor)
         try:
             with connect(source) as src:
-                _sync(src, wh, config, table_config, run, options)
+                _sync(src, wh, config, table_config, run, options, profiles)
         except Exception as error:
             message = redact_secrets(f"{type(error).__name__}: {error}")
             if wh.in_transaction():
@@ -81,6 +85,7 @@ def sync_table(config: PipewardenConfig, name: str, options: SyncOptions | None 
                 finish_run(warehouse, run, "failed", message)
             raise
         finish_run(wh, run, "success")
+    after_sync(warehouse, table_config, run, profiles)
     return run
 
 
@@ -91,6 +96,7 @@ def _sync(
     table_config: TableConfig,
     run: SyncRun,
     options: SyncOptions,
+    profiles: ProfileAccumulator,
 ) -> None:
     source_dialect = dialect_for(src.dialect.name)
     target_dialect = dialect_for(wh.dialect.name)
@@ -120,8 +126,12 @@ def _sync(
     src.rollback()
     gate = (options.gate_factory or (lambda _c, _s: PassThroughGate()))(table_config, target)
     latencies: list[np.ndarray] = []
-    columns = source.columns
-    with BatchLoader(wh, target_dialect, target, columns, key, cursor) as loader:
+    # Profiling is columnar work that releases the GIL: a worker overlaps it with the next load.
+    with (
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="pipewarden-profile") as profiler,
+        BatchLoader(wh, target_dialect, target, source.columns, key, cursor) as loader,
+    ):
+        profiling: list[Future[None]] = []
         start_at = lookback_start(watermark.cursor if watermark else None, table_config.lookback)
         batches = prefetch(
             read_batches(
@@ -139,7 +149,7 @@ def _sync(
             position = _next_watermark(batch, key, cursor, watermark, cap)
             gated = gate.check(batch)
             result = loader.load(gated, gate, table_config.name, run.run_id, position)
-            _count(run, batch, result.rows_loaded, result.rows_unchanged, result.rows_quarantined)
+            _count(run, batch, result)
             if position is not None:
                 run.new_watermark = position.cursor
                 watermark = Watermark(
@@ -147,6 +157,7 @@ def _sync(
                 )
             if source.kinds[cursor].kind == "timestamp" and gated.valid.height:
                 latencies.append(_latency_seconds(gated.valid[cursor]))
+            profiling.append(profiler.submit(profiles.add, gated.valid))
             if options.on_batch:
                 options.on_batch(run)
         if run.old_watermark is None:
@@ -161,10 +172,9 @@ def _sync(
                 table_config.batch_size,
             ):
                 gated = gate.check(batch)
-                result = loader.load(gated, gate, table_config.name, run.run_id, None)
-                _count(
-                    run, batch, result.rows_loaded, result.rows_unchanged, result.rows_quarantined
-                )
+                _count(run, batch, loader.load(gated, gate, table_config.name, run.run_id, None))
+        for done in profiling:
+            done.result()
     if run.new_watermark is None:
         run.new_watermark = run.old_watermark
     if latencies:
@@ -174,12 +184,12 @@ def _sync(
         run.latency_max_seconds = float(values.max())
 
 
-def _count(run: SyncRun, batch: pl.DataFrame, loaded: int, unchanged: int, held: int) -> None:
+def _count(run: SyncRun, batch: pl.DataFrame, result: BatchResult) -> None:
     run.batches += 1
     run.rows_read += batch.height
-    run.rows_loaded += loaded
-    run.rows_unchanged += unchanged
-    run.rows_quarantined += held
+    run.rows_loaded += result.rows_loaded
+    run.rows_unchanged += result.rows_unchanged
+    run.rows_quarantined += result.rows_quarantined
 
 
 def _require_columns(table_config: TableConfig, source: TableShape) -> None:
