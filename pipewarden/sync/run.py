@@ -121,7 +121,10 @@ def _sync(
     run.old_watermark = watermark.cursor if watermark else None
     cap = None
     if source.kinds[cursor].kind == "timestamp":
-        cap = source_dialect.oldest_open_transaction_start(src)
+        # Rows stamped in the future (a bad clock, a typo) must not carry the watermark past
+        # now, and rows of a transaction still open may yet appear behind it.
+        open_since = source_dialect.oldest_open_transaction_start(src)
+        cap = min(c for c in (run.started_at, open_since) if c is not None)
     run.newest_source_cursor = newest_cursor(src, source.table, cursor)
     src.rollback()
     gate = (options.gate_factory or (lambda _c, _s: PassThroughGate()))(table_config, target)
@@ -272,8 +275,8 @@ def _next_watermark(
 ) -> Position | None:
     """The batch's last `(cursor, key)`, never behind the old watermark, never past `cap`.
 
-    `cap` is the start of the oldest transaction still open on the source: its rows, when it
-    commits, carry cursor values from before it started, so the watermark must wait for them.
+    `cap` is the run's start or, if earlier, the start of the oldest transaction still open on
+    the source: its rows, when it commits, carry cursor values from before it started.
     """
     last = batch.row(batch.height - 1, named=True)
     position = Position(last[cursor], tuple(last[k] for k in key))
@@ -283,11 +286,8 @@ def _next_watermark(
                 position = Position(previous.cursor, previous.key or ())
         except TypeError:
             pass  # keys of different types cannot regress: keep the batch's position
-    if cap is not None and isinstance(position.cursor, datetime):
-        if position.cursor.tzinfo is None:
-            cap = cap.astimezone(UTC).replace(tzinfo=None)
-        if position.cursor >= cap:
-            position = Position(cap, ())
+    if cap is not None and isinstance(position.cursor, datetime) and position.cursor >= cap:
+        position = Position(cap, ())
     return position
 
 

@@ -200,3 +200,23 @@ def test_values_arrive_exactly_postgres_to_postgres_and_sqlite(make_url):
             assert instant == "2026-03-01 10:00:00.123456"
         else:
             assert instant == utc(2026, 3, 1, 10, 0, 0).replace(microsecond=123456)
+
+
+@pytest.mark.parametrize(
+    "source_kind,warehouse_kind", [("mariadb", "sqlite"), ("postgresql", "postgresql")]
+)
+def test_a_row_stamped_in_the_future_does_not_carry_the_watermark_past_now(
+    make_url, source_kind, warehouse_kind
+):
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    rows = [row(1, now - timedelta(hours=1)), row(2, now + timedelta(days=1), status="typo")]
+    config, source, orders = setup(make_url, source_kind, warehouse_kind, rows=rows)
+    first = sync_table(config, "orders")
+    assert first.rows_loaded == 2
+    assert first.new_watermark <= datetime.now(UTC)
+    insert(source, orders, [row(3, datetime.now(UTC))])  # an ordinary change after the run
+    second = sync_table(config, "orders")
+    assert second.rows_loaded == 1
+    assert_target_equals_source(config, source)
