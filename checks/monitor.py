@@ -31,7 +31,7 @@ from pipewarden.records.metrics import (
     MetricPoint,
     histories,
     latest_check_results,
-    max_values,
+    latest_values,
     write_check_results,
     write_metrics,
 )
@@ -118,8 +118,13 @@ def run_checks(
             for metric, _ in ANOMALY_METRICS
         }
     for name in names:
+        earlier = {r.check: r for r in states[name].last_checks}
         for metric, kind in ANOMALY_METRICS:
             times, values = series[metric].get(name, ([], []))
+            again = _unchanged(earlier.get(f"anomaly:{metric}"), times, values)
+            if again is not None:
+                results.append(replace(again, checked_at=now, run_id=run_id))
+                continue
             results.append(
                 _anomaly_result(name, metric, kind, times, values, settings, scorer, now, run_id)
             )
@@ -147,6 +152,19 @@ def _freshness_result(state: TableState, now: datetime, run_id: str) -> CheckRes
         reason=reason,
         run_id=run_id,
     )
+
+
+def _unchanged(
+    earlier: CheckResult | None, times: list[datetime], values: list[float]
+) -> CheckResult | None:
+    """The last check's verdict when it scored this very point: scoring is from the past only,
+    so the same newest point gets the same verdict; checks that run more often than syncs then
+    cost no detector time."""
+    if earlier is None or not values or earlier.observed_at is None:
+        return None
+    if earlier.status == INSUFFICIENT or earlier.observed_at != _utc(times[-1]):
+        return None
+    return earlier if earlier.observed == values[-1] else None
 
 
 def _anomaly_result(
@@ -209,9 +227,10 @@ def _record(
 
 
 def _newest_loaded(conn: sa.Connection, names: Sequence[str]) -> dict[str, datetime]:
+    # Each sync writes the newest cursor loaded so far, so the latest point is the maximum.
     return {
         name: datetime.fromtimestamp(epoch, UTC)
-        for name, epoch in max_values(conn, NEWEST_CURSOR, names).items()
+        for name, (_, epoch) in latest_values(conn, NEWEST_CURSOR, names).items()
     }
 
 
@@ -248,7 +267,8 @@ def _target_max_cursor(engine: sa.Engine, config: PipewardenConfig, name: str) -
     """
     table_config = config.tables[name]
     target = sa.table(table_config.target_table, schema=config.warehouse.schema_name)
-    query = sa.select(sa.func.max(sa.column(table_config.cursor))).select_from(target)
+    query: sa.Select[Any] = sa.select(sa.func.max(sa.column(table_config.cursor)))
+    query = query.select_from(target)
     try:
         with engine.connect() as conn:
             return cursor_instant(conn.execute(query).scalar())

@@ -12,6 +12,7 @@ import typer
 import yaml
 from typer.testing import CliRunner
 
+from checks.anomaly.detector import score_latest
 from checks.monitor import run_checks
 from pipewarden.cli.check import check, status
 from pipewarden.config.load import parse_config
@@ -166,7 +167,9 @@ def test_only_the_named_tables_are_checked(warehouse_url: str) -> None:
 def test_without_metrics_freshness_comes_from_the_warehouse_table(shop: Shop) -> None:
     stamp = shop.add(3, minutes_ago=45)
     config = shop.config()
-    shop.sync(config)  # no after_sync: no newest cursor recorded
+    shop.sync(config)
+    with cached_engine(config.warehouse.url).begin() as conn:
+        conn.execute(metrics.delete())  # as if synced before metrics were recorded
     now = datetime.now(UTC)
     result = _by_check(run_checks(config, now=now))["orders", "freshness"]
     assert result.status == "warn"  # warn_after 30m, error_after 2h
@@ -251,3 +254,29 @@ def test_status_shows_every_table_with_its_sla_status(
     assert " ok " in lines["orders"] and "5m" in lines["orders"]
     assert " warn " in lines["customers"] and "1h 30m" in lines["customers"]
     assert "never" in lines["orders"]  # never synced
+
+
+def test_a_point_already_scored_is_not_scored_again(warehouse_url: str) -> None:
+    config = _config(warehouse_url, ("orders",))
+    end = NOW - timedelta(hours=1)
+    _seed(config, _hourly_history("orders", end, 5, last=4000.0))
+    calls: list[str] = []
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls.append(kwargs["kind"])
+        return score_latest(*args, **kwargs)
+
+    first = _by_check(run_checks(config, now=NOW, scorer=counting))
+    assert len(calls) == 3
+    again = _by_check(run_checks(config, now=NOW + timedelta(minutes=5), scorer=counting))
+    assert len(calls) == 3
+    assert again["orders", "anomaly:rows_loaded"].status == "anomaly"
+    assert (
+        again["orders", "anomaly:rows_loaded"].reason
+        == first["orders", "anomaly:rows_loaded"].reason
+    )
+    assert again["orders", "anomaly:rows_loaded"].checked_at == NOW + timedelta(minutes=5)
+
+    _seed(config, [MetricPoint(NOW, "orders", "rows_loaded", 210.0)])
+    run_checks(config, now=NOW + timedelta(minutes=10), scorer=counting)
+    assert calls[3:] == ["count"]

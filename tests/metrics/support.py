@@ -1,4 +1,4 @@
-"""A tiny SQLite shop source, a config over it, and a sync that profiles what it loads."""
+"""A tiny SQLite shop source and a config over it (the sync writes its metrics itself)."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -7,16 +7,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import polars as pl
 import pytest
 import sqlalchemy as sa
 
 from pipewarden.config.load import parse_config
-from pipewarden.config.models import PipewardenConfig, TableConfig
-from pipewarden.metrics.profiles import ProfileAccumulator
+from pipewarden.config.models import PipewardenConfig
 from pipewarden.records.sync_runs import SyncRun
-from pipewarden.sync.gate import GatedBatch, PassThroughGate
-from pipewarden.sync.run import SyncOptions, sync_table
+from pipewarden.sync.run import sync_table
 
 ORDERS = sa.Table(
     "orders",
@@ -26,18 +23,6 @@ ORDERS = sa.Table(
     sa.Column("amount", sa.Numeric(12, 2)),
     sa.Column("updated_at", sa.DateTime, index=True),
 )
-
-
-class ProfilingGate(PassThroughGate):
-    """Every row loads, and the loaded rows are profiled, as the sync does per batch."""
-
-    def __init__(self, profiles: ProfileAccumulator) -> None:
-        self.profiles = profiles
-
-    def check(self, batch: pl.DataFrame) -> GatedBatch:
-        gated = super().check(batch)
-        self.profiles.add(gated.valid)
-        return gated
 
 
 @dataclass
@@ -85,13 +70,8 @@ class Shop:
             Path("t.yaml"),
         )
 
-    def sync(self, config: PipewardenConfig) -> tuple[SyncRun, ProfileAccumulator]:
-        table: TableConfig = config.table("orders")
-        profiles = ProfileAccumulator(table.name, cursor=table.cursor)
-        run = sync_table(
-            config, "orders", SyncOptions(gate_factory=lambda _c, _s: ProfilingGate(profiles))
-        )
-        return run, profiles
+    def sync(self, config: PipewardenConfig) -> SyncRun:
+        return sync_table(config, "orders")
 
 
 @pytest.fixture
