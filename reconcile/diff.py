@@ -122,6 +122,7 @@ def diff_plan(plan: TablePlan, options: DiffOptions) -> DiffResult:
     timings: dict[str, float] = {}
     budget = _Budget(options.max_seconds, options.max_diffs)
     matcher = None if plan.portable_keys else key_matcher(plan.key_kinds)
+    unsigned = plan.source.canonical.name != plan.target.canonical.name
     where = {side.role: _key_range(side, plan, options.key_range) for side in plan.sides()}
     stream = StreamComparison()
     spans: list[Span] = []
@@ -158,7 +159,9 @@ def diff_plan(plan: TablePlan, options: DiffOptions) -> DiffResult:
                 if reason:
                     return reason
                 found = both(
-                    lambda c, s, g=group: fetch_digests(c, s, g.spans, where[s.role], matcher)
+                    lambda c, s, g=group: fetch_digests(
+                        c, s, g.spans, where[s.role], matcher, unsigned
+                    )
                 )
                 stream.add(*found)
                 spans.extend(group.spans)
@@ -230,13 +233,14 @@ def diff_plan(plan: TablePlan, options: DiffOptions) -> DiffResult:
 def recheck(plan: TablePlan, spans: list[Span]) -> StreamComparison:
     """Compare the given key spans again, row by row (after a repair)."""
     matcher = None if plan.portable_keys else key_matcher(plan.key_kinds)
+    unsigned = plan.source.canonical.name != plan.target.canonical.name
     stream = StreamComparison()
     with connect(plan.source.engine) as src, connect(plan.target.engine) as tgt:
         for start in range(0, len(spans), 400):
             chunk = spans[start : start + 400]
             stream.add(
-                fetch_digests(src, plan.source, chunk, None, matcher),
-                fetch_digests(tgt, plan.target, chunk, None, matcher),
+                fetch_digests(src, plan.source, chunk, None, matcher, unsigned),
+                fetch_digests(tgt, plan.target, chunk, None, matcher, unsigned),
             )
     return stream
 

@@ -16,8 +16,28 @@ from reconcile.keys import Key, in_span
 from reconcile.plan import Side
 
 Span = tuple[Key | None, Key | None]
-#: key as matched across sides → (key as fetched, digest)
-Digests = dict[Any, tuple[Key, Any]]
+
+
+@dataclass
+class Digests:
+    """One side's rows of a chunk: `hashes` maps the match key to the row digest.
+
+    The match key is the key value itself for a one-column portable key (so the fetched
+    `(key, hash)` rows become the dict at C speed), the key tuple for a composite one, and the
+    normalized key (see `keys.key_matcher`) otherwise, with the fetched key kept in `raw`.
+    """
+
+    hashes: dict[Any, Any]
+    raw: dict[Any, Key] | None = None
+    single: bool = True
+
+    def key(self, match: Any) -> Key:
+        if self.raw is not None:
+            return self.raw[match]
+        return (match,) if self.single else match
+
+    def __len__(self) -> int:
+        return len(self.hashes)
 
 
 @dataclass(frozen=True)
@@ -72,9 +92,11 @@ def fetch_digests(
     spans: list[Span],
     where: Any,
     matcher: Callable[[Key], Any] | None,
+    unsigned: bool = False,
 ) -> Digests:
-    """`key → (key, digest)` for the rows of `spans`: the digest is the 64-bit row hash, with
-    the Python columns' canonical hash beside it when there are any."""
+    """The rows of `spans` with their digests: the 64-bit row hash, with the Python columns'
+    canonical hash beside it when there are any. `unsigned`: the two engines disagree on the
+    sign of the hash, so bring it to 0 … 2^64-1."""
     side.canonical.prepare(conn)
     keys = side.key_columns
     width = len(keys)
@@ -82,13 +104,24 @@ def fetch_digests(
     query = query.where(sa.or_(*(in_span(keys, lo, hi, side.row_value_keyset) for lo, hi in spans)))
     if where is not None:
         query = query.where(where)
+    result = conn.execute(query)
     specs = [side.specs[n] for n in side.python_columns]
-    out: Digests = {}
-    for row in conn.execute(query):
+    if width == 1 and matcher is None and not specs:
+        if unsigned:
+            return Digests({k: h & MASK64 for k, h in result})
+        return Digests(dict(iter(result)))  # type: ignore[arg-type]
+    hashes: dict[Any, Any] = {}
+    raw: dict[Any, Key] | None = {} if matcher else None
+    for row in result:
         key = tuple(row[:width])
-        digest: Any = int(row[width]) & MASK64
+        digest: Any = int(row[width]) & MASK64 if unsigned else int(row[width])
         if specs:
             text = "|".join(python_part(v, s) for v, s in zip(row[width + 1 :], specs))
             digest = (digest, md5_hash64(text))
-        out[matcher(key) if matcher else (key[0] if width == 1 else key)] = (key, digest)
-    return out
+        if matcher is not None:
+            match = matcher(key)
+            raw[match] = key  # type: ignore[index]
+        else:
+            match = key[0] if width == 1 else key
+        hashes[match] = digest
+    return Digests(hashes, raw, single=width == 1)

@@ -229,6 +229,8 @@ def _spec(
 ) -> ColumnSpec:
     """The source's kind gives the rules; precision is the coarser of the two columns'."""
     kind = source.kinds[name]
+    if {kind.kind, target_kind.kind} == {"integer", "boolean"}:
+        kind = ColumnKind("boolean")  # MariaDB's BOOLEAN is TINYINT(1): 0/1 on both sides
     precision = 6
     if kind.kind in ("timestamp", "time"):
         precision = min(

@@ -43,24 +43,24 @@ class StreamComparison:
         self.source_rows += len(source)
         self.target_rows += len(target)
         self.rows_compared += max(len(source), len(target))
-        for match in source.keys() & target.keys():
-            key, left = source[match]
-            target_key, right = target[match]
-            if left != right:
-                self.changed.append(RowDiff("changed", key, left, right, target_key=target_key))
-        for match in source.keys() - target.keys():
-            self._meet(match, source[match], self._only_target, self._only_source, True)
-        for match in target.keys() - source.keys():
-            self._meet(match, target[match], self._only_source, self._only_target, False)
+        left, right = source.hashes, target.hashes
+        both = left.keys() & right.keys()
+        for match in [m for m in both if left[m] != right[m]]:
+            self.changed.append(
+                RowDiff(
+                    "changed", source.key(match), left[match], right[match],
+                    target_key=target.key(match),
+                )
+            )  # fmt: skip
+        for match in left.keys() - both:
+            self._meet(match, (source.key(match), left[match]), True)
+        for match in right.keys() - both:
+            self._meet(match, (target.key(match), right[match]), False)
 
-    def _meet(
-        self,
-        match: Any,
-        row: tuple[Key, Any],
-        other: dict[Any, tuple[Key, Any]],
-        mine: dict[Any, tuple[Key, Any]],
-        from_source: bool,
-    ) -> None:
+    def _meet(self, match: Any, row: tuple[Key, Any], from_source: bool) -> None:
+        """A row only one side had in its chunk: pair it with a waiting one, or wait."""
+        other = self._only_target if from_source else self._only_source
+        mine = self._only_source if from_source else self._only_target
         if match not in other:
             mine[match] = row
             return
