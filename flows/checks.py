@@ -6,16 +6,13 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 
 from pipewarden.config import load_config
+from pipewarden.records.metrics import FAILING, CheckResult
 
 ARTIFACT_KEY = "pipewarden-checks"
 
 
-@task(task_run_name="run-checks")
-def run_checks_task(config_path: str | None, tables: list[str] | None) -> list[dict[str, Any]]:
-    """Run and record the checks; returns them as plain rows (Prefect persists plain values)."""
-    from checks.monitor import run_checks
-
-    results = run_checks(load_config(config_path), tables)
+def result_rows(results: list[CheckResult]) -> list[dict[str, Any]]:
+    """Check results as plain rows: what Prefect persists and the artifact table shows."""
     return [
         {
             "table": r.table_name,
@@ -30,13 +27,21 @@ def run_checks_task(config_path: str | None, tables: list[str] | None) -> list[d
     ]
 
 
+@task(task_run_name="run-checks")
+def run_checks_task(config_path: str | None, tables: list[str] | None) -> list[dict[str, Any]]:
+    """Run and record the checks (retrying would only record them twice: no retries)."""
+    from checks.monitor import run_checks
+
+    return result_rows(run_checks(load_config(config_path), tables))
+
+
 @flow(name="pipewarden-checks")
 def checks_flow(
     tables: list[str] | None = None, config_path: str | None = None
 ) -> list[dict[str, Any]]:
     """Check the named tables (default: all) and publish the results as a table artifact."""
     rows = run_checks_task(config_path, tables)
-    failing = [r for r in rows if r["status"] in ("warn", "error", "anomaly")]
+    failing = [r for r in rows if r["status"] in FAILING]
     create_table_artifact(
         key=ARTIFACT_KEY,
         table=rows,

@@ -1,6 +1,7 @@
 """run_checks over recorded metrics, and the check / status commands, on PostgreSQL and SQLite."""
 
 import math
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -280,3 +281,16 @@ def test_a_point_already_scored_is_not_scored_again(warehouse_url: str) -> None:
     _seed(config, [MetricPoint(NOW, "orders", "rows_loaded", 210.0)])
     run_checks(config, now=NOW + timedelta(minutes=10), scorer=counting)
     assert calls[3:] == ["count"]
+
+
+def test_the_flow_task_records_and_returns_plain_rows(warehouse_url: str, tmp_path: Path) -> None:
+    from flows.checks import ARTIFACT_KEY, run_checks_task
+
+    path = _write_config(tmp_path, warehouse_url)
+    _seed(_config(warehouse_url), [_newest("orders", datetime.now(UTC))])
+    rows = run_checks_task.fn(path, ["orders"])
+    assert [(r["table"], r["check"], r["status"]) for r in rows][0] == ("orders", "freshness", "ok")
+    assert len(rows) == 4 and all(isinstance(r["reason"], str) for r in rows)
+    assert re.fullmatch(r"[a-z0-9-]+", ARTIFACT_KEY)
+    with cached_engine(warehouse_url).connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(check_results)).scalar() == 4
