@@ -32,6 +32,7 @@ from pipewarden.records.metrics import (
     histories,
     latest_check_results,
     latest_values,
+    name_chunks,
     write_check_results,
     write_metrics,
 )
@@ -238,24 +239,32 @@ def _runs(conn: sa.Connection, names: Sequence[str]) -> dict[str, dict[str, Any]
     """Per table: last successful finish, and the latest run's status, watermark and latency."""
     c = sync_runs.c
     out: dict[str, dict[str, Any]] = {n: {} for n in names}
-    success = (
-        sa.select(c.table_name, sa.func.max(c.finished_at))
-        .where(c.status == "success", c.table_name.in_(list(names)))
-        .group_by(c.table_name)
-    )
-    for name, finished in conn.execute(success).tuples():
-        out[name]["last_success"] = _utc(finished)
-    newest = (
-        sa.select(c.table_name, sa.func.max(c.started_at).label("at"))
-        .where(c.table_name.in_(list(names)))
-        .group_by(c.table_name)
-        .subquery()
-    )
-    latest = sa.select(c.table_name, c.status, c.new_watermark, c.latency_p95_seconds).join(
-        newest, sa.and_(c.table_name == newest.c.table_name, c.started_at == newest.c.at)
-    )
-    for name, status, watermark, p95 in conn.execute(latest).tuples():
-        out[name].update(status=status, watermark=loads(watermark), latency_p95=p95)
+    for wanted in name_chunks(names):
+        mine = c.table_name == wanted.c.name
+        newest = sa.select(c.run_id).where(mine).order_by(c.started_at.desc()).limit(1)
+        success = newest.where(c.status == "success")
+        pairs = sa.select(
+            wanted.c.name,
+            newest.scalar_subquery().label("latest"),
+            success.scalar_subquery().label("success"),
+        ).subquery("pairs")
+        q = sa.select(
+            pairs.c.name,
+            c.status,
+            c.finished_at,
+            c.new_watermark,
+            c.latency_p95_seconds,
+            c.run_id == pairs.c.latest,
+        ).join(pairs, sa.or_(c.run_id == pairs.c.latest, c.run_id == pairs.c.success))
+        for name, status, finished, watermark, p95, is_latest in conn.execute(q):
+            state = out[name]
+            if status == "success" and finished is not None:
+                state["last_success"] = _utc(finished)
+            if is_latest:
+                state.update(status=status, latency_p95=p95)
+            # The latest run's committed progress, else the last success's.
+            if watermark is not None and (is_latest or state.get("watermark") is None):
+                state["watermark"] = loads(watermark)
     return out
 
 

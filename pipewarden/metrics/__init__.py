@@ -7,4 +7,5 @@ newest_cursor_epoch, sync_succeeded. Per column (labels `{"column": name}`): nul
 distinct_rate, distinct_count and, for numbers, mean, min, max, p05, p50, p95. Per cursor hour:
 rows_by_cursor_hour. Per check run: check_freshness_seconds, staleness_seconds and
 check_outcome (labels `{"check": …, "status": …}`; 0 ok, 1 warn or anomaly, 2 error).
+Reconciliations and alert deliveries: `<kind>_outcome` through `metrics.outcomes.record_outcome`.
 """

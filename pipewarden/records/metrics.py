@@ -9,7 +9,7 @@ drift:<column>), with the observed value, the expected range and why.
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -158,20 +158,23 @@ def histories(
     return dict(out)
 
 
+def name_chunks(names: Sequence[str], size: int = 400) -> Iterator[sa.Subquery]:
+    """The names as derived tables `wanted(name)` of at most `size` rows (SQLite's compound limit
+    is 500), to correlate per-name `ORDER BY … LIMIT 1` subqueries with. Per name, an index
+    answers those without reading the history, which a GROUP BY over the table would scan."""
+    unique = list(dict.fromkeys(names))
+    for i in range(0, len(unique), size):
+        rows = [sa.select(sa.literal(n).label("name")) for n in unique[i : i + size]]
+        yield sa.union_all(*rows).subquery("wanted")
+
+
 def latest_values(
     conn: sa.Connection, metric: str, table_names: Sequence[str]
 ) -> dict[str, tuple[datetime, float]]:
-    """The newest `(measured_at, value)` of a metric per table.
-
-    One statement per 400 tables: a correlated `ORDER BY measured_at DESC LIMIT 1` per name,
-    which the series index answers without reading the history (a GROUP BY would scan it).
-    """
+    """The newest `(measured_at, value)` of a metric per table (index lookups, no scan)."""
     c = metrics.c
     out: dict[str, tuple[datetime, float]] = {}
-    names = list(dict.fromkeys(table_names))
-    for i in range(0, len(names), 400):
-        chunk = sa.union_all(*[sa.select(sa.literal(n).label("name")) for n in names[i : i + 400]])
-        wanted = chunk.subquery("wanted")
+    for wanted in name_chunks(table_names):
         newest = (
             sa.select(c.measured_at, c.value)
             .where(c.table_name == wanted.c.name, c.metric == metric)
@@ -214,26 +217,31 @@ def write_check_results(conn: sa.Connection, results: Iterable[CheckResult]) -> 
 
 
 def latest_check_results(
-    conn: sa.Connection, table_names: Sequence[str] | None = None
+    conn: sa.Connection, table_names: Sequence[str]
 ) -> dict[str, list[CheckResult]]:
-    """Per table, the results of its most recent check run."""
+    """Per table, the results of its most recent check run (index lookups, no scan)."""
     c = check_results.c
-    newest = sa.select(c.table_name, sa.func.max(c.checked_at).label("at")).group_by(c.table_name)
-    if table_names is not None:
-        newest = newest.where(c.table_name.in_(list(table_names)))
-    sub = newest.subquery()
-    q = (
-        sa.select(check_results)
-        .join(sub, sa.and_(c.table_name == sub.c.table_name, c.checked_at == sub.c.at))
-        .order_by(c.table_name, c.id)
-    )
     out: dict[str, list[CheckResult]] = defaultdict(list)
-    for row in conn.execute(q).mappings():
-        fields = {k: v for k, v in row.items() if k != "id"}
-        fields["checked_at"] = _utc(fields["checked_at"])
-        if fields["observed_at"] is not None:
-            fields["observed_at"] = _utc(fields["observed_at"])
-        out[row["table_name"]].append(CheckResult(**fields))
+    for wanted in name_chunks(table_names):
+        newest = (
+            sa.select(c.checked_at)
+            .where(c.table_name == wanted.c.name)
+            .order_by(c.checked_at.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        latest = sa.select(wanted.c.name, newest.label("at")).subquery("latest")
+        q = (
+            sa.select(check_results)
+            .join(latest, sa.and_(c.table_name == latest.c.name, c.checked_at == latest.c.at))
+            .order_by(c.table_name, c.id)
+        )
+        for row in conn.execute(q).mappings():
+            fields = {k: v for k, v in row.items() if k != "id"}
+            fields["checked_at"] = _utc(fields["checked_at"])
+            if fields["observed_at"] is not None:
+                fields["observed_at"] = _utc(fields["observed_at"])
+            out[row["table_name"]].append(CheckResult(**fields))
     return dict(out)
 
 

@@ -14,7 +14,7 @@ import yaml
 from typer.testing import CliRunner
 
 from checks.anomaly.detector import score_latest
-from checks.monitor import run_checks
+from checks.monitor import run_checks, table_states
 from pipewarden.cli.check import check, status
 from pipewarden.config.load import parse_config
 from pipewarden.config.models import PipewardenConfig
@@ -294,3 +294,26 @@ def test_the_flow_task_records_and_returns_plain_rows(warehouse_url: str, tmp_pa
     assert re.fullmatch(r"[a-z0-9-]+", ARTIFACT_KEY)
     with cached_engine(warehouse_url).connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(check_results)).scalar() == 4
+
+
+def test_staleness_counts_from_the_last_success_not_the_last_failure(warehouse_url: str) -> None:
+    config = _config(warehouse_url, ("orders",))
+    engine = cached_engine(warehouse_url)
+    ensure_tables(engine)
+    runs = {}
+    for run_id, minutes_ago in (("a", 50), ("b", 20), ("c", 5)):
+        run = SyncRun(run_id, "orders", started_at=NOW - timedelta(minutes=minutes_ago))
+        start_run(engine, run)
+        if run_id != "c":
+            run.new_watermark = NOW - timedelta(minutes=minutes_ago + 30)
+            run.latency_p95_seconds = float(minutes_ago)
+            finish_run(engine, run, "success")
+        else:
+            finish_run(engine, run, "failed", "boom")
+        runs[run_id] = run
+    state = table_states(engine, config, ["orders"], NOW)["orders"]
+    assert state.last_run_status == "failed"
+    assert state.last_success == runs["b"].finished_at
+    assert state.latency_p95_seconds is None  # the failed run measured nothing
+    # The failed run moved no watermark: freshness falls back to run b's.
+    assert state.freshness.age == timedelta(minutes=50)
