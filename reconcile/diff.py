@@ -36,7 +36,7 @@ import sqlalchemy as sa
 from pipewarden.config import PipewardenConfig
 from pipewarden.db.engines import connect
 from reconcile.buckets import BucketChecksum, Buckets, bucket_checksums, sample_buckets
-from reconcile.columns import column_hashes, differing_columns
+from reconcile.columns import column_hashes, differing_columns, ordered_columns
 from reconcile.keys import key_matcher, parse_bound
 from reconcile.narrow import Span, fetch_digests, group_spans
 from reconcile.plan import Side, TablePlan, plan_table
@@ -201,7 +201,7 @@ def diff_plan(plan: TablePlan, options: DiffOptions) -> DiffResult:
             timings["narrow" if mode == "buckets" else "stream"] = _lap(started, timings)
         changed = stream.changed
         if changed and plan.columns != plan.key:
-            _name_columns(plan, changed, conns, matcher)
+            _name_columns(plan, changed, both, matcher, unsigned)
             timings["columns"] = _lap(started, timings)
     missing, extra = stream.missing, stream.extra
     if options.max_diffs is not None:
@@ -271,18 +271,20 @@ def _count_equal(
 def _name_columns(
     plan: TablePlan,
     changed: list[RowDiff],
-    conns: dict[str, sa.Connection],
+    both: Callable[[Callable[[sa.Connection, Side], Any]], tuple[Any, Any]],
     matcher: Callable[[Any], Any] | None,
+    unsigned: bool,
 ) -> None:
-    columns = [c for c in plan.columns if c not in plan.key]
-    left = column_hashes(conns["source"], plan.source, columns, [d.key for d in changed], matcher)
-    right = column_hashes(
-        conns["target"], plan.target, columns, [d.target_key or d.key for d in changed], matcher
-    )
+    columns = ordered_columns(plan.source, [c for c in plan.columns if c not in plan.key])
+    keys = {
+        "source": [d.key for d in changed],
+        "target": [d.target_key or d.key for d in changed],
+    }
+    left, right = both(lambda c, s: column_hashes(c, s, columns, keys[s.role], matcher))
     for diff in changed:
         match = matcher(diff.key) if matcher else (diff.key[0] if len(diff.key) == 1 else diff.key)
         if match in left and match in right:
-            diff.columns = differing_columns(left[match][1], right[match][1])
+            diff.columns = differing_columns(columns, left[match][1], right[match][1], unsigned)
 
 
 def _same_server(plan: TablePlan) -> bool:

@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg
 
 from pipewarden.dialects.kinds import ColumnKind
 from reconcile.canonical import ColumnSpec, python_text
@@ -51,6 +52,14 @@ def key_in(columns: Sequence[Any], keys: Sequence[Key]) -> sa.ColumnElement[bool
     if len(columns) == 1:
         return columns[0].in_([k[0] for k in keys])
     return sa.or_(*(sa.and_(*(c == v for c, v in zip(columns, k))) for k in keys))
+
+
+def key_in_for(conn: sa.Connection, columns: Sequence[Any], keys: Sequence[Key]) -> Any:
+    """`key_in`, as one array parameter on PostgreSQL (thousands of parameters plan slowly)."""
+    if conn.dialect.name == "postgresql" and len(columns) == 1 and len(keys) > 50:
+        array = sa.bindparam("pw_keys", [k[0] for k in keys], type_=pg.ARRAY(columns[0].type))
+        return columns[0] == sa.any_(array)
+    return key_in(columns, keys)
 
 
 def key_matcher(kinds: Sequence[ColumnKind]) -> Any:

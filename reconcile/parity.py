@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from pipewarden.config import PipewardenConfig
 from pipewarden.db.engines import connect
-from reconcile.columns import column_hashes
+from reconcile.columns import column_hashes, differing_columns, ordered_columns
 from reconcile.keys import Key, key_matcher
 from reconcile.plan import plan_table
 
@@ -44,7 +44,8 @@ def check_parity(
     """Compare `sample` random source rows with the warehouse, column by column."""
     plan = plan_table(config, name, columns)
     matcher = None if plan.portable_keys else key_matcher(plan.key_kinds)
-    compared = [c for c in plan.columns if c not in plan.key]
+    compared = ordered_columns(plan.source, [c for c in plan.columns if c not in plan.key])
+    unsigned = plan.source.canonical.name != plan.target.canonical.name
     with connect(plan.source.engine) as src, connect(plan.target.engine) as tgt:
         keys = _sample_keys(src, plan.source.key_columns, sample)
         left = column_hashes(src, plan.source, compared, keys, matcher)
@@ -54,9 +55,8 @@ def check_parity(
         if match not in right:
             continue
         report.rows_sampled += 1
-        for column, value in hashes.items():
-            if right[match][1].get(column) != value:
-                report.mismatches[column] += 1
+        for column in differing_columns(compared, hashes, right[match][1], unsigned):
+            report.mismatches[column] += 1
     report.mismatches = {c: n for c, n in report.mismatches.items() if n}
     return report
 

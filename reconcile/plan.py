@@ -40,6 +40,8 @@ class Side:
     native_hash: bool = False
     #: The engines differ: compare and order text keys by code point (see `ordered_key`).
     binary_keys: bool = False
+    #: The server's version number (PostgreSQL's `server_version_num` form), 0 if unknown.
+    server_version: int = 0
 
     def hash64(self, text: Any) -> Any:
         native = self.canonical.native_hash64(text) if self.native_hash else None
@@ -62,10 +64,19 @@ class Side:
         """64-bit hash of the canonical text of the SQL-hashed columns."""
         columns = [self.table.c[n] for n in self.sql_columns]
         specs = [self.specs[n] for n in self.sql_columns]
+        if self.native_hash:
+            native = self.canonical.native_row_hash(self.server_version, columns, specs)
+            if native is not None:
+                return native
         return self.hash64(self.canonical.row_text(columns, specs))
 
     def column_hash(self, name: str) -> Any:
         spec = self.specs[name]
+        if self.native_hash:
+            column = self.table.c[name]
+            native = self.canonical.native_row_hash(self.server_version, [column], [spec])
+            if native is not None:
+                return native
         return self.hash64(self.canonical.part(self.table.c[name], spec))
 
     def python_values(self) -> list[Any]:
@@ -124,6 +135,9 @@ def plan_table(
     key = list(table_config.primary_key)
     src_canon = canonical_for(source_engine.dialect.name)
     tgt_canon = canonical_for(target_engine.dialect.name)
+    versions = {"source": _version(source_engine), "target": _version(target_engine)}
+    # A native hash must be the same function on both sides: the older server decides.
+    oldest = min(versions.values())
     python_columns = [
         n for n in compared if _needs_python(source.kinds[n], src_canon, tgt_canon) and n not in key
     ]
@@ -148,6 +162,7 @@ def plan_table(
                 row_value_keyset=dialect_for(engine.dialect.name).row_value_keyset,
                 native_hash=src_canon.name == tgt_canon.name,
                 binary_keys=src_canon.name != tgt_canon.name,
+                server_version=oldest,
             )
         )
     cursor = table_config.cursor if table_config.cursor in compared else None
@@ -181,6 +196,13 @@ def _with_json_kinds(conn: sa.Connection, shape: TableShape) -> TableShape:
             json_columns.add(text[len("json_valid(") : -1].strip("`"))
     kinds = {n: ColumnKind("json") if n in json_columns else k for n, k in shape.kinds.items()}
     return TableShape(shape.table, kinds)
+
+
+def _version(engine: Engine) -> int:
+    if engine.dialect.name != "postgresql":
+        return 0
+    with connect(engine) as conn:
+        return int(conn.execute(sa.text("SHOW server_version_num")).scalar() or 0)
 
 
 def _known_kinds(conn: sa.Connection, table_name: str) -> dict[str, ColumnKind]:

@@ -107,6 +107,13 @@ class Canonical:
         """The first 64 bits of md5(text) as an integer (signed or unsigned: compared mod 2^64)."""
         raise NotImplementedError
 
+    def native_row_hash(
+        self, conn_version: int, columns: list[Any], specs: list[ColumnSpec]
+    ) -> Any:
+        """A type-aware 64-bit hash of the row's values, with no text at all, usable when both
+        sides are this engine (None: not available)."""
+        return None
+
     def native_hash64(self, text: Any) -> Any | None:
         """A faster 64-bit hash this engine has, usable when both sides are this engine."""
         return None

@@ -67,6 +67,45 @@ class PostgreSQLCanonical(Canonical):
     def length(self, text: Any) -> Any:
         return sa.func.length(text)
 
+    def native_row_hash(
+        self, conn_version: int, columns: list[Any], specs: list[ColumnSpec]
+    ) -> Any:
+        """`hash_record_extended` (PostgreSQL 14+) over the values cast to one type per kind:
+        each type's own hash function, no text conversion, about 5x cheaper than md5 of text.
+        Equal values of one type hash equally (numeric 1.5 = 1.50, -0.0 = 0.0, one instant in
+        any zone), so the canonical rules hold without building text."""
+        if conn_version < 140000:
+            return None
+        values = [self.native_value(c, s) for c, s in zip(columns, specs)]
+        return sa.func.hash_record_extended(sa.func.row(*values), 0)
+
+    def native_value(self, column: Any, spec: ColumnSpec) -> Any:
+        kind = spec.kind
+        if kind.kind == "integer":
+            return sa.cast(column, sa.BigInteger)
+        if kind.kind == "decimal":
+            if kind.scale is not None and spec.own_scale != kind.scale:
+                column = sa.func.round(column, kind.scale)
+            return sa.cast(column, sa.Numeric)
+        if kind.kind == "float":
+            return sa.cast(column, sa.Float(53))
+        if kind.kind == "boolean":
+            return sa.cast(column, sa.Boolean)
+        if kind.kind == "timestamp":
+            value = column if spec.own_timezone else sa.func.timezone("UTC", column)
+            if spec.precision in _TRUNC:
+                value = sa.func.date_trunc(_TRUNC[spec.precision], value)
+            return sa.cast(value, sa.DateTime(timezone=True))
+        if kind.kind == "json":
+            return sa.cast(column, pg.JSONB)
+        if kind.kind in ("text", "uuid", "time"):
+            return self.value_text(column, spec)
+        if kind.kind == "date":
+            return sa.cast(column, sa.Date)
+        if kind.kind == "binary":
+            return sa.cast(column, sa.LargeBinary)
+        return sa.cast(column, sa.Text)
+
     def native_hash64(self, text: Any) -> Any:
         # About twice as fast as md5 plus the hex-to-bigint conversion; stable since 11.
         return sa.func.hashtextextended(text, 0)
