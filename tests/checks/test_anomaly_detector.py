@@ -1,0 +1,240 @@
+"""The point-by-point detector on synthetic series with known seasons and anomalies."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from checks.anomaly.detector import DetectorSettings, Verdict, detect_series, score_latest
+from checks.anomaly.incidents import group_incidents
+
+START = datetime(2024, 1, 1)  # a Monday
+
+
+def hourly(days: int, start: datetime = START) -> list[datetime]:
+    return [start + timedelta(hours=h) for h in range(days * 24)]
+
+
+def daily(days: int, start: datetime = START) -> list[datetime]:
+    return [start + timedelta(days=d) for d in range(days)]
+
+
+def hour_of_day_series(days: int, seed: int = 0, noise: float = 4.0) -> np.ndarray:
+    """Busy days, quiet nights: 100 +- 50 over the day, Gaussian noise."""
+    rng = np.random.default_rng(seed)
+    hours = np.arange(days * 24) % 24
+    return 100 + 50 * np.sin(2 * math.pi * (hours - 6) / 24) + rng.normal(0, noise, days * 24)
+
+
+def index_of(stamps: list[datetime], when: datetime) -> int:
+    return stamps.index(when)
+
+
+def flagged(verdicts: list[Verdict]) -> list[int]:
+    return [i for i, v in enumerate(verdicts) if v.is_anomaly]
+
+
+def test_hour_of_day_anomaly_is_found_from_the_season_alone() -> None:
+    """A daytime value at 3 a.m. is anomalous though it is normal for the series as a whole."""
+    stamps = hourly(28)
+    values = hour_of_day_series(28)
+    spike = index_of(stamps, START + timedelta(days=20, hours=3))  # night: about 65
+    values[spike] = 140.0  # an ordinary afternoon value, no outlier for the series as a whole
+    assert values[spike] < values.max()
+    verdicts = detect_series(stamps, values)
+    high = verdicts[spike].expected_high
+    assert verdicts[spike].is_anomaly and high is not None and high < 140
+    assert "period 1d" in verdicts[spike].method
+    assert flagged(verdicts) == [spike]
+
+
+def test_silent_until_minimum_history_then_explains_every_verdict() -> None:
+    stamps = hourly(10)
+    values = hour_of_day_series(10)
+    verdicts = detect_series(stamps, values)
+    first = verdicts[0]
+    assert first.expected_low is None and not first.is_anomaly and first.score == 0
+    assert "learning" in first.reason
+    speaking = [v for v in verdicts if v.expected_low is not None]
+    assert speaking, "the detector should speak after three days of hourly points"
+    v = speaking[-1]
+    assert v.expected_low is not None and v.expected_high is not None and v.expected is not None
+    assert v.expected_low <= v.expected <= v.expected_high
+    assert v.history_size >= DetectorSettings().min_history
+    assert v.method and "band" in v.reason
+
+
+def test_day_of_week_declared_season() -> None:
+    """Weekends are quiet; a weekend as busy as a weekday is anomalous."""
+    stamps = daily(140)
+    rng = np.random.default_rng(1)
+    values = np.array([1000.0 if t.weekday() < 5 else 200.0 for t in stamps])
+    values += rng.normal(0, 20, len(values))
+    busy_saturday = next(i for i in range(120, 140) if stamps[i].weekday() == 5)
+    values[busy_saturday] = 1000.0
+    settings = DetectorSettings(season="day_of_week")
+    verdicts = detect_series(stamps, values, settings)
+    assert verdicts[busy_saturday].is_anomaly
+    assert flagged(verdicts) == [busy_saturday]
+    # Found from the data too, once three weeks exist.
+    auto = detect_series(stamps, values)
+    assert "period 7d" in auto[-1].method
+    assert auto[busy_saturday].is_anomaly
+
+
+def test_month_end_spike_is_normal_and_its_absence_is_not() -> None:
+    stamps = daily(400)
+    rng = np.random.default_rng(2)
+    values = 100 + rng.normal(0, 3, len(stamps))
+    month_end = [i for i, t in enumerate(stamps) if (t + timedelta(days=1)).day == 1]
+    values[month_end] *= 4  # billing runs on the last day, whatever the month's length
+    missed = month_end[-2]
+    values[missed] = 100.0
+    verdicts = detect_series(stamps, values, DetectorSettings(season="day_of_month"))
+    assert verdicts[missed].is_anomaly
+    assert verdicts[missed].score < 0
+    assert flagged(verdicts) == [missed]
+
+
+def test_level_shift_is_one_incident_then_the_new_normal() -> None:
+    stamps = hourly(30)
+    rng = np.random.default_rng(3)
+    values = 100 + rng.normal(0, 3, len(stamps))
+    shift = 15 * 24
+    values[shift:] += 60
+    verdicts = detect_series(stamps, values, DetectorSettings(season="none"))
+    assert verdicts[shift].is_anomaly
+    incidents = group_incidents(verdicts)
+    assert len(incidents) == 1
+    assert incidents[0].start == stamps[shift]
+    # Accepted after new_normal_after (two days): the last week is quiet and centred on 160.
+    assert not any(v.is_anomaly for v in verdicts[-7 * 24 :])
+    assert verdicts[-1].expected == pytest.approx(160, abs=5)
+
+
+def test_gradual_drift_is_followed_without_alarms() -> None:
+    stamps = hourly(60)
+    rng = np.random.default_rng(4)
+    trend = np.linspace(100, 160, len(stamps))  # +1 per day against noise of 3
+    values = trend + rng.normal(0, 3, len(stamps))
+    verdicts = detect_series(stamps, values)
+    assert len(flagged(verdicts)) <= 3
+    assert verdicts[-1].expected == pytest.approx(160, abs=6)
+
+
+def test_recurring_incident_is_caught_every_time() -> None:
+    """Flagged points stay out of the baseline, so the band does not widen to let it pass."""
+    days = 40
+    stamps = hourly(days)
+    values = hour_of_day_series(days, seed=5)
+    starts = [index_of(stamps, START + timedelta(days=d, hours=2)) for d in (12, 16, 20, 24, 28)]
+    for s in starts:
+        values[s : s + 3] = 0.0  # a loader that silently writes nothing for three hours
+    verdicts = detect_series(stamps, values)
+    for s in starts:
+        assert all(v.is_anomaly for v in verdicts[s : s + 3]), f"missed the incident at {s}"
+    lows = [verdicts[s].expected_low or 0.0 for s in starts]
+    assert all(low > 10 for low in lows)
+    assert lows[-1] >= lows[0] - 2  # the band has not widened towards zero
+    assert len(group_incidents(verdicts)) == len(starts)
+
+
+def test_tiny_counts_never_score_absurdly() -> None:
+    stamps = hourly(60)
+    rng = np.random.default_rng(6)
+    values = rng.integers(0, 6, len(stamps)).astype(float)  # 0..5 rows per hour
+    verdicts = detect_series(stamps, values, kind="count")
+    scores = [abs(v.score) for v in verdicts]
+    assert max(scores) < 4
+    assert not flagged(verdicts)
+
+
+def test_count_of_a_usually_empty_table() -> None:
+    """Three rows where there are usually none is noise; five hundred is an incident."""
+    stamps = hourly(30)
+    values = np.zeros(len(stamps))
+    values[::50] = 1
+    values[-30] = 3
+    values[-1] = 500
+    verdicts = detect_series(stamps, values, kind="count")
+    assert not verdicts[-30].is_anomaly and abs(verdicts[-30].score) < 4
+    assert verdicts[-1].is_anomaly
+    assert flagged(verdicts) == [len(values) - 1]
+
+
+def test_floors_silence_small_changes() -> None:
+    stamps = hourly(20)
+    values = np.full(len(stamps), 1000.0)
+    values[-1] = 1003.0  # statistically infinite, practically nothing
+    default = detect_series(stamps, values)
+    assert not default[-1].is_anomaly  # the 1% relative floor
+    strict = DetectorSettings(rel_floor=0.0)
+    assert detect_series(stamps, values, strict)[-1].is_anomaly
+    absolute = DetectorSettings(rel_floor=0.0, abs_floor=5.0)
+    assert not detect_series(stamps, values, absolute)[-1].is_anomaly
+
+
+def test_sensitivity_orders_the_number_of_flags() -> None:
+    stamps = hourly(40)
+    rng = np.random.default_rng(7)
+    values = 100 + rng.standard_t(3, len(stamps)) * 5
+    counts = {
+        level: len(flagged(detect_series(stamps, values, DetectorSettings(sensitivity=level))))
+        for level in ("low", "medium", "high")
+    }
+    assert counts["low"] <= counts["medium"] <= counts["high"]
+    assert counts["high"] > counts["low"]
+
+
+def test_excluded_window_stays_out_of_the_baseline() -> None:
+    """A three-day maintenance window would become the new normal if it were learned."""
+    stamps = hourly(30)
+    rng = np.random.default_rng(8)
+    values = 100 + rng.normal(0, 3, len(stamps))
+    start, end = 12 * 24, 15 * 24
+    values[start:end] = 10.0
+    window = [(stamps[start], stamps[end - 1])]
+    settings = DetectorSettings(season="none")
+    with_window = detect_series(stamps, values, settings, excluded=window)
+    assert not any(v.is_anomaly for v in with_window[end:])
+    assert with_window[end + 1].expected == pytest.approx(100, abs=5)
+    without = detect_series(stamps, values, settings)
+    assert without[end].is_anomaly  # it had taken the outage as the new normal
+
+
+def test_score_latest_is_the_last_verdict_of_the_replay() -> None:
+    stamps = hourly(20)
+    values = hour_of_day_series(20, seed=9)
+    values[-1] = 400.0
+    latest = score_latest(stamps, values, DetectorSettings())
+    assert latest == detect_series(stamps, values)[-1]
+    assert latest.is_anomaly
+
+
+def test_score_latest_replays_only_its_history_window() -> None:
+    stamps = hourly(60)
+    values = hour_of_day_series(60, seed=10)
+    settings = DetectorSettings(history_window=timedelta(days=21))
+    start = stamps.index(stamps[-1] - timedelta(days=21))
+    assert (
+        score_latest(stamps, values, settings)
+        == detect_series(stamps[start:], values[start:], settings)[-1]
+    )
+
+
+def test_aware_timestamps_are_read_as_utc() -> None:
+    naive = hourly(10)
+    aware = [t.replace(tzinfo=UTC) for t in naive]
+    values = hour_of_day_series(10, seed=11)
+    a = score_latest(aware, values)
+    b = score_latest(naive, values)
+    assert a.score == b.score and a.expected_high == b.expected_high
+
+
+def test_rejects_unordered_timestamps() -> None:
+    stamps = [datetime(2024, 1, 2), datetime(2024, 1, 1)]
+    with pytest.raises(ValueError, match="ascending"):
+        detect_series(stamps, [1.0, 2.0])
