@@ -1,0 +1,98 @@
+"""Drift: effect size gates (trivial shifts at large n pass), real shifts are caught, BH holds."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats
+
+from checks.drift import (
+    DriftSettings,
+    benjamini_hochberg,
+    categorical_drift,
+    column_drift,
+    control_fdr,
+    numeric_drift,
+    psi_index,
+)
+
+
+def test_trivial_numeric_shift_at_large_n_is_ignored() -> None:
+    rng = np.random.default_rng(0)
+    reference = rng.normal(0, 1, 200_000)
+    current = rng.normal(0.03, 1, 200_000)
+    result = numeric_drift("amount", reference, current)
+    assert result.p_value < 1e-6  # "significant"...
+    assert result.effect_size < 0.05  # ...but tiny
+    assert not result.drifted
+    assert "stable" in result.reason
+
+
+def test_real_numeric_shift_is_caught() -> None:
+    rng = np.random.default_rng(1)
+    result = numeric_drift("amount", rng.normal(0, 1, 5000), rng.normal(0.6, 1, 500))
+    assert result.drifted
+    assert result.effect_size > 0.2 and result.psi > 0.2
+    assert result.reference_size == 5000 and result.current_size == 500
+
+
+def test_change_of_spread_is_caught_by_the_tails() -> None:
+    rng = np.random.default_rng(2)
+    result = numeric_drift("latency", rng.normal(0, 1, 5000), rng.normal(0, 3, 2000))
+    assert result.drifted
+
+
+def test_small_samples_are_not_judged() -> None:
+    result = numeric_drift("x", [1.0, 2.0, 3.0], [10.0, 11.0, 12.0])
+    assert not result.drifted and "too few" in result.reason
+
+
+def test_categorical_drift() -> None:
+    reference = ["email"] * 60_000 + ["sms"] * 40_000
+    nudged = ["email"] * 60_800 + ["sms"] * 39_200
+    assert not categorical_drift("channel", reference, nudged).drifted
+    changed = ["email"] * 30_000 + ["sms"] * 40_000 + ["push"] * 30_000
+    result = categorical_drift("channel", reference, changed)
+    assert result.drifted and result.effect == "psi"
+    assert result.psi > 1
+
+
+def test_nulls_are_a_category() -> None:
+    reference = ["a", "b"] * 500
+    current = ["a", None] * 500
+    assert categorical_drift("c", reference, current).drifted
+
+
+def test_benjamini_hochberg_matches_scipy() -> None:
+    p = [0.001, 0.008, 0.039, 0.041, 0.042, 0.06, 0.074, 0.205, 0.212, 0.216]
+    expected = stats.false_discovery_control(p, method="bh")
+    assert np.allclose(benjamini_hochberg(p), expected)
+    assert benjamini_hochberg([]) == []
+
+
+def test_fdr_across_a_run_demotes_marginal_results() -> None:
+    """A large effect with a marginal p-value is significant alone but not among 50 monitors."""
+    settings = DriftSettings(min_size=5)
+    rng = np.random.default_rng(3)
+    marginal = numeric_drift("x", rng.normal(0, 1, 60), rng.normal(0.6, 1, 60), settings)
+    assert marginal.effect_size >= settings.ks_threshold and marginal.p_value < settings.alpha
+    stable = [
+        numeric_drift(f"c{i}", rng.normal(size=300), rng.normal(size=300), settings)
+        for i in range(49)
+    ]
+    adjusted = control_fdr([marginal, *stable], settings)
+    assert not adjusted[0].drifted
+    assert adjusted[0].q_value is not None and adjusted[0].q_value > marginal.p_value
+
+
+def test_column_drift_reads_types_and_adjusts() -> None:
+    rng = np.random.default_rng(4)
+    reference = {"amount": list(rng.normal(size=2000)), "country": ["DE", "FR"] * 1000}
+    current = {"amount": list(rng.normal(1, 1, 2000)), "country": ["DE", "FR"] * 1000}
+    results = {r.column: r for r in column_drift(reference, current)}
+    assert results["amount"].kind == "numeric" and results["amount"].drifted
+    assert results["country"].kind == "categorical" and not results["country"].drifted
+    assert all(r.q_value is not None for r in results.values())
+
+
+def test_psi_of_identical_shares_is_zero() -> None:
+    assert psi_index(np.array([0.5, 0.5]), np.array([0.5, 0.5])) == 0
