@@ -1,0 +1,61 @@
+"""`pipewarden backtest`: replay series through the anomaly detector and score it."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from checks.backtest import BacktestSummary, run_backtest
+from pipewarden.cli.common import console, fail
+
+
+def backtest(
+    path: Annotated[Path, typer.Argument(help="A timestamp,value CSV file or a folder of them.")],
+    output: Annotated[Path, typer.Option("--output", help="Folder for the verdict CSVs.")],
+    labels: Annotated[
+        Path | None,
+        typer.Option("--labels", help="windows.json: also print window recall and false alarms."),
+    ] = None,
+) -> None:
+    """Replay each series point by point, each point decided from earlier points only."""
+    try:
+        summary = run_backtest(path, output, labels)
+    except (OSError, ValueError) as error:
+        raise fail(str(error)) from None
+    console.print(summary_table(summary))
+    console.print(summary_line(summary), highlight=False)
+
+
+def summary_table(summary: BacktestSummary) -> Table:
+    """One row per series: points, anomalies, incidents and, with labels, windows found."""
+    table = Table(title="backtest", show_lines=False)
+    for column in ("series", "kind", "points", "anomalies", "incidents", "method"):
+        table.add_column(column, justify="right" if column in {"points", "anomalies"} else "left")
+    if summary.labelled:
+        table.add_column("windows", justify="right")
+        table.add_column("false alarms", justify="right")
+    for r in summary.series:
+        row = [r.path, r.kind, str(r.points), str(r.anomalies), str(r.incidents), r.method]
+        if summary.labelled:
+            found = "-" if r.windows is None else f"{r.windows_found}/{r.windows}"
+            row += [found, "-" if r.false_alarms is None else str(r.false_alarms)]
+        table.add_row(*row)
+    return table
+
+
+def summary_line(summary: BacktestSummary) -> str:
+    """The totals, in the words of the shared evaluation script when labelled."""
+    line = (
+        f"series {len(summary.series)}  points {summary.points}  "
+        f"anomalies {summary.anomalies}  incidents {summary.incidents}"
+    )
+    if summary.labelled:
+        recall = summary.window_recall
+        rate = summary.false_alarms_per_1000
+        line += (
+            f"\nwindows {summary.windows_found}/{summary.windows}  window_recall "
+            f"{'n/a' if recall is None else f'{recall:.3f}'}  false_alarms "
+            f"{summary.false_alarms}  per_1000_points {'n/a' if rate is None else f'{rate:.3f}'}"
+        )
+    return line
