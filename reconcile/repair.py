@@ -18,6 +18,7 @@ from pipewarden.db.engines import connect
 from pipewarden.dialects import dialect_for
 from pipewarden.dialects.kinds import ColumnKind, kind_of
 from pipewarden.records.reconcile_runs import RepairRecord, record_repairs
+from pipewarden.sync.gate import BatchGate, PassThroughGate
 from pipewarden.sync.schema import TableShape, staging_table
 from reconcile.keys import Key, json_key, key_in, key_matcher
 from reconcile.plan import TablePlan
@@ -67,9 +68,18 @@ def plan_repair(diffs: list[RowDiff]) -> RepairOutcome:
 
 
 def repair(
-    plan: TablePlan, diffs: list[RowDiff], run_id: str, chunk_size: int = 2000
+    plan: TablePlan,
+    diffs: list[RowDiff],
+    run_id: str,
+    chunk_size: int = 2000,
+    gate: BatchGate | None = None,
 ) -> RepairOutcome:
-    """Apply the repair for `diffs`, chunk by chunk, each chunk in one transaction."""
+    """Apply the repair for `diffs`, chunk by chunk, each chunk in one transaction.
+
+    Re-read rows pass the table's gate as in a sync: rows the checks reject go to the
+    quarantine, not into the warehouse.
+    """
+    gate = gate or PassThroughGate()
     source, target = plan.source, plan.target
     columns = [c.name for c in source.table.columns if c.name in target.table.c]
     source_kinds = {c: kind_of(source.table.c[c].type) for c in columns}
@@ -88,11 +98,14 @@ def repair(
         try:
             for start in range(0, len(upserts), chunk_size):
                 chunk = upserts[start : start + chunk_size]
-                rows = _read_rows(
+                read = _read_rows(
                     src, plan, source_dialect, source_kinds, columns, [d.key for d in chunk]
                 )
                 src.rollback()
+                gated = gate.check(read)
+                rows = gated.valid
                 with wh.begin():
+                    gate.keep_rejected(wh, plan.name, run_id, gated)
                     wh.execute(staging.delete())
                     if rows.height:
                         dialect.bulk_load(wh, staging, rows)
@@ -113,7 +126,7 @@ def repair(
                                 )
                             )
                         else:
-                            outcome.skipped += 1  # gone from the source since the diff
+                            outcome.skipped += 1  # gone from the source, or held by the checks
                     record_repairs(wh, run_id, plan.name, audit)
                 outcome.upserted += len(audit)
                 outcome.audit.extend(audit)

@@ -22,6 +22,7 @@ from reconcile.diff import DiffOptions, DiffResult, diff_plan, recheck
 from reconcile.keys import json_key
 from reconcile.plan import plan_table
 from reconcile.repair import RepairOutcome, hash_text, plan_repair, repair
+from reconcile.settle import settle, table_gate
 
 
 @dataclass
@@ -42,6 +43,10 @@ class ReconcileReport:
     repair: RepairOutcome
     remaining: int | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    #: Source rows the table's checks reject: held in quarantine, never loaded by a repair.
+    held: list[Any] = field(default_factory=list)
+    #: Raw differences that vanish once the source row is normalized as the sync loads it.
+    normalized: int = 0
 
     @property
     def clean(self) -> bool:
@@ -61,10 +66,13 @@ class ReconcileReport:
                 "missing": len(d.missing),
                 "extra": len(d.extra),
                 "changed": len(d.changed),
+                "held": len(self.held),
+                "normalized": self.normalized,
             },
             "missing": [json_key(r.key) for r in d.missing],
             "extra": [json_key(r.key) for r in d.extra],
             "changed": [{"key": json_key(r.key), "columns": r.columns} for r in d.changed],
+            "held": [json_key(k) for k in self.held],
             "rows_compared": d.rows_compared,
             "source_rows": d.source_rows,
             "target_rows": d.target_rows,
@@ -120,7 +128,13 @@ def _reconcile(
     plan = plan_table(config, name, options.columns, options.keys_only)
     result = diff_plan(plan, options)
     timings = dict(result.timings)
-    diffs = [*result.missing, *result.extra, *result.changed]
+    began = time.perf_counter()
+    settled = settle(plan, config.table(name), [*result.missing, *result.extra, *result.changed])
+    result.missing = [d for d in settled.diffs if d.kind == "missing"]
+    result.extra = [d for d in settled.diffs if d.kind == "extra"]
+    result.changed = [d for d in settled.diffs if d.kind == "changed"]
+    timings["settle"] = time.perf_counter() - began
+    diffs = settled.diffs
     record_diffs(
         warehouse,
         run.run_id,
@@ -139,11 +153,12 @@ def _reconcile(
     remaining = None
     if options.repair and diffs:
         began = time.perf_counter()
-        outcome = repair(plan, diffs, run.run_id)
+        outcome = repair(plan, diffs, run.run_id, gate=table_gate(plan, config.table(name)))
         timings["repair"] = time.perf_counter() - began
-        # The repaired ranges are compared again, row by row.
+        # The repaired ranges are compared again, row by row, and settled like the first pass.
         again = recheck(plan, result.spans)
-        remaining = again.found
+        found = [*again.changed, *again.missing, *again.extra]
+        remaining = len(settle(plan, config.table(name), found).diffs) if found else 0
         timings["recheck"] = time.perf_counter() - began - timings["repair"]
     elif options.repair:
         outcome, remaining = RepairOutcome(), 0
@@ -169,4 +184,6 @@ def _reconcile(
         repair=outcome,
         remaining=remaining,
         timings=timings,
+        held=[d.key for d in settled.held],
+        normalized=settled.normalized,
     )

@@ -1,5 +1,7 @@
 """Runs the demo's stages through the Prefect flows and prints what each one found."""
 
+import random
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -56,11 +58,84 @@ def _show_failures(console: Console, summaries: list[dict[str, Any]]) -> None:
         console.print(f"    [yellow]•[/] {line}", highlight=False)
 
 
+def _reconcile(console: Console, demo: DemoRound) -> None:
+    """Hash comparison against the shop finds what no cursor can see, then repairs it."""
+    from flows.reconcile import reconcile_flow
+
+    console.print("\n[bold]3. Reconcile[/] orders against the shop (checksums on both sides)")
+    found = reconcile_flow(table="orders", config_path=str(demo.config_path))
+    console.print(f"  dry run: {_diff_line(found)}")
+    for kind, label in (
+        ("extra", "hard-deleted in the shop, still in the warehouse"),
+        ("missing", "in the shop, not in the warehouse"),
+    ):
+        keys = [k[0] for k in found[kind]]
+        if keys:
+            console.print(f"    {kind}: {len(keys)} ({label}): {_keys(keys)}")
+    changed = [(c["key"][0], c["columns"]) for c in found["changed"]]
+    if changed:
+        console.print(
+            f"    changed: {len(changed)}: "
+            + ", ".join(f"{k} ({', '.join(cols)})" for k, cols in changed[:6])
+        )
+    fixed = reconcile_flow(table="orders", repair=True, config_path=str(demo.config_path))
+    repair = fixed["repair"]
+    console.print(
+        f"  repair: {repair['upserted']} rows re-read from the shop and merged, "
+        f"{repair['deleted']} deleted; {repair['remaining']} differences remain"
+    )
+
+
+def _checks(console: Console, demo: DemoRound) -> None:
+    """Freshness against each table's SLA, and anomalies against four weeks of history."""
+    from flows.checks import checks_flow
+
+    console.print("\n[bold]4. Checks[/] (freshness SLAs, anomalies against the metric history)")
+    rows = checks_flow(config_path=str(demo.config_path))
+    colours = {"ok": "green", "warn": "yellow", "error": "red", "anomaly": "red"}
+    attention = [r for r in rows if r["status"] != "ok"]
+    for r in attention:
+        colour = colours.get(r["status"], "")
+        console.print(
+            f"  [{colour}]{r['status']:>7}[/] {r['table']} {r['check']}: {r['reason']}",
+            highlight=False,
+        )
+    ok = len(rows) - len(attention)
+    console.print(
+        f"  [green]{'ok':>7}[/] {ok} other checks (freshness within SLA, metrics within "
+        "their seasonal bands)",
+        highlight=False,
+    )
+
+
+def _num(value: Any) -> str:
+    if value is None:
+        return ""
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}"
+
+
+def _keys(keys: list[Any]) -> str:
+    shown = ", ".join(str(k) for k in sorted(keys)[:8])
+    return shown + (" …" if len(keys) > 8 else "")
+
+
+def _diff_line(result: dict[str, Any]) -> str:
+    counts = result["counts"]
+    return (
+        f"{counts['missing']} missing, {counts['extra']} extra, {counts['changed']} changed "
+        f"over {result['rows_compared']:,} rows"
+    )
+
+
 def run_and_show(folder: Path, reset: bool, console: Console) -> DemoRound:
     from flows.sync import sync_flow
 
     demo, sources = prepare_round(folder, reset)
     config = load_config(demo.config_path)
+    if demo.round_no == 1:
+        from pipewarden.demo.history import seed_history
+
+        seed_history(config.warehouse.url, config, datetime.now(UTC), random.Random(5))
     console.print(
         Panel.fit(
             f"pipewarden demo, round {demo.round_no}\nsources and warehouse in {folder}\n"
@@ -88,6 +163,8 @@ def run_and_show(folder: Path, reset: bool, console: Console) -> DemoRound:
     edit_warehouse_by_hand(demo, config.warehouse.url)
     for note in demo.warehouse_notes:
         console.print(f"  • {note}")
+    _reconcile(console, demo)
+    _checks(console, demo)
     console.print(
         "\nRun [bold]make demo[/] again to see the next round: the sources change and the sync "
         "copies only the delta."

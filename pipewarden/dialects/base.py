@@ -35,6 +35,10 @@ class Dialect:
         """The type of this kind in a staging table; the merge casts where it differs."""
         return self.column_type(kind)
 
+    def from_staging(self, staged: sa.ColumnElement[Any], target: sa.Column[Any]) -> Any:
+        """A staging column as a value of the warehouse column (cast where staging differs)."""
+        return staged
+
     def read_expression(self, column: sa.ColumnElement[Any], kind: ColumnKind) -> Any:
         """How a column is selected so its value arrives exactly (JSON as text, …)."""
         return column

@@ -38,6 +38,11 @@ class PostgreSQL(Dialect):
             return sa.Text()
         return self.column_type(kind)
 
+    def from_staging(self, staged: sa.ColumnElement[Any], target: sa.Column[Any]) -> Any:
+        if isinstance(staged.type, sa.Text) and not isinstance(target.type, (sa.Text, sa.String)):
+            return sa.cast(staged, target.type)
+        return staged
+
     def read_expression(self, column: sa.ColumnElement[Any], kind: ColumnKind) -> Any:
         if kind.kind in ("json", "uuid") or (kind.kind == "decimal" and kind.scale is None):
             return sa.cast(column, sa.Text).label(column.key)
@@ -60,7 +65,7 @@ class PostgreSQL(Dialect):
         cursor: str | None,
         columns: Sequence[str],
     ) -> sa.Executable:
-        select = sa.select(*(_cast_to(staging.c[c], target.c[c]) for c in columns))
+        select = sa.select(*(self.from_staging(staging.c[c], target.c[c]) for c in columns))
         stmt = pg.insert(target).from_select(list(columns), select)
         updates = [c for c in columns if c not in key]
         if not updates:
@@ -118,11 +123,3 @@ def _type_oid(cur: Any, table: str, column: str) -> int:
         (table, column),
     )
     return int(cur.fetchone()[0])
-
-
-def _cast_to(value: sa.ColumnElement[Any], target: sa.Column[Any]) -> Any:
-    if type(value.type) is type(target.type) or isinstance(target.type, sa.Text):
-        return value
-    if isinstance(value.type, sa.Text):
-        return sa.cast(value, target.type)
-    return value

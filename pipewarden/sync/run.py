@@ -159,7 +159,9 @@ def _sync(
                     table_config.name, position.cursor, position.key, run.run_id, datetime.now(UTC)
                 )
             if source.kinds[cursor].kind == "timestamp" and gated.valid.height:
-                latencies.append(_latency_seconds(gated.valid[cursor]))
+                fresh = _latency_seconds(gated.valid[cursor], run.old_watermark)
+                if fresh.size:
+                    latencies.append(fresh)
             profiling.append(profiler.submit(profiles.add, gated.valid))
             if options.on_batch:
                 options.on_batch(run)
@@ -291,9 +293,15 @@ def _next_watermark(
     return position
 
 
-def _latency_seconds(cursor_values: pl.Series) -> np.ndarray:
-    """Seconds from each row's cursor time to now, the moment it became visible."""
+def _latency_seconds(cursor_values: pl.Series, since: Any) -> np.ndarray:
+    """Seconds from each new row's cursor time to now, the moment it became visible.
+
+    Rows at or before the previous watermark were re-read by the lookback and are, but for a
+    late commit, already loaded: they would turn latency into the lookback's length.
+    """
     now = pl.lit(datetime.now(UTC), dtype=pl.Datetime("us", "UTC"))
     frame = pl.DataFrame({"c": cursor_values.drop_nulls()})
+    if isinstance(since, datetime):
+        frame = frame.filter(pl.col("c") > pl.lit(since, dtype=pl.Datetime("us", "UTC")))
     micros = frame.select((now - pl.col("c")).dt.total_microseconds()).to_series()
     return micros.to_numpy().astype("float64") / 1e6

@@ -40,7 +40,7 @@ def test_cli_dry_run_exits_1_with_json_then_repair_exits_0(tmp_path, sqlite_url)
     found = runner.invoke(app, ["items", "--config", config, "--json"])
     assert found.exit_code == 1, found.output
     data = json.loads(found.output)
-    assert data["counts"] == {"missing": 0, "extra": 1, "changed": 1}
+    assert data["counts"] == {"missing": 0, "extra": 1, "changed": 1, "held": 0, "normalized": 0}
     assert data["extra"] == [[2]]
     assert data["changed"] == [{"key": [3], "columns": ["note"]}]
     assert data["coverage"] == 1.0 and data["rows_compared"] == 5
@@ -59,7 +59,8 @@ def test_cli_options_keys_only_key_range_and_parity(tmp_path, sqlite_url):
     runner = CliRunner()
 
     keys_only = runner.invoke(app, ["items", "-c", config, "--keys-only", "--json"])
-    assert json.loads(keys_only.output)["counts"] == {"missing": 0, "extra": 1, "changed": 0}
+    counts = json.loads(keys_only.output)["counts"]
+    assert counts == {"missing": 0, "extra": 1, "changed": 0, "held": 0, "normalized": 0}
 
     ranged = runner.invoke(app, ["items", "-c", config, "--key-range", "3:", "--json"])
     assert json.loads(ranged.output)["counts"] == {"missing": 0, "extra": 0, "changed": 1}

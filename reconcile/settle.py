@@ -1,0 +1,117 @@
+"""Differences as the sync would load them: the source row normalized and checked first.
+
+The checksums compare the source as it is stored with the warehouse as it was loaded. For a
+table with normalization rules or a schema, those differ by design (a currency `eur` loads as
+`EUR`; a row with a negative amount is held in quarantine, not loaded). Before a difference is
+reported or repaired, the source rows of the candidate `missing` and `changed` keys are re-read,
+passed through the table's gate, and staged in the warehouse; a candidate stays a difference
+only if merging its staged row would change the warehouse. Rows the gate rejects are reported
+as held (they are in, or go to, the quarantine), never loaded by a repair.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import uuid4
+
+import sqlalchemy as sa
+
+from pipewarden.config import TableConfig
+from pipewarden.db.engines import connect
+from pipewarden.dialects import dialect_for
+from pipewarden.dialects.kinds import kind_of
+from pipewarden.sync.gate import BatchGate, PassThroughGate
+from pipewarden.sync.schema import TableShape, staging_table
+from reconcile.keys import Key, key_matcher
+from reconcile.plan import TablePlan
+from reconcile.repair import _read_rows
+from reconcile.stream_diff import RowDiff
+
+
+@dataclass
+class Settled:
+    """Differences after the gate: what remains, what the checks hold back, what vanished."""
+
+    diffs: list[RowDiff]
+    held: list[RowDiff] = field(default_factory=list)
+    normalized: int = 0
+
+
+def table_gate(plan: TablePlan, table_config: TableConfig) -> BatchGate:
+    from checks.gate import gate_for
+
+    kinds = {c.name: kind_of(c.type) for c in plan.source.table.columns}
+    return gate_for(table_config, TableShape(plan.target.table, kinds))
+
+
+def settle(
+    plan: TablePlan, table_config: TableConfig, diffs: list[RowDiff], chunk_size: int = 2000
+) -> Settled:
+    """Keep only the differences that loading the normalized source would change."""
+    gate = table_gate(plan, table_config)
+    candidates = [d for d in diffs if d.kind in ("missing", "changed")]
+    if isinstance(gate, PassThroughGate) or not candidates:
+        return Settled(diffs)
+    source, target = plan.source, plan.target
+    columns = [c.name for c in source.table.columns if c.name in target.table.c]
+    kinds = {c: kind_of(source.table.c[c].type) for c in columns}
+    norm = key_matcher(plan.key_kinds) or tuple
+    dialect = dialect_for(target.engine.dialect.name)
+    source_dialect = dialect_for(source.engine.dialect.name)
+    staging = staging_table(dialect, TableShape(target.table, kinds), columns, uuid4().hex[:12])
+    still: set[Key] = set()
+    held: set[Key] = set()
+    with connect(source.engine) as src, connect(target.engine) as wh:
+        with wh.begin():
+            staging.create(wh)
+        try:
+            for start in range(0, len(candidates), chunk_size):
+                keys = [d.key for d in candidates[start : start + chunk_size]]
+                rows = _read_rows(src, plan, source_dialect, kinds, columns, keys)
+                src.rollback()
+                gated = gate.check(rows)
+                if gated.rejected is not None:
+                    held |= {norm(tuple(k)) for k in gated.rejected.select(plan.key).iter_rows()}
+                with wh.begin():
+                    wh.execute(staging.delete())
+                    if gated.valid.height:
+                        dialect.bulk_load(wh, staging, gated.valid.select(columns))
+                        still |= {
+                            norm(tuple(k))
+                            for k in _would_change(wh, plan, staging, dialect, columns)
+                        }
+        finally:
+            if wh.in_transaction():
+                wh.rollback()
+            with wh.begin():
+                staging.drop(wh, checkfirst=True)
+    kept, held_diffs, vanished = [], [], 0
+    for diff in diffs:
+        key = norm(tuple(diff.key))
+        if diff.kind == "extra":
+            kept.append(diff)
+        elif key in held:
+            held_diffs.append(diff)
+        elif key in still:
+            kept.append(diff)
+        else:
+            vanished += 1  # equal once normalized, or gone from the source since the diff
+    return Settled(kept, held_diffs, vanished)
+
+
+def _would_change(
+    wh: sa.Connection, plan: TablePlan, staging: sa.Table, dialect: Any, columns: list[str]
+) -> list[Key]:
+    """Staged keys that are missing in the warehouse or whose merge would update the row."""
+    target = plan.target.table
+    staged = staging.alias("staged")
+    values = {c: dialect.from_staging(staged.c[c], target.c[c]) for c in columns}
+    joined = staged.outerjoin(target, sa.and_(*(staged.c[k] == target.c[k] for k in plan.key)))
+    updates = [c for c in columns if c not in plan.key]
+    # Any difference counts (the merge's cursor guard is the repair's business, not the diff's).
+    differs = sa.or_(sa.false(), *(target.c[c].is_distinct_from(values[c]) for c in updates))
+    query = (
+        sa.select(*(staged.c[k] for k in plan.key))
+        .select_from(joined)
+        .where(sa.or_(target.c[plan.key[0]].is_(None), differs))
+    )
+    return [tuple(r) for r in wh.execute(query)]
