@@ -154,7 +154,10 @@ def run_backtest(
     for file, relative in find_series(path):
         texts, cells, values = read_series(file)
         kind = infer_kind(values)
-        verdicts = backtest_series(texts, values, settings, kind)
+        try:
+            verdicts = backtest_series(texts, values, settings, kind)
+        except ValueError as error:
+            raise ValueError(f"{file}: {error}") from error
         write_verdicts(Path(output) / relative, texts, cells, verdicts)
         present = [v for v in verdicts if v is not None]
         result = SeriesResult(

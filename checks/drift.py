@@ -201,7 +201,9 @@ def _judged(result: DriftResult, settings: DriftSettings) -> DriftResult:
     large = result.effect_size >= threshold or result.psi >= settings.psi_threshold
     p = result.q_value if result.q_value is not None else result.p_value
     drifted = large and p <= settings.alpha
-    size = f"{result.effect} {result.effect_size:.3f}, PSI {result.psi:.3f}"
+    size = f"KS D {result.effect_size:.3f}, PSI {result.psi:.3f}"
+    if result.effect == "psi":
+        size = f"PSI {result.psi:.3f}"
     if drifted:
         reason = f"drifted: {size} at q={p:.2g} ({result.test})"
     elif not large:

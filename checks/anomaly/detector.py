@@ -7,13 +7,17 @@ Algorithm, for each point in time order:
    median). Detection runs when three days of history exist (a daily pattern can show), at three
    weeks (a weekly one can), then whenever the history has doubled; after the first, it reads
    only the points the baseline holds. Nothing is flagged before the first detection.
-2. Centre. The median of the same season bucket (and its neighbours, for detected periods) over
-   the last `lookback_cycles` cycles; without a season, the median of the last `level_points`.
-   Counts are compared on a log scale (`log1p`), where bursts are multiplicative.
-3. Spread. Residuals (value minus its centre) of recent points form a pool. The band is one-sided:
-   above the centre it is `threshold` times (q99 - median) / z(0.99) of the pool, below it the
-   mirror image, never narrower than the interquartile spread. Tail quantiles instead of the MAD
-   because metrics are heavy-tailed: the band must know how large normal bursts get.
+2. Centre. The seasonal shape is the median of the same bucket (and its neighbours, for detected
+   periods) over the last `lookback_cycles` cycles; the level is the median of the last
+   `level_window` of residuals from that shape, so a slow drift is followed. Without a season the
+   centre is the median of the last `level_window`. Counts are compared on a log scale (`log1p`),
+   where bursts are multiplicative.
+3. Spread. Residuals (value minus centre) of recent accepted points form a pool. The band is
+   one-sided: above the centre `threshold` times (q99 - median) / z(0.99) of the pool, below it
+   the mirror image; never narrower than the pool's or the bucket's own interquartile spread
+   (some hours, month-ends, pattern edges are noisier than others). Tail quantiles rather than
+   the MAD because metrics are heavy-tailed: the band must know how large normal bursts get.
+   With few residuals the quantile moves inwards so that five points always lie beyond it.
 4. Verdict. A point is anomalous when it leaves the band and the change exceeds the absolute and
    relative floors. For counts the point must also be improbable under a Poisson / negative
    binomial model of the bucket (`counts`), so tables with a handful of rows stay quiet.

@@ -145,3 +145,19 @@ def test_command_prints_the_summary(series_folder: Path, tmp_path: Path) -> None
     assert (tmp_path / "cli" / "shop" / "orders" / "latency.csv").exists()
     missing = CliRunner().invoke(app, ["backtest", str(tmp_path / "nope"), "--output", "x"])
     assert missing.exit_code == 2
+
+
+def test_unordered_series_is_an_error_naming_the_file(tmp_path: Path) -> None:
+    source = tmp_path / "bad.csv"
+    source.write_text("timestamp,value\n2024-01-02 00:00:00,1\n2024-01-01 00:00:00,2\n")
+    with pytest.raises(ValueError, match=r"bad\.csv.*ascending"):
+        run_backtest(source, tmp_path / "out")
+
+
+def test_timestamps_in_iso_and_with_offsets(tmp_path: Path) -> None:
+    source = tmp_path / "iso.csv"
+    rows = [f"2024-01-01T{h:02d}:00:00+01:00,{10 + h % 3}" for h in range(24)]
+    source.write_text("timestamp,value\n" + "\n".join(rows) + "\n")
+    run_backtest(source, tmp_path / "out")
+    written = read_rows(tmp_path / "out" / "iso.csv")
+    assert [r["timestamp"] for r in written] == [r.split(",")[0] for r in rows]
