@@ -119,7 +119,14 @@ def bucket_expression(conn: sa.Connection, side: Side, boundaries: list[Key]) ->
     if conn.dialect.name == "sqlite":
         _register_bisect(conn, boundaries)
         return sa.func.pw_bucket(*keys)
+    if conn.dialect.name in ("mysql", "mariadb") and len(keys) == 1 and _integers(boundaries):
+        # INTERVAL(k, b1, b2, …) binary-searches constant integer lists: MariaDB's width_bucket.
+        return sa.func.interval(keys[0], *(sa.literal_column(str(int(b[0]))) for b in boundaries))
     return _case_tree(keys, boundaries, 0, len(boundaries) + 1, side.row_value_keyset)
+
+
+def _integers(boundaries: list[Key]) -> bool:
+    return all(isinstance(b[0], int) and not isinstance(b[0], bool) for b in boundaries)
 
 
 def _case_tree(keys: list[Any], bounds: list[Key], low: int, high: int, row_value: bool) -> Any:
