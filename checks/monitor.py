@@ -1,11 +1,13 @@
 """`run_checks`: freshness and anomaly checks of every table, recorded with their reasons.
 
-Reads are per metric family, never per table or point: one query for the newest loaded cursor
-of all tables, one for their runs, one per anomaly metric for the histories of all tables over
-the detector's window. Each table's newest point is then scored against its own past by
-`checks.anomaly.detector.score_latest`, which keeps earlier anomalies out of the baseline by
-itself, so no excluded windows are passed. Full loads carry the label `{"load": "full"}` and are
-left out of the histories: a first load is not a delta and says nothing about the next one.
+Reads are per family, never per table or point: one statement for the newest loaded cursor of
+all tables, one for their latest runs, one for their last checks, and one scan for the histories
+of every anomaly metric of all tables over the detector's window. Each table's newest point is
+then scored against its own past by `checks.anomaly.detector.score_latest`, which keeps
+earlier anomalies out of the baseline by itself, so no excluded windows are passed. Full loads
+carry the label `{"load": "full"}` and are left out of the histories: a first load is not a
+delta and says nothing about the next one. A point already scored by the previous check keeps
+its verdict (scoring uses the past only), so checks that run more often than syncs are cheap.
 """
 
 from collections.abc import Callable, Sequence
@@ -29,9 +31,9 @@ from pipewarden.records.metrics import (
     WARN,
     CheckResult,
     MetricPoint,
-    histories,
     latest_check_results,
     latest_values,
+    metric_histories,
     name_chunks,
     write_check_results,
     write_metrics,
@@ -114,10 +116,9 @@ def run_checks(
     results = [_freshness_result(states[n], now, run_id) for n in names]
     since = now - settings.history_window - timedelta(hours=1)
     with engine.connect() as conn:
-        series = {
-            metric: histories(conn, names, metric, since=since, until=now, labels={})
-            for metric, _ in ANOMALY_METRICS
-        }
+        wanted = [metric for metric, _ in ANOMALY_METRICS]
+        series = metric_histories(conn, names, wanted, since=since, until=now, labels={})
+    series = {metric: series.get(metric, {}) for metric in wanted}
     for name in names:
         earlier = {r.check: r for r in states[name].last_checks}
         for metric, kind in ANOMALY_METRICS:

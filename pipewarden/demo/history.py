@@ -7,7 +7,7 @@ rows read, loaded, unchanged and quarantined, duration, latency p50/p95/max and 
 The shapes are those of the sources the demo simulates:
 
 * customers (a CRM): about 100 changed rows an hour with a mild working-day rhythm;
-* orders (a shop): about 12 orders an hour, busy in the evening, quiet at night, more at weekends;
+* orders (a shop): about 8 orders an hour, busy in the evening, quiet at night, more at weekends;
 * events (web analytics): a few hundred events an hour with a strong daily cycle.
 
 Counts are negative binomial (overdispersed, as real volumes are), latency and freshness
@@ -56,7 +56,7 @@ class Shape:
 
 SHAPES = {
     "customers": Shape(100, 0.15, 14, 0.9, 40, 3300, 150, 0.04),
-    "orders": Shape(12, 0.6, 19, 1.15, 15, 2000, 90, 0.05),
+    "orders": Shape(8, 0.6, 19, 1.15, 15, 2000, 90, 0.05),
     "events": Shape(300, 0.7, 20, 0.85, 25, 400, 60, 0.01),
 }
 DEFAULT_SHAPE = Shape(50, 0.4, 14, 0.9, 20, 900, 120, 0.01)
