@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from pipewarden.config import TableConfig
 from pipewarden.metrics.profiles import ProfileAccumulator
-from pipewarden.records.metrics import MetricPoint, max_values, write_metrics
+from pipewarden.records.metrics import MetricPoint, latest_values, write_metrics
 from pipewarden.records.sync_runs import SyncRun
 from pipewarden.records.tables import ensure_tables
 
@@ -77,10 +77,11 @@ def record_sync_metrics(
     if this_run is None and run.rows_read:
         this_run = cursor_instant(run.new_watermark)
     with engine.begin() as conn:
-        before = max_values(conn, NEWEST_CURSOR, [table_config.name]).get(table_config.name)
+        # Each run writes the newest so far, so the latest point is the maximum (an index lookup).
+        before = latest_values(conn, NEWEST_CURSOR, [table_config.name]).get(table_config.name)
         newest = this_run
         if before is not None:
-            earlier = datetime.fromtimestamp(before, UTC)
+            earlier = datetime.fromtimestamp(before[1], UTC)
             newest = earlier if newest is None or earlier > newest else newest
         if newest is None:
             newest = cursor_instant(run.new_watermark)

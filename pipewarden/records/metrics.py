@@ -214,17 +214,6 @@ def latest_values(
     return out
 
 
-def max_values(
-    conn: sa.Connection, metric: str, table_names: Sequence[str] | None = None
-) -> dict[str, float]:
-    """The largest value a metric ever had, per table, in one query."""
-    c = metrics.c
-    q = sa.select(c.table_name, sa.func.max(c.value)).where(c.metric == metric)
-    if table_names is not None:
-        q = q.where(c.table_name.in_(list(table_names)))
-    return dict(conn.execute(q.group_by(c.table_name)).tuples().all())
-
-
 def write_check_results(conn: sa.Connection, results: Iterable[CheckResult]) -> int:
     """Insert check results (in the caller's transaction)."""
     rows = []
