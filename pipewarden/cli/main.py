@@ -2,6 +2,7 @@
 
 import typer
 
+from pipewarden.cli.backtest import backtest
 from pipewarden.cli.check import check, status
 from pipewarden.cli.demo import demo
 from pipewarden.cli.quarantine import quarantine_app
@@ -20,6 +21,7 @@ app.add_typer(quarantine_app, name="quarantine")
 app.command()(reconcile)
 app.command()(check)
 app.command()(status)
+app.command()(backtest)
 app.command()(demo)
 
 
