@@ -73,20 +73,30 @@ def table_states(
         newest = _newest_loaded(conn, names)
         runs = _runs(conn, names)
         checks = latest_check_results(conn, names)
+    by_sync: set[str] = set()
     for name in names:
         if name not in newest:
             found = _target_max_cursor(engine, config, name)
-            if found is None and runs.get(name, {}).get("watermark") is not None:
-                found = cursor_instant(runs[name]["watermark"])
+            watermark = runs.get(name, {}).get("watermark")
+            if found is None and watermark is not None:
+                found = cursor_instant(watermark)
+                if found is None and runs[name].get("last_success") is not None:
+                    # A sequence or version cursor tells no time: the last success stands in.
+                    found = runs[name]["last_success"]
+                    by_sync.add(name)
             if found is not None:
                 newest[name] = found
     states = {}
     for name in names:
         sla = config.tables[name].freshness
         run = runs.get(name, {})
+        verdict = freshness_status(newest.get(name), now, sla.warn_after, sla.error_after)
+        if name in by_sync:
+            why = verdict.reason.replace("newest row", "cursor is not a time; last success", 1)
+            verdict = replace(verdict, reason=why)
         states[name] = TableState(
             name=name,
-            freshness=freshness_status(newest.get(name), now, sla.warn_after, sla.error_after),
+            freshness=verdict,
             last_success=run.get("last_success"),
             staleness=staleness(run.get("last_success"), now),
             last_run_status=run.get("status"),

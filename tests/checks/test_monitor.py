@@ -317,3 +317,19 @@ def test_staleness_counts_from_the_last_success_not_the_last_failure(warehouse_u
     assert state.latency_p95_seconds is None  # the failed run measured nothing
     # The failed run moved no watermark: freshness falls back to run b's.
     assert state.freshness.age == timedelta(minutes=50)
+
+
+def test_a_sequence_cursor_is_judged_by_the_last_successful_sync(warehouse_url: str) -> None:
+    config = _config(warehouse_url, ("orders",))
+    engine = cached_engine(warehouse_url)
+    ensure_tables(engine)
+    run = SyncRun("r1", "orders", started_at=datetime.now(UTC))
+    start_run(engine, run)
+    run.new_watermark = 41_207  # a sequence number, not a time
+    finish_run(engine, run, "success")
+    assert run.finished_at is not None
+    later = run.finished_at + timedelta(hours=1, seconds=1)
+    state = table_states(engine, config, ["orders"], later)["orders"]
+    assert state.freshness.status == "warn"
+    assert state.freshness.age == timedelta(hours=1, seconds=1)
+    assert state.freshness.reason.startswith("cursor is not a time; last success 1h 00m old")
