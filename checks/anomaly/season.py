@@ -28,7 +28,9 @@ MIN_STRENGTH = 0.2
 # Cycles of history needed before a period can be proposed.
 MIN_CYCLES = 3
 # Peaks taken from the periodogram as candidates.
-CANDIDATE_PEAKS = 4
+CANDIDATE_PEAKS = 3
+# Best cycles whose wider pooling is tried.
+LEADERS = 1
 # Shortest cycle considered, in sampling steps.
 MIN_CYCLE = 3
 # Neighbouring phases (either side) a bucket may pool.
@@ -129,7 +131,7 @@ def detect_season(
     # most promising cycles only.
     leaders: list[int] = []
     for _, cycle, _ in sorted(scored, reverse=True):
-        if cycle not in leaders and len(leaders) < 2:
+        if cycle not in leaders and len(leaders) < LEADERS:
             leaders.append(cycle)
     for cycle in leaders:
         for neighbours in POOLING[1:]:
@@ -190,7 +192,7 @@ def _candidate_cycles(grid: np.ndarray, step: float, shortest: int) -> list[int]
             if len(candidates) >= CANDIDATE_PEAKS:
                 break
     centred = grid - grid.mean()
-    _, padded_power = signal.periodogram(np.concatenate([centred, np.zeros(n)]), detrend=False)
+    padded_power = np.abs(np.fft.rfft(centred, 2 * n)) ** 2  # zero-padded: no wrap-around
     acf = np.fft.irfft(padded_power)[: max_cycle + 2]
     if len(acf) > shortest + 1 and acf[0] > 0:
         inner = acf[1:-1]
@@ -246,13 +248,22 @@ def _season_strength(
     offsets = (
         np.arange(1, k + 1)[:, None] * cycle + np.arange(-neighbours, neighbours + 1)
     ).ravel()
-    seasonal = np.median(grid[idx[:, None] - offsets[None, :]], axis=1)
+    seasonal = _row_median(grid[idx[:, None] - offsets[None, :]])
     residual = grid[idx] - seasonal
     level = _trailing_median(residual, width)
     seasonal_err = float(np.abs(residual - level)[start - first :].sum())
     if flat_error <= 0:
         return 0.0
     return 1.0 - seasonal_err / flat_error
+
+
+def _row_median(table: np.ndarray) -> np.ndarray:
+    """Median of each row (np.median with an axis is several times slower on small rows)."""
+    k = table.shape[1]
+    if k % 2:
+        return np.partition(table, k // 2, axis=1)[:, k // 2]
+    both = np.partition(table, [k // 2 - 1, k // 2], axis=1)
+    return 0.5 * (both[:, k // 2 - 1] + both[:, k // 2])
 
 
 def _trailing_median(values: np.ndarray, width: int) -> np.ndarray:
