@@ -96,3 +96,28 @@ def summary(result: dict[str, Any]) -> str:
         f"{counts['changed']} changed over {result['rows_compared']:,} rows "
         f"(coverage {result['coverage']:.1%}); {verb} {repair['upserted'] + repair['deleted']}"
     )
+
+
+@flow(name="pipewarden-reconcile-all")
+def reconcile_all_flow(
+    tables: list[str] | None = None,
+    repair: bool = True,
+    keys_only: bool = False,
+    max_seconds: float | None = None,
+    config_path: str | None = None,
+) -> list[dict[str, Any]]:
+    """The nightly run: every configured table (or the named ones), one task each."""
+    names = tables or list(load_config(config_path).tables)
+    futures = [
+        reconcile_task.submit(name, repair, None, None, keys_only, max_seconds, None, config_path)
+        for name in names
+    ]
+    results = [future.result() for future in futures]
+    for result in results:
+        create_table_artifact(
+            key=artifact_key(result["table"]),
+            table=artifact_rows(result),
+            description=summary(result),
+        )
+        get_run_logger().info(summary(result))
+    return results
