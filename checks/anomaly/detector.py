@@ -81,9 +81,13 @@ class DetectorSettings(BaseModel):
     )
     level_points: int = Field(default=24, ge=3, description="Fewest points in the level window.")
     pool_points: int = Field(default=2000, ge=10, description="Recent residuals that set the band.")
-    tail_quantile: float = Field(default=0.99, gt=0.5, lt=1.0)
+    tail_quantile: float = Field(
+        default=0.99, gt=0.5, lt=1.0, description="Residual quantile that sizes the band."
+    )
     quiet_points: int = Field(default=2, ge=0, description="Normal points that end an incident.")
-    new_normal_after: timedelta = timedelta(days=2)
+    new_normal_after: timedelta = Field(
+        default=timedelta(days=2), description="An incident this long is a level change."
+    )
     history_window: timedelta = Field(
         default=timedelta(days=28), description="What score_latest replays."
     )
@@ -226,6 +230,9 @@ def _replay(
     method = _method(season, kind)
     for i in range(n):
         t, yi, xi = times[i], ys[i], xs[i]
+        if not math.isfinite(xi):
+            out.method[i] = "no value"
+            continue  # a missing value is neither judged nor learned
         if t - times[0] >= next_detection and i >= settings.min_history:
             next_detection = max(2 * next_detection, THREE_WEEKS)
             ready = True
@@ -390,39 +397,37 @@ def _verdict(
     timestamp: datetime, observed: float, replay: _Replay, i: int, settings: DetectorSettings
 ) -> Verdict:
     history = int(replay.history[i])
-    if np.isnan(replay.expected[i]):
-        return Verdict(
-            timestamp=timestamp,
-            observed=float(observed),
-            expected=None,
-            expected_low=None,
-            expected_high=None,
-            score=0.0,
-            is_anomaly=False,
-            method=replay.method[i],
-            history_size=history,
-            reason=f"learning: {history} points of history, needs "
-            f"{settings.min_history} and a few per season bucket",
-        )
-    low, high, score = float(replay.low[i]), float(replay.high[i]), float(replay.score[i])
-    anomalous = bool(replay.anomaly[i])
-    if anomalous:
-        side = "above" if observed > high else "below"
+    value = float(observed)
+    if not math.isfinite(value) or np.isnan(replay.expected[i]):
         reason = (
-            f"{observed:g} is {side} the expected band [{low:.4g}, {high:.4g}] "
-            f"(score {score:+.1f}, {history} points of history)"
+            "no value"
+            if not math.isfinite(value)
+            else (
+                f"learning: {history} points of history, needs {settings.min_history} "
+                "and a few per season bucket"
+            )
         )
+        low = high = expected = None
+        score, anomalous = 0.0, False
     else:
-        reason = f"{observed:g} within the expected band [{low:.4g}, {high:.4g}]"
+        expected = float(replay.expected[i])
+        low, high, score = float(replay.low[i]), float(replay.high[i]), float(replay.score[i])
+        anomalous = bool(replay.anomaly[i])
+        band = f"the expected band [{low:.4g}, {high:.4g}]"
+        if anomalous:
+            side = "above" if value > high else "below"
+            reason = f"{value:g} is {side} {band} (score {score:+.1f}, {history} points of history)"
+        else:
+            reason = f"{value:g} within {band}"
     return Verdict(
         timestamp=timestamp,
-        observed=float(observed),
-        expected=float(replay.expected[i]),
+        observed=value,
+        expected=expected,
         expected_low=low,
         expected_high=high,
         score=score,
         is_anomaly=anomalous,
         method=replay.method[i],
-        history_size=history,
         reason=reason,
+        history_size=history,
     )

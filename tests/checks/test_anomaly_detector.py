@@ -238,3 +238,13 @@ def test_rejects_unordered_timestamps() -> None:
     stamps = [datetime(2024, 1, 2), datetime(2024, 1, 1)]
     with pytest.raises(ValueError, match="ascending"):
         detect_series(stamps, [1.0, 2.0])
+
+
+def test_missing_values_are_neither_judged_nor_learned() -> None:
+    stamps = hourly(20)
+    values = hour_of_day_series(20, seed=12)
+    values[200:210] = np.nan
+    verdicts = detect_series(stamps, values)
+    assert all(v.reason == "no value" and not v.is_anomaly for v in verdicts[200:210])
+    clean = detect_series(stamps[:200] + stamps[210:], np.concatenate([values[:200], values[210:]]))
+    assert [v.score for v in verdicts[210:]] == [v.score for v in clean[200:]]
