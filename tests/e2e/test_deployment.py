@@ -135,7 +135,7 @@ def test_manual_sync_deployment_runs_on_a_worker(prefect_server, tmp_path):
         cwd=project,
     )
     assert "Created flow run" in out
-    prefect(run_env, "worker", "start", "--pool", "pipewarden", "--run-once", cwd=project)
+    worker = prefect(run_env, "worker", "start", "--pool", "pipewarden", "--run-once", cwd=project)
     request = urllib.request.Request(
         f"{api}/flow_runs/filter",
         data=json.dumps({"limit": 50}).encode(),
@@ -144,7 +144,10 @@ def test_manual_sync_deployment_runs_on_a_worker(prefect_server, tmp_path):
     with urllib.request.urlopen(request, timeout=10) as answer:
         runs = json.loads(answer.read())
     manual = [r for r in runs if r["parameters"].get("config_path") == str(config)]
-    assert [r["state_type"] for r in manual] == ["COMPLETED"]
+    assert [r["state_type"] for r in manual] == ["COMPLETED"], (
+        [r["state"].get("message") for r in manual],
+        worker[-3000:],
+    )
     warehouse = sa.create_engine(f"sqlite:///{tmp_path / 'wh.sqlite'}")
     with warehouse.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM orders")).scalar() == 50
