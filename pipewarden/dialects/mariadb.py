@@ -20,6 +20,13 @@ class MariaDB(Dialect):
     def engine_options(self) -> dict[str, Any]:
         return {"pool_pre_ping": True, "connect_args": {"init_command": "SET time_zone = '+00:00'"}}
 
+    def read_expression(self, column: sa.ColumnElement[Any], kind: ColumnKind) -> Any:
+        # SQLAlchemy's MySQL DOUBLE/FLOAT default to asdecimal=True and round to 10 places
+        # (-1.5e-10 arrives as -1E-10): read floats as the driver's exact Python float.
+        if kind.kind == "float":
+            return sa.type_coerce(column, sa.Float(asdecimal=False)).label(column.key)
+        return column
+
     def column_type(self, kind: ColumnKind) -> TypeEngine[Any]:
         if kind.kind == "timestamp":
             return mysql.DATETIME(fsp=6)
