@@ -156,7 +156,7 @@ def _register_bisect(conn: sa.Connection, boundaries: list[Key]) -> None:
 
 
 def bucket_checksums(
-    conn: sa.Connection, side: Side, boundaries: list[Key], where: Any, concurrent: bool = True
+    conn: sa.Connection, side: Side, boundaries: list[Key], where: Any, concurrent: bool = False
 ) -> dict[int, BucketChecksum]:
     """Count and checksum of every non-empty bucket, in one grouped scan."""
     side.canonical.prepare(conn)

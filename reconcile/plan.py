@@ -113,6 +113,7 @@ def plan_table(
     name: str,
     columns: list[str] | None = None,
     keys_only: bool = False,
+    native_hash: bool = True,
 ) -> TablePlan:
     """Reflect both tables and decide, per column, how it is canonicalized on each side."""
     table_config = config.table(name)
@@ -160,7 +161,7 @@ def plan_table(
                 sql_columns=[n for n in compared if n not in python_columns],
                 python_columns=python_columns,
                 row_value_keyset=dialect_for(engine.dialect.name).row_value_keyset,
-                native_hash=src_canon.name == tgt_canon.name,
+                native_hash=native_hash and src_canon.name == tgt_canon.name,
                 binary_keys=src_canon.name != tgt_canon.name,
                 server_version=oldest,
             )

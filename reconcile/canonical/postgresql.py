@@ -19,17 +19,6 @@ class PostgreSQLCanonical(Canonical):
         # JIT compilation of the long hashing expressions costs more than it saves here.
         conn.exec_driver_sql("SET jit = off")
 
-    def prepare_scan(self, conn: sa.Connection, concurrent: bool) -> None:
-        if concurrent:
-            # The planner cannot estimate the number of buckets (it assumes one per key), so it
-            # sorts; one hash aggregate per side, both sides at once, uses the cores better.
-            conn.exec_driver_sql("SET max_parallel_workers_per_gather = 0")
-            conn.exec_driver_sql("SET enable_sort = off")
-
-    def end_scan(self, conn: sa.Connection) -> None:
-        conn.exec_driver_sql("RESET max_parallel_workers_per_gather")
-        conn.exec_driver_sql("RESET enable_sort")
-
     def value_text(self, column: Any, spec: ColumnSpec) -> Any:
         kind = spec.kind
         if kind.kind == "decimal":

@@ -63,7 +63,8 @@ def test_cli_options_keys_only_key_range_and_parity(tmp_path, sqlite_url):
     assert counts == {"missing": 0, "extra": 1, "changed": 0, "held": 0, "normalized": 0}
 
     ranged = runner.invoke(app, ["items", "-c", config, "--key-range", "3:", "--json"])
-    assert json.loads(ranged.output)["counts"] == {"missing": 0, "extra": 0, "changed": 1}
+    ranged_counts = json.loads(ranged.output)["counts"]
+    assert (ranged_counts["missing"], ranged_counts["extra"], ranged_counts["changed"]) == (0, 0, 1)
 
     columns = runner.invoke(app, ["items", "-c", config, "--columns", "name,qty", "--json"])
     assert json.loads(columns.output)["counts"]["changed"] == 0
