@@ -5,6 +5,9 @@ The algorithm, in the order it runs:
 1. **Plan** (`plan.py`): the compared columns (both sides' shared columns, or `columns`) and, per
    column, the canonical SQL fragment of each side's dialect (`canonical/`). Columns an engine
    cannot canonicalize in SQL (MariaDB JSON, floats across engines) are *Python columns*.
+   Row hashes are md5 of the canonical text (identical bytes on every engine); when both sides
+   are PostgreSQL 14+, `native_hash` uses its type-aware `hash_record_extended` instead, which
+   builds no text and costs about a fifth.
 2. **Buckets** (`buckets.py`): boundaries from a random sample of keys on one side (PostgreSQL's
    `TABLESAMPLE` where a side is PostgreSQL), about `rows_per_bucket` rows each, at most
    `max_buckets`. Buckets follow row counts, so any key shape works.
@@ -20,8 +23,9 @@ The algorithm, in the order it runs:
    and their hashes compared. Memory holds one chunk plus the differences found.
 6. **Columns** (`columns.py`): for changed rows, per-column hashes name the columns that differ.
 
-Budgets: `max_seconds` and `max_diffs` are checked between steps and chunks; a stopped run says
-so (`stopped_by`) and reports `coverage`, the share of rows whose comparison finished.
+Budgets: `max_seconds` and `max_diffs` are checked between steps and chunks (a single grouped
+scan is not interrupted); a stopped run says so (`stopped_by`) and reports `coverage`, the share
+of rows whose comparison finished.
 `keys_only` compares the key columns alone: the cheap sweep for hard deletes.
 """
 
