@@ -160,11 +160,28 @@ def run_and_show(folder: Path, reset: bool, console: Console) -> DemoRound:
     demo.syncs.append(delta)
     console.print(_sync_view("delta sync", delta))
     _show_failures(console, delta)
+    added = [c["column"] for s in delta for c in s["schema_changes"] if c["change"] == "added"]
+    if added:
+        console.print(
+            f"  The CRM's new column {', '.join(added)} reached the warehouse for the rows "
+            "that changed; a backfill fills it for the others:"
+        )
+        filled = sync_flow(
+            tables=["customers"], backfill_columns=added, config_path=str(demo.config_path)
+        )
+        console.print(
+            f"  backfill: {', '.join(added)} filled; the run read "
+            f"{filled[0]['rows_read']} changed rows as usual"
+        )
     edit_warehouse_by_hand(demo, config.warehouse.url)
     for note in demo.warehouse_notes:
         console.print(f"  • {note}")
     _reconcile(console, demo)
     _checks(console, demo)
+    console.print()
+    from pipewarden.cli.check import status
+
+    status(config=str(demo.config_path))
     console.print(
         "\nRun [bold]make demo[/] again to see the next round: the sources change and the sync "
         "copies only the delta."
