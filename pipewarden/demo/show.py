@@ -163,15 +163,9 @@ def run_and_show(folder: Path, reset: bool, console: Console) -> DemoRound:
     added = [c["column"] for s in delta for c in s["schema_changes"] if c["change"] == "added"]
     if added:
         console.print(
-            f"  The CRM's new column {', '.join(added)} reached the warehouse for the rows "
-            "that changed; a backfill fills it for the others:"
-        )
-        filled = sync_flow(
-            tables=["customers"], backfill_columns=added, config_path=str(demo.config_path)
-        )
-        console.print(
-            f"  backfill: {', '.join(added)} filled; the run read "
-            f"{filled[0]['rows_read']} changed rows as usual"
+            f"  The CRM's new column {', '.join(added)} was added to the warehouse and filled for "
+            "the rows that changed; `pipewarden sync customers --backfill-column "
+            f"{added[0]} --config {demo.config_path}` fills it for the others."
         )
     edit_warehouse_by_hand(demo, config.warehouse.url)
     for note in demo.warehouse_notes:
