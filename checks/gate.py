@@ -7,6 +7,7 @@ names the table and the key, before anything is read.
 """
 
 import importlib
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,8 +40,20 @@ class CheckedBatch(GatedBatch):
     failures: pl.DataFrame = field(default_factory=no_failures)
 
 
+_IMPORTING = threading.Lock()
+
+
 def load_schema(ref: str, where: str = "schema") -> pa.DataFrameSchema:
-    """Import `module.path:ClassName` (a pandera polars DataFrameModel or DataFrameSchema)."""
+    """Import `module.path:ClassName` (a pandera polars DataFrameModel or DataFrameSchema).
+
+    Serialized: tasks of one flow run in threads, and two threads importing modules of one
+    package at once can be handed a partially initialized module by Python's import system.
+    """
+    with _IMPORTING:
+        return _load_schema(ref, where)
+
+
+def _load_schema(ref: str, where: str) -> pa.DataFrameSchema:
     module_name, sep, attr = ref.partition(":")
     if not sep or not module_name or not attr:
         raise ConfigError(f"{where}: {ref!r} is not a reference: expected 'module.path:ClassName'")

@@ -5,6 +5,7 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.tasks import exponential_backoff
 
+from checks.gate import verify_schema_refs
 from pipewarden.config import load_config
 from pipewarden.db.engines import cached_engine
 from pipewarden.db.errors import is_transient
@@ -71,6 +72,7 @@ def sync_flow(
     ]
     for name in names:
         config.table(name)  # unknown names fail before any table runs
+    verify_schema_refs(config)  # a bad schema reference fails before any table runs
     futures = [
         sync_table_task.submit(config_path, name, full_refresh, backfill_columns) for name in names
     ]
