@@ -206,6 +206,12 @@ def event_row(rng: random.Random, eid: int, customer_ids: int, when: datetime) -
     }
 
 
+def _since_last_round(rng: random.Random, since: datetime, now: datetime) -> datetime:
+    """A change stamped between the newest row already there and now, as a real source would."""
+    start = min(max(since, now - timedelta(minutes=30)), now - timedelta(seconds=2))
+    return start + (now - start) * rng.uniform(0.05, 0.95)
+
+
 class DemoSources:
     """The three sample sources, as files in the demo folder."""
 
@@ -256,9 +262,11 @@ class DemoSources:
         crm, shop = self.engines["crm"], self.engines["shop"]
         with crm.begin() as conn:
             top = conn.execute(sa.select(sa.func.max(customers.c.customer_id))).scalar() or 0
+            last = conn.execute(sa.select(sa.func.max(customers.c.updated_at))).scalar()
+            since = last.replace(tzinfo=UTC) if last else now - timedelta(hours=1)
             fresh = [customer_row(rng, top + i, now) for i in range(1, 41)]
             for row in fresh:
-                row["updated_at"] = naive(now - timedelta(minutes=rng.uniform(1, 30)))
+                row["updated_at"] = naive(_since_last_round(rng, since, now))
             conn.execute(customers.insert(), fresh)
             ids = rng.sample(range(1, top + 1), 60)
             conn.execute(
@@ -266,7 +274,7 @@ class DemoSources:
                 .where(customers.c.customer_id.in_(ids))
                 .values(
                     marketing_opt_in=sa.not_(customers.c.marketing_opt_in),
-                    updated_at=naive(now - timedelta(minutes=3)),
+                    updated_at=naive(_since_last_round(rng, since, now)),
                 )
             )
             columns = [c["name"] for c in sa.inspect(conn).get_columns("customers")]
@@ -282,12 +290,13 @@ class DemoSources:
         with shop.begin() as conn:
             top = conn.execute(sa.select(sa.func.max(orders.c.order_id))).scalar() or 0
             newest = conn.execute(sa.select(sa.func.max(orders.c.updated_at))).scalar()
+            newest_at = newest.replace(tzinfo=UTC) if newest else now - timedelta(hours=1)
             conn.execute(
                 orders.insert(),
                 [
                     {
                         **order_row(rng, top + i, 1500, now),
-                        "updated_at": naive(now - timedelta(minutes=rng.uniform(1, 20))),
+                        "updated_at": naive(_since_last_round(rng, newest_at, now)),
                     }
                     for i in range(1, 201)
                 ],
