@@ -27,20 +27,3 @@ def parse_duration(text: str | int | float | timedelta) -> timedelta:
     if pos != len(raw) or pos == 0:
         raise ValueError(f"not a duration: {text!r} (use forms like 30s, 5m, 2h, 1d)")
     return timedelta(seconds=seconds)
-
-
-def format_duration(delta: timedelta) -> str:
-    """Short human form, e.g. `2h05m` or `41s`."""
-    total = int(delta.total_seconds())
-    sign = "-" if total < 0 else ""
-    total = abs(total)
-    days, rest = divmod(total, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, seconds = divmod(rest, 60)
-    if days:
-        return f"{sign}{days}d{hours:02d}h"
-    if hours:
-        return f"{sign}{hours}h{minutes:02d}m"
-    if minutes:
-        return f"{sign}{minutes}m{seconds:02d}s"
-    return f"{sign}{seconds}s"

@@ -1,24 +1,4 @@
-"""Source and warehouse pairs for the sync scenarios."""
-
-from collections.abc import Callable
-
-import pytest
+"""Source and warehouse kinds for the sync scenarios (`make_url` is in tests/fixtures)."""
 
 SOURCES = ["postgresql", "mariadb", "sqlite"]
 WAREHOUSES = ["postgresql", "sqlite"]
-
-
-@pytest.fixture
-def make_url(
-    request: pytest.FixtureRequest, sqlite_url: Callable[[str], str]
-) -> Callable[[str, str], str]:
-    """`make_url(kind, name)`: a fresh database of that kind."""
-
-    def make(kind: str, name: str) -> str:
-        if kind == "postgresql":
-            return request.getfixturevalue("postgres").new(name)
-        if kind == "mariadb":
-            return request.getfixturevalue("mariadb").new(name)
-        return sqlite_url(name)
-
-    return make
