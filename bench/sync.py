@@ -105,7 +105,7 @@ def floor_load(source: str, target: str, since: str | None = None) -> None:
         dst.commit()
 
 
-def config_for(source: str, target: str, checks: bool) -> object:
+def config_for(source: str, target: str) -> object:
     table: dict[str, object] = {
         "source": "shop",
         "primary_key": ["order_id"],
@@ -113,9 +113,6 @@ def config_for(source: str, target: str, checks: bool) -> object:
         "lookback": "0s",
         "batch_size": 100_000,
     }
-    if checks:
-        table["normalize"] = {"customer_email": ["email"], "currency": ["currency_code"]}
-        table["schema"] = "bench.schemas:BenchOrders"
     return parse_config(
         {
             "warehouse": {"url": target},
