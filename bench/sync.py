@@ -197,23 +197,8 @@ def main() -> None:
         plain = median_of(n, lambda: pipewarden_load(source, target), lambda: reset_target(target))
         rows = [
             ("floor: binary COPY → staging → ON CONFLICT", floor, 1.0, ""),
-            ("pipewarden full load, checks off", plain, plain / floor, "≤ 1.20x floor"),
+            ("pipewarden full load", plain, plain / floor, "≤ 1.20x floor"),
         ]
-        schemas = ROOT / "bench" / "schemas.py"
-        if schemas.exists():
-            checked = median_of(
-                n,
-                lambda: pipewarden_load(source, target, checks=True),
-                lambda: reset_target(target),
-            )
-            rows.append(
-                (
-                    "pipewarden full load, checks on",
-                    checked,
-                    checked / floor,
-                    f"≤ 1.15x checks off (is {checked / plain:.2f}x)",
-                )
-            )
         seconds = []
         for _ in range(n):
             reset_target(target)
