@@ -323,6 +323,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--skip-mariadb", action="store_true")
+    parser.add_argument("--skip-postgres", action="store_true")
     parser.add_argument(
         "--md5",
         action="store_true",
@@ -336,8 +337,8 @@ def main() -> None:
         f"reconcile benchmark: {args.rows:,} rows per side, medians of {args.repeat} runs, "
         f"pipewarden hashing with {hashing}"
     )
-    lines = postgres_runs(args.rows, args.repeat)
-    report("PostgreSQL -> PostgreSQL", lines)
+    if not args.skip_postgres:
+        report("PostgreSQL -> PostgreSQL", postgres_runs(args.rows, args.repeat))
     if not args.skip_mariadb:
         report("MariaDB -> PostgreSQL", mariadb_runs(args.rows, args.repeat))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

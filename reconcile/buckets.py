@@ -10,14 +10,16 @@ buckets.
 
 import bisect
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 
+from pipewarden.db.engines import connect
 from reconcile.canonical import MASK64
-from reconcile.keys import Key, compare_key
+from reconcile.keys import Key, compare_key, in_span
 from reconcile.plan import Side
 
 #: Sampled keys per bucket: more makes bucket sizes more even.
@@ -48,6 +50,40 @@ class Buckets:
         low = self.boundaries[first - 1] if first > 0 else None
         high = self.boundaries[last] if last < len(self.boundaries) else None
         return low, high
+
+
+def sliced_checksums(
+    conn: sa.Connection, side: Side, buckets: "Buckets", where: Any
+) -> dict[int, BucketChecksum]:
+    """`bucket_checksums`, split into `scan_slices` key ranges scanned at once on their own
+    connections when the engine runs each query on one core. Sums are order-independent, so
+    a bucket seen by two slices (collations that disagree) simply adds up."""
+    slices = min(side.canonical.scan_slices, buckets.count)
+    if slices <= 1:
+        return bucket_checksums(conn, side, buckets.boundaries, where)
+    edges = [round(i * buckets.count / slices) for i in range(slices + 1)]
+
+    def scan(i: int) -> dict[int, BucketChecksum]:
+        low, high = buckets.span(edges[i], edges[i + 1] - 1)
+        part = in_span(side.key_columns, low, high, side.row_value_keyset)
+        condition = part if where is None else sa.and_(where, part)
+        with connect(side.engine) as own:
+            return bucket_checksums(own, side, buckets.boundaries, condition)
+
+    with ThreadPoolExecutor(max_workers=slices) as pool:
+        parts = list(pool.map(scan, range(slices)))
+    merged: dict[int, BucketChecksum] = {}
+    for part in parts:
+        for number, value in part.items():
+            seen = merged.get(number)
+            merged[number] = (
+                value
+                if seen is None
+                else BucketChecksum(
+                    seen.rows + value.rows, (seen.checksum + value.checksum) & MASK64
+                )
+            )
+    return merged
 
 
 def estimate_rows(conn: sa.Connection, side: Side, where: Any) -> int:

@@ -39,7 +39,7 @@ import sqlalchemy as sa
 
 from pipewarden.config import PipewardenConfig
 from pipewarden.db.engines import connect
-from reconcile.buckets import BucketChecksum, Buckets, bucket_checksums, sample_buckets
+from reconcile.buckets import BucketChecksum, Buckets, sample_buckets, sliced_checksums
 from reconcile.columns import column_hashes, differing_columns, ordered_columns
 from reconcile.keys import key_matcher, parse_bound
 from reconcile.narrow import Span, fetch_digests, group_spans
@@ -196,7 +196,7 @@ def diff_plan(plan: TablePlan, options: DiffOptions) -> DiffResult:
             if stopped is None:
                 # Each side keeps its planner's choice (parallel workers included): measured
                 # faster than one core per side, also when both tables share a server.
-                sums = both(lambda c, s: bucket_checksums(c, s, buckets.boundaries, where[s.role]))
+                sums = both(lambda c, s: sliced_checksums(c, s, buckets, where[s.role]))
                 timings["checksums"] = _lap(started, timings)
                 todo = _count_equal(sums, probed, stream, expected)
                 differing = len(todo)

@@ -65,6 +65,9 @@ class Canonical:
     float_in_sql = True
     #: Collation that orders text by code point (None: the default already does).
     binary_collation: str | None = None
+    #: Key-range slices the grouped scan is split into, one connection each: for engines that
+    #: run a query on one core only.
+    scan_slices = 1
 
     def prepare(self, conn: sa.Connection) -> None:
         """Per-connection set-up before hashing (SQLite registers its functions)."""
