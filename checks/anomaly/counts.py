@@ -33,13 +33,19 @@ def count_scores(observed: np.ndarray, mean: np.ndarray, variance: np.ndarray) -
     x = np.asarray(observed, dtype=np.float64)
     rate = np.maximum(np.asarray(mean, dtype=np.float64), MIN_RATE)
     size, prob = _distribution(rate, np.asarray(variance, dtype=np.float64))
-    nb = prob < 1.0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        upper = np.where(nb, stats.nbinom.sf(x - 1, size, prob), stats.poisson.sf(x - 1, rate))
-        lower = np.where(nb, stats.nbinom.cdf(x, size, prob), stats.poisson.cdf(x, rate))
-    high = x > rate
-    tail = np.where(high, upper, lower)
-    z = stats.norm.isf(np.clip(tail, 1e-300, 1.0))
+    x, rate, size, prob = np.broadcast_arrays(x, rate, size, prob)
+    # Each distribution sees only its own points: the placeholders of the other (p = 1) would
+    # divide by zero inside scipy.
+    nb, poisson = prob < 1.0, prob >= 1.0
+    upper, lower = np.empty(x.shape), np.empty(x.shape)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+        upper[nb] = stats.nbinom.sf(x[nb] - 1, size[nb], prob[nb])
+        lower[nb] = stats.nbinom.cdf(x[nb], size[nb], prob[nb])
+        upper[poisson] = stats.poisson.sf(x[poisson] - 1, rate[poisson])
+        lower[poisson] = stats.poisson.cdf(x[poisson], rate[poisson])
+        high = x > rate
+        tail = np.where(high, upper, lower)
+        z = stats.norm.isf(np.clip(tail, 1e-300, 1.0))
     z = np.clip(np.maximum(z, 0.0), 0.0, MAX_SCORE)
     return np.where(high, z, -z)
 
@@ -55,8 +61,13 @@ def count_band(
     """Counts outside [low, high] have a tail beyond the threshold's."""
     rate = np.maximum(np.asarray(mean, dtype=np.float64), MIN_RATE)
     size, prob = _distribution(rate, np.asarray(variance, dtype=np.float64))
+    rate, size, prob = np.broadcast_arrays(rate, size, prob)
     p = stats.norm.sf(threshold)
-    nb = prob < 1.0
-    high = np.where(nb, stats.nbinom.isf(p, size, prob), stats.poisson.isf(p, rate))
-    low = np.where(nb, stats.nbinom.ppf(p, size, prob), stats.poisson.ppf(p, rate))
+    nb, poisson = prob < 1.0, prob >= 1.0
+    high, low = np.empty(rate.shape), np.empty(rate.shape)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+        high[nb] = stats.nbinom.isf(p, size[nb], prob[nb])
+        low[nb] = stats.nbinom.ppf(p, size[nb], prob[nb])
+        high[poisson] = stats.poisson.isf(p, rate[poisson])
+        low[poisson] = stats.poisson.ppf(p, rate[poisson])
     return low, high

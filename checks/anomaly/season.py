@@ -118,10 +118,15 @@ def detect_season(
         return NO_SEASON
     flat = _flat_error(clipped, level_points, start)
 
+    judged: dict[tuple[int, int], float] = {}
+
     def strength(cycle: int, neighbours: int) -> float:
-        return _season_strength(
-            clipped, cycle, neighbours, level_points, start, lookback_cycles, flat
-        )
+        # The current season is usually among the candidates: judge each one once.
+        if (cycle, neighbours) not in judged:
+            judged[cycle, neighbours] = _season_strength(
+                clipped, cycle, neighbours, level_points, start, lookback_cycles, flat
+            )
+        return judged[cycle, neighbours]
 
     shortest = max(MIN_CYCLE, -(-level_points // lookback_cycles))
     scored: list[tuple[float, int, int]] = []

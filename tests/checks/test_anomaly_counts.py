@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -37,3 +39,20 @@ def test_band_and_scores_agree(mean: float, variance: float) -> None:
     assert above >= threshold > at
     if low[0] > 0:
         assert count_score(float(low[0]) - 1, mean, variance) <= -threshold
+
+
+def test_mixed_poisson_and_negative_binomial_points_raise_no_warnings() -> None:
+    """Each point is evaluated under its own distribution only, without numpy warnings."""
+    mean = np.array([0.0, 0.5, 3.0, 30.0, 30.0, 1e6, 2.0])
+    variance = np.array([0.0, 0.5, 300.0, 30.0, 30.0 * (1 + 1e-12), 1e12, np.nan])
+    observed = np.array([0.0, 4.0, 0.0, 60.0, 60.0, 0.0, 5.0])
+    with warnings.catch_warnings(), np.errstate(all="raise"):
+        warnings.simplefilter("error")
+        z = count_scores(observed, mean, variance)
+        low, high = count_band(mean, variance, 3.5)
+    assert np.all(np.isfinite(z)) and np.all(np.isfinite(low)) and np.all(np.isfinite(high))
+    for i in range(len(mean)):  # vectorized results are the point-by-point ones
+        assert z[i] == count_score(observed[i], mean[i], variance[i])
+        one_low, one_high = count_band(mean[i : i + 1], variance[i : i + 1], 3.5)
+        assert (low[i], high[i]) == (one_low[0], one_high[0])
+    assert np.all(low <= np.maximum(mean, 0.5)) and np.all(high >= mean)

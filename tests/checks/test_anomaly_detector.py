@@ -248,3 +248,46 @@ def test_missing_values_are_neither_judged_nor_learned() -> None:
     assert all(v.reason == "no value" and not v.is_anomaly for v in verdicts[200:210])
     clean = detect_series(stamps[:200] + stamps[210:], np.concatenate([values[:200], values[210:]]))
     assert [v.score for v in verdicts[210:]] == [v.score for v in clean[200:]]
+
+
+def eventful_series(days: int, seed: int, kind: str) -> np.ndarray:
+    """A daily season with a weekly dip, a level shift that stays, and a recurring outage."""
+    rng = np.random.default_rng(seed)
+    hours = np.arange(days * 24)
+    level = np.where(hours >= (days // 2) * 24, 1.6, 1.0)  # a shift that becomes the new normal
+    weekly = np.where((hours // 24) % 7 >= 5, 0.7, 1.0)
+    shape = 200 * level * weekly * (1 + 0.5 * np.sin(2 * math.pi * (hours % 24 - 6) / 24))
+    if kind == "count":
+        values = rng.poisson(shape).astype(float)
+    else:
+        values = shape * (1 + rng.normal(0, 0.04, len(hours)))
+    for day in range(6, days, 5):  # three quiet hours every fifth night
+        values[day * 24 + 2 : day * 24 + 5] = 0.0
+    return values
+
+
+@pytest.mark.parametrize(("kind", "seed"), [("gauge", 21), ("count", 22)])
+def test_score_latest_equals_the_replay_of_its_window_through_shifts_and_incidents(
+    kind: str, seed: int
+) -> None:
+    days = 36
+    stamps = hourly(days)
+    values = eventful_series(days, seed, kind)
+    settings = DetectorSettings(history_window=timedelta(days=21))
+    whole = detect_series(stamps, values, settings, kind=kind)  # type: ignore[arg-type]
+    assert group_incidents(whole), "the series should have incidents to remember"
+    ends = [e for d in range(22, days) for e in (d * 24 + 3, d * 24 + 13)]
+    agree = 0
+    for end in ends:
+        start = stamps.index(stamps[end] - timedelta(days=21))
+        window = detect_series(
+            stamps[start : end + 1],
+            values[start : end + 1],
+            settings,
+            kind=kind,  # type: ignore[arg-type]
+        )[-1]
+        latest = score_latest(stamps[: end + 1], values[: end + 1], settings, kind=kind)  # type: ignore[arg-type]
+        assert latest == window
+        agree += latest.is_anomaly == whole[end].is_anomaly
+    # The window forgets what came before it; the verdicts still mostly match the full replay.
+    assert agree >= 0.9 * len(ends)
