@@ -111,7 +111,6 @@ def config_for(source: str, target: str) -> object:
         "primary_key": ["order_id"],
         "cursor": "updated_at",
         "lookback": "0s",
-        "batch_size": 100_000,
     }
     return parse_config(
         {
@@ -149,6 +148,7 @@ def peak_memory(source: str, target: str) -> float:
 import resource, sys
 sys.path.insert(0, {str(ROOT)!r})
 from bench.sync import pipewarden_load, reset_target
+import checks.gate, pipewarden.metrics.profiles  # imported by a worker before its first run
 reset_target({target!r})
 import os
 page = os.sysconf("SC_PAGE_SIZE")

@@ -38,14 +38,14 @@ def supports(kinds: dict[str, ColumnKind]) -> bool:
     return all(arrow_type(k) is not None and k.kind != "time" for k in kinds.values())
 
 
-def read_csv(data: bytes, kinds: dict[str, ColumnKind]) -> pl.DataFrame:
+def read_csv(data: bytes | memoryview, kinds: dict[str, ColumnKind]) -> pl.DataFrame:
     """Parse PostgreSQL CSV output into a batch typed by `ColumnKind.polars_dtype`."""
     names = list(kinds)
-    if not data:
+    if not len(data):
         return pl.DataFrame(schema={n: k.polars_dtype() for n, k in kinds.items()})
     table = pacsv.read_csv(
-        io.BytesIO(data),
-        read_options=pacsv.ReadOptions(column_names=names, block_size=1 << 24),
+        pa.BufferReader(data),
+        read_options=pacsv.ReadOptions(column_names=names, block_size=1 << 22, use_threads=False),
         parse_options=pacsv.ParseOptions(newlines_in_values=True),
         convert_options=pacsv.ConvertOptions(
             column_types={n: arrow_type(k) for n, k in kinds.items()},
@@ -63,8 +63,8 @@ def read_csv(data: bytes, kinds: dict[str, ColumnKind]) -> pl.DataFrame:
     return frame
 
 
-def write_csv(batch: pl.DataFrame) -> bytes:
+def write_csv(batch: pl.DataFrame) -> memoryview:
     """CSV that `COPY … FROM STDIN (FORMAT CSV)` reads back to the same values."""
     buffer = io.BytesIO()
     batch.write_csv(buffer, include_header=False, datetime_format="%Y-%m-%d %H:%M:%S%.6f%:z")
-    return buffer.getvalue()
+    return buffer.getbuffer()

@@ -1,5 +1,6 @@
 """PostgreSQL: a warehouse and a source. Binary COPY into staging, ON CONFLICT merges."""
 
+import io
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -13,6 +14,9 @@ from sqlalchemy.types import TypeEngine
 from pipewarden.dialects import arrow_csv
 from pipewarden.dialects.base import Dialect, _generic_type, changed_condition
 from pipewarden.dialects.kinds import ColumnKind, kind_of
+
+#: Bytes handed to COPY at a time: the driver copies what it is given into its buffers.
+COPY_CHUNK = 1 << 20
 
 
 class PostgreSQL(Dialect):
@@ -84,15 +88,15 @@ class PostgreSQL(Dialect):
             return super().fetch_frame(conn, query, kinds)
         compiled = query.compile(dialect=conn.dialect)
         raw = conn.connection.driver_connection
-        chunks: list[bytes] = []
+        buffer = io.BytesIO()
         with (
             raw.cursor() as cur,
             cur.copy(f"COPY ({compiled}) TO STDOUT (FORMAT CSV)", compiled.params) as copy,
         ):
             for block in copy:
-                chunks.append(bytes(block))
+                buffer.write(block)
         try:
-            return arrow_csv.read_csv(b"".join(chunks), kinds)
+            return arrow_csv.read_csv(buffer.getbuffer(), kinds)
         except pa.ArrowInvalid:
             # A value Arrow cannot parse exactly (`infinity`, a BC date): take the slow road.
             return super().fetch_frame(conn, query, kinds)
@@ -108,8 +112,10 @@ class PostgreSQL(Dialect):
         kinds = {c.name: kind_of(c.type) for c in staging.columns if c.name in batch.columns}
         with raw.cursor() as cur:
             if arrow_csv.supports(kinds):
+                data = arrow_csv.write_csv(batch)
                 with cur.copy(f"COPY {table} ({names}) FROM STDIN (FORMAT CSV)") as copy:
-                    copy.write(arrow_csv.write_csv(batch))
+                    for start in range(0, len(data), COPY_CHUNK):
+                        copy.write(data[start : start + COPY_CHUNK])
                 return
             with cur.copy(f"COPY {table} ({names}) FROM STDIN (FORMAT BINARY)") as copy:
                 copy.set_types([_type_oid(cur, staging.name, c) for c in batch.columns])
