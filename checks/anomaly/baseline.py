@@ -30,10 +30,11 @@ class SortedWindow:
         return len(self.sorted)
 
     def add(self, time: float, value: float, aux: float = 0.0) -> None:
-        self._arrivals.append((time, value, aux))
+        arrivals = self._arrivals
+        arrivals.append((time, value, aux))
         insort(self.sorted, value)
         self.aux_sum += aux
-        if len(self._arrivals) > self.max_size:
+        if len(arrivals) > self.max_size:
             self._drop_oldest()
 
     def expire(self, now: float) -> None:
@@ -89,14 +90,16 @@ class BucketBaseline:
 
     def centre(self, now: float, bucket: int) -> tuple[float, int, float, float, float]:
         """(median, count, raw mean, lower quartile, upper quartile) of bucket and neighbours."""
+        windows = self.windows
         if self.neighbours == 0:
-            window = self.windows[bucket]
+            window = windows[bucket]
             window.expire(now)
             ranked, total = window.sorted, window.aux_sum
         else:
             ranked, total = [], 0.0
+            n_buckets = self.n_buckets
             for offset in range(-self.neighbours, self.neighbours + 1):
-                window = self.windows[(bucket + offset) % self.n_buckets]
+                window = windows[(bucket + offset) % n_buckets]
                 window.expire(now)
                 ranked += window.sorted
                 total += window.aux_sum
@@ -104,13 +107,25 @@ class BucketBaseline:
         n = len(ranked)
         if n == 0:
             return 0.0, 0, 0.0, 0.0, 0.0
-        return (
-            median_of_sorted(ranked),
-            n,
-            total / n,
-            quantile_of_sorted(ranked, 0.25),
-            quantile_of_sorted(ranked, 0.75),
+        # median_of_sorted and quantile_of_sorted, inlined: this runs for every point.
+        mid = n // 2
+        median = ranked[mid] if n % 2 else 0.5 * (ranked[mid - 1] + ranked[mid])
+        last = n - 1
+        position = 0.25 * last
+        low = int(position)
+        q25 = (
+            ranked[low] + (ranked[low + 1] - ranked[low]) * (position - low)
+            if low < last
+            else ranked[-1]
         )
+        position = 0.75 * last
+        low = int(position)
+        q75 = (
+            ranked[low] + (ranked[low + 1] - ranked[low]) * (position - low)
+            if low < last
+            else ranked[-1]
+        )
+        return median, n, total / n, q25, q75
 
 
 def median_of_sorted(values: list[float]) -> float:
@@ -150,16 +165,18 @@ class SeriesBaseline:
 
     def expect(self, time: float, bucket: int) -> Expectation:
         shape, size, rate, q25, q75 = self.buckets.centre(time, bucket)
-        level = median_of_sorted(self.level.sorted) if len(self.level) else 0.0
+        ranked = self.level.sorted
+        level = median_of_sorted(ranked) if ranked else 0.0
         return Expectation(shape, shape + level, size, rate, q25 + level, q75 + level)
 
     def learn(self, time: float, bucket: int, value: float, raw: float, seen: Expectation) -> None:
         """Add an accepted point (`seen` is what was expected of it before)."""
-        if seen.size > 0:
-            self.pool.add(time, value - seen.centre)
+        shape, centre, size = seen[:3]
+        if size > 0:
+            self.pool.add(time, value - centre)
             if self.seasonal:
-                self.level.add(time, value - seen.shape)
-        self.buckets.add(time, bucket, value, raw)
+                self.level.add(time, value - shape)
+        self.buckets.windows[bucket].add(time, value, raw)
 
     def restart(self) -> None:
         """Forget shape and level (a level change), keep the spread."""

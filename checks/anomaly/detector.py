@@ -228,6 +228,7 @@ def _replay(
     band = _Band(settings, count)
     incident = IncidentTracker(settings.quiet_points, settings.new_normal_after.total_seconds())
     method = _method(season, kind)
+    quick_until = 0 if tail is None else n - tail
     for i in range(n):
         t, yi, xi = times[i], ys[i], xs[i]
         if not math.isfinite(xi):
@@ -258,7 +259,10 @@ def _replay(
         out.method[i] = method
         out.history[i] = len(model.pool)
         anomalous = False
-        if ready and seen.size >= MIN_BUCKET and len(model.pool) >= settings.min_history:
+        judged = ready and seen.size >= MIN_BUCKET and len(model.pool) >= settings.min_history
+        # Of a point whose verdict is not returned, only whether it is anomalous matters.
+        quick = judged and i < quick_until and band.surely_normal(xi, seen, model.pool.sorted)
+        if judged and not quick:
             anomalous = band.judge(i, yi, xi, seen, model.pool.sorted, out)
         if excluded[i]:
             continue  # labelled incidents and maintenance: judged, never learned
@@ -288,6 +292,22 @@ class _Band:
         self.abs_floor, self.rel_floor = settings.abs_floor, settings.rel_floor
         self.q_hi, self.q_lo = settings.tail_quantile, 1.0 - settings.tail_quantile
         self.z_tail = _normal_quantile(settings.tail_quantile)
+
+    def surely_normal(self, xi: float, seen: Expectation, ranked: list[float]) -> bool:
+        """True when `judge` cannot flag the point: it lies inside the narrowest band `judge`
+        could draw (the bucket's own spread as the only floor), found from the pool's median
+        alone. Rounding is monotone, so this band is never wider than judge's."""
+        mid = _at(ranked, 0.5 * (len(ranked) - 1))
+        level = seen.centre + mid
+        tiny = 1e-9 * (1.0 + abs(seen.centre))
+        floor = max((seen.upper_quartile - seen.lower_quartile) / IQR_TO_SIGMA, tiny)
+        expected = _inverse(level, self.count)
+        change = max(self.abs_floor, self.rel_floor * abs(expected))
+        high = _inverse(level + self.thr * floor, self.count)
+        low = _inverse(level - self.thr * floor, self.count)
+        if self.count:  # expm1 is monotone up to its last bit: keep a margin
+            high, low = high - 1e-9 * abs(high), low + 1e-9 * abs(low)
+        return min(low, expected - change) <= xi <= max(high, expected + change)
 
     def judge(
         self, i: int, yi: float, xi: float, seen: Expectation, ranked: list[float], out: _Replay
