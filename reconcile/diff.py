@@ -42,7 +42,7 @@ from pipewarden.db.engines import connect
 from reconcile.buckets import BucketChecksum, Buckets, sample_buckets, sliced_checksums
 from reconcile.columns import column_hashes, differing_columns, ordered_columns
 from reconcile.keys import key_matcher, parse_bound
-from reconcile.narrow import Span, fetch_digests, group_spans
+from reconcile.narrow import Digests, Span, fetch_digests, group_spans
 from reconcile.plan import Side, TablePlan, plan_table
 from reconcile.stream_diff import RowDiff, StreamComparison
 
@@ -164,12 +164,13 @@ def diff_plan(plan: TablePlan, options: DiffOptions) -> DiffResult:
                 reason = budget.stop_reason(stream.found)
                 if reason:
                     return reason
-                found = both(
-                    lambda c, s, g=group: fetch_digests(
-                        c, s, g.spans, where[s.role], matcher, unsigned
-                    )
-                )
-                stream.add(*found)
+
+                def fetch(
+                    conn: sa.Connection, side: Side, part: list[Span] = group.spans
+                ) -> Digests:
+                    return fetch_digests(conn, side, part, where[side.role], matcher, unsigned)
+
+                stream.add(*both(fetch))
                 spans.extend(group.spans)
             return None
 

@@ -91,7 +91,7 @@ def raw_rows(conn: sa.Connection, query: Any) -> list[tuple[Any, ...]]:
     the database's hashing here, and every value selected is a plain int or str."""
     result = conn.execute(query)
     try:
-        return result.cursor.fetchall()  # type: ignore[union-attr, no-any-return]
+        return list(result.cursor.fetchall())  # type: ignore[union-attr]
     finally:
         result.close()
 
