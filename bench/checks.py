@@ -2,8 +2,7 @@
 
 Run as `python bench/checks.py`. Prints the median of several repetitions:
 - 200 tables with 90 days of hourly history each, scoring the newest point of each with
-  `score_latest` (the target: under 5 seconds for all 200), one after the other and then as
-  `run_checks` scores many series, in a process pool;
+  `score_latest` (the target: under 5 seconds for all 200);
 - a full point-by-point backtest of one NAB Twitter series (about 16,000 points), if the shared
   data folder is beside the repository.
 """
@@ -24,7 +23,6 @@ sys.path.insert(0, str(ROOT))
 
 from checks.anomaly.detector import DetectorSettings, score_latest  # noqa: E402
 from checks.backtest import backtest_series, infer_kind, read_series  # noqa: E402
-from checks.monitor import _score_all, _workers  # noqa: E402
 
 TABLES = 200
 DAYS = 90
@@ -79,12 +77,6 @@ def main() -> None:
         f"score_latest: {TABLES} tables x {DAYS} days hourly: median {seconds:.2f} s wall, "
         f"{cpu:.2f} s CPU ({1000 * seconds / TABLES:.1f} ms per table; target < 5 s; "
         f"{flagged} of {TABLES} newest points flagged, {TABLES // 10} planted)"
-    )
-    jobs = [(f"t{i}", "m", k, list(s), list(v)) for i, (s, v, k) in enumerate(tables)]
-    pooled, pooled_cpu = median_seconds(lambda: _score_all(jobs, settings, score_latest))
-    print(
-        f"score_latest as run_checks calls it (process pool of {_workers()} workers, same "
-        f"verdicts): median {pooled:.2f} s wall, {pooled_cpu:.2f} s CPU in the parent"
     )
     if TWITTER.exists():
         texts, _, values = read_series(TWITTER)

@@ -10,11 +10,7 @@ delta and says nothing about the next one. A point already scored by the previou
 its verdict (scoring uses the past only), so checks that run more often than syncs are cheap.
 """
 
-import multiprocessing
-import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -133,7 +129,6 @@ def run_checks(
         wanted = [metric for metric, _ in ANOMALY_METRICS]
         series = metric_histories(conn, names, wanted, since=since, until=now, labels={})
     series = {metric: series.get(metric, {}) for metric in wanted}
-    pending: list[tuple[int, _Job]] = []
     for name in names:
         earlier = {r.check: r for r in states[name].last_checks}
         for metric, kind in ANOMALY_METRICS:
@@ -142,11 +137,9 @@ def run_checks(
             if again is not None:
                 results.append(replace(again, checked_at=now, run_id=run_id))
                 continue
-            pending.append((len(results), (name, metric, kind, times, values)))
-            results.append(_PLACEHOLDER)  # scored below, all series at once
-    verdicts = _score_all([job for _, job in pending], settings, scorer)
-    for (slot, (name, metric, _, times, values)), verdict in zip(pending, verdicts, strict=True):
-        results[slot] = _anomaly_result(name, metric, times, values, verdict, settings, now, run_id)
+            results.append(
+                _anomaly_result(name, metric, kind, times, values, settings, scorer, now, run_id)
+            )
     _record(engine, states, results, now)
     return results
 
@@ -189,15 +182,16 @@ def _unchanged(
 def _anomaly_result(
     name: str,
     metric: str,
+    kind: str,
     times: list[datetime],
     values: list[float],
-    verdict: Verdict | None,
     settings: DetectorSettings,
+    scorer: Scorer,
     now: datetime,
     run_id: str,
 ) -> CheckResult:
     base = CheckResult(checked_at=now, table_name=name, check=f"anomaly:{metric}", status=OK)
-    if verdict is None:
+    if not values:
         return replace(
             base,
             status=INSUFFICIENT,
@@ -205,6 +199,7 @@ def _anomaly_result(
             history_size=0,
             run_id=run_id,
         )
+    verdict = scorer(times, values, settings, kind=kind)
     status = ANOMALY if verdict.is_anomaly else OK
     if verdict.expected_low is None:
         status = INSUFFICIENT
@@ -221,57 +216,6 @@ def _anomaly_result(
         history_size=verdict.history_size,
         run_id=run_id,
     )
-
-
-_Job = tuple[str, str, str, list[datetime], list[float]]
-_PLACEHOLDER = CheckResult(checked_at=datetime.min, table_name="", check="", status=OK)
-#: Below this many series a check run scores them in this process; above, in a process pool.
-POOL_MIN_SERIES = 64
-_JOBS: list[_Job] = []
-_SCORING: tuple[DetectorSettings, Scorer] | None = None
-
-
-def _score_all(
-    jobs: list[_Job], settings: DetectorSettings, scorer: Scorer
-) -> list[Verdict | None]:
-    """The newest verdict of each series (None: no points), on every core for many series.
-
-    Each series is scored on its own (from its own past), so the order and the process do not
-    change a verdict. Workers are forked: they inherit the histories, and only indexes and
-    verdicts are pickled. Should the pool break, the series are scored here.
-    """
-    global _JOBS, _SCORING
-    workers = _workers()
-    if len(jobs) >= POOL_MIN_SERIES and workers >= 2:
-        _JOBS, _SCORING = jobs, (settings, scorer)
-        try:
-            context = multiprocessing.get_context("fork")
-            with ProcessPoolExecutor(workers, mp_context=context) as pool:
-                chunk = max(1, len(jobs) // (4 * workers))
-                return list(pool.map(_score_index, range(len(jobs)), chunksize=chunk))
-        except (BrokenProcessPool, OSError):
-            pass
-        finally:
-            _JOBS, _SCORING = [], None
-    return [_score_one(job, settings, scorer) for job in jobs]
-
-
-def _workers() -> int:
-    """Processes that score series: the cores this process may use (at most 4); 1 without fork."""
-    if "fork" not in multiprocessing.get_all_start_methods():
-        return 1
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return min(cores or 1, 4)
-
-
-def _score_index(index: int) -> Verdict | None:
-    assert _SCORING is not None
-    return _score_one(_JOBS[index], *_SCORING)
-
-
-def _score_one(job: _Job, settings: DetectorSettings, scorer: Scorer) -> Verdict | None:
-    _, _, kind, times, values = job
-    return scorer(times, values, settings, kind=kind) if values else None
 
 
 def _record(

@@ -1,7 +1,6 @@
 """run_checks over recorded metrics, and the check / status commands, on PostgreSQL and SQLite."""
 
 import math
-import os
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,7 +13,6 @@ import typer
 import yaml
 from typer.testing import CliRunner
 
-from checks import monitor
 from checks.anomaly.detector import score_latest
 from checks.monitor import run_checks, table_states
 from pipewarden.cli.check import check, status
@@ -335,49 +333,3 @@ def test_a_sequence_cursor_is_judged_by_the_last_successful_sync(warehouse_url: 
     assert state.freshness.status == "warn"
     assert state.freshness.age == timedelta(hours=1, seconds=1)
     assert state.freshness.reason.startswith("cursor is not a time; last success 1h 00m old")
-
-
-def _scored_in(*args: Any, **kwargs: Any) -> Any:
-    """score_latest, with the id of the process that scored in the method."""
-    verdict = score_latest(*args, **kwargs)
-    return verdict.model_copy(update={"method": f"{verdict.method} @{os.getpid()}"})
-
-
-def test_many_series_are_scored_in_worker_processes_with_the_same_verdicts(
-    warehouse_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    config = _config(warehouse_url)
-    end = NOW - timedelta(minutes=5)
-    engine = _seed(
-        config,
-        _hourly_history("orders", end, 10, last=4000.0)
-        + _hourly_history("customers", end, 10, seed=2),
-    )
-    here = _by_check(run_checks(config, now=NOW, scorer=_scored_in))
-    with engine.begin() as conn:
-        conn.execute(check_results.delete())  # every series is scored again
-    monkeypatch.setattr(monitor, "POOL_MIN_SERIES", 1)
-    pooled = _by_check(run_checks(config, now=NOW, scorer=_scored_in))
-    assert pooled.keys() == here.keys()
-    assert pooled["orders", "anomaly:rows_loaded"].status == "anomaly"
-    pids = set()
-    for key, result in here.items():
-        other = pooled[key]
-        method, _, pid = (other.method or "").rpartition(" @")
-        if key[1].startswith("anomaly:"):
-            assert (result.method or "").rpartition(" @")[2] == str(os.getpid())
-            assert method == (result.method or "").rpartition(" @")[0]
-            pids.add(int(pid))
-        fields = (
-            "status",
-            "observed",
-            "observed_at",
-            "expected_low",
-            "expected_high",
-            "score",
-            "reason",
-        )
-        assert [getattr(other, f) for f in fields] == [getattr(result, f) for f in fields]
-        assert other.history_size == result.history_size
-    if len(os.sched_getaffinity(0)) >= 2:
-        assert os.getpid() not in pids  # scored by the workers
