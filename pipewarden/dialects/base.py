@@ -41,6 +41,8 @@ class Dialect:
 
     def read_expression(self, column: sa.ColumnElement[Any], kind: ColumnKind) -> Any:
         """How a column is selected so its value arrives exactly (JSON as text, …)."""
+        if kind.kind == "json":  # the document's own text, not a parsed and re-dumped object
+            return sa.type_coerce(column, sa.Text).label(column.key)
         return column
 
     def oldest_open_transaction_start(self, conn: sa.Connection) -> datetime | None:

@@ -25,7 +25,7 @@ class MariaDB(Dialect):
         # (-1.5e-10 arrives as -1E-10): read floats as the driver's exact Python float.
         if kind.kind == "float":
             return sa.type_coerce(column, sa.Float(asdecimal=False)).label(column.key)
-        return column
+        return super().read_expression(column, kind)
 
     def column_type(self, kind: ColumnKind) -> TypeEngine[Any]:
         if kind.kind == "timestamp":

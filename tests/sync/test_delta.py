@@ -220,3 +220,36 @@ def test_a_row_stamped_in_the_future_does_not_carry_the_watermark_past_now(
     second = sync_table(config, "orders")
     assert second.rows_loaded == 1
     assert_target_equals_source(config, source)
+
+
+@pytest.mark.parametrize("source_kind", ["sqlite", "mariadb"])
+def test_json_columns_arrive_as_their_text(make_url, source_kind):
+    source_url = make_url(source_kind, "src")
+    source = cached_engine(source_url)
+    table = sa.Table(
+        "orders",
+        sa.MetaData(),
+        sa.Column("order_id", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("doc", sa.JSON),
+        sa.Column("updated_at", sa.DateTime),
+    )
+    table.create(source)
+    with source.begin() as conn:
+        conn.execute(
+            table.insert(),
+            [
+                {
+                    "order_id": 1,
+                    "doc": {"b": 1, "a": [1, 2]},
+                    "updated_at": T0.replace(tzinfo=None),
+                },
+                {"order_id": 2, "doc": None, "updated_at": T0.replace(tzinfo=None)},
+            ],
+        )
+    config = make_config(source_url, make_url("sqlite", "wh"))
+    assert sync_table(config, "orders").rows_loaded == 2
+    with cached_engine(config.warehouse.url).connect() as conn:
+        docs = conn.execute(sa.text("SELECT doc FROM orders ORDER BY order_id")).scalars().all()
+    import json
+
+    assert json.loads(docs[0]) == {"b": 1, "a": [1, 2]} and docs[1] in (None, "null")
