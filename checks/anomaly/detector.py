@@ -229,12 +229,15 @@ def _replay(
     incident = IncidentTracker(settings.quiet_points, settings.new_normal_after.total_seconds())
     method = _method(season, kind)
     quick_until = 0 if tail is None else n - tail
+    first_time = times[0] if n else 0.0
+    min_history = settings.min_history
+    skipped = excluded.tolist()
     for i in range(n):
         t, yi, xi = times[i], ys[i], xs[i]
         if not math.isfinite(xi):
             out.method[i] = "no value"
             continue  # a missing value is neither judged nor learned
-        if t - times[0] >= next_detection and i >= settings.min_history:
+        if t - first_time >= next_detection and i >= min_history:
             next_detection = max(2 * next_detection, THREE_WEEKS)
             ready = True
             # Nothing is flagged before the first detection, so it sees every point; later ones
@@ -256,17 +259,19 @@ def _replay(
                     model.learn(times[j], bj, ys[j], xs[j], model.expect(times[j], bj))
         bucket = buckets[i]
         seen = model.expect(t, bucket)
+        pool = model.pool.sorted
         out.method[i] = method
-        out.history[i] = len(model.pool)
+        out.history[i] = len(pool)
         anomalous = False
-        judged = ready and seen.size >= MIN_BUCKET and len(model.pool) >= settings.min_history
+        judged = ready and seen.size >= MIN_BUCKET and len(pool) >= min_history
         # Of a point whose verdict is not returned, only whether it is anomalous matters.
-        quick = judged and i < quick_until and band.surely_normal(xi, seen, model.pool.sorted)
+        quick = judged and i < quick_until and band.surely_normal(xi, seen, pool)
         if judged and not quick:
-            anomalous = band.judge(i, yi, xi, seen, model.pool.sorted, out)
-        if excluded[i]:
+            anomalous = band.judge(i, yi, xi, seen, pool, out)
+        if skipped[i]:
             continue  # labelled incidents and maintenance: judged, never learned
-        if incident.observe(i, t, anomalous):
+        # A normal point outside any incident changes nothing in the tracker.
+        if (anomalous or incident.start is not None) and incident.observe(i, t, anomalous):
             # A change that outlasts new_normal_after is the new normal: restart from it.
             model.restart()
             for j in incident.members:
