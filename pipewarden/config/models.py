@@ -60,7 +60,8 @@ class TableConfig(_Strict):
     target_table: str = ""
     primary_key: list[str]
     cursor: str
-    lookback: timedelta | int = timedelta(0)
+    #: Re-read window; the default covers one tick of a whole-second cursor (MariaDB DATETIME).
+    lookback: timedelta | int = timedelta(seconds=1)
     schedule: Literal["realtime", "hourly", "daily"] = "hourly"
     freshness: FreshnessConfig = FreshnessConfig()
     owner: str | None = None

@@ -68,8 +68,12 @@ def read_batches(
     cursor: str,
     start_at: Any,
     batch_size: int,
+    resume_after: Position | None = None,
 ) -> Iterator[pl.DataFrame]:
-    """Yield batches of rows with `cursor >= start_at` (all rows when None), in keyset order."""
+    """Yield batches of rows with `cursor >= start_at` (all rows when None), in keyset order.
+
+    With `resume_after`, reading resumes strictly after that `(cursor, key)` instead.
+    """
     names = list(kinds)
     columns = [dialect.read_expression(table.c[n], kinds[n]) for n in names]
     order = [table.c[cursor], *(table.c[k] for k in key)]
@@ -78,7 +82,9 @@ def read_batches(
     if start_at is not None:
         base = base.where(table.c[cursor] >= bind_value(start_at, kinds[cursor]))
     base = base.order_by(*order).limit(batch_size)
-    position: list[Any] | None = None
+    position: list[Any] | None = (
+        None if resume_after is None else [resume_after.cursor, *resume_after.key]
+    )
     cursor_at, key_at = names.index(cursor), [names.index(k) for k in key]
     while True:
         query = base

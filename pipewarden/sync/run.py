@@ -3,7 +3,7 @@
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
@@ -135,7 +135,7 @@ def _sync(
         BatchLoader(wh, target_dialect, target, source.columns, key, cursor) as loader,
     ):
         profiling: list[Future[None]] = []
-        start_at = lookback_start(watermark.cursor if watermark else None, table_config.lookback)
+        start_at, after = _resume_from(watermark, table_config.lookback, len(key))
         batches = prefetch(
             read_batches(
                 src,
@@ -146,6 +146,7 @@ def _sync(
                 cursor,
                 start_at,
                 table_config.batch_size,
+                after,
             )
         )
         for batch in batches:
@@ -266,6 +267,23 @@ def _backfill(
     with wh.begin():
         mark_backfilled(wh, table_config.name, options.backfill_columns)
     run.schema_changes += [{"column": c, "change": "backfilled"} for c in options.backfill_columns]
+
+
+def _resume_from(
+    watermark: Watermark | None, lookback: timedelta | int, key_columns: int
+) -> tuple[Any, Position | None]:
+    """Where a delta starts: `cursor >= watermark − lookback`, or strictly after the watermark.
+
+    Without a lookback nothing before the watermark is re-read, not even rows sharing its cursor
+    value: the watermark's key says which of those were loaded. With one, the whole window is
+    re-read and deduplicated by content in the merge.
+    """
+    if watermark is None or watermark.cursor is None:
+        return None, None
+    no_lookback = lookback == timedelta(0) if isinstance(lookback, timedelta) else lookback == 0
+    if no_lookback and watermark.key and len(watermark.key) == key_columns:
+        return None, Position(watermark.cursor, tuple(watermark.key))
+    return lookback_start(watermark.cursor, lookback), None
 
 
 def _next_watermark(

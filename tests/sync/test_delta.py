@@ -66,8 +66,8 @@ def test_first_run_loads_everything_and_second_run_reads_only_the_delta(
     assert first.new_watermark == T0 + timedelta(seconds=250)
     update(source, orders, 7, status="shipped", updated_at=T0 + timedelta(hours=1))
     second = sync_table(config, "orders")
-    # lookback 0: the boundary row is re-read (cursor >= watermark) but unchanged.
-    assert (second.rows_read, second.rows_loaded, second.rows_unchanged) == (2, 1, 1)
+    # lookback 0: reading resumes strictly after the watermark's (cursor, key).
+    assert (second.rows_read, second.rows_loaded, second.rows_unchanged) == (1, 1, 0)
     assert_target_equals_source(config, source)
 
 
