@@ -47,6 +47,8 @@ ANOMALY_METRICS: tuple[tuple[str, str], ...] = (
     ("latency_p95_seconds", "gauge"),
     ("freshness_seconds", "gauge"),
 )
+#: Metrics where only a rise is bad: data arriving faster or fresher than usual is no incident.
+ONLY_HIGH_IS_BAD = frozenset({"latency_p95_seconds", "freshness_seconds"})
 OUTCOME = {OK: 0.0, INSUFFICIENT: 0.0, WARN: 1.0, ANOMALY: 1.0, ERROR: 2.0}
 
 Scorer = Callable[..., Verdict]
@@ -201,6 +203,10 @@ def _anomaly_result(
         )
     verdict = scorer(times, values, settings, kind=kind)
     status = ANOMALY if verdict.is_anomaly else OK
+    reason = f"{metric}: {verdict.reason}"
+    below = verdict.expected_low is not None and verdict.observed < verdict.expected_low
+    if status == ANOMALY and metric in ONLY_HIGH_IS_BAD and below:
+        status, reason = OK, f"{reason}; lower is better for {metric}, so no incident"
     if verdict.expected_low is None:
         status = INSUFFICIENT
     return replace(
@@ -212,7 +218,7 @@ def _anomaly_result(
         expected_high=verdict.expected_high,
         score=verdict.score,
         method=verdict.method,
-        reason=f"{metric}: {verdict.reason}",
+        reason=reason,
         history_size=verdict.history_size,
         run_id=run_id,
     )

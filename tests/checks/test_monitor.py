@@ -333,3 +333,26 @@ def test_a_sequence_cursor_is_judged_by_the_last_successful_sync(warehouse_url: 
     assert state.freshness.status == "warn"
     assert state.freshness.age == timedelta(hours=1, seconds=1)
     assert state.freshness.reason.startswith("cursor is not a time; last success 1h 00m old")
+
+
+def test_latency_far_below_its_band_is_no_incident_but_far_above_is(warehouse_url: str) -> None:
+    config = _config(warehouse_url)
+    end = NOW - timedelta(minutes=5)
+    history = _hourly_history("orders", end, 14) + _hourly_history("customers", end, 14, seed=2)
+    latest = {
+        "orders": 5.0,  # a sync that caught up quickly: faster than ever
+        "customers": 9000.0,  # rows arriving hours late
+    }
+    points = [
+        MetricPoint(p.measured_at, p.table_name, p.metric, latest[p.table_name])
+        if p.metric == "latency_p95_seconds" and p.measured_at == end
+        else p
+        for p in history
+    ]
+    _seed(config, points + [_newest("orders", NOW), _newest("customers", NOW)])
+    results = _by_check(run_checks(config, now=NOW))
+    fast = results["orders", "anomaly:latency_p95_seconds"]
+    assert fast.status == "ok" and fast.observed == 5.0
+    assert fast.expected_low is not None and fast.expected_low > 5.0
+    assert "lower is better" in (fast.reason or "")
+    assert results["customers", "anomaly:latency_p95_seconds"].status == "anomaly"
