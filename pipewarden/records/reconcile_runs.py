@@ -175,15 +175,3 @@ def record_repairs(
             for r in repairs
         ],
     )
-
-
-def last_runs(engine: sa.Engine, table_name: str, limit: int = 10) -> list[sa.Row[Any]]:
-    with engine.connect() as conn:
-        return list(
-            conn.execute(
-                sa.select(reconcile_runs)
-                .where(reconcile_runs.c.table_name == table_name)
-                .order_by(reconcile_runs.c.started_at.desc())
-                .limit(limit)
-            )
-        )
