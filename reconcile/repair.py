@@ -106,7 +106,7 @@ def repair(
                 rows = gated.valid
                 with wh.begin():
                     gate.keep_rejected(wh, plan.name, run_id, gated)
-                    wh.execute(staging.delete())
+                    dialect.empty_staging(wh, staging)
                     if rows.height:
                         dialect.bulk_load(wh, staging, rows)
                         wh.execute(

@@ -72,7 +72,7 @@ def settle(
                 if gated.rejected is not None:
                     held |= {norm(tuple(k)) for k in gated.rejected.select(plan.key).iter_rows()}
                 with wh.begin():
-                    wh.execute(staging.delete())
+                    dialect.empty_staging(wh, staging)
                     if gated.valid.height:
                         dialect.bulk_load(wh, staging, gated.valid.select(columns))
                         still |= {

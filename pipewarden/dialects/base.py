@@ -68,6 +68,10 @@ class Dialect:
         """One statement: insert new rows, update changed ones, never go back to an older one."""
         raise NotImplementedError(f"{self.name} cannot be a warehouse")
 
+    def empty_staging(self, conn: sa.Connection, staging: sa.Table) -> None:
+        """Empty the staging table before a batch (inside the batch's transaction)."""
+        conn.execute(staging.delete())
+
     def bulk_load(self, conn: sa.Connection, staging: sa.Table, batch: pl.DataFrame) -> None:
         """Put a batch into the (empty) staging table."""
         rows = batch.to_dicts()

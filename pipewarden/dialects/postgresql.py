@@ -101,6 +101,12 @@ class PostgreSQL(Dialect):
             # A value Arrow cannot parse exactly (`infinity`, a BC date): take the slow road.
             return super().fetch_frame(conn, query, kinds)
 
+    def empty_staging(self, conn: sa.Connection, staging: sa.Table) -> None:
+        # TRUNCATE, not DELETE: temporary tables are never vacuumed, and a reused staging table
+        # would carry every earlier batch as dead rows through each merge's scan.
+        preparer = conn.dialect.identifier_preparer
+        conn.execute(sa.text(f"TRUNCATE {preparer.format_table(staging)}"))
+
     def bulk_load(self, conn: sa.Connection, staging: sa.Table, batch: pl.DataFrame) -> None:
         """COPY into staging: CSV written by polars, or binary rows for types CSV cannot carry."""
         if batch.height == 0:

@@ -79,7 +79,7 @@ class BatchLoader:
     ) -> BatchResult:
         """Merge the valid rows, keep the rejected ones, move the watermark: all or nothing."""
         with self.conn.begin():
-            self.conn.execute(self.staging.delete())
+            self.dialect.empty_staging(self.conn, self.staging)
             loaded = 0
             if gated.valid.height:
                 self.dialect.bulk_load(self.conn, self.staging, gated.valid.select(self.columns))
