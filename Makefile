@@ -28,6 +28,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/sync.py
 	$(BIN)/python bench/reconcile.py
 	$(BIN)/python bench/checks.py
+	$(BIN)/python bench/checks_store.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
