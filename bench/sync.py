@@ -15,6 +15,7 @@ Run: `.venv/bin/python bench/sync.py [--rows N] [--repeat N]`.
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +24,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import PG_ADMIN, fresh_database, median_of, report  # noqa: E402
+from bench.common import PG_ADMIN, fresh_database, median_of, report, timed  # noqa: E402
 from pipewarden.config.load import parse_config  # noqa: E402
 from pipewarden.sync.run import SyncOptions, sync_table  # noqa: E402
 
@@ -221,21 +222,21 @@ def main() -> None:
             rows.append(("dlt: not installed (bench/peers/README.md)", 0.0, None, "skipped"))
         report(f"full load, {args.rows:,} rows, PostgreSQL → PostgreSQL", rows)
 
-        # Deltas: both methods start from a loaded target.
+        # Deltas: both methods start from a loaded target, and each first runs one untimed
+        # delta (the first after a 1M-row load pays for hint bits and a checkpoint).
         reset_target(target)
         pipewarden_load(source, target)
-        floor_target_ready = [False]
         deltas_floor, deltas_pw = [], []
-        for r in range(n):
-            since = touch_rows(source, 10_000, args.rows, 2 * r)
-            if not floor_target_ready[0]:
-                floor_target_ready[0] = True
-            deltas_floor.append(median_of(1, lambda s=since: floor_load(source, target, s)))
-            touch_rows(source, 10_000, args.rows, 2 * r + 1)
-            deltas_pw.append(median_of(1, lambda: pipewarden_load(source, target)))
-        deltas_floor.sort()
-        deltas_pw.sort()
-        d_floor, d_pw = deltas_floor[n // 2], deltas_pw[n // 2]
+        rounds = max(n, 5)
+        for r in range(-1, rounds):
+            since = touch_rows(source, 10_000, args.rows, 2 * r + 2)
+            took_floor = timed(lambda s=since: floor_load(source, target, s))
+            touch_rows(source, 10_000, args.rows, 2 * r + 3)
+            took_pw = timed(lambda: pipewarden_load(source, target))
+            if r >= 0:
+                deltas_floor.append(took_floor)
+                deltas_pw.append(took_pw)
+        d_floor, d_pw = statistics.median(deltas_floor), statistics.median(deltas_pw)
         idle = median_of(max(n, 5), lambda: pipewarden_load(source, target))
         report(
             "delta, 10,000 changed rows",
