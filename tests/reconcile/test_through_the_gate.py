@@ -12,24 +12,14 @@ from pipewarden.config.load import parse_config
 from pipewarden.db.engines import cached_engine
 from pipewarden.sync.run import SyncOptions, sync_table
 from reconcile.run import ReconcileOptions, reconcile_table
+from tests.checks.quarantine_support import ORDERS
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC).replace(tzinfo=None)
 
 
 def orders(engine: sa.Engine) -> sa.Table:
-    table = sa.Table(
-        "orders",
-        sa.MetaData(),
-        sa.Column("order_id", sa.Integer, primary_key=True, autoincrement=False),
-        sa.Column("customer_id", sa.Integer),
-        sa.Column("status", sa.Text),
-        sa.Column("currency", sa.String(3)),
-        sa.Column("amount", sa.Numeric(12, 2)),
-        sa.Column("created_at", sa.DateTime),
-        sa.Column("updated_at", sa.DateTime),
-    )
-    table.create(engine)
-    return table
+    ORDERS.create(engine)
+    return ORDERS
 
 
 def row(i: int, currency: str = "EUR", amount: str = "10.00") -> dict[str, object]:
