@@ -72,6 +72,14 @@ class Dialect:
         """Empty the staging table before a batch (inside the batch's transaction)."""
         conn.execute(staging.delete())
 
+    def append(self, conn: sa.Connection, table: sa.Table, batch: pl.DataFrame) -> bool:
+        """Insert a batch straight into a warehouse table, with no staging and no merge.
+
+        Used while the target was empty when the run began; False (nothing done) where only
+        the staging path is fast or exact, and the caller merges through staging instead.
+        """
+        return False
+
     def bulk_load(self, conn: sa.Connection, staging: sa.Table, batch: pl.DataFrame) -> None:
         """Put a batch into the (empty) staging table."""
         rows = batch.to_dicts()

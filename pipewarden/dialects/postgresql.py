@@ -107,26 +107,50 @@ class PostgreSQL(Dialect):
         preparer = conn.dialect.identifier_preparer
         conn.execute(sa.text(f"TRUNCATE {preparer.format_table(staging)}"))
 
+    def append(self, conn: sa.Connection, table: sa.Table, batch: pl.DataFrame) -> bool:
+        """COPY as CSV straight into the table; the target's own types parse the text."""
+        if not arrow_csv.supports(_kinds(table, batch)):
+            return False
+        if batch.height:
+            _copy_csv(conn, table, batch)
+        return True
+
     def bulk_load(self, conn: sa.Connection, staging: sa.Table, batch: pl.DataFrame) -> None:
         """COPY into staging: CSV written by polars, or binary rows for types CSV cannot carry."""
         if batch.height == 0:
             return
+        if arrow_csv.supports(_kinds(staging, batch)):
+            _copy_csv(conn, staging, batch)
+            return
         preparer = conn.dialect.identifier_preparer
         names = ", ".join(preparer.quote(c) for c in batch.columns)
-        table = preparer.format_table(staging)
         raw = conn.connection.driver_connection
-        kinds = {c.name: kind_of(c.type) for c in staging.columns if c.name in batch.columns}
-        with raw.cursor() as cur:
-            if arrow_csv.supports(kinds):
-                data = arrow_csv.write_csv(batch)
-                with cur.copy(f"COPY {table} ({names}) FROM STDIN (FORMAT CSV)") as copy:
-                    for start in range(0, len(data), COPY_CHUNK):
-                        copy.write(data[start : start + COPY_CHUNK])
-                return
-            with cur.copy(f"COPY {table} ({names}) FROM STDIN (FORMAT BINARY)") as copy:
-                copy.set_types([_type_oid(cur, staging.name, c) for c in batch.columns])
-                for row in batch.iter_rows():
-                    copy.write_row(row)
+        with (
+            raw.cursor() as cur,
+            cur.copy(
+                f"COPY {preparer.format_table(staging)} ({names}) FROM STDIN (FORMAT BINARY)"
+            ) as copy,
+        ):
+            copy.set_types([_type_oid(cur, staging.name, c) for c in batch.columns])
+            for row in batch.iter_rows():
+                copy.write_row(row)
+
+
+def _kinds(table: sa.Table, batch: pl.DataFrame) -> dict[str, ColumnKind]:
+    return {c.name: kind_of(c.type) for c in table.columns if c.name in batch.columns}
+
+
+def _copy_csv(conn: sa.Connection, table: sa.Table, batch: pl.DataFrame) -> None:
+    preparer = conn.dialect.identifier_preparer
+    names = ", ".join(preparer.quote(c) for c in batch.columns)
+    data = arrow_csv.write_csv(batch)
+    raw = conn.connection.driver_connection
+    with (
+        raw.cursor() as cur,
+        cur.copy(f"COPY {preparer.format_table(table)} ({names}) FROM STDIN (FORMAT CSV)") as copy,
+    ):
+        for start in range(0, len(data), COPY_CHUNK):
+            copy.write(data[start : start + COPY_CHUNK])
 
 
 def _type_oid(cur: Any, table: str, column: str) -> int:

@@ -45,8 +45,11 @@ class BatchLoader:
         columns: Sequence[str],
         key: Sequence[str],
         cursor: str | None,
+        fresh: bool = False,
     ) -> None:
         self.conn = conn
+        #: The target was empty when the run began: batches are appended without a merge.
+        self.fresh = fresh
         self.dialect = dialect
         self.target = target
         self.columns = list(columns)
@@ -79,18 +82,42 @@ class BatchLoader:
     ) -> BatchResult:
         """Merge the valid rows, keep the rejected ones, move the watermark: all or nothing."""
         with self.conn.begin():
-            self.dialect.empty_staging(self.conn, self.staging)
-            loaded = 0
-            if gated.valid.height:
-                self.dialect.bulk_load(self.conn, self.staging, gated.valid.select(self.columns))
-                result = self.conn.execute(
-                    self._merge, execution_options={"preserve_rowcount": True}
-                )
-                loaded = max(result.rowcount, 0)
+            batch = gated.valid.select(self.columns)
+            appended = self._append(batch) if self.fresh else None
+            loaded = self._merge_batch(batch) if appended is None else appended
             quarantined = gate.keep_rejected(self.conn, table_name, run_id, gated)
             if watermark is not None:
                 write_watermark(self.conn, table_name, watermark.cursor, watermark.key, run_id)
         return BatchResult(loaded, gated.valid.height - loaded, quarantined)
+
+    def _merge_batch(self, batch: pl.DataFrame) -> int:
+        self.dialect.empty_staging(self.conn, self.staging)
+        if not batch.height:
+            return 0
+        self.dialect.bulk_load(self.conn, self.staging, batch)
+        result = self.conn.execute(self._merge, execution_options={"preserve_rowcount": True})
+        return max(result.rowcount, 0)
+
+    def _append(self, batch: pl.DataFrame) -> int | None:
+        """Rows appended straight into a target that was empty when the run began, or None.
+
+        A first load has nothing to merge with, so staging and merge are skipped. A key this run
+        already loaded (the row changed while the run read) breaks the primary key: the
+        savepoint takes the batch back, and this batch and the rest of the run merge.
+        """
+        duplicate = (sa.exc.IntegrityError, self.conn.dialect.loaded_dbapi.IntegrityError)
+        savepoint = self.conn.begin_nested()
+        try:
+            appended = self.dialect.append(self.conn, self.target.table, batch)
+        except duplicate:
+            savepoint.rollback()
+            appended = False
+        else:
+            savepoint.commit()
+        if not appended:
+            self.fresh = False
+            return None
+        return batch.height
 
 
 def backfill(

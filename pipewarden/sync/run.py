@@ -119,6 +119,7 @@ def _sync(
     with wh.begin():
         watermark = None if options.full_refresh else read_watermark(wh, table_config.name)
     run.old_watermark = watermark.cursor if watermark else None
+    fresh = watermark is None and _is_empty(wh, target.table)
     cap = None
     if source.kinds[cursor].kind == "timestamp":
         # Rows stamped in the future (a bad clock, a typo) must not carry the watermark past
@@ -132,7 +133,7 @@ def _sync(
     # Profiling is columnar work that releases the GIL: a worker overlaps it with the next load.
     with (
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="pipewarden-profile") as profiler,
-        BatchLoader(wh, target_dialect, target, source.columns, key, cursor) as loader,
+        BatchLoader(wh, target_dialect, target, source.columns, key, cursor, fresh) as loader,
     ):
         profiling: list[Future[None]] = []
         start_at, after = _resume_from(watermark, table_config.lookback, len(key))
@@ -188,6 +189,11 @@ def _sync(
         run.latency_p50_seconds = float(np.percentile(values, 50))
         run.latency_p95_seconds = float(np.percentile(values, 95))
         run.latency_max_seconds = float(values.max())
+
+
+def _is_empty(wh: sa.Connection, table: sa.Table) -> bool:
+    with wh.begin():
+        return wh.execute(sa.select(sa.literal(1)).select_from(table).limit(1)).first() is None
 
 
 def _count(run: SyncRun, batch: pl.DataFrame, result: BatchResult) -> None:

@@ -1,0 +1,81 @@
+"""A first load appends straight into the empty target; a key seen twice falls back to the merge."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+from pipewarden.db.engines import cached_engine
+from pipewarden.sync.run import SyncOptions, sync_table
+from tests.sync.conftest import WAREHOUSES
+from tests.sync.helpers import make_config, normalized, orders_table, rows_of, utc
+
+T0 = utc(2026, 3, 1)
+
+
+def _fill(source: sa.Engine, orders: sa.Table, count: int) -> None:
+    with source.begin() as conn:
+        conn.execute(
+            orders.insert(),
+            [
+                {
+                    "order_id": i,
+                    "status": "paid",
+                    "amount": Decimal(i) / 100,
+                    "updated_at": T0 + timedelta(seconds=i),
+                }
+                for i in range(1, count + 1)
+            ],
+        )
+
+
+@pytest.mark.parametrize("warehouse_kind", WAREHOUSES)
+def test_row_changed_while_the_first_load_runs_lands_once_with_its_last_value(
+    make_url, warehouse_kind
+):
+    source_url, warehouse_url = make_url("postgresql", "src"), make_url(warehouse_kind, "wh")
+    source = cached_engine(source_url)
+    orders = orders_table()
+    orders.create(source)
+    _fill(source, orders, 450)
+
+    def change_an_appended_row(run) -> None:  # type: ignore[no-untyped-def]
+        if run.batches == 1:
+            # Row 5 was in the first batch; its new cursor puts it in the last one again.
+            with source.begin() as conn:
+                conn.execute(
+                    orders.update()
+                    .where(orders.c.order_id == 5)
+                    .values(status="refunded", updated_at=T0 + timedelta(seconds=1000))
+                )
+
+    run = sync_table(
+        make_config(source_url, warehouse_url),
+        "orders",
+        SyncOptions(on_batch=change_an_appended_row),
+    )
+
+    assert run.status == "success"
+    warehouse = cached_engine(warehouse_url)
+    assert normalized(rows_of(warehouse)) == normalized(rows_of(source))
+    assert rows_of(warehouse)[4][1] == "refunded"
+    assert run.rows_read == 451 and run.rows_loaded == 451
+
+
+def test_full_refresh_of_a_loaded_target_merges_instead_of_appending(postgres):
+    source_url, warehouse_url = postgres.new("src"), postgres.new("wh")
+    source = cached_engine(source_url)
+    orders = orders_table()
+    orders.create(source)
+    _fill(source, orders, 250)
+    config = make_config(source_url, warehouse_url)
+    sync_table(config, "orders")
+    with source.begin() as conn:
+        conn.execute(orders.update().where(orders.c.order_id <= 10).values(status="shipped"))
+
+    run = sync_table(config, "orders", SyncOptions(full_refresh=True))
+
+    assert run.rows_read == 250
+    assert (run.rows_loaded, run.rows_unchanged) == (10, 240)
+    assert normalized(rows_of(cached_engine(warehouse_url))) == normalized(rows_of(source))
