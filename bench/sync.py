@@ -4,7 +4,8 @@ Methods, each run several times, medians printed with ratios against the floor o
 - floor: hand-written psycopg — binary COPY out of the source streamed into a binary COPY into a
   staging table, then one `INSERT … ON CONFLICT DO UPDATE` (no Python per value at all);
 - pipewarden full load (without checks; checks on vs off is bench/sync_checks.py, run after);
-- a 10,000-row delta (floor: the same COPY path filtered on the cursor);
+- a 10,000-row delta (floor: the same COPY path filtered on the cursor, into a target of its own,
+  so both read and write the same 10,000 changed rows);
 - a run with nothing changed;
 - dlt (connectorx backend, parquet loading), when installed in bench/.peers/dlt (see bench/peers);
 - peak memory of a full load, measured in a child process.
@@ -191,6 +192,7 @@ def main() -> None:
     with (
         fresh_database(PG_ADMIN, "bench_src") as source,
         fresh_database(PG_ADMIN, "bench_wh") as target,
+        fresh_database(PG_ADMIN, "bench_floor") as floor_target,
     ):
         make_source(source, args.rows)
         n = args.repeat
@@ -222,17 +224,22 @@ def main() -> None:
             rows.append(("dlt: not installed (bench/peers/README.md)", 0.0, None, "skipped"))
         report(f"full load, {args.rows:,} rows, PostgreSQL → PostgreSQL", rows)
 
-        # Deltas: both methods start from a loaded target, and each first runs one untimed
-        # delta (the first after a 1M-row load pays for hint bits and a checkpoint).
+        # Deltas: each method has its own loaded target and both read the same changed rows;
+        # which one reads first (and pays for the new rows' hint bits) alternates. Each first
+        # runs one untimed delta (the first after a 1M-row load pays for a checkpoint).
         reset_target(target)
         pipewarden_load(source, target)
+        floor_load(source, floor_target)
         deltas_floor, deltas_pw = [], []
         rounds = max(n, 5)
         for r in range(-1, rounds):
-            since = touch_rows(source, 10_000, args.rows, 2 * r + 2)
-            took_floor = timed(lambda s=since: floor_load(source, target, s))
-            touch_rows(source, 10_000, args.rows, 2 * r + 3)
+            since = touch_rows(source, 10_000, args.rows, r + 1)
+            took_floor = 0.0
+            if r % 2:
+                took_floor = timed(lambda s=since: floor_load(source, floor_target, s))
             took_pw = timed(lambda: pipewarden_load(source, target))
+            if not r % 2:
+                took_floor = timed(lambda s=since: floor_load(source, floor_target, s))
             if r >= 0:
                 deltas_floor.append(took_floor)
                 deltas_pw.append(took_pw)

@@ -45,6 +45,10 @@ class Dialect:
             return sa.type_coerce(column, sa.Text).label(column.key)
         return column
 
+    def relax_commit(self, conn: sa.Connection) -> None:
+        """Let this transaction's commit return before its record is on disk, where the
+        database can; only for records whose loss in a crash does no harm."""
+
     def oldest_open_transaction_start(self, conn: sa.Connection) -> datetime | None:
         """Start of the oldest transaction still writing, where the database can tell."""
         return None

@@ -52,6 +52,9 @@ class PostgreSQL(Dialect):
             return sa.cast(column, sa.Text).label(column.key)
         return column
 
+    def relax_commit(self, conn: sa.Connection) -> None:
+        conn.execute(sa.text("SET LOCAL synchronous_commit TO OFF"))
+
     def oldest_open_transaction_start(self, conn: sa.Connection) -> datetime | None:
         return conn.execute(
             sa.text(

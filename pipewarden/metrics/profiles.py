@@ -242,7 +242,7 @@ def record_profiles(
     profiles: ProfileAccumulator,
     measured_at: datetime | None = None,
 ) -> int:
-    """Write a run's profiles on their own (`after_sync` writes them with the run's metrics).
+    """Write a run's profiles on their own (the sync writes them with the run's metrics).
 
     The points are stamped with the run's end (`measured_at` overrides), so they line up with
     its other metrics; the run is not a label, since labels name a series and a run is a point.

@@ -70,33 +70,33 @@ def record_sync_metrics(
     nothing new, the newest one of earlier runs; so a source that stops ages visibly.
     """
     ensure_tables(engine)
+    with engine.begin() as conn:
+        return write_sync_metrics(conn, run, table_config, profiles)
+
+
+def write_sync_metrics(
+    conn: sa.Connection,
+    run: SyncRun,
+    table_config: TableConfig,
+    profiles: ProfileAccumulator | None = None,
+) -> int:
+    """`record_sync_metrics` in the caller's transaction (the sync writes them with its outcome)."""
     measured_at = run.finished_at or datetime.now(UTC)
     if measured_at.tzinfo is None:
         measured_at = measured_at.replace(tzinfo=UTC)
     this_run = cursor_instant(profiles.newest_cursor) if profiles is not None else None
     if this_run is None and run.rows_read:
         this_run = cursor_instant(run.new_watermark)
-    with engine.begin() as conn:
-        # Each run writes the newest so far, so the latest point is the maximum (an index lookup).
-        before = latest_values(conn, NEWEST_CURSOR, [table_config.name]).get(table_config.name)
-        newest = this_run
-        if before is not None:
-            earlier = datetime.fromtimestamp(before[1], UTC)
-            newest = earlier if newest is None or earlier > newest else newest
-        if newest is None:
-            newest = cursor_instant(run.new_watermark)
-        points = run_points(run, newest, measured_at)
-        if profiles is not None:
-            profiles.table_name = profiles.table_name or table_config.name
-            points += profiles.points(measured_at)
-        return write_metrics(conn, points)
-
-
-def after_sync(
-    engine: sa.Engine,
-    table_config: TableConfig,
-    run: SyncRun,
-    profiles: ProfileAccumulator | None = None,
-) -> int:
-    """The one call after each sync run: run metrics and column profiles, in one transaction."""
-    return record_sync_metrics(engine, run, table_config, profiles)
+    # Each run writes the newest so far, so the latest point is the maximum (an index lookup).
+    before = latest_values(conn, NEWEST_CURSOR, [table_config.name]).get(table_config.name)
+    newest = this_run
+    if before is not None:
+        earlier = datetime.fromtimestamp(before[1], UTC)
+        newest = earlier if newest is None or earlier > newest else newest
+    if newest is None:
+        newest = cursor_instant(run.new_watermark)
+    points = run_points(run, newest, measured_at)
+    if profiles is not None:
+        profiles.table_name = profiles.table_name or table_config.name
+        points += profiles.points(measured_at)
+    return write_metrics(conn, points)

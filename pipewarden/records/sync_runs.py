@@ -7,6 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from pipewarden.dialects import dialect_for
 from pipewarden.records.tables import sync_runs
 from pipewarden.records.values import dumps
 
@@ -45,26 +46,34 @@ class SyncRun:
 
 
 def start_run(bind: sa.Engine | sa.Connection, run: SyncRun) -> None:
+    """Record a run as running. Its commit does not wait for the disk where the database
+    allows it: a crash can lose only this marker, and the first batch's commit flushes it."""
     with bind.begin() as tx:
         conn = tx if isinstance(tx, sa.Connection) else bind
         assert isinstance(conn, sa.Connection)
+        dialect_for(conn.dialect.name).relax_commit(conn)
         conn.execute(sync_runs.insert().values(**run.as_row()))
 
 
-def finish_run(
-    bind: sa.Engine | sa.Connection, run: SyncRun, status: str, error: str | None = None
-) -> None:
-    """Record the outcome; called on success and on failure alike."""
+def finished(run: SyncRun, status: str, error: str | None = None) -> sa.Update:
+    """Set the run's outcome and return the UPDATE that records it (in the caller's transaction)."""
     run.status = status
     run.error = error
     run.finished_at = datetime.now(UTC)
     run.duration_seconds = (run.finished_at - run.started_at).total_seconds()
     row = run.as_row()
     row.pop("run_id")
+    return sync_runs.update().where(sync_runs.c.run_id == run.run_id).values(**row)
+
+
+def finish_run(
+    bind: sa.Engine | sa.Connection, run: SyncRun, status: str, error: str | None = None
+) -> None:
+    """Record the outcome; called on success and on failure alike."""
     with bind.begin() as tx:
         conn = tx if isinstance(tx, sa.Connection) else bind
         assert isinstance(conn, sa.Connection)
-        conn.execute(sync_runs.update().where(sync_runs.c.run_id == run.run_id).values(**row))
+        conn.execute(finished(run, status, error))
 
 
 def last_runs(engine: sa.Engine, table_name: str, limit: int = 10) -> list[sa.Row[Any]]:

@@ -16,10 +16,10 @@ from pipewarden.db.engines import cached_engine, connect
 from pipewarden.db.urls import redact_secrets
 from pipewarden.dialects import dialect_for
 from pipewarden.metrics.profiles import ProfileAccumulator
-from pipewarden.metrics.sync_metrics import after_sync
+from pipewarden.metrics.sync_metrics import write_sync_metrics
 from pipewarden.records.column_kinds import read_kinds, write_kinds
 from pipewarden.records.schema_changes import mark_backfilled, record_added_columns
-from pipewarden.records.sync_runs import SyncRun, finish_run, start_run
+from pipewarden.records.sync_runs import SyncRun, finish_run, finished, start_run
 from pipewarden.records.tables import ensure_tables
 from pipewarden.records.watermarks import Watermark, read_watermark
 from pipewarden.sync.extract import (
@@ -84,8 +84,9 @@ def sync_table(config: PipewardenConfig, name: str, options: SyncOptions | None 
             except sa.exc.DBAPIError:  # the connection itself broke: record on a fresh one
                 finish_run(warehouse, run, "failed", message)
             raise
-        finish_run(wh, run, "success")
-    after_sync(warehouse, table_config, run, profiles)
+        with wh.begin():  # the outcome and the run's metrics, one commit
+            wh.execute(finished(run, "success"))
+            write_sync_metrics(wh, run, table_config, profiles)
     return run
 
 

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 
 from pipewarden.db.engines import cached_engine
-from pipewarden.metrics.sync_metrics import NEWEST_CURSOR, after_sync
+from pipewarden.metrics.sync_metrics import NEWEST_CURSOR, record_sync_metrics
 from pipewarden.records.metrics import history, metrics
 from pipewarden.records.sync_runs import SyncRun
 from pipewarden.records.tables import ensure_tables
@@ -102,7 +102,7 @@ def test_without_profiles_the_watermark_gives_freshness(shop: Shop) -> None:
     run.status, run.finished_at, run.rows_read, run.rows_loaded = "success", finished, 4, 4
     run.old_watermark = finished - timedelta(hours=2)
     run.new_watermark = (finished - timedelta(minutes=10)).replace(tzinfo=None)  # naive is UTC
-    written = after_sync(engine, config.table("orders"), run, None)
+    written = record_sync_metrics(engine, run, config.table("orders"), None)
 
     assert written == 7  # rows x4, sync_succeeded, freshness, newest cursor
     assert _labels_of(engine, "rows_loaded") == ["{}"]
