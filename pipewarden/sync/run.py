@@ -120,7 +120,7 @@ def _sync(
     with wh.begin():
         watermark = None if options.full_refresh else read_watermark(wh, table_config.name)
     run.old_watermark = watermark.cursor if watermark else None
-    fresh = watermark is None and _is_empty(wh, target.table)
+    empty_target = watermark is None and _is_empty(wh, target.table)
     cap = None
     if source.kinds[cursor].kind == "timestamp":
         # Rows stamped in the future (a bad clock, a typo) must not carry the watermark past
@@ -134,7 +134,9 @@ def _sync(
     # Profiling is columnar work that releases the GIL: a worker overlaps it with the next load.
     with (
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="pipewarden-profile") as profiler,
-        BatchLoader(wh, target_dialect, target, source.columns, key, cursor, fresh) as loader,
+        BatchLoader(
+            wh, target_dialect, target, source.columns, key, cursor, empty_target
+        ) as loader,
     ):
         profiling: list[Future[None]] = []
         start_at, after = _resume_from(watermark, table_config.lookback, len(key))
