@@ -4,8 +4,8 @@ Methods, each run several times, medians printed with ratios against the floor o
 - floor: hand-written psycopg — binary COPY out of the source streamed into a binary COPY into a
   staging table, then one `INSERT … ON CONFLICT DO UPDATE` (no Python per value at all);
 - pipewarden full load (without checks; checks on vs off is bench/sync_checks.py, run after);
-- a 10,000-row delta (floor: the same COPY path filtered on the cursor, into a target of its own,
-  so both read and write the same 10,000 changed rows);
+- a 10,000-row delta, median of nine (floor: the same COPY path filtered on the cursor, into a
+  target of its own, so both read and write the same 10,000 changed rows);
 - a run with nothing changed;
 - dlt (connectorx backend, parquet loading), when installed in bench/.peers/dlt (see bench/peers);
 - peak memory of a full load, measured in a child process.
@@ -231,7 +231,7 @@ def main() -> None:
         pipewarden_load(source, target)
         floor_load(source, floor_target)
         deltas_floor, deltas_pw = [], []
-        rounds = max(n, 5)
+        rounds = max(n, 9)
         for r in range(-1, rounds):
             since = touch_rows(source, 10_000, args.rows, r + 1)
             took_floor = 0.0

@@ -76,7 +76,7 @@ class Dialect:
         """Empty the staging table before a batch (inside the batch's transaction)."""
         conn.execute(staging.delete())
 
-    def append(self, conn: sa.Connection, table: sa.Table, batch: pl.DataFrame) -> bool:
+    def bulk_insert(self, conn: sa.Connection, table: sa.Table, batch: pl.DataFrame) -> bool:
         """Insert a batch straight into a warehouse table, with no staging and no merge.
 
         Used while the target was empty when the run began; False (nothing done) where only

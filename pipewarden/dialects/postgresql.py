@@ -110,7 +110,7 @@ class PostgreSQL(Dialect):
         preparer = conn.dialect.identifier_preparer
         conn.execute(sa.text(f"TRUNCATE {preparer.format_table(staging)}"))
 
-    def append(self, conn: sa.Connection, table: sa.Table, batch: pl.DataFrame) -> bool:
+    def bulk_insert(self, conn: sa.Connection, table: sa.Table, batch: pl.DataFrame) -> bool:
         """COPY as CSV straight into the table; the target's own types parse the text."""
         if not arrow_csv.supports(_kinds(table, batch)):
             return False

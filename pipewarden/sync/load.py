@@ -108,7 +108,7 @@ class BatchLoader:
         duplicate = (sa.exc.IntegrityError, self.conn.dialect.loaded_dbapi.IntegrityError)
         savepoint = self.conn.begin_nested()
         try:
-            appended = self.dialect.append(self.conn, self.target.table, batch)
+            appended = self.dialect.bulk_insert(self.conn, self.target.table, batch)
         except duplicate:
             savepoint.rollback()
             appended = False
