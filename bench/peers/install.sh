@@ -21,7 +21,8 @@ if [ ! -x "$VENV/bin/python" ]; then
     "$PYTHON" -m venv "$VENV"
 fi
 "$VENV/bin/python" -m pip install --quiet \
-    "dlt[postgres,parquet,sql_database]==$DLT_VERSION" \
+    "dlt[postgres,parquet]==$DLT_VERSION" \
+    "sqlalchemy>=2,<3" \
     "connectorx==$CONNECTORX_VERSION" \
     "adbc-driver-postgresql==$ADBC_VERSION" \
     "adbc-driver-manager==$ADBC_VERSION"
