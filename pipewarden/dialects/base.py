@@ -19,6 +19,8 @@ class Dialect:
     row_value_keyset: bool = False
     #: pipewarden may keep its tables and copies here.
     warehouse: bool = False
+    #: `bulk_insert` can put a first load straight into the target, faster than staging.
+    direct_insert: bool = False
 
     def engine_options(self) -> dict[str, Any]:
         """Keyword arguments for `sqlalchemy.create_engine`."""

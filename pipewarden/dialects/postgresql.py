@@ -23,6 +23,7 @@ class PostgreSQL(Dialect):
     name = "postgresql"
     row_value_keyset = True
     warehouse = True
+    direct_insert = True
 
     def engine_options(self) -> dict[str, Any]:
         return {"pool_pre_ping": True, "connect_args": {"options": "-c timezone=UTC"}}

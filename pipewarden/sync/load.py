@@ -49,7 +49,7 @@ class BatchLoader:
     ) -> None:
         self.conn = conn
         #: The target was empty when the run began: batches are appended without a merge.
-        self.fresh = fresh
+        self.fresh = fresh and dialect.direct_insert
         self.dialect = dialect
         self.target = target
         self.columns = list(columns)
