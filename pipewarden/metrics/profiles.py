@@ -13,6 +13,10 @@ table, so two statistics are sketches that merge across batches:
 * Quantiles: a uniform sample of the values without replacement, kept as the `reservoir`
   values with the smallest random keys (bottom-k sampling). Merging two samples is keeping the
   smallest keys of both, so the sample stays uniform over everything seen.
+
+For the column monitors (`checks.column_monitor`) a run also leaves, per column, its exact null
+count and either a uniform sample of its numbers (the reservoir's smallest keys again) or, for a
+text or boolean column with at most `CATEGORIES` distinct values, its exact value counts.
 """
 
 from collections.abc import Sequence
@@ -24,12 +28,15 @@ import numpy as np
 import polars as pl
 import sqlalchemy as sa
 
+from pipewarden.records.column_samples import DELTA, SAMPLE_SIZE, ColumnSample
 from pipewarden.records.metrics import MetricPoint, write_metrics
 from pipewarden.records.tables import ensure_tables, sync_runs
 
 DISTINCT_SKETCH = 4096
 RESERVOIR = 10_000
 QUANTILES = {"p05": 0.05, "p50": 0.50, "p95": 0.95}
+#: A text column with more distinct values than this is no category (emails, ids, JSON).
+CATEGORIES = 50
 _HASH_SPACE = float(2**64)
 
 
@@ -48,6 +55,8 @@ class ColumnProfile:
     maximum: float = -np.inf
     sample: np.ndarray = field(default_factory=lambda: np.empty(0))
     keys: np.ndarray = field(default_factory=lambda: np.empty(0))
+    # Exact value counts of a category column; None when it is none (or has too many values).
+    counts: dict[str, int] | None = None
 
     @property
     def null_rate(self) -> float | None:
@@ -74,6 +83,12 @@ class ColumnProfile:
     def quantile(self, q: float) -> float | None:
         return float(np.quantile(self.sample, q)) if len(self.sample) else None
 
+    def sample_values(self, size: int = SAMPLE_SIZE) -> np.ndarray:
+        """A uniform sample of at most `size` numbers: the reservoir's smallest keys."""
+        if len(self.keys) <= size:
+            return self.sample
+        return self.sample[np.argpartition(self.keys, size)[:size]]
+
     def merge(self, other: "ColumnProfile") -> None:
         """Fold another profile of the same column into this one."""
         self.numeric = self.numeric or other.numeric
@@ -87,6 +102,16 @@ class ColumnProfile:
         self.sample, self.keys = _bottom_k(
             np.concatenate([self.sample, other.sample]), np.concatenate([self.keys, other.keys])
         )
+        self.counts = _merged_counts(self.counts, other.counts)
+
+
+def _merged_counts(a: dict[str, int] | None, b: dict[str, int] | None) -> dict[str, int] | None:
+    if a is None or b is None:
+        return None
+    merged = dict(a)
+    for value, n in b.items():
+        merged[value] = merged.get(value, 0) + n
+    return merged if len(merged) <= CATEGORIES else None
 
 
 def _smallest_unique(hashes: np.ndarray) -> np.ndarray:
@@ -120,6 +145,10 @@ def _profile_column(series: pl.Series, rng: np.random.Generator) -> ColumnProfil
             profile.minimum = float(values.min())
             profile.maximum = float(values.max())
             profile.sample, profile.keys = _bottom_k(values, rng.random(len(values)))
+    elif dtype in (pl.String, pl.Boolean, pl.Categorical) and len(profile.hashes) <= CATEGORIES:
+        # The sketch already counted the distinct values: only real categories are tallied.
+        counts = present.cast(pl.String).value_counts()
+        profile.counts = {str(v): int(n) for v, n in counts.iter_rows()}
     return profile
 
 
@@ -144,6 +173,8 @@ class ProfileAccumulator:
         self.profiles: dict[str, ColumnProfile] = {}
         self.newest_cursor: Any = None
         self.rows_by_hour: dict[datetime, int] = {}
+        # Rows at or before the previous watermark were re-read by the lookback: counted once.
+        self.counted_after: Any = None
         self._rng = np.random.default_rng(seed)
 
     def add(self, batch: pl.DataFrame) -> None:
@@ -183,7 +214,11 @@ class ProfileAccumulator:
             present = values.drop_nulls()
             if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
                 present = present.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
-            hours = present.cast(pl.Datetime("us")).dt.truncate("1h").value_counts()
+            present = present.cast(pl.Datetime("us"))
+            if isinstance(self.counted_after, datetime):
+                after = _as_utc(self.counted_after).replace(tzinfo=None)
+                present = present.filter(present > after)
+            hours = present.dt.truncate("1h").value_counts()
             for hour, n in hours.iter_rows():
                 key = _as_utc(hour)
                 self.rows_by_hour[key] = self.rows_by_hour.get(key, 0) + int(n)
@@ -197,8 +232,11 @@ class ProfileAccumulator:
         except TypeError:
             self.newest_cursor = value  # a cursor of another type than before: keep the latest
 
-    def points(self, measured_at: datetime | None = None) -> list[MetricPoint]:
-        """The profiles as metric points, labelled by column; rows per cursor hour at the hour."""
+    def points(
+        self, measured_at: datetime | None = None, volume_labels: dict[str, Any] | None = None
+    ) -> list[MetricPoint]:
+        """The profiles as metric points, labelled by column; rows per cursor hour at the hour
+        (with `volume_labels`: a full load's hours are no delta's and stay out of volume checks)."""
         at = measured_at or datetime.now(UTC)
         out: list[MetricPoint] = []
         for name, p in self.profiles.items():
@@ -220,10 +258,28 @@ class ProfileAccumulator:
                 if v is not None
             ]
         out += [
-            MetricPoint(hour, self.table_name, "rows_by_cursor_hour", float(n))
+            MetricPoint(hour, self.table_name, "rows_by_cursor_hour", float(n), volume_labels)
             for hour, n in sorted(self.rows_by_hour.items())
         ]
         return out
+
+    def samples(self, measured_at: datetime, run_id: str, load: str = DELTA) -> list[ColumnSample]:
+        """Per column: rows, nulls and a bounded sample or category counts (none for no rows)."""
+        return [
+            ColumnSample(
+                measured_at=measured_at,
+                table_name=self.table_name,
+                run_id=run_id,
+                column=name,
+                rows=p.rows,
+                nulls=p.nulls,
+                values=p.sample_values() if p.numeric and p.count else None,
+                counts=p.counts,
+                load=load,
+            )
+            for name, p in self.profiles.items()
+            if p.rows
+        ]
 
 
 def profile_batch(

@@ -7,6 +7,7 @@ import sqlalchemy as sa
 
 from pipewarden.config import TableConfig
 from pipewarden.metrics.profiles import ProfileAccumulator
+from pipewarden.records.column_samples import DELTA, FULL, write_samples
 from pipewarden.records.metrics import MetricPoint, latest_values, write_metrics
 from pipewarden.records.sync_runs import SyncRun
 from pipewarden.records.tables import ensure_tables
@@ -98,5 +99,9 @@ def write_sync_metrics(
     points = run_points(run, newest, measured_at)
     if profiles is not None:
         profiles.table_name = profiles.table_name or table_config.name
-        points += profiles.points(measured_at)
+        full = run.full_refresh or run.old_watermark is None
+        points += profiles.points(measured_at, {"load": FULL} if full else None)
+        if run.rows_loaded:  # a run that loaded nothing new re-read only the lookback
+            samples = profiles.samples(measured_at, run.run_id, FULL if full else DELTA)
+            write_samples(conn, samples)
     return write_metrics(conn, points)

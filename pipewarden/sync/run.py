@@ -121,6 +121,7 @@ def _sync(
         watermark = None if options.full_refresh else read_watermark(wh, table_config.name)
     run.old_watermark = watermark.cursor if watermark else None
     empty_target = watermark is None and _is_empty(wh, target.table)
+    profiles.counted_after = run.old_watermark
     cap = None
     if source.kinds[cursor].kind == "timestamp":
         # Rows stamped in the future (a bad clock, a typo) must not carry the watermark past

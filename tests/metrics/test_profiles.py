@@ -103,3 +103,23 @@ def test_zoned_cursor_hours_are_utc() -> None:
     acc.add(series.to_frame())
     assert acc.rows_by_hour == {datetime(2026, 3, 1, 9, 0, tzinfo=UTC): 1}
     assert acc.newest_cursor == moment
+
+
+def test_categories_are_counted_exactly_and_only_while_few() -> None:
+    acc = ProfileAccumulator("t")
+    acc.add(pl.DataFrame({"status": ["paid", "paid", None], "id": ["a", "b", "c"]}))
+    acc.add(pl.DataFrame({"status": ["new", "paid", "new"], "id": [str(i) for i in range(60)][:3]}))
+    acc.add(pl.DataFrame({"status": ["paid"] * 60, "id": [f"x{i}" for i in range(60)]}))
+    samples = {s.column: s for s in acc.samples(datetime.now(UTC), "r")}
+    assert samples["status"].counts == {"paid": 63, "new": 2}
+    assert samples["status"].nulls == 1 and samples["status"].rows == 66
+    assert samples["id"].counts is None  # 66 distinct values: an identifier, not a category
+
+
+def test_a_numeric_sample_is_uniform_and_bounded() -> None:
+    acc = ProfileAccumulator("t")
+    for start in range(0, 50_000, 10_000):
+        acc.add(pl.DataFrame({"x": np.arange(start, start + 10_000, dtype=np.float64)}))
+    (sample,) = acc.samples(datetime.now(UTC), "r")
+    assert sample.values is not None and len(sample.values) == 1000
+    assert 20_000 < float(np.median(sample.values)) < 30_000  # drawn from every batch

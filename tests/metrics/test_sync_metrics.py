@@ -6,6 +6,7 @@ import sqlalchemy as sa
 
 from pipewarden.db.engines import cached_engine
 from pipewarden.metrics.sync_metrics import NEWEST_CURSOR, record_sync_metrics
+from pipewarden.records.column_samples import read_samples
 from pipewarden.records.metrics import history, metrics
 from pipewarden.records.sync_runs import SyncRun
 from pipewarden.records.tables import ensure_tables
@@ -111,3 +112,22 @@ def test_without_profiles_the_watermark_gives_freshness(shop: Shop) -> None:
     assert _labels_of(engine, "null_rate") == []
     # latency is unknown for this run: no point rather than a made-up one
     assert _series(engine, "latency_p95_seconds") == ([], [])
+
+
+def test_samples_are_kept_per_delta_and_the_lookback_counts_once(shop: Shop) -> None:
+    shop.add(6, minutes_ago=40)
+    config = shop.config(lookback="1h")
+    engine = cached_engine(config.warehouse.url)
+    shop.sync(config)  # the first load: a full sample, and its hours labelled full
+    shop.add(3, minutes_ago=5)
+    shop.sync(config)  # re-reads the first six rows through the lookback
+    shop.sync(config)  # nothing new: leaves no sample
+
+    with engine.connect() as conn:
+        full = read_samples(conn, ["orders"], load="full")["orders"]
+        delta = read_samples(conn, ["orders"])["orders"]
+    assert {s.run_id for s in full} != {s.run_id for s in delta}
+    assert len({s.run_id for s in delta}) == 1
+    assert {s.rows for s in delta} == {9}  # the profile saw what the delta read
+    hours = _series(engine, "rows_by_cursor_hour", {})[1]
+    assert sum(hours) == 3  # but the hour counts only the rows after the old watermark
