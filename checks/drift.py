@@ -100,14 +100,26 @@ def categorical_drift(
     settings: DriftSettings | None = None,
 ) -> DriftResult:
     """Chi-square test of the two frequency tables; PSI over the categories as the effect."""
-    settings = settings or DriftSettings()
     ref_counts = Counter(_category(v) for v in reference)
     cur_counts = Counter(_category(v) for v in current)
+    return counts_drift(column, ref_counts, cur_counts, settings)
+
+
+def counts_drift(
+    column: str,
+    ref_counts: Mapping[str, int],
+    cur_counts: Mapping[str, int],
+    settings: DriftSettings | None = None,
+) -> DriftResult:
+    """`categorical_drift` from frequency tables (category -> count) rather than values."""
+    settings = settings or DriftSettings()
     n_ref, n_cur = sum(ref_counts.values()), sum(cur_counts.values())
     if min(n_ref, n_cur) < settings.min_size:
         return _too_small(column, "categorical", n_ref, n_cur, settings)
     categories = sorted(set(ref_counts) | set(cur_counts))
-    table = np.array([[ref_counts[c] for c in categories], [cur_counts[c] for c in categories]])
+    table = np.array(
+        [[ref_counts.get(c, 0) for c in categories], [cur_counts.get(c, 0) for c in categories]]
+    )
     if len(categories) < 2:
         statistic, p_value = 0.0, 1.0
     else:
@@ -158,10 +170,12 @@ def control_fdr(
     """Benjamini-Hochberg q-values across all results; drifted = large effect and q <= alpha."""
     settings = settings or DriftSettings()
     q_values = benjamini_hochberg([r.p_value for r in results])
-    return [
-        _judged(r.model_copy(update={"q_value": q}), settings)
-        for r, q in zip(results, q_values, strict=True)
-    ]
+    return [with_q_value(r, q, settings) for r, q in zip(results, q_values, strict=True)]
+
+
+def with_q_value(result: DriftResult, q_value: float, settings: DriftSettings) -> DriftResult:
+    """The result judged on a q-value adjusted elsewhere (a family wider than its own table's)."""
+    return _judged(result.model_copy(update={"q_value": q_value}), settings)
 
 
 def benjamini_hochberg(p_values: Sequence[float]) -> list[float]:

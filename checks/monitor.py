@@ -1,4 +1,4 @@
-"""`run_checks`: freshness and anomaly checks of every table, recorded with their reasons.
+"""`run_checks`: freshness, anomaly, volume and column checks of every table, with their reasons.
 
 Reads are per family, never per table or point: one statement for the newest loaded cursor of
 all tables, one for their latest runs, one for their last checks, and one scan for the histories
@@ -19,7 +19,9 @@ from uuid import uuid4
 import sqlalchemy as sa
 
 from checks.anomaly.detector import DetectorSettings, Verdict, score_latest
+from checks.column_monitor import column_results
 from checks.freshness import FreshnessVerdict, describe, freshness_status, staleness
+from checks.volume import volume_results
 from pipewarden.config import PipewardenConfig
 from pipewarden.db.engines import cached_engine
 from pipewarden.metrics.sync_metrics import NEWEST_CURSOR, cursor_instant
@@ -41,9 +43,9 @@ from pipewarden.records.metrics import (
 from pipewarden.records.tables import ensure_tables, sync_runs
 from pipewarden.records.values import loads
 
-#: The metrics whose newest point is checked, and how the detector should read them.
+#: The metrics whose newest point is checked, and how the detector should read them. Volume is
+#: checked per cursor hour (`checks.volume`), not per run, whose size follows the cadence.
 ANOMALY_METRICS: tuple[tuple[str, str], ...] = (
-    ("rows_loaded", "count"),
     ("latency_p95_seconds", "gauge"),
     ("freshness_seconds", "gauge"),
 )
@@ -142,6 +144,8 @@ def run_checks(
             results.append(
                 _anomaly_result(name, metric, kind, times, values, settings, scorer, now, run_id)
             )
+    results += volume_results(engine, names, now, run_id, settings, scorer)
+    results += column_results(engine, config, names, now, run_id)
     _record(engine, states, results, now)
     return results
 

@@ -85,11 +85,15 @@ def status(config: ConfigOption = None) -> None:
 
 
 def results_view(results: list[CheckResult]) -> Table:
-    """Check results as a table, one row per table and check."""
+    """Check results as a table, one row per table and check; quiet column monitors as one."""
     view = Table(title="checks", title_justify="left")
     for column in ("table", "check", "status", "observed", "expected", "reason"):
         view.add_column(column, justify="right" if column == "observed" else "left")
+    quiet: dict[str, int] = {}
     for r in results:
+        if r.check.startswith(("drift:", "null_rate:")) and r.status == "ok":
+            quiet[r.table_name] = quiet.get(r.table_name, 0) + 1
+            continue
         colour = COLOURS.get(r.status, "")
         expected = (
             f"{_number(r.expected_low)} – {_number(r.expected_high)}"
@@ -104,6 +108,8 @@ def results_view(results: list[CheckResult]) -> Table:
             expected,
             r.reason or "",
         )
+    for name, n in quiet.items():
+        view.add_row(name, "columns", "[green]ok[/]", "", "", f"{n} drift and null-rate checks ok")
     return view
 
 

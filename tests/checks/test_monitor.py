@@ -51,7 +51,7 @@ def _config(warehouse_url: str, tables: tuple[str, ...] = ("orders", "customers"
 def _hourly_history(
     table: str, end: datetime, days: int, last: float | None = None, seed: int = 1
 ) -> list[MetricPoint]:
-    """rows_loaded with a daily cycle, latency and freshness, one point an hour up to `end`."""
+    """Rows by cursor hour (daily cycle), latency and freshness, one point an hour up to `end`."""
     rng = np.random.default_rng(seed)
     points = []
     n = days * 24
@@ -62,7 +62,7 @@ def _hourly_history(
         if i == n - 1 and last is not None:
             rows = last
         points += [
-            MetricPoint(at, table, "rows_loaded", rows),
+            MetricPoint(at, table, "rows_by_cursor_hour", rows),
             MetricPoint(at, table, "latency_p95_seconds", float(rng.normal(600, 40))),
             MetricPoint(at, table, "freshness_seconds", float(rng.normal(120, 10))),
         ]
@@ -100,12 +100,12 @@ def test_stale_table_and_volume_spike_are_caught_and_recorded(warehouse_url: str
     assert results["orders", "freshness"].status == "ok"
     assert results["customers", "freshness"].status == "error"
     assert results["customers", "freshness"].observed == 3 * 3600
-    spike = results["orders", "anomaly:rows_loaded"]
+    spike = results["orders", "anomaly:rows_by_cursor_hour"]
     assert spike.status == "anomaly"
     assert spike.observed == 4000 and spike.expected_high is not None
     assert spike.expected_high < 4000
-    assert spike.observed_at == end
-    assert results["customers", "anomaly:rows_loaded"].status == "ok"
+    assert spike.observed_at == end.replace(minute=0)  # the hour in progress, already too high
+    assert results["customers", "anomaly:rows_by_cursor_hour"].status == "ok"
     for name in ("orders", "customers"):
         for metric in ("latency_p95_seconds", "freshness_seconds"):
             assert results[name, f"anomaly:{metric}"].status == "ok"
@@ -128,7 +128,7 @@ def test_stale_table_and_volume_spike_are_caught_and_recorded(warehouse_url: str
         )
     assert len(recorded) == 8
     assert ("customers", "freshness", "error") in recorded
-    assert ("orders", "anomaly:rows_loaded", "anomaly") in recorded
+    assert ("orders", "anomaly:rows_by_cursor_hour", "anomaly") in recorded
     assert ("customers", 2.0, '{"check": "freshness", "status": "error"}') in outcomes
     assert ages == {"orders": 600.0, "customers": 3 * 3600.0}
 
@@ -137,9 +137,9 @@ def test_short_or_missing_history_is_insufficient(warehouse_url: str) -> None:
     config = _config(warehouse_url)
     _seed(config, _hourly_history("orders", NOW, 1)[:30])
     results = _by_check(run_checks(config, now=NOW))
-    assert results["orders", "anomaly:rows_loaded"].status == "insufficient_history"
-    assert results["customers", "anomaly:rows_loaded"].status == "insufficient_history"
-    assert results["customers", "anomaly:rows_loaded"].history_size == 0
+    assert results["orders", "anomaly:rows_by_cursor_hour"].status == "insufficient_history"
+    assert results["customers", "anomaly:rows_by_cursor_hour"].status == "insufficient_history"
+    assert results["customers", "anomaly:rows_by_cursor_hour"].history_size == 0
     # Nothing loaded yet under an SLA is an error, not a silence.
     assert results["customers", "freshness"].status == "error"
 
@@ -150,11 +150,11 @@ def test_full_loads_stay_out_of_the_history(warehouse_url: str) -> None:
     _seed(
         config,
         _hourly_history("orders", end, 10)
-        + [MetricPoint(NOW, "orders", "rows_loaded", 250_000.0, {"load": "full"})],
+        + [MetricPoint(end, "orders", "rows_by_cursor_hour", 250_000.0, {"load": "full"})],
     )
-    result = _by_check(run_checks(config, now=NOW))["orders", "anomaly:rows_loaded"]
+    result = _by_check(run_checks(config, now=NOW))["orders", "anomaly:rows_by_cursor_hour"]
     assert result.status == "ok"
-    assert result.observed_at == end
+    assert result.observed_at == end.replace(minute=0) - timedelta(hours=1)  # `end` in progress
 
 
 def test_only_the_named_tables_are_checked(warehouse_url: str) -> None:
@@ -268,19 +268,22 @@ def test_a_point_already_scored_is_not_scored_again(warehouse_url: str) -> None:
         return score_latest(*args, **kwargs)
 
     first = _by_check(run_checks(config, now=NOW, scorer=counting))
-    assert len(calls) == 3
+    assert len(calls) == 4  # two gauges; the complete cursor hour and the one in progress
     again = _by_check(run_checks(config, now=NOW + timedelta(minutes=5), scorer=counting))
-    assert len(calls) == 3
-    assert again["orders", "anomaly:rows_loaded"].status == "anomaly"
+    assert len(calls) == 4
+    assert again["orders", "anomaly:rows_by_cursor_hour"].status == "anomaly"
     assert (
-        again["orders", "anomaly:rows_loaded"].reason
-        == first["orders", "anomaly:rows_loaded"].reason
+        again["orders", "anomaly:rows_by_cursor_hour"].reason
+        == first["orders", "anomaly:rows_by_cursor_hour"].reason
     )
-    assert again["orders", "anomaly:rows_loaded"].checked_at == NOW + timedelta(minutes=5)
+    assert again["orders", "anomaly:rows_by_cursor_hour"].checked_at == NOW + timedelta(minutes=5)
 
-    _seed(config, [MetricPoint(NOW, "orders", "rows_loaded", 210.0)])
+    _seed(config, [MetricPoint(NOW, "orders", "rows_by_cursor_hour", 210.0)])
     run_checks(config, now=NOW + timedelta(minutes=10), scorer=counting)
-    assert calls[3:] == ["count"]
+    assert calls[4:] == []  # 14:00 is complete now, and its anomaly was already scored
+    _seed(config, [MetricPoint(NOW + timedelta(hours=1), "orders", "rows_by_cursor_hour", 5.0)])
+    run_checks(config, now=NOW + timedelta(hours=1, minutes=5), scorer=counting)
+    assert calls[4:5] == ["count"]  # a new complete hour is scored
 
 
 def test_the_flow_task_records_and_returns_plain_rows(warehouse_url: str, tmp_path: Path) -> None:

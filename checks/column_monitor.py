@@ -1,0 +1,292 @@
+"""Column monitors: distribution drift and null rates of the newest sync against earlier syncs.
+
+What is compared, from `pipewarden_column_samples` (one row per delta run and column):
+
+* The latest batch: the newest delta run's rows. A run with fewer than `DriftSettings.min_size`
+  rows is pooled with the runs just before it until there are enough, so a table that changes
+  by a handful of rows an hour is judged over its last few runs rather than never.
+* The reference: the `reference_runs` delta runs before those (a day of hourly syncs), at least
+  `min_reference_runs` of them. Full loads are neither: a first load is the whole table, not a
+  batch of changes. The key and the cursor are not monitored: both move by construction.
+
+Numbers: `checks.drift.numeric_drift` (KS and Anderson-Darling, gated on KS D or PSI) over the
+runs' samples; columns with few distinct values: `counts_drift` (chi-square, gated on PSI) over
+exact counts. Null rates: chi-square of the two (nulls, present) rows, gated on Cohen's
+h = |2 asin sqrt(p1) - 2 asin sqrt(p0)| and an absolute floor, so 0% -> 0.5% stays quiet while
+0% -> 40% does not. Every p-value of a check run, across tables and both kinds of monitor, is
+adjusted by Benjamini-Hochberg together before anything is called a change.
+"""
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+import numpy as np
+import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict, Field
+from scipy import stats
+
+from checks.drift import (
+    DriftResult,
+    DriftSettings,
+    benjamini_hochberg,
+    counts_drift,
+    numeric_drift,
+    with_q_value,
+)
+from pipewarden.config import PipewardenConfig
+from pipewarden.records.column_samples import ColumnSample, by_run, read_samples
+from pipewarden.records.metrics import ANOMALY, INSUFFICIENT, OK, CheckResult
+
+KINDS = ("null_rate", "drift")
+#: Most reference values a numeric test reads (the runs' samples pooled, then thinned).
+REFERENCE_VALUES = 5000
+
+
+class ColumnMonitorSettings(BaseModel):
+    """Thresholds of the column monitors; effect sizes gate, the FDR level only confirms."""
+
+    model_config = ConfigDict(frozen=True)
+
+    drift: DriftSettings = DriftSettings()
+    null_rate_effect: float = Field(
+        default=0.2, gt=0, description="Cohen's h of a null-rate change worth an alert."
+    )
+    null_rate_floor: float = Field(
+        default=0.02, ge=0, le=1, description="Smallest absolute null-rate change worth an alert."
+    )
+    reference_runs: int = Field(default=24, ge=1, description="Earlier runs in the reference.")
+    min_reference_runs: int = Field(default=3, ge=1, description="Fewest runs before judging.")
+
+
+@dataclass(frozen=True)
+class NullRateTest:
+    """Null counts of the latest batch and of the reference, and the test's p-value."""
+
+    column: str
+    nulls: int
+    rows: int
+    ref_nulls: int
+    ref_rows: int
+    p_value: float
+
+    @property
+    def rate(self) -> float:
+        return self.nulls / self.rows
+
+    @property
+    def ref_rate(self) -> float:
+        return self.ref_nulls / self.ref_rows
+
+    @property
+    def effect(self) -> float:
+        return abs(_angle(self.rate) - _angle(self.ref_rate))
+
+
+def null_rate_test(
+    column: str, nulls: int, rows: int, ref_nulls: int, ref_rows: int
+) -> NullRateTest:
+    """Chi-square of (nulls, present) now against the reference; p = 1 when neither has nulls."""
+    table = np.array([[ref_nulls, ref_rows - ref_nulls], [nulls, rows - nulls]])
+    if table.sum(axis=0).min() == 0:
+        p_value = 1.0  # no nulls on either side (or only nulls): nothing changed
+    else:
+        p_value = float(stats.chi2_contingency(table, correction=False).pvalue)
+    return NullRateTest(column, nulls, rows, ref_nulls, ref_rows, p_value)
+
+
+def null_rate_band(ref_rate: float, settings: ColumnMonitorSettings) -> tuple[float, float]:
+    """Null rates too close to the reference to matter: within h and within the floor."""
+    half = settings.null_rate_effect / 2
+    base = math.asin(math.sqrt(ref_rate))
+    low = math.sin(max(0.0, base - half)) ** 2
+    high = math.sin(min(math.pi / 2, base + half)) ** 2
+    floor = settings.null_rate_floor
+    return max(0.0, min(low, ref_rate - floor)), min(1.0, max(high, ref_rate + floor))
+
+
+@dataclass(frozen=True)
+class _Split:
+    """One table's latest batch and reference, as runs of samples (newest first)."""
+
+    current: list[list[ColumnSample]]
+    reference: list[list[ColumnSample]]
+
+
+def column_results(
+    engine: sa.Engine,
+    config: PipewardenConfig,
+    names: Sequence[str],
+    now: datetime,
+    run_id: str,
+    settings: ColumnMonitorSettings | None = None,
+) -> list[CheckResult]:
+    """Drift and null-rate verdicts of every monitored column of the named tables."""
+    settings = settings or ColumnMonitorSettings()
+    with engine.connect() as conn:
+        samples = read_samples(conn, names)
+    drift: list[tuple[str, datetime, DriftResult, int]] = []
+    nulls: list[tuple[str, datetime, NullRateTest, int]] = []
+    waiting: list[CheckResult] = []
+    for name in names:
+        runs = by_run(samples.get(name, []))
+        if not runs:
+            continue
+        table = config.tables[name]
+        skip = {*table.primary_key, table.cursor}
+        split = _split(runs, settings)
+        observed_at = runs[0][0].measured_at
+        for column in [s.column for s in runs[0] if s.column not in skip]:
+            cur = [s for run in split.current for s in run if s.column == column]
+            ref = [s for run in split.reference for s in run if s.column == column]
+            base = CheckResult(now, name, "", INSUFFICIENT, observed_at=observed_at, run_id=run_id)
+            rows = sum(s.rows for s in cur)
+            if len(ref) < settings.min_reference_runs or rows < settings.drift.min_size:
+                why = (
+                    f"{column}: {len(ref)} earlier runs with this column and {rows} rows in the "
+                    f"latest batch (needs {settings.min_reference_runs} runs and "
+                    f"{settings.drift.min_size} rows)"
+                )
+                waiting += [replace(base, check=f"{kind}:{column}", reason=why) for kind in KINDS]
+                continue
+            ref_rows = sum(s.rows for s in ref)
+            test = null_rate_test(column, sum(s.nulls for s in cur), rows, _nulls(ref), ref_rows)
+            nulls.append((name, observed_at, test, len(ref)))
+            result = _drift(column, cur, ref, settings.drift)
+            if result is not None:
+                drift.append((name, observed_at, result, len(ref)))
+    tested = [d for d in drift if d[2].test != "none"]
+    q_values = benjamini_hochberg([d[2].p_value for d in tested] + [n[2].p_value for n in nulls])
+    judged = iter(q_values)
+    out = [
+        _drift_result(
+            name,
+            at,
+            r if r.test == "none" else with_q_value(r, next(judged), settings.drift),
+            runs,
+            settings.drift,
+            now,
+            run_id,
+        )
+        for name, at, r, runs in drift
+    ]
+    null_q = q_values[len(tested) :]
+    out += [
+        _null_result(name, at, test, q, runs, settings, now, run_id)
+        for (name, at, test, runs), q in zip(nulls, null_q, strict=True)
+    ]
+    return out + waiting
+
+
+def _split(runs: list[list[ColumnSample]], settings: ColumnMonitorSettings) -> _Split:
+    """Newest runs until they hold `min_size` rows, then up to `reference_runs` before them."""
+    taken, rows = 0, 0
+    while taken < len(runs) and rows < settings.drift.min_size:
+        rows += max(s.rows for s in runs[taken])
+        taken += 1
+    return _Split(runs[:taken], runs[taken : taken + settings.reference_runs])
+
+
+def _nulls(samples: list[ColumnSample]) -> int:
+    return sum(s.nulls for s in samples)
+
+
+def _drift(
+    column: str, cur: list[ColumnSample], ref: list[ColumnSample], settings: DriftSettings
+) -> DriftResult | None:
+    """Numbers when both sides have samples, categories when both have counts, else nothing."""
+    if all(s.values is not None for s in cur + ref):
+        reference = np.concatenate([s.values for s in ref if s.values is not None])
+        if len(reference) > REFERENCE_VALUES:
+            rng = np.random.default_rng(0)  # the same thinning for the same runs
+            reference = rng.choice(reference, REFERENCE_VALUES, replace=False)
+        current = np.concatenate([s.values for s in cur if s.values is not None])
+        return numeric_drift(column, reference, current, settings)
+    if all(s.counts is not None for s in cur + ref):
+        return counts_drift(column, _summed(ref), _summed(cur), settings)
+    return None
+
+
+def _summed(samples: list[ColumnSample]) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for s in samples:
+        for value, n in (s.counts or {}).items():
+            total[value] = total.get(value, 0) + n
+    return total
+
+
+def _drift_result(
+    name: str,
+    observed_at: datetime,
+    r: DriftResult,
+    runs: int,
+    settings: DriftSettings,
+    now: datetime,
+    run_id: str,
+) -> CheckResult:
+    status = INSUFFICIENT if r.test == "none" else ANOMALY if r.drifted else OK
+    threshold = settings.ks_threshold if r.effect == "ks_d" else settings.psi_threshold
+    gate = f"KS D ≥ {settings.ks_threshold:g} or PSI ≥ {settings.psi_threshold:g}"
+    if r.effect == "psi":
+        gate = f"PSI ≥ {settings.psi_threshold:g}"
+    return CheckResult(
+        checked_at=now,
+        table_name=name,
+        check=f"drift:{r.column}",
+        status=status,
+        observed=r.effect_size,
+        observed_at=observed_at,
+        expected_low=0.0,
+        expected_high=threshold,
+        score=r.q_value,
+        method=f"{r.test}; drift when {gate} and BH q ≤ {settings.alpha:g} (score: q)",
+        reason=(
+            f"{r.column}: {r.reason}; latest {r.current_size:,} values vs {r.reference_size:,} "
+            f"from {runs} earlier runs"
+        ),
+        history_size=r.reference_size,
+        run_id=run_id,
+    )
+
+
+def _null_result(
+    name: str,
+    observed_at: datetime,
+    test: NullRateTest,
+    q: float,
+    runs: int,
+    settings: ColumnMonitorSettings,
+    now: datetime,
+    run_id: str,
+) -> CheckResult:
+    low, high = null_rate_band(test.ref_rate, settings)
+    large = not low <= test.rate <= high
+    changed = large and q <= settings.drift.alpha
+    verdict = "changed" if changed else "not significant" if large else "stable"
+    return CheckResult(
+        checked_at=now,
+        table_name=name,
+        check=f"null_rate:{test.column}",
+        status=ANOMALY if changed else OK,
+        observed=test.rate,
+        observed_at=observed_at,
+        expected_low=low,
+        expected_high=high,
+        score=q,
+        method=(
+            f"chi-square of nulls; change when Cohen's h ≥ {settings.null_rate_effect:g}, "
+            f"|Δ| ≥ {settings.null_rate_floor:g} and BH q ≤ {settings.drift.alpha:g} (score: q)"
+        ),
+        reason=(
+            f"{test.column}: {verdict}: null rate {test.rate:.1%} ({test.nulls:,} of "
+            f"{test.rows:,}) vs {test.ref_rate:.1%} over {runs} earlier runs "
+            f"(h {test.effect:.2f}, q={q:.2g})"
+        ),
+        history_size=test.ref_rows,
+        run_id=run_id,
+    )
+
+
+def _angle(rate: float) -> float:
+    return 2 * math.asin(math.sqrt(min(1.0, max(0.0, rate))))

@@ -1,0 +1,140 @@
+"""Column monitors over recorded samples, through run_checks, on PostgreSQL and SQLite."""
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+
+from checks.column_monitor import ColumnMonitorSettings, null_rate_band
+from checks.monitor import run_checks
+from pipewarden.config.load import parse_config
+from pipewarden.db.engines import cached_engine
+from pipewarden.records.column_samples import ColumnSample, read_samples, write_samples
+from pipewarden.records.metrics import check_results
+from pipewarden.records.tables import ensure_tables
+
+NOW = datetime(2026, 3, 2, 15, 20, tzinfo=UTC)
+
+
+def _config(warehouse_url: str) -> Any:
+    table = {"source": "shop", "primary_key": ["id"], "cursor": "updated_at"}
+    return parse_config(
+        {
+            "warehouse": {"url": warehouse_url},
+            "sources": {"shop": {"url": "sqlite:///unused.sqlite"}},
+            "tables": {"orders": table},
+        },
+        Path("t.yaml"),
+    )
+
+
+def _run(i: int, **columns: dict[str, Any]) -> list[ColumnSample]:
+    """One run's samples, `i` hours before NOW; each column: rows, nulls, values or counts."""
+    at = NOW - timedelta(hours=i, minutes=10)
+    return [ColumnSample(at, "orders", f"run-{i}", name, **spec) for name, spec in columns.items()]
+
+
+def _checks(warehouse_url: str, runs: list[list[ColumnSample]]) -> dict[str, Any]:
+    config = _config(warehouse_url)
+    engine = cached_engine(config.warehouse.url)
+    ensure_tables(engine)
+    with engine.begin() as conn:
+        write_samples(conn, [s for run in runs for s in run])
+    results = run_checks(config, now=NOW)
+    return {r.check: r for r in results if r.check.startswith(("drift:", "null_rate:"))}
+
+
+def _numbers(rng: np.random.Generator, mean: float, n: int = 500) -> dict[str, Any]:
+    return {"rows": n, "nulls": 0, "values": rng.normal(mean, 10, n)}
+
+
+def test_a_real_shift_is_caught_and_recorded_with_its_reasons(warehouse_url: str) -> None:
+    rng = np.random.default_rng(1)
+    runs = [_run(0, amount=_numbers(rng, 130), id=_numbers(rng, 5000))]
+    runs += [_run(i, amount=_numbers(rng, 100), id=_numbers(rng, 10 * i)) for i in range(1, 11)]
+    results = _checks(warehouse_url, runs)
+
+    drift = results["drift:amount"]
+    assert drift.status == "anomaly"
+    assert drift.observed is not None and drift.observed > 0.5  # KS D
+    assert (drift.expected_low, drift.expected_high) == (0.0, 0.1)
+    assert drift.score is not None and drift.score < 1e-10  # the BH q-value
+    assert drift.method is not None and "ks_2samp" in drift.method and "BH" in drift.method
+    assert drift.history_size == 5000 and "10 earlier runs" in (drift.reason or "")
+    assert drift.observed_at == NOW - timedelta(minutes=10)
+    assert results["null_rate:amount"].status == "ok"
+    assert "drift:id" not in results  # the key moves by construction
+
+    with cached_engine(warehouse_url).connect() as conn:
+        row = conn.execute(
+            sa.select(check_results).where(check_results.c.check == "drift:amount")
+        ).one()
+    assert row.status == "anomaly" and row.history_size == 5000
+    assert row.observed == drift.observed and row.score == drift.score
+
+
+def test_a_trivial_shift_of_categories_at_large_n_is_ignored(warehouse_url: str) -> None:
+    usual = {"rows": 100_000, "nulls": 0, "counts": {"email": 60_000, "sms": 40_000}}
+    nudged = {"rows": 100_000, "nulls": 0, "counts": {"email": 60_800, "sms": 39_200}}
+    moved = {"rows": 100_000, "nulls": 0, "counts": {"email": 30_000, "push": 70_000}}
+    runs = [_run(0, channel=nudged, other=moved)]
+    runs += [_run(i, channel=usual, other=usual) for i in range(1, 6)]
+    results = _checks(warehouse_url, runs)
+    channel = results["drift:channel"]
+    assert channel.status == "ok" and "stable" in (channel.reason or "")
+    assert channel.score is not None and channel.score < 1e-4  # "significant", and tiny
+    assert results["drift:other"].status == "anomaly"
+
+
+def test_null_rate_floors(warehouse_url: str) -> None:
+    """0% -> 0.5% stays quiet (Elementary's false alarm); 0% -> 40% is caught."""
+    never = {"rows": 20_000, "nulls": 0}
+    runs = [_run(0, email={"rows": 20_000, "nulls": 100}, phone={"rows": 20_000, "nulls": 8_000})]
+    runs += [_run(i, email=never, phone=never) for i in range(1, 5)]
+    results = _checks(warehouse_url, runs)
+    email, phone = results["null_rate:email"], results["null_rate:phone"]
+    assert email.status == "ok" and email.observed == 0.005
+    assert email.score is not None and email.score < 1e-10  # significant, and below the floors
+    assert phone.status == "anomaly" and phone.observed == 0.4
+    assert (phone.expected_low, phone.expected_high) == null_rate_band(0.0, ColumnMonitorSettings())
+    assert phone.history_size == 80_000 and "0.0%" in (phone.reason or "")
+
+
+def _marginal(**others: dict[str, Any]) -> list[list[ColumnSample]]:
+    """3 nulls in 30 rows after none in 90: a large change, on little evidence."""
+    runs = [_run(0, note={"rows": 30, "nulls": 3}, **others)]
+    return runs + [_run(i, note={"rows": 30, "nulls": 0}, **others) for i in range(1, 4)]
+
+
+def test_a_marginal_change_alone_is_significant(warehouse_url: str) -> None:
+    note = _checks(warehouse_url, _marginal())["null_rate:note"]
+    assert note.status == "anomaly" and note.score is not None and note.score < 0.01
+
+
+def test_benjamini_hochberg_spans_every_monitor_of_the_run(warehouse_url: str) -> None:
+    """The same change among 60 more monitors: its q-value is no longer below 0.05."""
+    stable = {f"c{k}": {"rows": 30, "nulls": 0} for k in range(60)}
+    note = _checks(warehouse_url, _marginal(**stable))["null_rate:note"]
+    assert note.status == "ok" and "not significant" in (note.reason or "")
+    assert note.score is not None and note.score > 0.05
+
+
+def test_small_runs_are_pooled_and_too_little_history_waits(warehouse_url: str) -> None:
+    rng = np.random.default_rng(2)
+    runs = [_run(i, amount=_numbers(rng, 100, n=12)) for i in range(0, 3)]
+    results = _checks(warehouse_url, runs)
+    # 36 rows need all three runs to make a latest batch: nothing is left to compare with.
+    assert results["drift:amount"].status == "insufficient_history"
+    assert "0 earlier runs" in (results["drift:amount"].reason or "")
+
+
+def test_samples_beyond_the_kept_runs_are_dropped(warehouse_url: str) -> None:
+    engine = cached_engine(warehouse_url)
+    ensure_tables(engine)
+    with engine.begin() as conn:
+        for i in range(5, -1, -1):
+            write_samples(conn, _run(i, amount={"rows": 1, "nulls": 0}), keep_runs=3)
+        kept = read_samples(conn, ["orders"])["orders"]
+    assert [s.run_id for s in kept] == ["run-0", "run-1", "run-2"]
