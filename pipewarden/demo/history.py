@@ -2,7 +2,8 @@
 
 A real deployment learns from its own runs; the demo has none. `seed_history` writes, for every
 demo table, one sync an hour (at minute 7, as the hourly deployment runs) over the last 28 days:
-rows read, loaded, unchanged and quarantined, duration, latency p50/p95/max and freshness.
+rows read, loaded, unchanged and quarantined, rows by cursor hour, duration, latency p50/p95/max
+and freshness. Column samples of the last day of those syncs come from `demo.reference`.
 
 The shapes are those of the sources the demo simulates:
 
@@ -13,10 +14,11 @@ The shapes are those of the sources the demo simulates:
 Counts are negative binomial (overdispersed, as real volumes are), latency and freshness
 log-normal, both cut short of their tails (so the seeded past holds no outlier by chance). The
 demo's next delta then looks like this against its past: customers' 100 changed rows are
-ordinary; orders' 200 new orders in twenty minutes are a burst far above any hour of the last
+ordinary; orders' 200 new orders in half an hour are a burst far above any hour of the last
 four weeks (the anomaly the checks catch); events, whose source stopped sending, are stale
 (`seed_history` reads each source's newest cursor and continues the history from that moment
-with empty syncs and a growing age). Nothing else in the seeded past stands out.
+with empty syncs and a growing age), and their cursor hours since are empty. Nothing else in the
+seeded past stands out.
 """
 
 import math
@@ -135,6 +137,14 @@ def table_history(
                     latency_max_seconds=p95 * float(rng.uniform(1.1, 1.8)),
                 )
         points += [MetricPoint(at, name, metric, v) for metric, v in values.items()]
+        # What the hourly sync loaded changed in the hour before it, by cursor time; the hour
+        # in which the source stopped still had its rows.
+        hour = at.replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+        rows = values["rows_loaded"]
+        if stopped is not None and not rows and hour < stopped:
+            rows = round(shape.rows_per_hour * _rhythm(shape, hour))
+        if rows:
+            points.append(MetricPoint(hour, name, "rows_by_cursor_hour", rows))
     return points
 
 

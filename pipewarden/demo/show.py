@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
@@ -93,19 +94,23 @@ def _checks(console: Console, demo: DemoRound) -> None:
     console.print("\n[bold]4. Checks[/] (freshness SLAs, anomalies against the metric history)")
     rows = checks_flow(config_path=str(demo.config_path))
     colours = {"ok": "green", "warn": "yellow", "error": "red", "anomaly": "red"}
-    attention = [r for r in rows if r["status"] != "ok"]
+    attention = [r for r in rows if r["status"] in colours and r["status"] != "ok"]
     for r in attention:
         colour = colours.get(r["status"], "")
         console.print(
             f"  [{colour}]{r['status']:>7}[/] {r['table']} {r['check']}: {r['reason']}",
             highlight=False,
         )
-    ok = len(rows) - len(attention)
+    learning = [r for r in rows if r["status"] == "insufficient_history"]
+    ok = len(rows) - len(attention) - len(learning)
     console.print(
         f"  [green]{'ok':>7}[/] {ok} other checks (freshness within SLA, metrics within "
-        "their seasonal bands)",
+        "their seasonal bands, columns like their last day)",
         highlight=False,
     )
+    if learning:
+        checks = ", ".join(f"{r['table']} {r['check']}" for r in learning)
+        console.print(f"  [dim]{'waiting':>7} for more history: {checks}[/]", highlight=False)
 
 
 def _num(value: Any) -> str:
@@ -151,6 +156,9 @@ def run_and_show(folder: Path, reset: bool, console: Console) -> DemoRound:
         demo.syncs.append(first)
         console.print(_sync_view("first sync", first))
         _show_failures(console, first)
+        from pipewarden.demo.reference import seed_reference
+
+        seed_reference(config.warehouse.url, config, datetime.now(UTC), np.random.default_rng(5))
     console.print("\n[bold]Meanwhile in the sources[/]")
     change_sources(demo, sources)
     for note in demo.source_notes[-3:]:

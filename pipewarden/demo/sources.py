@@ -212,6 +212,13 @@ def _since_last_round(rng: random.Random, since: datetime, now: datetime) -> dat
     return start + (now - start) * rng.uniform(0.05, 0.95)
 
 
+def _in_cents(row: dict[str, object]) -> dict[str, object]:
+    """A checkout release that sends amounts in cents: valid money, a hundred times too large."""
+    amount = row["amount"]
+    assert isinstance(amount, Decimal)
+    return {**row, "amount": amount * 100}
+
+
 class DemoSources:
     """The three sample sources, as files in the demo folder."""
 
@@ -267,6 +274,7 @@ class DemoSources:
             fresh = [customer_row(rng, top + i, now) for i in range(1, 41)]
             for row in fresh:
                 row["updated_at"] = naive(_since_last_round(rng, since, now))
+                row["country"] = None  # the new signup form lost its country field
             conn.execute(customers.insert(), fresh)
             ids = rng.sample(range(1, top + 1), 60)
             conn.execute(
@@ -286,7 +294,10 @@ class DemoSources:
                 sa.text("UPDATE customers SET loyalty_tier = :tier WHERE customer_id = :id"),
                 [{"tier": rng.choice(["bronze", "silver", "gold"]), "id": i} for i in tier_ids],
             )
-        notes.append(f"CRM: 40 new customers, 60 changed (round {round_no})")
+        notes.append(
+            f"CRM: 40 new customers, all without a country (the new signup form lost the "
+            f"field), 60 changed (round {round_no})"
+        )
         with shop.begin() as conn:
             top = conn.execute(sa.select(sa.func.max(orders.c.order_id))).scalar() or 0
             newest = conn.execute(sa.select(sa.func.max(orders.c.updated_at))).scalar()
@@ -294,10 +305,12 @@ class DemoSources:
             conn.execute(
                 orders.insert(),
                 [
-                    {
-                        **order_row(rng, top + i, 1500, now),
-                        "updated_at": naive(_since_last_round(rng, newest_at, now)),
-                    }
+                    _in_cents(
+                        {
+                            **order_row(rng, top + i, 1500, now),
+                            "updated_at": naive(_since_last_round(rng, newest_at, now)),
+                        }
+                    )
                     for i in range(1, 201)
                 ],
             )
@@ -311,7 +324,8 @@ class DemoSources:
             deleted = rng.sample([i for i in range(1, top + 1) if i not in late], 12)
             conn.execute(orders.delete().where(orders.c.order_id.in_(deleted)))
         notes.append(
-            f"shop: 200 new orders, 5 late-arriving refunds, 12 orders hard-deleted "
+            f"shop: 200 new orders, their amounts in cents (a checkout release), 5 late-arriving "
+            f"refunds, 12 orders hard-deleted "
             f"(ids {', '.join(map(str, sorted(deleted)[:5]))}, …)"
         )
         return notes

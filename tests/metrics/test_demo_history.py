@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from checks.anomaly.detector import Kind, detect_series
+from checks.column_monitor import KINDS
 from checks.gate import gate_for
 from checks.monitor import run_checks
 from pipewarden.config.load import parse_config
@@ -16,12 +17,14 @@ from pipewarden.config.models import PipewardenConfig
 from pipewarden.db.engines import cached_engine
 from pipewarden.demo.config import demo_config
 from pipewarden.demo.history import SHAPES, seed_history, sync_times, table_history
+from pipewarden.demo.reference import seed_reference
 from pipewarden.demo.sources import DemoSources
 from pipewarden.records.metrics import history
 from pipewarden.sync.run import SyncOptions, sync_table
 
 SERIES: list[tuple[str, Kind]] = [
     ("rows_loaded", "count"),
+    ("rows_by_cursor_hour", "count"),
     ("latency_p95_seconds", "gauge"),
     ("freshness_seconds", "gauge"),
 ]
@@ -69,23 +72,33 @@ def test_the_demo_catches_the_stale_source_and_the_order_burst(tmp_path: Path) -
     assert seed_history(config.warehouse.url, config, now, random.Random(3)) == 0  # once only
 
     _sync_all(config)  # the first load: labelled full, left out of the histories
+    seed_reference(config.warehouse.url, config, now, np.random.default_rng(5))
     sources.change(random.Random(7), datetime.now(UTC), 1)
     _sync_all(config)  # the delta the checks judge
     results = {(r.table_name, r.check): r for r in run_checks(config)}
 
-    statuses = {key: r.status for key, r in results.items()}
+    columns = {k: r.status for k, r in results.items() if k[1].startswith(KINDS)}
+    assert {k for k, status in columns.items() if status == "anomaly"} == {
+        ("orders", "drift:amount"),  # the checkout release's cents
+        ("customers", "null_rate:country"),  # the signup form's lost field
+    }, "\n".join(f"{k}: {r.reason}" for k, r in results.items() if k in columns)
+    assert {k for k, status in columns.items() if status == "insufficient_history"} == {
+        ("customers", "drift:loyalty_tier"),  # added this round: no past yet
+        ("customers", "null_rate:loyalty_tier"),
+    }
+    statuses = {key: r.status for key, r in results.items() if key not in columns}
     assert statuses == {
         ("customers", "freshness"): "ok",
         ("orders", "freshness"): "ok",
         ("events", "freshness"): "error",
-        ("customers", "anomaly:rows_loaded"): "ok",
+        ("customers", "anomaly:rows_by_cursor_hour"): "ok",
         ("customers", "anomaly:latency_p95_seconds"): "ok",
         ("customers", "anomaly:freshness_seconds"): "ok",
-        ("orders", "anomaly:rows_loaded"): "anomaly",
+        ("orders", "anomaly:rows_by_cursor_hour"): "anomaly",
         ("orders", "anomaly:latency_p95_seconds"): "ok",
         ("orders", "anomaly:freshness_seconds"): "ok",
-        # The web source stopped: nothing loaded, the data ages. Both are true alarms.
-        ("events", "anomaly:rows_loaded"): "anomaly",
+        # The web source stopped: no rows in the hours since, the data ages. Both are true alarms.
+        ("events", "anomaly:rows_by_cursor_hour"): "anomaly",
         ("events", "anomaly:latency_p95_seconds"): statuses[
             "events", "anomaly:latency_p95_seconds"
         ],
@@ -94,7 +107,7 @@ def test_the_demo_catches_the_stale_source_and_the_order_burst(tmp_path: Path) -
     # The delta loads no event; whether the lookback's re-read rows (four hours old) count
     # towards latency is the sync's choice: either way nothing false is said.
     assert statuses["events", "anomaly:latency_p95_seconds"] in ("ok", "anomaly")
-    burst = results["orders", "anomaly:rows_loaded"]
+    burst = results["orders", "anomaly:rows_by_cursor_hour"]
     assert burst.expected_high is not None and burst.observed is not None
     assert burst.observed > burst.expected_high
     events_age = results["events", "freshness"].observed or 0
