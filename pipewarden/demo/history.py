@@ -145,6 +145,12 @@ def table_history(
             rows = round(shape.rows_per_hour * _rhythm(shape, hour))
         if rows:
             points.append(MetricPoint(hour, name, "rows_by_cursor_hour", rows))
+    # The hour before now is complete by the demo's delta, yet no seeded sync ran after it: its
+    # rows until the source went quiet are the seeded past's, as for every hour before.
+    last = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    if sync_times(now)[-1] < last + timedelta(hours=1) and (stopped is None or last < stopped):
+        rows = round(shape.rows_per_hour * _rhythm(shape, last))
+        points.append(MetricPoint(last, name, "rows_by_cursor_hour", rows))
     return points
 
 
