@@ -88,9 +88,13 @@ class Dialect:
 
     def bulk_load(self, conn: sa.Connection, staging: sa.Table, batch: pl.DataFrame) -> None:
         """Put a batch into the (empty) staging table."""
-        rows = batch.to_dicts()
+        self.append(conn, staging, batch)
+
+    def append(self, conn: sa.Connection, table: sa.Table, frame: pl.DataFrame) -> None:
+        """Add a frame's rows to a table, in the caller's transaction (pipewarden's own records)."""
+        rows = frame.to_dicts()
         if rows:
-            conn.execute(staging.insert(), rows)
+            conn.execute(table.insert(), rows)
 
 
 def changed_condition(

@@ -119,6 +119,13 @@ class PostgreSQL(Dialect):
             _copy_csv(conn, table, batch)
         return True
 
+    def append(self, conn: sa.Connection, table: sa.Table, frame: pl.DataFrame) -> None:
+        """COPY as CSV written by polars: no statement, and no Python object, per row."""
+        if not arrow_csv.supports(_kinds(table, frame)):
+            super().append(conn, table, frame)
+        elif frame.height:
+            _copy_csv(conn, table, frame)
+
     def bulk_load(self, conn: sa.Connection, staging: sa.Table, batch: pl.DataFrame) -> None:
         """COPY into staging: CSV written by polars, or binary rows for types CSV cannot carry."""
         if batch.height == 0:
