@@ -17,14 +17,14 @@ import polars as pl
 import sqlalchemy as sa
 from pandera.engines import polars_engine
 
+from checks.held_rows import KEY, ROW, HeldRows
 from checks.normalize import normalize, rule_problems, unknown_steps
-from checks.row_json import row_json
 from checks.validate import (
     FAILURE_SCHEMA,
     PreparedSchema,
     no_failures,
     prepare,
-    reasons_by_row,
+    reasons_frame,
     validate,
 )
 from pipewarden.config import ConfigError, PipewardenConfig, TableConfig
@@ -35,9 +35,10 @@ from pipewarden.sync.schema import TableShape
 
 @dataclass
 class CheckedBatch(GatedBatch):
-    """A gated batch that also carries its failures, for the run's failure counts."""
+    """A gated batch that also carries its failures, and each rejected row's reasons as polars."""
 
     failures: pl.DataFrame = field(default_factory=no_failures)
+    reason_lists: pl.Series = field(default_factory=lambda: pl.Series([], dtype=pl.List(q.REASON)))
 
 
 _IMPORTING = threading.Lock()
@@ -175,10 +176,8 @@ def gate_for(table_config: TableConfig, target: TableShape) -> BatchGate:
 class SchemaGate:
     """Normalize, validate lazily, split; keep the rejected rows in the load's transaction.
 
-    The gate lives for one run. It remembers the table's held rows (key and row as JSON) after
-    the first batch, so that each batch can tell, without a query per row, which held rows a
-    newer version of the key supersedes and which rejected rows are already held as they are
-    (a lookback re-read of a bad row does not hold it twice).
+    The gate lives for one run and remembers the table's held rows (`HeldRows`), so that each
+    batch can tell, without a query per row, which held rows it supersedes.
     """
 
     def __init__(
@@ -190,7 +189,7 @@ class SchemaGate:
         self.prepared: PreparedSchema | None = None if schema is None else prepare(schema)
         self.rules = {c: list(s) for c, s in rules.items()}
         self.key = list(key)
-        self._held: pl.DataFrame | None = None
+        self._held = HeldRows(self.key)
 
     def check(self, batch: pl.DataFrame) -> CheckedBatch:
         normalized, failures = normalize(batch, self.rules)
@@ -204,66 +203,51 @@ class SchemaGate:
             failures = pl.concat([failures, found]) if failures.height else found
         if failures.height == 0:
             return CheckedBatch(valid=normalized)
-        rows, reasons = reasons_by_row(failures)
-        bad = pl.int_range(0, pl.len(), dtype=pl.UInt32).is_in(pl.Series(rows, dtype=pl.UInt32))
+        reasons = reasons_frame(failures)
+        bad = pl.int_range(0, pl.len(), dtype=pl.UInt32).is_in(reasons["row"].implode())
         return CheckedBatch(
             valid=normalized.filter(~bad),
             rejected=batch.filter(bad),
-            reasons=reasons,
+            reasons=reasons["reasons"].to_list(),
             failures=failures,
+            reason_lists=reasons["reasons"],
         )
 
     def keep_rejected(
         self, conn: sa.Connection, table_name: str, run_id: str, gated: GatedBatch
     ) -> int:
-        held = self._held_rows(conn, table_name)
-        rejected = gated.rejected if gated.rejected is not None else None
-        new = pl.DataFrame(schema={"key": pl.String, "row": pl.String})
-        if rejected is not None and rejected.height:
-            new = pl.DataFrame({"key": row_json(rejected, self.key), "row": row_json(rejected)})
-        if held.height:
-            # A held row is superseded when its key arrives as a valid row, or as a bad row
-            # that differs from it; an identical bad row is the same row read again.
-            valid_keys = row_json(gated.valid, self.key)
-            stale = pl.concat(
-                [
-                    held.filter(pl.col("key").is_in(valid_keys.implode())),
-                    held.join(new, on="key", how="semi").join(new, on=["key", "row"], how="anti"),
-                ]
-            ).unique()
-            if stale.height:
-                q.mark_superseded_rows(conn, table_name, stale.rows(), run_id)
-                held = held.join(stale, on=["key", "row"], how="anti")
-            to_insert = new.join(held, on=["key", "row"], how="anti")
-        else:
-            to_insert = new
-        if to_insert.height and rejected is not None:
-            reasons = dict(zip(new["row"].to_list(), gated.reasons, strict=False))
-            q.hold(
-                conn,
-                table_name,
-                run_id,
-                [
-                    q.HeldRow(k, r, reasons[r])
-                    for k, r in zip(to_insert["key"].to_list(), to_insert["row"].to_list())
-                ],
-            )
-            self._held = pl.concat([held, to_insert.unique()])
-        else:
-            self._held = held
+        rejected = gated.rejected
+        if rejected is None:
+            rejected = gated.valid.clear()
+        new = self._held.incoming(rejected).with_columns(_reason_lists(gated).alias("reasons"))
+        to_hold = self._held.supersede(conn, table_name, run_id, gated.valid, new)
+        q.hold(
+            conn,
+            table_name,
+            run_id,
+            to_hold.select(
+                pl.col(KEY).alias("primary_key"), pl.col(ROW).alias("row_json"), "reasons"
+            ),
+        )
+        self._held.add(to_hold)
         failures = getattr(gated, "failures", None)
         if failures is not None and failures.height:
             q.record_failures(conn, run_id, table_name, failure_groups(failures))
         return gated.rejected_count
 
-    def _held_rows(self, conn: sa.Connection, table_name: str) -> pl.DataFrame:
-        if self._held is None:
-            rows = q.held_keys(conn, table_name)
-            self._held = pl.DataFrame(
-                {"key": [r[1] for r in rows], "row": [r[2] for r in rows]},
-                schema={"key": pl.String, "row": pl.String},
-            ).unique()
-        return self._held
+
+def _reason_lists(gated: GatedBatch) -> pl.Series:
+    """Each rejected row's reasons as a list of `q.REASON`, in the order of the rejected rows."""
+    if isinstance(gated, CheckedBatch) and len(gated.reason_lists) == gated.rejected_count:
+        return gated.reason_lists
+    texts = [
+        [
+            {k: None if r.get(k) is None else str(r[k]) for k in ("column", "check", "value")}
+            for r in reasons
+        ]
+        for reasons in gated.reasons
+    ]
+    return pl.Series(texts, dtype=pl.List(q.REASON))
 
 
 def failure_groups(failures: pl.DataFrame, examples: int = q.MAX_EXAMPLES) -> list[q.FailureGroup]:

@@ -60,11 +60,20 @@ def _restore(name: str, dtype: pl.DataType) -> pl.Expr:
     return c.cast(dtype)
 
 
+def json_safe_from_json(
+    texts: Sequence[str] | pl.Series, schema: dict[str, pl.DataType]
+) -> pl.DataFrame:
+    """Rows written by `row_json` as `json_safe` gives them: compares with `json_safe(batch)`."""
+    safe = {n: _json_type(t) for n, t in schema.items()}
+    if len(texts) == 0:
+        return pl.DataFrame(schema=safe)
+    decoded = pl.Series("json", texts, dtype=pl.String).str.json_decode(dtype=pl.Struct(safe))
+    return decoded.struct.unnest()
+
+
 def frame_from_json(texts: Sequence[str], schema: dict[str, pl.DataType]) -> pl.DataFrame:
     """Rows written by `row_json`, typed by `schema` (the batch's schema when they were read)."""
     if not texts:
         return pl.DataFrame(schema=schema)
-    struct = pl.Struct({n: _json_type(t) for n, t in schema.items()})
-    decoded = pl.Series("json", list(texts), dtype=pl.String).str.json_decode(dtype=struct)
-    frame = decoded.struct.unnest()
+    frame = json_safe_from_json(list(texts), schema)
     return frame.select(_restore(n, t).alias(n) for n, t in schema.items())

@@ -162,13 +162,18 @@ def _check_name(check: str) -> str:
     return "unique" if check == "multiple_fields_uniqueness" else check
 
 
-def reasons_by_row(failures: pl.DataFrame) -> tuple[list[int], list[list[dict[str, Any]]]]:
-    """Failing rows in ascending order, each with its list of `{column, check, value}`."""
-    if failures.height == 0:
-        return [], []
-    grouped = (
+def reasons_frame(failures: pl.DataFrame) -> pl.DataFrame:
+    """Failing rows in ascending order (`row`), each with its `reasons` (list of struct)."""
+    return (
         failures.group_by("row")
         .agg(pl.struct("column", "check", "value").alias("reasons"))
         .sort("row")
     )
+
+
+def reasons_by_row(failures: pl.DataFrame) -> tuple[list[int], list[list[dict[str, Any]]]]:
+    """Failing rows in ascending order, each with its list of `{column, check, value}`."""
+    if failures.height == 0:
+        return [], []
+    grouped = reasons_frame(failures)
     return grouped["row"].to_list(), grouped["reasons"].to_list()

@@ -12,13 +12,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import polars as pl
 import sqlalchemy as sa
 
+from pipewarden.dialects import dialect_for
 from pipewarden.records.tables import metadata
 
 HELD, RELEASED, SUPERSEDED = "held", "released", "superseded"
 #: Examples kept per run, column and check.
 MAX_EXAMPLES = 3
+#: One reason of a held row, as the gate hands them to `hold`.
+REASON = pl.Struct({"column": pl.String, "check": pl.String, "value": pl.String})
 
 _Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
@@ -57,15 +61,6 @@ check_failures = sa.Table(
 
 
 @dataclass(frozen=True)
-class HeldRow:
-    """A row to hold: its key and row as JSON text, and why it failed."""
-
-    primary_key: str
-    row: str
-    reasons: list[dict[str, Any]]
-
-
-@dataclass(frozen=True)
 class QuarantineEntry:
     """One row of the quarantine, decoded."""
 
@@ -98,25 +93,34 @@ def check_base(check: str) -> str:
     return check.split("(", 1)[0]
 
 
-def hold(conn: sa.Connection, table_name: str, run_id: str, rows: Sequence[HeldRow]) -> None:
-    """Insert held rows (in the caller's transaction)."""
-    now = datetime.now(UTC)
-    values = [
-        {
-            "table_name": table_name,
-            "run_id": run_id,
-            "primary_key": r.primary_key,
-            "row_json": r.row,
-            "reasons": json.dumps(r.reasons, default=str),
-            "checks": _checks_text(r.reasons),
-            "status": HELD,
-            "quarantined_at": now,
-        }
-        for r in rows
-    ]
-    if values:
-        # executemany: one compiled statement; psycopg pipelines the rows.
-        conn.execute(quarantine.insert(), values)
+def hold(conn: sa.Connection, table_name: str, run_id: str, rows: pl.DataFrame) -> None:
+    """Insert held rows (in the caller's transaction): `primary_key`, `row_json`, `reasons`.
+
+    `reasons` is a list of `REASON` per row. The records are built by polars and written by the
+    warehouse's bulk path (COPY on PostgreSQL): many bad rows cost no statement and no Python
+    object per row.
+    """
+    if rows.height == 0:
+        return
+    reasons = pl.col("reasons")
+    checks = reasons.list.eval(pl.element().struct.field("check").str.split("(").list.first())
+    frame = rows.select(
+        pl.lit(table_name, pl.String).alias("table_name"),
+        pl.lit(run_id, pl.String).alias("run_id"),
+        "primary_key",
+        "row_json",
+        pl.concat_str(
+            pl.lit("["),
+            reasons.list.eval(pl.element().struct.json_encode()).list.join(","),
+            pl.lit("]"),
+        ).alias("reasons"),
+        pl.concat_str(
+            pl.lit(","), checks.list.unique(maintain_order=True).list.join(","), pl.lit(",")
+        ).alias("checks"),
+        pl.lit(HELD, pl.String).alias("status"),
+        pl.lit(datetime.now(UTC), pl.Datetime("us", "UTC")).alias("quarantined_at"),
+    )
+    dialect_for(conn.dialect.name).append(conn, quarantine, frame)
 
 
 def _checks_text(reasons: Iterable[dict[str, Any]]) -> str:
@@ -147,21 +151,25 @@ def mark_superseded(conn: sa.Connection, ids: Sequence[int], run_id: str | None)
 def mark_superseded_rows(
     conn: sa.Connection, table_name: str, rows: Sequence[tuple[str, str]], run_id: str | None
 ) -> int:
-    """Supersede the held rows given as `(primary_key, row_json)` pairs."""
-    if not rows:
-        return 0
+    """Supersede the held rows given as `(primary_key, row_json)` pairs: one UPDATE per chunk.
+
+    A row's JSON holds its key's values, so no row of one pair can carry another pair's key:
+    matching both lists matches exactly the pairs.
+    """
     c = quarantine.c
-    stmt = (
-        quarantine.update()
-        .where(
-            c.table_name == table_name,
-            c.status == HELD,
-            c.primary_key == sa.bindparam("k"),
-            c.row_json == sa.bindparam("r"),
-        )
-        .values(status=SUPERSEDED, superseded_at=datetime.now(UTC), superseded_by_run=run_id)
-    )
-    return conn.execute(stmt, [{"k": k, "r": r} for k, r in rows]).rowcount
+    done = 0
+    for chunk in _chunks(rows):
+        done += conn.execute(
+            quarantine.update()
+            .where(
+                c.table_name == table_name,
+                c.status == HELD,
+                c.primary_key.in_({k for k, _ in chunk}),
+                c.row_json.in_([r for _, r in chunk]),
+            )
+            .values(status=SUPERSEDED, superseded_at=datetime.now(UTC), superseded_by_run=run_id)
+        ).rowcount
+    return done
 
 
 def mark_released(conn: sa.Connection, ids: Sequence[int], by: str) -> int:

@@ -6,6 +6,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
 import sqlalchemy as sa
 
@@ -16,6 +17,17 @@ from pipewarden.records.sync_runs import SyncRun
 from pipewarden.sync.run import SyncOptions, sync_table
 
 BASE = datetime(2025, 3, 1, 12, 0)
+NOW = datetime.now(UTC).replace(microsecond=0)
+#: An orders batch as the sync reads it, for tests that call the gate directly.
+BATCH_SCHEMA = {
+    "order_id": pl.Int64,
+    "customer_id": pl.Int64,
+    "status": pl.String,
+    "currency": pl.String,
+    "amount": pl.Decimal(12, 2),
+    "created_at": pl.Datetime("us", "UTC"),
+    "updated_at": pl.Datetime("us", "UTC"),
+}
 
 ORDERS = sa.Table(
     "orders",
@@ -51,6 +63,20 @@ def order(order_id: int, **changes: Any) -> dict[str, Any]:
     }
     row.update(changes)
     return row
+
+
+def order_batch(*changes: dict[str, Any]) -> pl.DataFrame:
+    """Valid orders 1, 2, … as a polars batch, each changed by its dict."""
+    base = {
+        "customer_id": 7,
+        "status": "paid",
+        "currency": "EUR",
+        "amount": Decimal("10.00"),
+        "created_at": NOW - timedelta(days=1),
+        "updated_at": NOW - timedelta(hours=1),
+    }
+    rows = [{"order_id": i + 1, **base, **c} for i, c in enumerate(changes)]
+    return pl.DataFrame(rows, schema=BATCH_SCHEMA)
 
 
 def future() -> datetime:

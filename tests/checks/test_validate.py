@@ -1,6 +1,6 @@
 """Pandera validation turned into row reasons; schema references; the gate's split."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -17,31 +17,9 @@ from checks.validate import SchemaMismatch, reasons_by_row, validate
 from pipewarden.config import ConfigError
 from pipewarden.config.load import parse_config
 from pipewarden.sync.gate import PassThroughGate
-
-UTC_TS = pl.Datetime("us", "UTC")
-NOW = datetime.now(UTC).replace(microsecond=0)
-SCHEMA = {
-    "order_id": pl.Int64,
-    "customer_id": pl.Int64,
-    "status": pl.String,
-    "currency": pl.String,
-    "amount": pl.Decimal(12, 2),
-    "created_at": UTC_TS,
-    "updated_at": UTC_TS,
-}
-
-
-def orders(*changes: dict) -> pl.DataFrame:
-    base = {
-        "customer_id": 7,
-        "status": "paid",
-        "currency": "EUR",
-        "amount": Decimal("10.00"),
-        "created_at": NOW - timedelta(days=1),
-        "updated_at": NOW - timedelta(hours=1),
-    }
-    rows = [{"order_id": i + 1, **base, **c} for i, c in enumerate(changes)]
-    return pl.DataFrame(rows, schema=SCHEMA)
+from tests.checks.quarantine_support import BATCH_SCHEMA as SCHEMA
+from tests.checks.quarantine_support import NOW
+from tests.checks.quarantine_support import order_batch as orders
 
 
 def test_every_failure_is_collected_and_counted_per_row():
