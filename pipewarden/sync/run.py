@@ -141,8 +141,10 @@ def _sync(
     ):
         profiling: list[Future[None]] = []
         start_at, after = _resume_from(watermark, table_config.lookback, len(key))
+        # The gate's checks are columnar work too: they run in the reading thread, a batch ahead.
         batches = prefetch(
-            read_batches(
+            (batch, gate.check(batch))
+            for batch in read_batches(
                 src,
                 source_dialect,
                 source.table,
@@ -154,9 +156,8 @@ def _sync(
                 after,
             )
         )
-        for batch in batches:
+        for batch, gated in batches:
             position = _next_watermark(batch, key, cursor, watermark, cap)
-            gated = gate.check(batch)
             result = loader.load(gated, gate, table_config.name, run.run_id, position)
             _count(run, batch, result)
             if position is not None:

@@ -7,9 +7,12 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
+from checks.gate import gate_for
 from checks.report import failure_lines, failure_summary
+from checks.validate import SchemaMismatch
 from pipewarden.config import ConfigError
 from pipewarden.records.sync_runs import last_runs
+from pipewarden.sync.run import SyncOptions, sync_table
 from tests.checks.quarantine_support import (
     BASE,
     ORDERS,
@@ -220,6 +223,35 @@ def test_a_model_for_other_columns_fails_before_loading(sqlite_url, warehouse_ur
 
     with pytest.raises(ConfigError, match="column 'email' is not in the table"):
         sync(config)
+
+
+def test_a_gate_failing_on_a_later_batch_keeps_the_earlier_ones(sqlite_url, warehouse_url):
+    """The gate checks a batch ahead, in the reading thread: its error still ends the run there."""
+    source = sqlite_url("shop")
+    make_source(source, ORDERS, [order(i) for i in range(1, 11)])
+    config = make_config(source, warehouse_url, **SCHEMA)
+
+    class Broken(SchemaMismatch):
+        pass
+
+    def failing_on_the_second_batch(table, target):
+        gate = gate_for(table, target)
+        checked = gate.check
+
+        def check(batch):
+            if batch["order_id"].min() > 4:
+                raise Broken("the second batch")
+            return checked(batch)
+
+        gate.check = check
+        return gate
+
+    with pytest.raises(Broken, match="the second batch"):
+        sync_table(config, "orders", SyncOptions(gate_factory=failing_on_the_second_batch))
+
+    assert warehouse_keys(warehouse_url) == [1, 2, 3, 4]
+    watermark = scalar(warehouse_url, "SELECT cursor_value FROM pipewarden_watermarks")
+    assert "12:04:00" in str(watermark)
 
 
 def test_normalized_customers_load_and_unparseable_dates_are_held(sqlite_url, warehouse_url):
