@@ -49,6 +49,16 @@ class SortedWindow:
         self._arrivals.clear()
         self.aux_sum = 0.0
 
+    def load(self, times: list[float], values: list[float], aux: list[float]) -> None:
+        """Hold exactly these entries (the last `max_size` of them), oldest first."""
+        keep = slice(max(0, len(values) - self.max_size), None)
+        self._arrivals = deque(zip(times[keep], values[keep], aux[keep], strict=True))
+        self.sorted = sorted(values[keep])
+        self.aux_sum = sum(aux[keep])
+
+    def in_arrival_order(self) -> list[float]:
+        return [value for _, value, _ in self._arrivals]
+
     def _drop_oldest(self) -> None:
         _, value, aux = self._arrivals.popleft()
         del self.sorted[bisect_left(self.sorted, value)]

@@ -45,6 +45,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from checks.anomaly.baseline import Expectation, SeriesBaseline
 from checks.anomaly.counts import MAX_SCORE, count_band, count_score, count_scores
+from checks.anomaly.expectations import (
+    Expectations,
+    Layout,
+    TrailingSorted,
+    expectations,
+    median_bounds,
+)
 from checks.anomaly.incidents import IncidentTracker
 from checks.anomaly.season import NO_SEASON, Season, SeasonName, declared_season, detect_season
 
@@ -204,66 +211,168 @@ def _replay(
     kind: Kind,
     excluded: np.ndarray,
     tail: int | None = None,
+    pointwise: bool = False,
 ) -> _Replay:
-    """The detection loop (see the module docstring); `tail` verdicts are needed, None: all."""
-    n = len(x)
-    out = _Replay(n)
-    count = kind == "count"
-    y = np.log1p(np.maximum(x, 0.0)) if count else x
-    step = float(np.median(np.diff(seconds))) if n > 1 else 1.0
-    step = step if step > 0 else 1.0
-    thr = settings.effective_threshold
-    level_points = max(settings.level_points, int(settings.level_window.total_seconds() / step))
-    declared = declared_season(settings.season)
-    season = declared or NO_SEASON
-    # Auto: look for a season once three days exist (a daily pattern can show), again at three
-    # weeks (a weekly one can), then whenever the history has doubled.
-    next_detection = _first_detection_span(step) if declared is None else math.inf
-    ready = declared is not None
-    included = np.zeros(n, dtype=bool)
-    times = seconds.astype(np.float64).tolist()
-    ys, xs = y.tolist(), x.tolist()
-    buckets = season.buckets(seconds).tolist()
-    model = _new_model(season, settings, step, level_points)
-    band = _Band(settings, count)
-    incident = IncidentTracker(settings.quiet_points, settings.new_normal_after.total_seconds())
-    method = _method(season, kind)
-    quick_until = 0 if tail is None else n - tail
-    first_time = times[0] if n else 0.0
-    min_history = settings.min_history
-    skipped = excluded.tolist()
-    for i in range(n):
+    """The detection loop (see the module docstring); `tail` verdicts are needed, None: all.
+
+    Stretches where nothing is anomalous are replayed at once (`_calm`): there the baseline
+    learns every usable point, so its expectations are window statistics over arrays. From an
+    anomaly until its incident has closed, the replay goes point by point (`_pointwise`), from a
+    baseline restored as of that point. `pointwise` replays everything point by point: the
+    reference the fast path is tested against.
+    """
+    s = _Series(seconds, x, settings, kind, excluded, tail)
+    if pointwise:
+        _pointwise(s, 0, s.new_model(), until_calm=False)
+    i = 0 if not pointwise else s.n
+    opened = -1  # the last anomaly left to the fast path, whose incident may still be open
+    while i < s.n:
+        if s.due(i):
+            _detect(s)
+        end = s.next_due(i + 1)
+        stop = _calm(s, i, end)
+        if stop == end:
+            i = end
+            continue
+        quiet = int(s.learnable[opened + 1 : stop].sum()) if opened >= 0 else -1
+        if opened < 0 or quiet > settings.quiet_points:
+            # A lone anomaly changes nothing but its own absence from the baseline.
+            i, opened = stop + 1, stop
+            continue
+        # A second anomaly within the same incident: the tracker decides, point by point.
+        incident = _open_incident(s, opened, quiet)
+        i = _pointwise(s, stop, _restored(s, stop), until_calm=True, incident=incident)
+        opened = -1
+    out = s.out
+    out.finish()
+    if s.count:
+        _apply_count_model(x, out, s.band.thr, 0 if tail is None else max(0, s.n - tail))
+    return out
+
+
+class _Series:
+    """A series being replayed, and what the replay has decided about it so far."""
+
+    def __init__(
+        self,
+        seconds: np.ndarray,
+        x: np.ndarray,
+        settings: DetectorSettings,
+        kind: Kind,
+        excluded: np.ndarray,
+        tail: int | None,
+    ) -> None:
+        n = self.n = len(x)
+        self.settings, self.kind, self.count = settings, kind, kind == "count"
+        self.seconds, self.x = seconds, x
+        self.y = np.log1p(np.maximum(x, 0.0)) if self.count else x
+        step = float(np.median(np.diff(seconds))) if n > 1 else 1.0
+        self.step = step if step > 0 else 1.0
+        window = int(settings.level_window.total_seconds() / self.step)
+        self.level_points = max(settings.level_points, window)
+        self.times = seconds.astype(np.float64)
+        self.first_time = float(self.times[0]) if n else 0.0
+        self.finite = np.isfinite(x)
+        self.skipped = excluded
+        self.learnable = self.finite & ~excluded
+        self.quick_until = 0 if tail is None else n - tail
+        self.out = _Replay(n)
+        self.band = _Band(settings, self.count)
+        declared = declared_season(settings.season)
+        self.set_season(declared or NO_SEASON)
+        # Auto: look for a season once three days exist (a daily pattern can show), again at
+        # three weeks (a weekly one can), then whenever the history has doubled.
+        self.next_detection = _first_detection_span(self.step) if declared is None else math.inf
+        self.ready = declared is not None
+        self.included = np.zeros(n, dtype=bool)  # ever learned: what season detection reads
+        self.held = np.zeros(n, dtype=bool)  # what the baseline holds now
+        self.pool_base: list[float] = []  # residual pool entries from before the last restart
+        self.known = Expectations.empty(n)  # expectations of the held points, rows < valid
+        self.valid = 0
+
+    def set_season(self, season: Season) -> None:
+        self.season, self.method = season, _method(season, self.kind)
+        self.buckets = season.buckets(self.seconds)
+        self.layout = Layout(
+            self.buckets,
+            season.n_buckets,
+            season.neighbours,
+            self.settings.lookback_cycles * season.period_seconds + self.step,
+            self.level_points,
+        )
+
+    def new_model(self) -> SeriesBaseline:
+        return _new_model(self.season, self.settings, self.step, self.level_points)
+
+    def due(self, i: int) -> bool:
+        """Whether a season detection runs before point i is judged."""
+        late = self.times[i] - self.first_time >= self.next_detection
+        return bool(self.finite[i] and late and i >= self.settings.min_history)
+
+    def next_due(self, start: int) -> int:
+        late = self.times[start:] - self.first_time >= self.next_detection
+        late &= self.finite[start:]
+        late[: max(0, self.settings.min_history - start)] = False
+        found = np.flatnonzero(late)
+        return start + int(found[0]) if len(found) else self.n
+
+
+def _detect(s: _Series) -> bool:
+    """Step 1 at the current point: True when the season changed (the baseline is rebuilt)."""
+    s.next_detection = max(2 * s.next_detection, THREE_WEEKS)
+    s.ready = True
+    # Nothing is flagged before the first detection, so it sees every point; later ones see the
+    # baseline's points only, so an incident cannot pose as a season.
+    found = detect_season(
+        s.seconds[s.included],
+        s.y[s.included],
+        s.step,
+        s.level_points,
+        s.season,
+        s.settings.lookback_cycles,
+    )
+    if found == s.season:
+        return False
+    s.set_season(found)
+    s.held, s.pool_base, s.valid = s.included.copy(), [], 0
+    return True
+
+
+def _pointwise(
+    s: _Series,
+    start: int,
+    model: SeriesBaseline,
+    until_calm: bool,
+    incident: IncidentTracker | None = None,
+) -> int:
+    """Steps 1-5 point by point from `start`. With `until_calm`, stops before the first point
+    that finds no incident open and returns its index; else replays to the end."""
+    out, band, settings = s.out, s.band, s.settings
+    times, ys, xs = s.times.tolist(), s.y.tolist(), s.x.tolist()
+    buckets = s.buckets.tolist()
+    incident = incident or _tracker(settings)
+    min_history, quick_until = settings.min_history, s.quick_until
+    finite, skipped = s.finite.tolist(), s.skipped.tolist()
+    for i in range(start, s.n):
+        if until_calm and i > start and incident.start is None:
+            return i
         t, yi, xi = times[i], ys[i], xs[i]
-        if not math.isfinite(xi):
+        if not finite[i]:
             out.method[i] = "no value"
             continue  # a missing value is neither judged nor learned
-        if t - first_time >= next_detection and i >= min_history:
-            next_detection = max(2 * next_detection, THREE_WEEKS)
-            ready = True
-            # Nothing is flagged before the first detection, so it sees every point; later ones
-            # see the baseline's points only, so an incident cannot pose as a season.
-            found = detect_season(
-                seconds[included],
-                y[included],
-                step,
-                level_points,
-                season,
-                settings.lookback_cycles,
-            )
-            if found != season:
-                season, method = found, _method(found, kind)
-                buckets = season.buckets(seconds).tolist()
-                model = _new_model(season, settings, step, level_points)
-                for j in np.nonzero(included)[0].tolist():
-                    bj = buckets[j]
-                    model.learn(times[j], bj, ys[j], xs[j], model.expect(times[j], bj))
+        if i > start and s.due(i) and _detect(s):
+            buckets = s.buckets.tolist()
+            model = s.new_model()
+            for j in np.nonzero(s.included)[0].tolist():
+                bj = buckets[j]
+                model.learn(times[j], bj, ys[j], xs[j], model.expect(times[j], bj))
         bucket = buckets[i]
         seen = model.expect(t, bucket)
         pool = model.pool.sorted
-        out.method[i] = method
+        out.method[i] = s.method
         out.history[i] = len(pool)
         anomalous = False
-        judged = ready and seen.size >= MIN_BUCKET and len(pool) >= min_history
+        judged = s.ready and seen.size >= MIN_BUCKET and len(pool) >= min_history
         # Of a point whose verdict is not returned, only whether it is anomalous matters.
         quick = judged and i < quick_until and band.surely_normal(xi, seen, pool)
         if judged and not quick:
@@ -273,19 +382,127 @@ def _replay(
         # A normal point outside any incident changes nothing in the tracker.
         if (anomalous or incident.start is not None) and incident.observe(i, t, anomalous):
             # A change that outlasts new_normal_after is the new normal: restart from it.
+            s.pool_base = model.pool.in_arrival_order()
             model.restart()
+            s.held[:] = False
+            s.valid = min(s.valid, incident.members[0])
             for j in incident.members:
                 model.learn(times[j], buckets[j], ys[j], xs[j], model.expect(times[j], buckets[j]))
-                included[j] = True
+                s.included[j] = s.held[j] = True
             continue
         if anomalous and not incident.accepted:
             continue
         model.learn(t, bucket, yi, xi, seen)
-        included[i] = True
-    out.finish()
-    if count:
-        _apply_count_model(x, out, thr, 0 if tail is None else max(0, n - tail))
-    return out
+        s.included[i] = s.held[i] = True
+    return s.n
+
+
+def _tracker(settings: DetectorSettings) -> IncidentTracker:
+    return IncidentTracker(settings.quiet_points, settings.new_normal_after.total_seconds())
+
+
+def _open_incident(s: _Series, first: int, quiet: int) -> IncidentTracker:
+    """The tracker as the point-by-point replay has it after the anomaly at `first` and
+    `quiet` normal points."""
+    incident = _tracker(s.settings)
+    incident.observe(first, float(s.times[first]), True)
+    for _ in range(quiet):
+        incident.observe(first, float(s.times[first]), False)
+    return incident
+
+
+def _calm(s: _Series, start: int, end: int) -> int:
+    """Replays points start..end-1 at once as long as none is anomalous; returns the index of
+    the first anomalous point (not replayed: `_pointwise` takes it from there), else `end`."""
+    settings, out, known = s.settings, s.out, s.known
+    if not s.ready:
+        return _learn_only(s, start, end)
+    held = s.held.copy()
+    held[start:end] = s.learnable[start:end]  # optimistic: every usable point is learned
+    expectations(s.times, s.y, s.x, held, s.layout, range(s.valid, end), known)
+    pooled = np.flatnonzero(held[:end] & (known.size[:end] > 0))
+    sequence = np.concatenate(
+        (np.asarray(s.pool_base, dtype=np.float64), known.pool_residual[pooled])
+    )
+    rows = np.arange(start, end)
+    before = len(s.pool_base) + np.searchsorted(pooled, rows)  # pool entries before each row
+    history = np.minimum(before, settings.pool_points)
+    size = known.size[start:end]
+    judged = (
+        s.ready & s.finite[start:end] & (size >= MIN_BUCKET) & (history >= s.settings.min_history)
+    )
+    lengths = before.tolist()
+    mid_low, mid_high = np.full(end - start, -np.inf), np.full(end - start, np.inf)
+    wanted = np.flatnonzero(judged)
+    mid_low[wanted], mid_high[wanted] = median_bounds(
+        sequence, before[wanted], settings.pool_points
+    )
+    centre, lower, upper = known.centre[start:end], known.lower[start:end], known.upper[start:end]
+    surely = s.band.surely_normal_many(s.x[start:end], centre, lower, upper, mid_low, mid_high)
+    full = judged & ~((rows < s.quick_until) & surely)
+    stop = end
+    pool = TrailingSorted(sequence.tolist(), settings.pool_points)
+    ys, xs = s.y, s.x
+    for k in np.flatnonzero(full).tolist():
+        i = start + k
+        seen = Expectation(
+            float(known.shape[i]),
+            float(centre[k]),
+            int(size[k]),
+            float(known.rate[i]),
+            float(lower[k]),
+            float(upper[k]),
+        )
+        ranked = pool.at(lengths[k])
+        if s.band.judge(i, float(ys[i]), float(xs[i]), seen, ranked, out) and not s.skipped[i]:
+            stop = i
+            break
+    _record(s, start, stop, history)
+    if stop < end:  # judged above; it stays out of the baseline
+        out.method[stop], out.history[stop] = s.method, history[stop - start]
+    return stop
+
+
+def _learn_only(s: _Series, start: int, end: int) -> int:
+    """A stretch before the first season detection: nothing is judged, every usable point is
+    learned. Without a season the pool gains a residual from every learned point but the first."""
+    held = np.cumsum(s.held[:end] | (s.learnable[:end] & (np.arange(end) >= start)))
+    before = np.concatenate(([0], held[:-1]))[start:end]
+    pooled = len(s.pool_base) + np.maximum(before - 1, 0)
+    _record(s, start, end, np.minimum(pooled, s.settings.pool_points))
+    return end
+
+
+def _record(s: _Series, start: int, stop: int, history: np.ndarray) -> None:
+    """Points start..stop-1 were replayed at once: note their method and history, learn them."""
+    out, done = s.out, slice(start, stop)
+    out.method[start:stop] = [s.method] * (stop - start)
+    for i in np.flatnonzero(~s.finite[done]).tolist():
+        out.method[start + i] = "no value"
+    out.history[done] = np.where(s.finite[done], history[: stop - start], 0)
+    s.held[done] = s.learnable[done]
+    s.included[done] |= s.learnable[done]
+    s.valid = max(s.valid, stop) if s.ready else s.valid
+
+
+def _restored(s: _Series, stop: int) -> SeriesBaseline:
+    """The baseline as the point-by-point replay has it before point `stop`."""
+    model, known = s.new_model(), s.known
+    held = np.flatnonzero(s.held[:stop])
+    buckets = s.buckets[held]
+    order = np.argsort(buckets, kind="stable")
+    cuts = np.flatnonzero(np.diff(buckets[order])) + 1
+    for members in np.split(held[order], cuts):
+        if len(members):
+            window = model.buckets.windows[int(s.buckets[members[0]])]
+            window.load(s.times[members].tolist(), s.y[members].tolist(), s.x[members].tolist())
+    pooled = held[known.size[held] > 0]
+    if model.seasonal:
+        level = known.level_residual[pooled].tolist()
+        model.level.load([0.0] * len(level), level, [0.0] * len(level))
+    sequence = s.pool_base + known.pool_residual[pooled].tolist()
+    model.pool.load([0.0] * len(sequence), sequence, [0.0] * len(sequence))
+    return model
 
 
 class _Band:
@@ -313,6 +530,37 @@ class _Band:
         if self.count:  # expm1 is monotone up to its last bit: keep a margin
             high, low = high - 1e-9 * abs(high), low + 1e-9 * abs(low)
         return min(low, expected - change) <= xi <= max(high, expected + change)
+
+    def surely_normal_many(
+        self,
+        x: np.ndarray,
+        centre: np.ndarray,
+        lower: np.ndarray,
+        upper: np.ndarray,
+        mid_low: np.ndarray,
+        mid_high: np.ndarray,
+    ) -> np.ndarray:
+        """`surely_normal` of many points whose pool median is only known to lie in
+        [mid_low, mid_high]: True when the point is inside the narrow band for every median in
+        that range. Both band edges rise with the median (while rel_floor <= 1), so the lower
+        edge is taken at mid_high and the upper one at mid_low."""
+        if self.rel_floor > 1.0:
+            return np.zeros(len(x), dtype=bool)
+        tiny = 1e-9 * (1.0 + np.abs(centre))
+        floor = np.maximum((upper - lower) / IQR_TO_SIGMA, tiny)
+        with np.errstate(invalid="ignore", over="ignore"):
+            lowest, _ = self._narrow_band(centre + mid_high, floor)
+            _, highest = self._narrow_band(centre + mid_low, floor)
+            return (lowest <= x) & (x <= highest)
+
+    def _narrow_band(self, level: np.ndarray, floor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        expected = np.expm1(level) if self.count else level
+        change = np.maximum(self.abs_floor, self.rel_floor * np.abs(expected))
+        high, low = level + self.thr * floor, level - self.thr * floor
+        if self.count:
+            high, low = np.expm1(high), np.expm1(low)
+            high, low = high - 1e-9 * np.abs(high), low + 1e-9 * np.abs(low)
+        return np.minimum(low, expected - change), np.maximum(high, expected + change)
 
     def judge(
         self, i: int, yi: float, xi: float, seen: Expectation, ranked: list[float], out: _Replay

@@ -1,0 +1,224 @@
+"""What `SeriesBaseline.expect` says at many points at once, for a known set of learned points.
+
+Between anomalies the replay only learns: every usable point enters the baseline. The baseline
+at point i is then a function of the learned points before i alone, so the expectations of a
+whole stretch are window statistics over arrays (`expectations`), not a loop. The arithmetic is
+that of `baseline.py` (same medians, same interpolation), so the values match the point-by-point
+replay; only the raw means (Poisson rates) are summed in another order.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, insort
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+# Rows of a window matrix sorted at once: bounds the memory of long series.
+CHUNK_CELLS = 1_000_000
+
+
+@dataclass
+class Expectations:
+    """Per point: the fields of `Expectation` and the residuals the point leaves when learned."""
+
+    shape: np.ndarray
+    centre: np.ndarray
+    size: np.ndarray
+    rate: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    level_residual: np.ndarray  # value - shape: what the level window learns
+    pool_residual: np.ndarray  # value - centre: what the residual pool learns
+
+    @classmethod
+    def empty(cls, n: int) -> Expectations:
+        return cls(*(np.full(n, np.nan) for _ in range(8)))
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How the baseline is shaped: the season's buckets and the window sizes."""
+
+    buckets: np.ndarray
+    n_buckets: int
+    neighbours: int
+    horizon: float
+    level_points: int
+
+    @property
+    def seasonal(self) -> bool:
+        return self.n_buckets > 1
+
+
+def expectations(
+    times: np.ndarray,
+    y: np.ndarray,
+    x: np.ndarray,
+    held: np.ndarray,
+    layout: Layout,
+    rows: range,
+    out: Expectations,
+) -> None:
+    """Writes into `out` the expectations at `rows` of a baseline that learned the `held` points
+    before each row, in order; `out` already holds the rows before (their level residuals)."""
+    start, end = rows.start, rows.stop
+    shape, size, rate, q25, q75 = _bucket_stats(times, y, x, held, layout, start, end)
+    out.shape[start:end], out.size[start:end], out.rate[start:end] = shape, size, rate
+    out.level_residual[start:end] = y[start:end] - shape
+    level = np.zeros(end - start)
+    if layout.seasonal:
+        learned = np.nonzero(held[:end] & (out.size[:end] > 0))[0]
+        level = _trailing_medians(
+            out.level_residual[learned],
+            np.searchsorted(learned, np.arange(start, end)),
+            layout.level_points,
+        )
+    out.centre[start:end] = shape + level
+    out.lower[start:end], out.upper[start:end] = q25 + level, q75 + level
+    out.pool_residual[start:end] = y[start:end] - out.centre[start:end]
+
+
+def _bucket_stats(
+    times: np.ndarray,
+    y: np.ndarray,
+    x: np.ndarray,
+    held: np.ndarray,
+    layout: Layout,
+    start: int,
+    end: int,
+) -> tuple[np.ndarray, ...]:
+    """(median, count, raw mean, lower quartile, upper quartile) of each row's bucket windows."""
+    rows = np.arange(start, end)
+    zeros = np.zeros(end - start)
+    learned = np.nonzero(held[:end])[0]
+    if len(learned) == 0 or end <= start:
+        return zeros, zeros.copy(), zeros.copy(), zeros.copy(), zeros.copy()
+    buckets = layout.buckets
+    # Learned points ordered by (bucket, index): a bucket's window before row i is a slice.
+    order = np.lexsort((learned, buckets[learned]))
+    index = learned[order]
+    keys = buckets[index] * len(times) + index
+    ys, xs = y[index], x[index]
+    if layout.seasonal:
+        first = np.searchsorted(times, times[start:end] - layout.horizon, side="left")
+    else:
+        first = np.zeros(end - start, dtype=np.int64)
+    # One column per neighbouring bucket (wrapping around the cycle), as BucketBaseline.centre.
+    offsets = np.arange(-layout.neighbours, layout.neighbours + 1)
+    bucket = (buckets[start:end, None] + offsets[None, :]) % layout.n_buckets * len(times)
+    hi = np.searchsorted(keys, bucket + rows[:, None])
+    lo = np.searchsorted(keys, bucket + first[:, None])
+    if not layout.seasonal:
+        lo = np.maximum(lo, hi - layout.level_points)
+    count = hi - lo
+    width = int(count.max())
+    if width == 0:
+        return zeros, zeros.copy(), zeros.copy(), zeros.copy(), zeros.copy()
+    back = np.arange(width)
+    valid = back < count[:, :, None]
+    where = np.where(valid, hi[:, :, None] - 1 - back, 0).reshape(end - start, -1)
+    valid = valid.reshape(end - start, -1)
+    ranked = np.sort(np.where(valid, ys[where], np.nan), axis=1)
+    total = np.where(valid, xs[where], 0.0).sum(axis=1)
+    counts = count.sum(axis=1)
+    some = counts > 0
+    n = np.maximum(counts, 1)
+    median = np.where(some, _median(ranked, n), 0.0)
+    q25 = np.where(some, _quantile(ranked, n, 0.25), 0.0)
+    q75 = np.where(some, _quantile(ranked, n, 0.75), 0.0)
+    return median, counts.astype(np.float64), np.where(some, total / n, 0.0), q25, q75
+
+
+def _median(ranked: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """Median of the first n of each sorted row (`median_of_sorted`)."""
+    mid = n // 2
+    upper = np.take_along_axis(ranked, mid[:, None], axis=1)[:, 0]
+    lower = np.take_along_axis(ranked, np.maximum(mid - 1, 0)[:, None], axis=1)[:, 0]
+    return np.where(n % 2 == 1, upper, 0.5 * (lower + upper))
+
+
+def _quantile(ranked: np.ndarray, n: np.ndarray, q: float) -> np.ndarray:
+    """Linear-interpolated quantile of the first n of each sorted row (`quantile_of_sorted`)."""
+    last = n - 1
+    position = q * last
+    low = position.astype(np.int64)
+    at_low = np.take_along_axis(ranked, low[:, None], axis=1)[:, 0]
+    above = np.take_along_axis(ranked, np.minimum(low + 1, last)[:, None], axis=1)[:, 0]
+    return np.where(low < last, at_low + (above - at_low) * (position - low), at_low)
+
+
+def _trailing_medians(sequence: np.ndarray, counts: np.ndarray, width: int) -> np.ndarray:
+    """Per count c, the median of the last `width` of sequence[:c]; 0.0 when c is 0."""
+    if len(counts) == 0:
+        return np.zeros(0)
+    # Row c of the view over the NaN-padded sequence is the window just before sequence[c].
+    windows = sliding_window_view(np.concatenate([np.full(width, np.nan), sequence]), width)
+    first, last = int(counts.min()), int(counts.max())
+    medians = np.zeros(last - first + 1)
+    step = max(1, CHUNK_CELLS // width)
+    for begin in range(first, last + 1, step):
+        stop = min(begin + step, last + 1)
+        ranked = np.sort(windows[begin:stop], axis=1)  # the NaN padding sorts last
+        n = np.minimum(np.arange(begin, stop), width)
+        medians[begin - first : stop - first] = np.where(
+            n > 0, _median(ranked, np.maximum(n, 1)), 0.0
+        )
+    return medians[counts - first]
+
+
+def median_bounds(
+    sequence: np.ndarray, lengths: np.ndarray, cap: int, block: int = 64
+) -> tuple[np.ndarray, np.ndarray]:
+    """Bounds on the median of the last `cap` of sequence[:L] for each L of ascending `lengths`.
+
+    One sort per `block` lengths: from a window W0 (sorted S0) to W, `a` entries were added and
+    `r` dropped, so the k-th smallest of W lies in [S0[k - a], S0[k + r]]. Exact medians would
+    take a loop over every point; these bounds settle most points at once.
+    """
+    low, high = np.full(len(lengths), -np.inf), np.full(len(lengths), np.inf)
+    if len(lengths) == 0:
+        return low, high
+    bases = lengths[0] + (lengths - lengths[0]) // block * block
+    cuts = np.flatnonzero(np.diff(bases)) + 1
+    for rows in np.split(np.arange(len(lengths)), cuts):
+        base = int(bases[rows[0]])
+        ranked = np.sort(sequence[max(0, base - cap) : base])
+        size = lengths[rows]
+        added = size - base
+        dropped = np.maximum(0, size - cap) - max(0, base - cap)
+        position = 0.5 * (np.minimum(size, cap) - 1)
+        below = np.floor(position).astype(np.int64) - added
+        above = np.ceil(position).astype(np.int64) + dropped
+        ok = below >= 0
+        low[rows[ok]] = ranked[below[ok]]
+        ok = above < len(ranked)
+        high[rows[ok]] = ranked[above[ok]]
+    # Interpolating between neighbours may round a hair outside them.
+    margin = 1e-12 * (1.0 + np.abs(low)), 1e-12 * (1.0 + np.abs(high))
+    with np.errstate(invalid="ignore"):
+        return low - margin[0], high + margin[1]
+
+
+class TrailingSorted:
+    """The last `cap` entries of a growing sequence, kept sorted while it is walked forwards."""
+
+    def __init__(self, sequence: list[float], cap: int) -> None:
+        self.sequence = sequence
+        self.cap = cap
+        self.ranked: list[float] = []
+        self.length = 0
+
+    def at(self, length: int) -> list[float]:
+        """The sorted last `cap` of sequence[:length]; lengths must not decrease."""
+        if self.length == 0 or length - self.length > self.cap:
+            self.ranked = sorted(self.sequence[max(0, length - self.cap) : length])
+            self.length = length
+        ranked, sequence, cap = self.ranked, self.sequence, self.cap
+        for k in range(self.length, length):
+            insort(ranked, sequence[k])
+            if k >= cap:
+                del ranked[bisect_left(ranked, sequence[k - cap])]
+        self.length = length
+        return ranked
