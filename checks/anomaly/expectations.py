@@ -125,28 +125,41 @@ def _bucket_stats(
     counts = count.sum(axis=1)
     some = counts > 0
     n = np.maximum(counts, 1)
-    median = np.where(some, _median(ranked, n), 0.0)
-    q25 = np.where(some, _quantile(ranked, n, 0.25), 0.0)
-    q75 = np.where(some, _quantile(ranked, n, 0.75), 0.0)
+    median, q25, q75 = _order_stats(ranked, n)
+    median, q25, q75 = (np.where(some, v, 0.0) for v in (median, q25, q75))
     return median, counts.astype(np.float64), np.where(some, total / n, 0.0), q25, q75
+
+
+def _order_stats(ranked: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Median, lower and upper quartile of the first n of each sorted row, as baseline.py has
+    them (`median_of_sorted`, `quantile_of_sorted`), from one gather."""
+    last = n - 1
+    quarter, three_quarters = 0.25 * last, 0.75 * last
+    low25, low75 = quarter.astype(np.int64), three_quarters.astype(np.int64)
+    mid = n // 2
+    columns = np.stack(
+        [
+            np.maximum(mid - 1, 0),
+            mid,
+            low25,
+            np.minimum(low25 + 1, last),
+            low75,
+            np.minimum(low75 + 1, last),
+        ],
+        axis=1,
+    )
+    v = ranked[np.arange(len(n))[:, None], columns]
+    median = np.where(n % 2 == 1, v[:, 1], 0.5 * (v[:, 0] + v[:, 1]))
+    q25 = np.where(low25 < last, v[:, 2] + (v[:, 3] - v[:, 2]) * (quarter - low25), v[:, 2])
+    q75 = np.where(low75 < last, v[:, 4] + (v[:, 5] - v[:, 4]) * (three_quarters - low75), v[:, 4])
+    return median, q25, q75
 
 
 def _median(ranked: np.ndarray, n: np.ndarray) -> np.ndarray:
     """Median of the first n of each sorted row (`median_of_sorted`)."""
-    mid = n // 2
-    upper = np.take_along_axis(ranked, mid[:, None], axis=1)[:, 0]
-    lower = np.take_along_axis(ranked, np.maximum(mid - 1, 0)[:, None], axis=1)[:, 0]
+    rows, mid = np.arange(len(n)), n // 2
+    upper, lower = ranked[rows, mid], ranked[rows, np.maximum(mid - 1, 0)]
     return np.where(n % 2 == 1, upper, 0.5 * (lower + upper))
-
-
-def _quantile(ranked: np.ndarray, n: np.ndarray, q: float) -> np.ndarray:
-    """Linear-interpolated quantile of the first n of each sorted row (`quantile_of_sorted`)."""
-    last = n - 1
-    position = q * last
-    low = position.astype(np.int64)
-    at_low = np.take_along_axis(ranked, low[:, None], axis=1)[:, 0]
-    above = np.take_along_axis(ranked, np.minimum(low + 1, last)[:, None], axis=1)[:, 0]
-    return np.where(low < last, at_low + (above - at_low) * (position - low), at_low)
 
 
 def _trailing_medians(sequence: np.ndarray, counts: np.ndarray, width: int) -> np.ndarray:
