@@ -181,19 +181,19 @@ def score_latest(
 
 def _seconds(timestamps: Sequence[datetime]) -> np.ndarray:
     """Seconds since the epoch; aware timestamps are converted to UTC, naive ones read as UTC."""
-    # timestamp() is exact to the microsecond here, and floor() then matches whole seconds.
-    instants = np.fromiter(
-        (
-            (t if t.tzinfo else t.replace(tzinfo=UTC)).timestamp()
-            for t in timestamps  # naive: UTC, not local time
-        ),
-        dtype=np.float64,
+    seconds = np.fromiter(
+        ((t - (_EPOCH_UTC if t.tzinfo else _EPOCH)) // _SECOND for t in timestamps),
+        dtype=np.int64,
         count=len(timestamps),
     )
-    seconds = np.floor(instants).astype(np.int64)
     if len(seconds) > 1 and np.any(np.diff(seconds) < 0):
         raise ValueError("timestamps must be in ascending order")
     return seconds
+
+
+_EPOCH = datetime(1970, 1, 1)
+_EPOCH_UTC = _EPOCH.replace(tzinfo=UTC)
+_SECOND = timedelta(seconds=1)
 
 
 def _excluded_mask(seconds: np.ndarray, windows: Sequence[tuple[datetime, datetime]]) -> np.ndarray:

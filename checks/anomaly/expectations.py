@@ -15,8 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-# Rows of a window matrix sorted at once: bounds the memory of long series.
+# Cells of a window matrix sorted at once, and rows whose bucket windows are gathered at once:
+# both bound the memory of long series.
 CHUNK_CELLS = 1_000_000
+ROWS_AT_ONCE = 2048
 
 
 @dataclass
@@ -64,8 +66,11 @@ def expectations(
     """Writes into `out` the expectations at `rows` of a baseline that learned the `held` points
     before each row, in order; `out` already holds the rows before (their level residuals)."""
     start, end = rows.start, rows.stop
-    shape, size, rate, q25, q75 = _bucket_stats(times, y, x, held, layout, start, end)
-    out.shape[start:end], out.size[start:end], out.rate[start:end] = shape, size, rate
+    for a in range(start, end, ROWS_AT_ONCE):  # bounds the window matrices of long series
+        b = min(end, a + ROWS_AT_ONCE)
+        stats = _bucket_stats(times, y, x, held, layout, a, b)
+        out.shape[a:b], out.size[a:b], out.rate[a:b], out.lower[a:b], out.upper[a:b] = stats
+    shape = out.shape[start:end]
     out.level_residual[start:end] = y[start:end] - shape
     level = np.zeros(end - start)
     if layout.seasonal:
@@ -76,7 +81,8 @@ def expectations(
             layout.level_points,
         )
     out.centre[start:end] = shape + level
-    out.lower[start:end], out.upper[start:end] = q25 + level, q75 + level
+    out.lower[start:end] += level  # the quartiles, moved by the level
+    out.upper[start:end] += level
     out.pool_residual[start:end] = y[start:end] - out.centre[start:end]
 
 

@@ -137,3 +137,16 @@ def test_detect_series_is_the_fast_replay() -> None:
     verdicts = detect_series(stamps, values, kind="count")
     fast, _ = both(values, "count", DetectorSettings(), [], tail=None)
     assert [v.is_anomaly for v in verdicts] == fast.anomaly.tolist()
+
+
+def test_long_series_are_gathered_in_row_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bucket windows of a long series are gathered a block of rows at a time, to the same end."""
+    import checks.anomaly.expectations as expectations
+
+    monkeypatch.setattr(expectations, "ROWS_AT_ONCE", 100)
+    monkeypatch.setattr(expectations, "CHUNK_CELLS", 1000)
+    _, values, kind, settings, excluded = CASES[1]
+    fast, reference = both(values, kind, settings, excluded, tail=None)
+    np.testing.assert_array_equal(fast.anomaly, reference.anomaly)
+    for i in range(len(values)):
+        assert_same_point(fast, reference, i)
