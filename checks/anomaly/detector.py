@@ -28,6 +28,13 @@ Algorithm, for each point in time order:
 
 `detect_series` replays a whole series; `score_latest` replays the trailing `history_window` of
 a metric and returns the newest verdict, with the same code and defaults.
+
+How it runs: between anomalies the replay only learns, so a calm stretch is replayed at once
+(`checks.anomaly.expectations`: the baseline's windows as array statistics), a lone anomaly just
+stays out of the learned points, and only an incident with several anomalies goes point by point
+(from a baseline restored as of its second anomaly) until it closes. The point-by-point loop
+over the whole series is kept as the reference (`_replay(..., pointwise=True)`); the tests hold
+both to the same verdicts.
 """
 
 from __future__ import annotations
