@@ -223,15 +223,16 @@ def _replay(
     """The detection loop (see the module docstring); `tail` verdicts are needed, None: all.
 
     Stretches where nothing is anomalous are replayed at once (`_calm`): there the baseline
-    learns every usable point, so its expectations are window statistics over arrays. From an
-    anomaly until its incident has closed, the replay goes point by point (`_pointwise`), from a
-    baseline restored as of that point. `pointwise` replays everything point by point: the
-    reference the fast path is tested against.
+    learns every usable point, so its expectations are window statistics over arrays. A lone
+    anomaly only stays out of the learned points; a second one within the same incident hands
+    over to the point-by-point loop (`_pointwise`, from a baseline restored as of that point)
+    until the incident closes. `pointwise` replays everything point by point: the reference the
+    fast path is tested against.
     """
     s = _Series(seconds, x, settings, kind, excluded, tail)
     if pointwise:
         _pointwise(s, 0, s.new_model(), until_calm=False)
-    i = 0 if not pointwise else s.n
+    i = s.n if pointwise else 0
     opened = -1  # the last anomaly left to the fast path, whose incident may still be open
     while i < s.n:
         if s.due(i):
