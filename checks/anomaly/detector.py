@@ -68,6 +68,10 @@ THRESHOLDS = {"low": 4.5, "medium": 3.5, "high": 3.0}
 MIN_BUCKET = 3
 IQR_TO_SIGMA = 1.349
 THREE_WEEKS = 21 * 86_400.0
+# Level windows (points) up to which calm stretches are replayed at once.
+WIDEST_FAST_WINDOW = 200
+# Points replayed at once right after an anomaly (the stretch doubles while it stays calm).
+FIRST_STRETCH = 64
 # Points a tail quantile must have beyond it to be trusted.
 TAIL_POINTS = 5
 
@@ -230,18 +234,25 @@ def _replay(
     fast path is tested against.
     """
     s = _Series(seconds, x, settings, kind, excluded, tail)
+    # Windows of hundreds of points (minutely data) make the array statistics dearer than the
+    # sorted lists of the point-by-point loop.
+    pointwise = pointwise or s.level_points > WIDEST_FAST_WINDOW
     if pointwise:
         _pointwise(s, 0, s.new_model(), until_calm=False)
     i = s.n if pointwise else 0
     opened = -1  # the last anomaly left to the fast path, whose incident may still be open
+    # What a stretch computes beyond its first anomaly is lost, and anomalies come in clusters:
+    # after one, stretches start short and double while they stay calm.
+    span = s.n
     while i < s.n:
         if s.due(i):
             _detect(s)
-        end = s.next_due(i + 1)
+        end = min(s.next_due(i + 1), i + span)
         stop = _calm(s, i, end)
         if stop == end:
-            i = end
+            i, span = end, 2 * span
             continue
+        span = FIRST_STRETCH
         quiet = int(s.learnable[opened + 1 : stop].sum()) if opened >= 0 else -1
         if opened < 0 or quiet > settings.quiet_points:
             # A lone anomaly changes nothing but its own absence from the baseline.
