@@ -32,7 +32,8 @@ a metric and returns the newest verdict, with the same code and defaults.
 How it runs: between anomalies the replay only learns, so a calm stretch is replayed at once
 (`checks.anomaly.expectations`: the baseline's windows as array statistics), a lone anomaly just
 stays out of the learned points, and only an incident with several anomalies goes point by point
-(from a baseline restored as of its second anomaly) until it closes. The point-by-point loop
+(from a baseline restored as of its second anomaly) until it closes; series whose level window
+holds hundreds of points (minutely data) go point by point throughout. The point-by-point loop
 over the whole series is kept as the reference (`_replay(..., pointwise=True)`); the tests hold
 both to the same verdicts.
 """
