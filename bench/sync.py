@@ -193,6 +193,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     import checks.gate  # noqa: F401  imported before timing, as a long-running worker has it
+
     with (
         fresh_database(PG_ADMIN, "bench_src") as source,
         fresh_database(PG_ADMIN, "bench_wh") as target,
