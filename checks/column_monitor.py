@@ -25,12 +25,12 @@ from datetime import datetime
 import numpy as np
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field
-from scipy import stats
 
 from checks.drift import (
     DriftResult,
     DriftSettings,
     benjamini_hochberg,
+    chi_square,
     counts_drift,
     numeric_drift,
     with_q_value,
@@ -89,10 +89,8 @@ def null_rate_test(
 ) -> NullRateTest:
     """Chi-square of (nulls, present) now against the reference; p = 1 when neither has nulls."""
     table = np.array([[ref_nulls, ref_rows - ref_nulls], [nulls, rows - nulls]])
-    if table.sum(axis=0).min() == 0:
-        p_value = 1.0  # no nulls on either side (or only nulls): nothing changed
-    else:
-        p_value = float(stats.chi2_contingency(table, correction=False).pvalue)
+    # No nulls on either side (or only nulls): nothing changed.
+    p_value = 1.0 if table.sum(axis=0).min() == 0 else chi_square(table)[1]
     return NullRateTest(column, nulls, rows, ref_nulls, ref_rows, p_value)
 
 

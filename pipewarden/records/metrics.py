@@ -14,8 +14,10 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import polars as pl
 import sqlalchemy as sa
 
+from pipewarden.dialects import dialect_for
 from pipewarden.records.tables import metadata
 
 _Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
@@ -170,7 +172,8 @@ def metric_histories(
     # than the whole read. Rows arrive mostly in insertion (= time) order; each series is put in
     # order here, one pass when it already is. fetchall: iterating a result fetches row by row.
     grouped: dict[tuple[str, str], Series] = {}
-    for metric, table_name, measured_at, value in conn.execute(q).tuples().all():
+    rows = dialect_for(conn.dialect.name).fetch_tuples(conn, q)
+    for metric, table_name, measured_at, value in rows:
         series = grouped.get((metric, table_name))
         if series is None:
             series = grouped[metric, table_name] = ([], [])
@@ -220,7 +223,7 @@ def latest_values(
 
 
 def write_check_results(conn: sa.Connection, results: Iterable[CheckResult]) -> int:
-    """Insert check results (in the caller's transaction)."""
+    """Insert check results (in the caller's transaction), in bulk where the database can."""
     rows = []
     for r in results:
         row = asdict(r)
@@ -228,8 +231,27 @@ def write_check_results(conn: sa.Connection, results: Iterable[CheckResult]) -> 
         row["observed_at"] = None if r.observed_at is None else _utc(r.observed_at)
         rows.append(row)
     if rows:
-        conn.execute(check_results.insert(), rows)
+        frame = pl.DataFrame(rows, schema=_CHECK_RESULT_SCHEMA, orient="row")
+        dialect_for(conn.dialect.name).append(conn, check_results, frame)
     return len(rows)
+
+
+_INSTANT = pl.Datetime("us", "UTC")
+_CHECK_RESULT_SCHEMA = {
+    "checked_at": _INSTANT,
+    "table_name": pl.String,
+    "check": pl.String,
+    "status": pl.String,
+    "observed": pl.Float64,
+    "observed_at": _INSTANT,
+    "expected_low": pl.Float64,
+    "expected_high": pl.Float64,
+    "score": pl.Float64,
+    "method": pl.String,
+    "reason": pl.String,
+    "history_size": pl.Int64,
+    "run_id": pl.String,
+}
 
 
 def latest_check_results(

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from scipy import stats
 
 from checks.drift import (
     DriftSettings,
     benjamini_hochberg,
     categorical_drift,
+    chi_square,
     column_drift,
     control_fdr,
     numeric_drift,
@@ -96,3 +98,18 @@ def test_column_drift_reads_types_and_adjusts() -> None:
 
 def test_psi_of_identical_shares_is_zero() -> None:
     assert psi_index(np.array([0.5, 0.5]), np.array([0.5, 0.5])) == 0
+
+
+@pytest.mark.parametrize(
+    "table",
+    [
+        [[120, 880], [3, 997]],
+        [[5, 40, 300, 12], [9, 31, 280, 40]],
+        [[1, 0, 7], [0, 2, 9], [4, 4, 4]],
+    ],
+)
+def test_chi_square_is_scipys_contingency_test_without_correction(table: list[list[int]]) -> None:
+    expected = stats.chi2_contingency(np.array(table), correction=False)
+    statistic, p_value = chi_square(np.array(table))
+    assert statistic == pytest.approx(expected.statistic, rel=1e-12)
+    assert p_value == pytest.approx(expected.pvalue, rel=1e-9)
