@@ -277,7 +277,7 @@ def _runs(conn: sa.Connection, names: Sequence[str]) -> dict[str, dict[str, Any]
             c.latency_p95_seconds,
             c.run_id == pairs.c.latest,
         ).join(pairs, sa.or_(c.run_id == pairs.c.latest, c.run_id == pairs.c.success))
-        for name, status, finished, watermark, p95, is_latest in conn.execute(q):
+        for name, status, finished, watermark, p95, is_latest in conn.execute(q).tuples():
             state = out[name]
             if status == "success" and finished is not None:
                 state["last_success"] = _utc(finished)

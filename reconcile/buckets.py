@@ -204,7 +204,7 @@ def bucket_checksums(
     query = query.group_by(sa.literal_column("1"))  # the label could collide with a column
     result = {}
     try:
-        for number, rows, total in conn.execute(query):
+        for number, rows, total in conn.execute(query).tuples():
             result[int(number)] = BucketChecksum(int(rows), int(total or 0) & MASK64)
     finally:
         side.canonical.end_scan(conn)

@@ -309,9 +309,9 @@ def _key_range(side: Side, plan: TablePlan, key_range: tuple[str | None, str | N
     column, kind = side.key_columns[0], plan.key_kinds[0]
     low, high = key_range
     parts = []
-    if low not in (None, ""):
+    if low:
         parts.append(column >= parse_bound(low, kind))
-    if high not in (None, ""):
+    if high:
         parts.append(column <= parse_bound(high, kind))
     return sa.and_(*parts) if parts else None
 

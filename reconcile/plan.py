@@ -183,14 +183,16 @@ def _with_json_kinds(conn: sa.Connection, shape: TableShape) -> TableShape:
     """MariaDB's JSON is LONGTEXT with a `json_valid` check: reflection says text; this, JSON."""
     if conn.dialect.name not in ("mysql", "mariadb"):
         return shape
-    clauses = conn.execute(
-        sa.text(
-            "SELECT check_clause FROM information_schema.check_constraints "
-            "WHERE constraint_schema = DATABASE() AND table_name = :t"
-        ),
-        {"t": shape.table.name},
-    ).scalars()
-    json_columns = set()
+    clauses: list[Any] = list(
+        conn.execute(
+            sa.text(
+                "SELECT check_clause FROM information_schema.check_constraints "
+                "WHERE constraint_schema = DATABASE() AND table_name = :t"
+            ),
+            {"t": shape.table.name},
+        ).scalars()
+    )
+    json_columns: set[str] = set()
     for clause in clauses:
         text = str(clause).strip()
         if text.lower().startswith("json_valid(") and text.endswith(")"):

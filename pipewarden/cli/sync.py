@@ -3,7 +3,7 @@
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from pipewarden.cli.common import EXIT_ERROR, ConfigOption, configured, console, fail
@@ -50,7 +50,7 @@ def sync(
             for name in names:
                 bar = progress.add_task(name, total=None, rows="")
 
-                def on_batch(run: SyncRun, bar: int = bar) -> None:
+                def on_batch(run: SyncRun, bar: TaskID = bar) -> None:
                     progress.update(bar, rows=f"{run.rows_read:,} rows read")
 
                 options = SyncOptions(

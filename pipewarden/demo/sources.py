@@ -193,7 +193,10 @@ def order_row(rng: random.Random, oid: int, customer_ids: int, now: datetime) ->
 
 def event_row(rng: random.Random, eid: int, customer_ids: int, when: datetime) -> dict[str, object]:
     kind = rng.choice(EVENTS)
-    props = {"session": f"s{rng.randint(1, 5000)}", "device": rng.choice(["ios", "web", "android"])}
+    props: dict[str, object] = {
+        "session": f"s{rng.randint(1, 5000)}",
+        "device": rng.choice(["ios", "web", "android"]),
+    }
     if kind == "purchase":
         props["value"] = round(rng.uniform(5, 400), 2)
     return {
@@ -240,7 +243,7 @@ class DemoSources:
         for dup in range(n_customers + 1, n_customers + 31):  # the same person signed up twice
             twin = dict(rows[rng.randrange(len(rows))])
             twin["customer_id"] = dup
-            twin["email"] = (twin["email"] or "").upper() or None
+            twin["email"] = str(twin["email"] or "").upper() or None
             rows.append(twin)
         with crm.begin() as conn:
             conn.execute(customers.insert(), rows)
@@ -319,7 +322,7 @@ class DemoSources:
             conn.execute(
                 orders.update()
                 .where(orders.c.order_id.in_(late))
-                .values(status="refunded", updated_at=newest - timedelta(minutes=4))
+                .values(status="refunded", updated_at=naive(newest_at - timedelta(minutes=4)))
             )
             deleted = rng.sample([i for i in range(1, top + 1) if i not in late], 12)
             conn.execute(orders.delete().where(orders.c.order_id.in_(deleted)))

@@ -89,8 +89,7 @@ class PostgreSQL(Dialect):
         floats), and SQLAlchemy's result rows cost more than the fetch (0.45 s of 0.8 s for the
         1.3 million history points of a 200-table check run)."""
         compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
-        raw = conn.connection.driver_connection
-        assert raw is not None
+        raw = _driver(conn)
         with raw.cursor() as cur:
             cur.execute(str(compiled), compiled.params)
             return cur.fetchall()
@@ -102,7 +101,7 @@ class PostgreSQL(Dialect):
         if not arrow_csv.supports(kinds):
             return super().fetch_frame(conn, query, kinds)
         compiled = query.compile(dialect=conn.dialect)
-        raw = conn.connection.driver_connection
+        raw = _driver(conn)
         buffer = io.BytesIO()
         with (
             raw.cursor() as cur,
@@ -146,7 +145,7 @@ class PostgreSQL(Dialect):
             return
         preparer = conn.dialect.identifier_preparer
         names = ", ".join(preparer.quote(c) for c in batch.columns)
-        raw = conn.connection.driver_connection
+        raw = _driver(conn)
         with (
             raw.cursor() as cur,
             cur.copy(
@@ -158,6 +157,13 @@ class PostgreSQL(Dialect):
                 copy.write_row(row)
 
 
+def _driver(conn: sa.Connection) -> Any:
+    """The psycopg connection under a SQLAlchemy one (COPY is not in the DBAPI)."""
+    raw = conn.connection.driver_connection
+    assert raw is not None, "the SQLAlchemy connection is closed"
+    return raw
+
+
 def _kinds(table: sa.Table, batch: pl.DataFrame) -> dict[str, ColumnKind]:
     return {c.name: kind_of(c.type) for c in table.columns if c.name in batch.columns}
 
@@ -166,7 +172,7 @@ def _copy_csv(conn: sa.Connection, table: sa.Table, batch: pl.DataFrame) -> None
     preparer = conn.dialect.identifier_preparer
     names = ", ".join(preparer.quote(c) for c in batch.columns)
     data = arrow_csv.write_csv(batch)
-    raw = conn.connection.driver_connection
+    raw = _driver(conn)
     with (
         raw.cursor() as cur,
         cur.copy(f"COPY {preparer.format_table(table)} ({names}) FROM STDIN (FORMAT CSV)") as copy,

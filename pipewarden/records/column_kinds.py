@@ -19,7 +19,7 @@ def read_kinds(conn: sa.Connection, table_name: str) -> dict[str, ColumnKind]:
             column_kinds.c.table_name == table_name
         )
     )
-    return {name: ColumnKind(**json.loads(kind)) for name, kind in rows}
+    return {str(name): ColumnKind(**json.loads(str(kind))) for name, kind in rows}
 
 
 def write_kinds(conn: sa.Connection, table_name: str, kinds: dict[str, ColumnKind]) -> None:

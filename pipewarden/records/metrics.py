@@ -237,7 +237,7 @@ def write_check_results(conn: sa.Connection, results: Iterable[CheckResult]) -> 
 
 
 _INSTANT = pl.Datetime("us", "UTC")
-_CHECK_RESULT_SCHEMA = {
+_CHECK_RESULT_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "checked_at": _INSTANT,
     "table_name": pl.String,
     "check": pl.String,
