@@ -55,15 +55,22 @@ def start_run(bind: sa.Engine | sa.Connection, run: SyncRun) -> None:
         conn.execute(sync_runs.insert().values(**run.as_row()))
 
 
-def finished(run: SyncRun, status: str, error: str | None = None) -> sa.Update:
-    """Set the run's outcome and return the UPDATE that records it (in the caller's transaction)."""
+def record_outcome(
+    conn: sa.Connection, run: SyncRun, status: str, error: str | None = None
+) -> None:
+    """Set the run's outcome and record it in the caller's transaction. The row is inserted
+    when its "running" marker is missing (lost in a server crash after `start_run`)."""
     run.status = status
     run.error = error
     run.finished_at = datetime.now(UTC)
     run.duration_seconds = (run.finished_at - run.started_at).total_seconds()
     row = run.as_row()
-    row.pop("run_id")
-    return sync_runs.update().where(sync_runs.c.run_id == run.run_id).values(**row)
+    outcome = {k: v for k, v in row.items() if k != "run_id"}
+    updated = conn.execute(
+        sync_runs.update().where(sync_runs.c.run_id == run.run_id).values(**outcome)
+    )
+    if updated.rowcount == 0:
+        conn.execute(sync_runs.insert().values(**row))
 
 
 def finish_run(
@@ -73,7 +80,7 @@ def finish_run(
     with bind.begin() as tx:
         conn = tx if isinstance(tx, sa.Connection) else bind
         assert isinstance(conn, sa.Connection)
-        conn.execute(finished(run, status, error))
+        record_outcome(conn, run, status, error)
 
 
 def last_runs(engine: sa.Engine, table_name: str, limit: int = 10) -> list[sa.Row[Any]]:

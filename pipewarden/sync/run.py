@@ -19,7 +19,7 @@ from pipewarden.metrics.profiles import ProfileAccumulator
 from pipewarden.metrics.sync_metrics import write_sync_metrics
 from pipewarden.records.column_kinds import read_kinds, write_kinds
 from pipewarden.records.schema_changes import mark_backfilled, record_added_columns
-from pipewarden.records.sync_runs import SyncRun, finish_run, finished, start_run
+from pipewarden.records.sync_runs import SyncRun, finish_run, record_outcome, start_run
 from pipewarden.records.tables import ensure_tables
 from pipewarden.records.watermarks import Watermark, read_watermark
 from pipewarden.sync.extract import (
@@ -84,9 +84,17 @@ def sync_table(config: PipewardenConfig, name: str, options: SyncOptions | None 
             except sa.exc.DBAPIError:  # the connection itself broke: record on a fresh one
                 finish_run(warehouse, run, "failed", message)
             raise
-        with wh.begin():  # the outcome and the run's metrics, one commit
-            wh.execute(finished(run, "success"))
-            write_sync_metrics(wh, run, table_config, profiles)
+        try:
+            with wh.begin():  # the outcome and the run's metrics, one commit
+                record_outcome(wh, run, "success")
+                write_sync_metrics(wh, run, table_config, profiles)
+        except Exception:
+            # Every batch is committed: the run succeeded, even if its metrics were not written.
+            try:
+                finish_run(wh, run, "success")
+            except sa.exc.DBAPIError:
+                finish_run(warehouse, run, "success")
+            raise
     return run
 
 

@@ -7,6 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from pipewarden.db.engines import cached_engine
+from pipewarden.dialects import dialect_for
 from pipewarden.sync.run import SyncOptions, sync_table
 from tests.sync.conftest import WAREHOUSES
 from tests.sync.helpers import make_config, normalized, orders_table, rows_of, utc
@@ -32,7 +33,7 @@ def _fill(source: sa.Engine, orders: sa.Table, count: int) -> None:
 
 @pytest.mark.parametrize("warehouse_kind", WAREHOUSES)
 def test_row_changed_while_the_first_load_runs_lands_once_with_its_last_value(
-    make_url, warehouse_kind
+    make_url, warehouse_kind, monkeypatch
 ):
     source_url, warehouse_url = make_url("postgresql", "src"), make_url(warehouse_kind, "wh")
     source = cached_engine(source_url)
@@ -50,6 +51,15 @@ def test_row_changed_while_the_first_load_runs_lands_once_with_its_last_value(
                     .values(status="refunded", updated_at=T0 + timedelta(seconds=1000))
                 )
 
+    appended: list[bool] = []
+    dialect = type(dialect_for(cached_engine(warehouse_url).dialect.name))
+    bulk_insert = dialect.bulk_insert
+
+    def counted(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        appended.append(bulk_insert(self, *args, **kwargs))
+        return appended[-1]
+
+    monkeypatch.setattr(dialect, "bulk_insert", counted)
     run = sync_table(
         make_config(source_url, warehouse_url),
         "orders",
@@ -61,6 +71,11 @@ def test_row_changed_while_the_first_load_runs_lands_once_with_its_last_value(
     assert normalized(rows_of(warehouse)) == normalized(rows_of(source))
     assert rows_of(warehouse)[4][1] == "refunded"
     assert run.rows_read == 451 and run.rows_loaded == 451
+    if dialect.direct_insert:
+        # Batches 1-4 went straight in; the last one, holding row 5 again, was merged.
+        assert appended == [True] * 4
+    else:
+        assert appended == []
 
 
 def test_full_refresh_of_a_loaded_target_merges_instead_of_appending(postgres):
