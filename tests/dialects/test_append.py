@@ -64,3 +64,51 @@ def test_append_keeps_every_value_and_the_transaction(
     assert [r.at and r.at.replace(tzinfo=UTC) for r in rows] == frame["at"].to_list()
     if binary:
         assert [r.data for r in rows] == frame["data"].to_list()
+
+
+def test_copy_text_keeps_every_instant_whatever_its_zone_unit_or_column(postgres) -> None:
+    """COPY text writes instants as UTC wall-clock time: a zone other than UTC, a unit other
+    than microseconds, a naive (UTC) column and a date all arrive as the same values."""
+    engine = make_engine(postgres.new("pwcopytime"))
+    table = sa.Table(
+        "instants",
+        sa.MetaData(),
+        sa.Column("aware", sa.DateTime(timezone=True)),
+        sa.Column("paris", sa.DateTime(timezone=True)),
+        sa.Column("millis", sa.DateTime(timezone=True)),
+        sa.Column("wall", sa.DateTime(timezone=False)),
+        sa.Column("day", sa.Date),
+    )
+    table.create(engine)
+    moments = [
+        datetime(2025, 3, 30, 0, 59, 59, 999999, tzinfo=UTC),
+        datetime(1999, 12, 31, 23, 0, tzinfo=UTC),
+    ]
+    frame = pl.DataFrame(
+        {
+            "aware": moments,
+            "paris": moments,
+            "millis": [m.replace(microsecond=m.microsecond // 1000 * 1000) for m in moments],
+            "wall": [m.replace(tzinfo=None) for m in moments],
+            "day": [m.date() for m in moments],
+        },
+        schema={
+            "aware": pl.Datetime("us", "UTC"),
+            "paris": pl.Datetime("us", "UTC"),
+            "millis": pl.Datetime("ms", "UTC"),
+            "wall": pl.Datetime("us"),
+            "day": pl.Date,
+        },
+    ).with_columns(pl.col("paris").dt.convert_time_zone("Europe/Paris"))
+    try:
+        with engine.begin() as conn:
+            dialect_for("postgresql").append(conn, table, frame)
+            rows = conn.execute(sa.select(table)).fetchall()
+    finally:
+        engine.dispose()
+
+    assert [r.aware for r in rows] == moments
+    assert [r.paris for r in rows] == moments
+    assert [r.millis for r in rows] == frame["millis"].to_list()
+    assert [r.wall for r in rows] == [m.replace(tzinfo=None) for m in moments]
+    assert [r.day for r in rows] == [m.date() for m in moments]
