@@ -1,6 +1,7 @@
 """Building sources and configurations for sync tests."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,26 @@ def make_config(source_url: str, warehouse_url: str, **table: Any) -> Pipewarden
         },
         Path("test.yaml"),
     )
+
+
+def fill_orders(
+    engine: sa.Engine, orders: sa.Table, count: int, start: datetime | None = None
+) -> None:
+    """Orders 1..count, paid, amount i/100, stamped one second apart after `start`."""
+    start = start or utc(2026, 3, 1)
+    with engine.begin() as conn:
+        conn.execute(
+            orders.insert(),
+            [
+                {
+                    "order_id": i,
+                    "status": "paid",
+                    "amount": Decimal(i) / 100,
+                    "updated_at": naive_if_needed(engine, start + timedelta(seconds=i)),
+                }
+                for i in range(1, count + 1)
+            ],
+        )
 
 
 def utc(*parts: int) -> datetime:

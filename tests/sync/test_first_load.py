@@ -1,34 +1,23 @@
 """A first load appends straight into the empty target; a key seen twice falls back to the merge."""
 
 from datetime import timedelta
-from decimal import Decimal
 
 import pytest
-import sqlalchemy as sa
 
 from pipewarden.db.engines import cached_engine
 from pipewarden.dialects import dialect_for
 from pipewarden.sync.run import SyncOptions, sync_table
 from tests.sync.conftest import WAREHOUSES
-from tests.sync.helpers import make_config, normalized, orders_table, rows_of, utc
+from tests.sync.helpers import (
+    fill_orders,
+    make_config,
+    normalized,
+    orders_table,
+    rows_of,
+    utc,
+)
 
 T0 = utc(2026, 3, 1)
-
-
-def _fill(source: sa.Engine, orders: sa.Table, count: int) -> None:
-    with source.begin() as conn:
-        conn.execute(
-            orders.insert(),
-            [
-                {
-                    "order_id": i,
-                    "status": "paid",
-                    "amount": Decimal(i) / 100,
-                    "updated_at": T0 + timedelta(seconds=i),
-                }
-                for i in range(1, count + 1)
-            ],
-        )
 
 
 @pytest.mark.parametrize("warehouse_kind", WAREHOUSES)
@@ -39,7 +28,7 @@ def test_row_changed_while_the_first_load_runs_lands_once_with_its_last_value(
     source = cached_engine(source_url)
     orders = orders_table()
     orders.create(source)
-    _fill(source, orders, 450)
+    fill_orders(source, orders, 450, T0)
 
     def change_an_appended_row(run) -> None:  # type: ignore[no-untyped-def]
         if run.batches == 1:
@@ -83,7 +72,7 @@ def test_full_refresh_of_a_loaded_target_merges_instead_of_appending(postgres):
     source = cached_engine(source_url)
     orders = orders_table()
     orders.create(source)
-    _fill(source, orders, 250)
+    fill_orders(source, orders, 250, T0)
     config = make_config(source_url, warehouse_url)
     sync_table(config, "orders")
     with source.begin() as conn:

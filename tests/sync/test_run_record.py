@@ -1,8 +1,5 @@
 """The runs table tells the truth about a run even when the bookkeeping around it fails."""
 
-from datetime import timedelta
-from decimal import Decimal
-
 import pytest
 import sqlalchemy as sa
 
@@ -10,27 +7,14 @@ import pipewarden.sync.run as sync_run
 from pipewarden.db.engines import cached_engine
 from pipewarden.records.tables import sync_runs
 from pipewarden.sync.run import SyncOptions, sync_table
-from tests.sync.helpers import make_config, orders_table, utc
+from tests.sync.helpers import fill_orders, make_config, orders_table
 
 
 def _source(url: str, count: int = 250) -> None:
     engine = cached_engine(url)
     orders = orders_table()
     orders.create(engine)
-    t0 = utc(2026, 3, 1)
-    with engine.begin() as conn:
-        conn.execute(
-            orders.insert(),
-            [
-                {
-                    "order_id": i,
-                    "status": "paid",
-                    "amount": Decimal(i) / 100,
-                    "updated_at": t0 + timedelta(seconds=i),
-                }
-                for i in range(1, count + 1)
-            ],
-        )
+    fill_orders(engine, orders, count)
 
 
 def _recorded(warehouse_url: str) -> list[tuple[str, int]]:
