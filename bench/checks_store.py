@@ -43,7 +43,7 @@ from pipewarden.config.load import parse_config  # noqa: E402
 from pipewarden.config.models import PipewardenConfig  # noqa: E402
 from pipewarden.db.engines import cached_engine  # noqa: E402
 from pipewarden.records.column_samples import ColumnSample, write_samples  # noqa: E402
-from pipewarden.records.metrics import metric_histories  # noqa: E402
+from pipewarden.records.metrics import as_instant, metric_arrays  # noqa: E402
 from pipewarden.records.sync_runs import SyncRun, finish_run, start_run  # noqa: E402
 from pipewarden.records.tables import ensure_tables  # noqa: E402
 
@@ -152,22 +152,27 @@ def read_store(config: PipewardenConfig) -> None:
     since = NOW - DetectorSettings().history_window - timedelta(hours=1)
     with engine.connect() as conn:
         wanted = [metric for metric, _ in ANOMALY_METRICS] + [VOLUME]
-        metric_histories(conn, names, wanted, since=since, until=NOW, labels={})
+        metric_arrays(conn, names, wanted, since=since, until=NOW, labels={})
 
 
-def null_scorer(times: Any, values: Any, settings: Any = None, kind: str = "gauge") -> Verdict:
-    return Verdict(
-        timestamp=times[-1],
-        observed=float(values[-1]),
-        expected=1.0,
-        expected_low=0.0,
-        expected_high=2.0,
-        score=0.0,
-        is_anomaly=False,
-        method="null",
-        reason="null",
-        history_size=len(values),
-    )
+def null_scorer(
+    micros: Any, values: Any, settings: Any = None, kind: str = "gauge", points: int = 1
+) -> list[Verdict]:
+    return [
+        Verdict(
+            timestamp=as_instant(micros[i]),
+            observed=float(values[i]),
+            expected=1.0,
+            expected_low=0.0,
+            expected_high=2.0,
+            score=0.0,
+            is_anomaly=False,
+            method="null",
+            reason="null",
+            history_size=len(values),
+        )
+        for i in range(len(values) - points, len(values))
+    ]
 
 
 def forget_checks(url: str) -> None:

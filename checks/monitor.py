@@ -16,9 +16,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
+import numpy as np
 import sqlalchemy as sa
 
-from checks.anomaly.detector import DetectorSettings, Verdict, score_latest
+from checks.anomaly.detector import DetectorSettings, Verdict, score_tail
 from checks.column_monitor import column_results
 from checks.freshness import FreshnessVerdict, describe, freshness_status, staleness
 from checks.volume import volume_results
@@ -33,9 +34,10 @@ from pipewarden.records.metrics import (
     WARN,
     CheckResult,
     MetricPoint,
+    as_instant,
     latest_check_results,
     latest_values,
-    metric_histories,
+    metric_arrays,
     name_chunks,
     write_check_results,
     write_metrics,
@@ -53,7 +55,9 @@ ANOMALY_METRICS: tuple[tuple[str, str], ...] = (
 ONLY_HIGH_IS_BAD = frozenset({"latency_p95_seconds", "freshness_seconds"})
 OUTCOME = {OK: 0.0, INSUFFICIENT: 0.0, WARN: 1.0, ANOMALY: 1.0, ERROR: 2.0}
 
-Scorer = Callable[..., Verdict]
+#: `checks.anomaly.detector.score_tail` or a stand-in: the verdicts of a series' newest points.
+Scorer = Callable[..., list[Verdict]]
+_EMPTY = (np.zeros(0, dtype=np.int64), np.zeros(0))
 
 
 @dataclass(frozen=True)
@@ -115,7 +119,7 @@ def run_checks(
     tables: Sequence[str] | None = None,
     now: datetime | None = None,
     settings: DetectorSettings | None = None,
-    scorer: Scorer = score_latest,
+    scorer: Scorer = score_tail,
 ) -> list[CheckResult]:
     """Check freshness and the newest point of each anomaly metric; record and return results."""
     names = list(tables) if tables else list(config.tables)
@@ -131,18 +135,18 @@ def run_checks(
     since = now - settings.history_window - timedelta(hours=1)
     with engine.connect() as conn:
         wanted = [metric for metric, _ in ANOMALY_METRICS]
-        series = metric_histories(conn, names, wanted, since=since, until=now, labels={})
+        series = metric_arrays(conn, names, wanted, since=since, until=now, labels={})
     series = {metric: series.get(metric, {}) for metric in wanted}
     for name in names:
         earlier = {r.check: r for r in states[name].last_checks}
         for metric, kind in ANOMALY_METRICS:
-            times, values = series[metric].get(name, ([], []))
-            again = _unchanged(earlier.get(f"anomaly:{metric}"), times, values)
+            micros, values = series[metric].get(name, _EMPTY)
+            again = _unchanged(earlier.get(f"anomaly:{metric}"), micros, values)
             if again is not None:
                 results.append(replace(again, checked_at=now, run_id=run_id))
                 continue
             results.append(
-                _anomaly_result(name, metric, kind, times, values, settings, scorer, now, run_id)
+                _anomaly_result(name, metric, kind, micros, values, settings, scorer, now, run_id)
             )
     results += volume_results(engine, names, now, run_id, settings, scorer)
     results += column_results(engine, config, names, now, run_id)
@@ -173,14 +177,14 @@ def _freshness_result(state: TableState, now: datetime, run_id: str) -> CheckRes
 
 
 def _unchanged(
-    earlier: CheckResult | None, times: list[datetime], values: list[float]
+    earlier: CheckResult | None, micros: np.ndarray, values: np.ndarray
 ) -> CheckResult | None:
     """The last check's verdict when it scored this very point: scoring is from the past only,
     so the same newest point gets the same verdict; checks that run more often than syncs then
     cost no detector time."""
-    if earlier is None or not values or earlier.observed_at is None:
+    if earlier is None or not len(values) or earlier.observed_at is None:
         return None
-    if earlier.status == INSUFFICIENT or earlier.observed_at != _utc(times[-1]):
+    if earlier.status == INSUFFICIENT or earlier.observed_at != as_instant(micros[-1]):
         return None
     return earlier if earlier.observed == values[-1] else None
 
@@ -189,15 +193,15 @@ def _anomaly_result(
     name: str,
     metric: str,
     kind: str,
-    times: list[datetime],
-    values: list[float],
+    micros: np.ndarray,
+    values: np.ndarray,
     settings: DetectorSettings,
     scorer: Scorer,
     now: datetime,
     run_id: str,
 ) -> CheckResult:
     base = CheckResult(checked_at=now, table_name=name, check=f"anomaly:{metric}", status=OK)
-    if not values:
+    if not len(values):
         return replace(
             base,
             status=INSUFFICIENT,
@@ -205,7 +209,7 @@ def _anomaly_result(
             history_size=0,
             run_id=run_id,
         )
-    verdict = scorer(times, values, settings, kind=kind)
+    verdict = scorer(micros, values, settings, kind=kind)[-1]
     status = ANOMALY if verdict.is_anomaly else OK
     reason = f"{metric}: {verdict.reason}"
     below = verdict.expected_low is not None and verdict.observed < verdict.expected_low
@@ -217,7 +221,7 @@ def _anomaly_result(
         base,
         status=status,
         observed=verdict.observed,
-        observed_at=_utc(times[-1]),
+        observed_at=as_instant(micros[-1]),
         expected_low=verdict.expected_low,
         expected_high=verdict.expected_high,
         score=verdict.score,

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import sqlalchemy as sa
 
 from checks.anomaly.detector import DetectorSettings, Verdict
@@ -28,17 +29,20 @@ from pipewarden.records.metrics import (
     INSUFFICIENT,
     OK,
     CheckResult,
-    histories,
+    as_instant,
     latest_check_results,
     latest_values,
+    metric_arrays,
     name_chunks,
 )
 from pipewarden.records.tables import sync_runs
 
 VOLUME = "rows_by_cursor_hour"
 HOUR = timedelta(hours=1)
+_HOUR_US = 3_600_000_000
+_EMPTY = (np.zeros(0, dtype=np.int64), np.zeros(0))
 
-Scorer = Callable[..., Verdict]
+Scorer = Callable[..., list[Verdict]]
 
 
 def volume_results(
@@ -52,7 +56,8 @@ def volume_results(
     """`anomaly:rows_by_cursor_hour` of each named table; full loads' hours are left out."""
     since = now - settings.history_window - HOUR
     with engine.connect() as conn:
-        series = histories(conn, names, VOLUME, since=since, until=now, labels={})
+        read = metric_arrays(conn, names, [VOLUME], since=since, until=now, labels={})
+        series = read.get(VOLUME, {})
         newest = latest_values(conn, NEWEST_CURSOR, names)
         started = _last_success_start(conn, names)
         earlier = {
@@ -63,43 +68,40 @@ def volume_results(
         }
     results = []
     for name in names:
-        times, values = series.get(name, ([], []))
+        micros, values = series.get(name, _EMPTY)
         seen = [datetime.fromtimestamp(newest[name][1], UTC)] if name in newest else []
         covered = max([*seen, *([started[name]] if name in started else [])], default=None)
         open_hour = _hour(min(covered, now)) if covered is not None else None
-        hours, counts = hourly_counts(times, values, open_hour)
+        hours, counts = hourly_counts(micros, values, open_hour)
         result = _result(name, hours, counts, settings, scorer, now, run_id, earlier.get(name))
         results.append(result)
     return results
 
 
 def hourly_counts(
-    times: Sequence[datetime], values: Sequence[float], open_hour: datetime | None
-) -> tuple[list[datetime], list[float]]:
+    micros: np.ndarray, values: np.ndarray, open_hour: datetime | None
+) -> tuple[np.ndarray, np.ndarray]:
     """Points summed per hour, hours without a point as zero, up to the hour in progress.
 
-    Without `open_hour` the hour of the newest point is taken as the one in progress.
+    Instants are microseconds since the epoch (UTC), and so are the hours returned. Without
+    `open_hour` the hour of the newest point is taken as the one in progress.
     """
-    sums: dict[datetime, float] = {}
-    for at, value in zip(times, values, strict=True):
-        hour = _hour(at)
-        sums[hour] = sums.get(hour, 0.0) + value
-    if not sums:
-        return [], []
-    last = open_hour if open_hour is not None else max(sums)
-    hours, counts = [], []
-    hour = min(sums)
-    while hour <= last:
-        hours.append(hour)
-        counts.append(sums.get(hour, 0.0))
-        hour += HOUR
-    return hours, counts
+    if not len(micros):
+        return _EMPTY
+    hour = np.asarray(micros, dtype=np.int64) // _HOUR_US
+    first = int(hour.min())
+    last = _micros(open_hour) // _HOUR_US if open_hour is not None else int(hour.max())
+    if last < first:
+        return _EMPTY
+    kept = hour <= last  # a row stamped after the open hour waits for its hour
+    counts = np.bincount(hour[kept] - first, np.asarray(values)[kept], minlength=last - first + 1)
+    return np.arange(first, last + 1, dtype=np.int64) * _HOUR_US, counts
 
 
 def _result(
     name: str,
-    hours: list[datetime],
-    counts: list[float],
+    hours: np.ndarray,
+    counts: np.ndarray,
     settings: DetectorSettings,
     scorer: Scorer,
     now: datetime,
@@ -108,8 +110,10 @@ def _result(
 ) -> CheckResult:
     """The complete hour's verdict, unless the hour in progress is already too high.
 
-    A verdict of the last check on the same hour and count is reused: scoring is from the past
-    only, so it would come out the same, and checks may run far more often than syncs.
+    Both come from one replay of the trailing history window up to the hour in progress (its
+    last two verdicts), each decided from the hours before it. A verdict of the last check on
+    the same hour and count is reused: scoring is from the past only, so it would come out the
+    same, and checks may run far more often than syncs.
     """
     base = CheckResult(now, name, f"anomaly:{VOLUME}", INSUFFICIENT, run_id=run_id)
     if len(hours) < 2:
@@ -117,20 +121,19 @@ def _result(
         return replace(base, reason=reason, history_size=0)
     if _same(earlier, hours[-1], counts[-1]) and earlier is not None and earlier.failing:
         return replace(earlier, checked_at=now, run_id=run_id)
+    complete = None
     if _same(earlier, hours[-2], counts[-2]) and earlier is not None:
         complete = replace(earlier, checked_at=now, run_id=run_id)
         if complete.failing or counts[-1] == 0:
             return complete
-        verdict = None
-    else:
-        verdict = scorer(hours[:-1], counts[:-1], settings, kind="count")
-        complete = None
-    at, note = hours[-2], "the last complete hour"
+    verdicts = scorer(hours, counts, settings, kind="count", points=2)
+    verdict = None if complete is not None else verdicts[0]
+    at, note = as_instant(hours[-2]), "the last complete hour"
     if (verdict is None or not verdict.is_anomaly) and counts[-1] > 0:
-        so_far = scorer(hours, counts, settings, kind="count")
+        so_far = verdicts[1]
         high = so_far.expected_high is not None and so_far.observed > so_far.expected_high
         if so_far.is_anomaly and high:
-            verdict, at = so_far, hours[-1]
+            verdict, at = so_far, as_instant(hours[-1])
             note = "in progress: so far, and it can only grow"
     if verdict is None:
         assert complete is not None
@@ -155,8 +158,10 @@ def _result(
     )
 
 
-def _same(earlier: CheckResult | None, hour: datetime, count: float) -> bool:
-    return earlier is not None and earlier.observed_at == hour and earlier.observed == count
+def _same(earlier: CheckResult | None, hour: np.integer, count: np.floating) -> bool:
+    if earlier is None or earlier.observed_at is None:
+        return False
+    return earlier.observed_at == as_instant(hour) and earlier.observed == count
 
 
 def _last_success_start(conn: sa.Connection, names: Sequence[str]) -> dict[str, datetime]:
@@ -180,3 +185,11 @@ def _last_success_start(conn: sa.Connection, names: Sequence[str]) -> dict[str, 
 def _hour(moment: datetime) -> datetime:
     moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
     return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def _micros(moment: datetime) -> int:
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -41,7 +41,6 @@ both to the same verdicts.
 from __future__ import annotations
 
 import math
-from bisect import bisect_left
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -178,23 +177,51 @@ def score_latest(
     excluded: Sequence[tuple[datetime, datetime]] = (),
 ) -> Verdict:
     """Verdict for the newest point, replaying the trailing `history_window` of its history."""
-    settings = settings or DetectorSettings()
     if len(values) == 0:
         raise ValueError("score_latest needs at least one point")
-    # Only the trailing history_window can reach the newest verdict: convert and replay that.
-    newest = timestamps[-1]
-    horizon = newest - settings.history_window
-    start = bisect_left(timestamps, horizon)  # aware datetimes compare as instants
-    seconds = _seconds(timestamps[start:])
+    micros = _seconds(timestamps, _MICROSECOND)
+    verdict = score_tail(micros, values, settings, kind, excluded=excluded)[-1]
+    return verdict.model_copy(update={"timestamp": timestamps[-1]})
+
+
+def score_tail(
+    micros: np.ndarray,
+    values: Sequence[float] | np.ndarray,
+    settings: DetectorSettings | None = None,
+    kind: Kind = "gauge",
+    points: int = 1,
+    excluded: Sequence[tuple[datetime, datetime]] = (),
+) -> list[Verdict]:
+    """Verdicts of the newest `points` points, oldest first, from one replay of the trailing
+    `history_window` before the newest point; each is decided from the points before it.
+
+    Instants are microseconds since the epoch (int64, UTC), ascending: a check run reads its
+    histories as arrays and needs no datetime per point.
+    """
+    settings = settings or DetectorSettings()
+    if len(values) == 0:
+        raise ValueError("score_tail needs at least one point")
+    micros = np.asarray(micros, dtype=np.int64)
+    if len(micros) > 1 and np.any(micros[1:] < micros[:-1]):
+        raise ValueError("timestamps must be in ascending order")
+    # Only the trailing history_window can reach the newest verdicts: replay that.
+    horizon = int(micros[-1]) - settings.history_window // _MICROSECOND
+    start = int(np.searchsorted(micros, horizon, side="left"))
+    seconds = micros[start:] // 1_000_000
     x = np.asarray(values, dtype=np.float64)[start:]
-    replay = _replay(seconds, x, settings, kind, _excluded_mask(seconds, excluded), tail=1)
-    return _verdict(timestamps[-1], x[-1], replay, len(x) - 1, settings)
+    points = min(points, len(x))
+    replay = _replay(seconds, x, settings, kind, _excluded_mask(seconds, excluded), tail=points)
+    return [
+        _verdict(_instant(micros[start + i]), x[i], replay, i, settings)
+        for i in range(len(x) - points, len(x))
+    ]
 
 
-def _seconds(timestamps: Sequence[datetime]) -> np.ndarray:
-    """Seconds since the epoch; aware timestamps are converted to UTC, naive ones read as UTC."""
+def _seconds(timestamps: Sequence[datetime], unit: timedelta = timedelta(seconds=1)) -> np.ndarray:
+    """Whole `unit`s since the epoch; aware timestamps are converted to UTC, naive ones read as
+    UTC."""
     seconds = np.fromiter(
-        ((t - (_EPOCH_UTC if t.tzinfo else _EPOCH)) // _SECOND for t in timestamps),
+        ((t - (_EPOCH_UTC if t.tzinfo else _EPOCH)) // unit for t in timestamps),
         dtype=np.int64,
         count=len(timestamps),
     )
@@ -203,9 +230,13 @@ def _seconds(timestamps: Sequence[datetime]) -> np.ndarray:
     return seconds
 
 
+def _instant(micros: np.integer) -> datetime:
+    return _EPOCH_UTC + timedelta(microseconds=int(micros))
+
+
 _EPOCH = datetime(1970, 1, 1)
 _EPOCH_UTC = _EPOCH.replace(tzinfo=UTC)
-_SECOND = timedelta(seconds=1)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def _excluded_mask(seconds: np.ndarray, windows: Sequence[tuple[datetime, datetime]]) -> np.ndarray:

@@ -100,7 +100,7 @@ class PostgreSQL(Dialect):
         """`COPY (query) TO STDOUT` as CSV, parsed by Arrow: no per-value Python objects."""
         if not arrow_csv.supports(kinds):
             return super().fetch_frame(conn, query, kinds)
-        compiled = query.compile(dialect=conn.dialect)
+        compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
         raw = _driver(conn)
         buffer = io.BytesIO()
         with (

@@ -8,7 +8,13 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from checks.anomaly.detector import DetectorSettings, Verdict, detect_series, score_latest
+from checks.anomaly.detector import (
+    DetectorSettings,
+    Verdict,
+    detect_series,
+    score_latest,
+    score_tail,
+)
 from checks.anomaly.incidents import group_incidents
 
 START = datetime(2024, 1, 1)  # a Monday
@@ -223,6 +229,24 @@ def test_score_latest_replays_only_its_history_window() -> None:
         score_latest(stamps, values, settings)
         == detect_series(stamps[start:], values[start:], settings)[-1]
     )
+
+
+@pytest.mark.parametrize("kind", ["gauge", "count"])
+def test_score_tail_gives_the_last_verdicts_of_one_replay_of_the_window(kind: str) -> None:
+    """The check of a cursor hour and the hour in progress: one replay, its last two verdicts."""
+    stamps = hourly(40)
+    values = eventful_series(40, 23, kind)
+    values[-2] = 4 * values[-2] + 50  # the complete hour bursts; it stays out of the newest's past
+    settings = DetectorSettings(history_window=timedelta(days=21))
+    micros = np.array([int(t.replace(tzinfo=UTC).timestamp()) * 1_000_000 for t in stamps])
+    tail = score_tail(micros, values, settings, kind=kind, points=2)  # type: ignore[arg-type]
+    start = stamps.index(stamps[-1] - timedelta(days=21))
+    window = detect_series(stamps[start:], values[start:], settings, kind=kind)  # type: ignore[arg-type]
+    assert [v.model_dump(exclude={"timestamp"}) for v in tail] == [
+        v.model_dump(exclude={"timestamp"}) for v in window[-2:]
+    ]
+    assert [v.timestamp for v in tail] == [t.replace(tzinfo=UTC) for t in stamps[-2:]]
+    assert tail[0].is_anomaly and not tail[1].is_anomaly
 
 
 def test_aware_timestamps_are_read_as_utc() -> None:

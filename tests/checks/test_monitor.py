@@ -13,7 +13,7 @@ import typer
 import yaml
 from typer.testing import CliRunner
 
-from checks.anomaly.detector import score_latest
+from checks.anomaly.detector import score_tail
 from checks.monitor import run_checks, table_states
 from pipewarden.cli.check import check, status
 from pipewarden.config.load import parse_config
@@ -265,12 +265,12 @@ def test_a_point_already_scored_is_not_scored_again(warehouse_url: str) -> None:
 
     def counting(*args: Any, **kwargs: Any) -> Any:
         calls.append(kwargs["kind"])
-        return score_latest(*args, **kwargs)
+        return score_tail(*args, **kwargs)
 
     first = _by_check(run_checks(config, now=NOW, scorer=counting))
-    assert len(calls) == 4  # two gauges; the complete cursor hour and the one in progress
+    assert len(calls) == 3  # two gauges; one replay for the complete hour and the one in progress
     again = _by_check(run_checks(config, now=NOW + timedelta(minutes=5), scorer=counting))
-    assert len(calls) == 4
+    assert len(calls) == 3
     assert again["orders", "anomaly:rows_by_cursor_hour"].status == "anomaly"
     assert (
         again["orders", "anomaly:rows_by_cursor_hour"].reason
@@ -280,10 +280,10 @@ def test_a_point_already_scored_is_not_scored_again(warehouse_url: str) -> None:
 
     _seed(config, [MetricPoint(NOW, "orders", "rows_by_cursor_hour", 210.0)])
     run_checks(config, now=NOW + timedelta(minutes=10), scorer=counting)
-    assert calls[4:] == []  # 14:00 is complete now, and its anomaly was already scored
+    assert calls[3:] == []  # 14:00 is complete now, and its anomaly was already scored
     _seed(config, [MetricPoint(NOW + timedelta(hours=1), "orders", "rows_by_cursor_hour", 5.0)])
     run_checks(config, now=NOW + timedelta(hours=1, minutes=5), scorer=counting)
-    assert calls[4:5] == ["count"]  # a new complete hour is scored
+    assert calls[3:4] == ["count"]  # a new complete hour is scored
 
 
 def test_the_flow_task_records_and_returns_plain_rows(warehouse_url: str, tmp_path: Path) -> None:

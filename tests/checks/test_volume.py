@@ -12,7 +12,7 @@ from checks.volume import hourly_counts
 from pipewarden.config.load import parse_config
 from pipewarden.db.engines import cached_engine
 from pipewarden.metrics.sync_metrics import NEWEST_CURSOR
-from pipewarden.records.metrics import MetricPoint, write_metrics
+from pipewarden.records.metrics import MetricPoint, as_instant, write_metrics
 from pipewarden.records.tables import ensure_tables
 
 NOW = datetime(2026, 3, 2, 15, 20, tzinfo=UTC)
@@ -88,6 +88,7 @@ def test_a_burst_in_the_hour_in_progress_is_reported_at_once(warehouse_url: str)
 def test_hourly_counts_sum_fill_and_stop_at_the_open_hour() -> None:
     h = datetime(2026, 3, 2, 10, tzinfo=UTC)
     times = [h, h + timedelta(minutes=30), h + timedelta(hours=2), h + timedelta(hours=9)]
-    hours, counts = hourly_counts(times, [1.0, 2.0, 4.0, 99.0], open_hour=h + timedelta(hours=3))
-    assert hours == [h + timedelta(hours=i) for i in range(4)]
-    assert counts == [3.0, 0.0, 4.0, 0.0]  # a row stamped in the future waits for its hour
+    micros = np.array([int(t.timestamp()) * 1_000_000 for t in times])
+    hours, counts = hourly_counts(micros, np.array([1.0, 2.0, 4.0, 99.0]), h + timedelta(hours=3))
+    assert [as_instant(m) for m in hours] == [h + timedelta(hours=i) for i in range(4)]
+    assert counts.tolist() == [3.0, 0.0, 4.0, 0.0]  # a row stamped in the future waits its hour
