@@ -6,8 +6,10 @@ import math
 from datetime import datetime
 
 import numpy as np
+import pytest
+from scipy import signal
 
-from checks.anomaly.season import declared_season, detect_period, detect_season
+from checks.anomaly.season import _periodogram, declared_season, detect_period, detect_season
 
 
 def epoch_seconds(stamps: list[datetime]) -> np.ndarray:
@@ -69,3 +71,20 @@ def test_calendar_buckets() -> None:
     firsts = [datetime(2024, 1, 1), datetime(2024, 2, 1), datetime(2024, 3, 15)]
     assert month.buckets(epoch_seconds(firsts)).tolist() == [0, 0, 14]
     assert declared_season("auto") is None
+
+
+@pytest.mark.parametrize("n", [12, 13, 72, 73, 504, 671])
+def test_the_written_out_periodogram_is_scipys(n: int) -> None:
+    rng = np.random.default_rng(n)
+    t = np.arange(n)
+    for grid in (
+        rng.normal(0, 3, n) + 0.05 * t + 5 * np.sin(2 * math.pi * t / 24),
+        rng.poisson(40, n).astype(float),
+        np.where(t % 7 == 0, 100.0, 1.0) + 1e6,
+    ):
+        freqs, power = _periodogram(grid)
+        expected_freqs, expected = signal.periodogram(grid, detrend="linear")
+        assert np.array_equal(freqs, expected_freqs)
+        np.testing.assert_allclose(power, expected, rtol=1e-9, atol=1e-9 * expected.max())
+        top = np.argsort(expected[1:])[::-1][:12]
+        assert np.array_equal(np.argsort(power[1:])[::-1][:12], top)
