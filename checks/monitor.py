@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from checks.anomaly.detector import DetectorSettings, Verdict, score_tail
 from checks.column_monitor import column_results
 from checks.freshness import FreshnessVerdict, describe, freshness_status, staleness
-from checks.volume import volume_results
+from checks.volume import VOLUME, volume_results
 from pipewarden.config import PipewardenConfig
 from pipewarden.db.engines import cached_engine
 from pipewarden.metrics.sync_metrics import NEWEST_CURSOR, cursor_instant
@@ -133,10 +133,10 @@ def run_checks(
     states = table_states(engine, config, names, now)
     results = [_freshness_result(states[n], now, run_id) for n in names]
     since = now - settings.history_window - timedelta(hours=1)
-    with engine.connect() as conn:
-        wanted = [metric for metric, _ in ANOMALY_METRICS]
-        series = metric_arrays(conn, names, wanted, since=since, until=now, labels={})
-    series = {metric: series.get(metric, {}) for metric in wanted}
+    wanted = [metric for metric, _ in ANOMALY_METRICS] + [VOLUME]
+    with engine.connect() as conn:  # one scan for every history the checks read
+        read = metric_arrays(conn, names, wanted, since=since, until=now, labels={})
+    series = {metric: read.get(metric, {}) for metric in wanted}
     for name in names:
         earlier = {r.check: r for r in states[name].last_checks}
         for metric, kind in ANOMALY_METRICS:
@@ -148,7 +148,10 @@ def run_checks(
             results.append(
                 _anomaly_result(name, metric, kind, micros, values, settings, scorer, now, run_id)
             )
-    results += volume_results(engine, names, now, run_id, settings, scorer)
+    last_checks = {name: states[name].last_checks for name in names}
+    results += volume_results(
+        engine, names, now, run_id, settings, scorer, series[VOLUME], last_checks
+    )
     results += column_results(engine, config, names, now, run_id)
     _record(engine, states, results, now)
     return results

@@ -15,7 +15,7 @@ is also scored, and only a verdict above its band counts: a burst is reported as
 shortfall only when the hour is over.
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -29,6 +29,7 @@ from pipewarden.records.metrics import (
     INSUFFICIENT,
     OK,
     CheckResult,
+    EpochSeries,
     as_instant,
     latest_check_results,
     latest_values,
@@ -52,20 +53,29 @@ def volume_results(
     run_id: str,
     settings: DetectorSettings,
     scorer: Scorer,
+    series: Mapping[str, EpochSeries] | None = None,
+    last_checks: Mapping[str, Sequence[CheckResult]] | None = None,
 ) -> list[CheckResult]:
-    """`anomaly:rows_by_cursor_hour` of each named table; full loads' hours are left out."""
+    """`anomaly:rows_by_cursor_hour` of each named table; full loads' hours are left out.
+
+    `series` (the histories of rows_by_cursor_hour) and `last_checks` (each table's results of
+    the last check run) are read here unless the caller has read them already.
+    """
     since = now - settings.history_window - HOUR
     with engine.connect() as conn:
-        read = metric_arrays(conn, names, [VOLUME], since=since, until=now, labels={})
-        series = read.get(VOLUME, {})
+        if series is None:
+            read = metric_arrays(conn, names, [VOLUME], since=since, until=now, labels={})
+            series = read.get(VOLUME, {})
         newest = latest_values(conn, NEWEST_CURSOR, names)
         started = _last_success_start(conn, names)
-        earlier = {
-            name: r
-            for name, checks in latest_check_results(conn, names).items()
-            for r in checks
-            if r.check == f"anomaly:{VOLUME}" and r.status != INSUFFICIENT
-        }
+        if last_checks is None:
+            last_checks = latest_check_results(conn, names)
+    earlier = {
+        name: r
+        for name, checks in last_checks.items()
+        for r in checks
+        if r.check == f"anomaly:{VOLUME}" and r.status != INSUFFICIENT
+    }
     results = []
     for name in names:
         micros, values = series.get(name, _EMPTY)

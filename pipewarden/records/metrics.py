@@ -10,7 +10,7 @@ drift:<column>), with the observed value, the expected range and why.
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -106,19 +106,23 @@ def labels_text(labels: dict[str, Any] | None) -> str:
 def write_metrics(conn: sa.Connection, points: Iterable[MetricPoint]) -> int:
     """Insert points (in the caller's transaction); skips NaN values. Returns rows written."""
     rows = [
-        {
-            "measured_at": _utc(p.measured_at),
-            "table_name": p.table_name,
-            "metric": p.metric,
-            "value": float(p.value),
-            "labels": labels_text(p.labels),
-        }
+        (_utc(p.measured_at), p.table_name, p.metric, float(p.value), labels_text(p.labels))
         for p in points
         if p.value is not None and p.value == p.value
     ]
     if rows:
-        conn.execute(metrics.insert(), rows)
+        frame = pl.DataFrame(rows, schema=_METRIC_SCHEMA, orient="row")
+        dialect_for(conn.dialect.name).append(conn, metrics, frame)
     return len(rows)
+
+
+_METRIC_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
+    "measured_at": pl.Datetime("us", "UTC"),
+    "table_name": pl.String,
+    "metric": pl.String,
+    "value": pl.Float64,
+    "labels": pl.String,
+}
 
 
 def history(
@@ -272,9 +276,9 @@ def write_check_results(conn: sa.Connection, results: Iterable[CheckResult]) -> 
     """Insert check results (in the caller's transaction), in bulk where the database can."""
     rows = []
     for r in results:
-        row = asdict(r)
-        row["checked_at"] = _utc(r.checked_at)
-        row["observed_at"] = None if r.observed_at is None else _utc(r.observed_at)
+        row = [getattr(r, name) for name in _RESULT_FIELDS]  # asdict deep-copies every field
+        row[_CHECKED] = _utc(r.checked_at)
+        row[_OBSERVED] = None if r.observed_at is None else _utc(r.observed_at)
         rows.append(row)
     if rows:
         frame = pl.DataFrame(rows, schema=_CHECK_RESULT_SCHEMA, orient="row")
@@ -316,17 +320,24 @@ def latest_check_results(
         )
         latest = sa.select(wanted.c.name, newest.label("at")).subquery("latest")
         q = (
-            sa.select(check_results)
+            sa.select(*(c[name] for name in _RESULT_FIELDS))
             .join(latest, sa.and_(c.table_name == latest.c.name, c.checked_at == latest.c.at))
             .order_by(c.table_name, c.id)
         )
-        for row in conn.execute(q).mappings():
-            fields = {k: v for k, v in row.items() if k != "id"}
-            fields["checked_at"] = _utc(fields["checked_at"])
-            if fields["observed_at"] is not None:
-                fields["observed_at"] = _utc(fields["observed_at"])
-            out[row["table_name"]].append(CheckResult(**fields))
+        # Plain tuples: a 200-table check run reads back 2,400 results, and row mappings cost
+        # more than the query.
+        for row in conn.execute(q).tuples().all():
+            values = list(row)
+            values[_CHECKED] = _utc(values[_CHECKED])
+            if values[_OBSERVED] is not None:
+                values[_OBSERVED] = _utc(values[_OBSERVED])
+            result = CheckResult(*values)
+            out[result.table_name].append(result)
     return dict(out)
+
+
+_RESULT_FIELDS = tuple(f.name for f in fields(CheckResult))
+_CHECKED, _OBSERVED = _RESULT_FIELDS.index("checked_at"), _RESULT_FIELDS.index("observed_at")
 
 
 def worst_status(statuses: Iterable[str]) -> str:
