@@ -4,6 +4,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.types import TypeEngine
@@ -62,6 +63,26 @@ class Dialect:
         rows = conn.execute(query).fetchall()
         schema = {n: k.polars_dtype() for n, k in kinds.items()}
         return pl.DataFrame([tuple(r) for r in rows], schema=schema, orient="row")
+
+    def fetch_series(
+        self, conn: sa.Connection, query: sa.Select[Any]
+    ) -> dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray]]:
+        """Many time series in one read. The query selects key columns (text), then an instant
+        and a float value, none NULL; per key: the instants as int64 microseconds since the
+        epoch (UTC) and the values as float64, ordered by time, then value (so the order of
+        points measured at the same instant does not depend on how the database returned them)."""
+        *keys, at, value = (column.name for column in query.selected_columns)
+        kinds = {k: ColumnKind("text") for k in keys}
+        kinds |= {at: ColumnKind("timestamp", timezone=True), value: ColumnKind("float")}
+        frame = self.fetch_frame(conn, query, kinds)
+        frame = frame.with_columns(pl.col(at).dt.epoch("us")).sort([*keys, at, value])
+        micros, values = frame.get_column(at).to_numpy(), frame.get_column(value).to_numpy()
+        sizes = frame.group_by(keys, maintain_order=True).agg(pl.len().alias("_points"))
+        out, start = {}, 0
+        for *key, points in sizes.iter_rows():
+            out[tuple(key)] = (micros[start : start + points], values[start : start + points])
+            start += points
+        return out
 
     def merge(
         self,

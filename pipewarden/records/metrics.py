@@ -19,7 +19,6 @@ import polars as pl
 import sqlalchemy as sa
 
 from pipewarden.dialects import dialect_for
-from pipewarden.dialects.kinds import ColumnKind
 from pipewarden.records.tables import metadata
 
 _Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
@@ -142,13 +141,6 @@ Series = tuple[list[datetime], list[float]]
 #: A series as arrays: instants in microseconds since the epoch (UTC, int64), values (float64).
 EpochSeries = tuple[np.ndarray, np.ndarray]
 
-_HISTORY_KINDS = {
-    "metric": ColumnKind("text"),
-    "table_name": ColumnKind("text"),
-    "measured_at": ColumnKind("timestamp", timezone=True),
-    "value": ColumnKind("float"),
-}
-
 
 def histories(
     conn: sa.Connection,
@@ -174,8 +166,8 @@ def metric_arrays(
     """Several metrics' series for many tables in one scan: `{metric: {table: arrays}}`.
 
     Arrays, not datetimes: a 200-table check run reads 400,000 points, and a Python datetime per
-    point cost more than the detector's arithmetic on them. Each series is in time order; points
-    measured at the same instant keep the order the database returned them in.
+    point cost more than the detector's arithmetic on them. Each series is in time order
+    (`Dialect.fetch_series`).
     """
     c = metrics.c
     q = sa.select(c.metric, c.table_name, c.measured_at, c.value).where(
@@ -189,22 +181,11 @@ def metric_arrays(
         q = q.where(c.measured_at <= _utc(until))
     if labels is not None:
         q = q.where(c.labels == labels_text(labels))
-    # No ORDER BY: sorting by text columns under a collation cost the database more than the
-    # whole read; polars sorts by bytes here, stably.
-    frame = dialect_for(conn.dialect.name).fetch_frame(conn, q, _HISTORY_KINDS)
-    frame = frame.with_columns(pl.col("measured_at").dt.epoch("us")).sort(
-        ["metric", "table_name", "measured_at"], maintain_order=True
-    )
-    micros = frame.get_column("measured_at").to_numpy()
-    values = frame.get_column("value").to_numpy()
-    groups = frame.group_by(["metric", "table_name"], maintain_order=True).agg(
-        pl.len().alias("points")
-    )
     out: dict[str, dict[str, EpochSeries]] = defaultdict(dict)
-    start = 0
-    for metric, table_name, points in groups.iter_rows():
-        out[metric][table_name] = (micros[start : start + points], values[start : start + points])
-        start += points
+    for (metric, table_name), series in (
+        dialect_for(conn.dialect.name).fetch_series(conn, q).items()
+    ):
+        out[metric][table_name] = series
     return dict(out)
 
 
