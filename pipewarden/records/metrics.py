@@ -225,8 +225,14 @@ def name_chunks(names: Sequence[str], size: int = 400) -> Iterator[sa.Subquery]:
     answers those without reading the history, which a GROUP BY over the table would scan."""
     unique = list(dict.fromkeys(names))
     for i in range(0, len(unique), size):
-        rows = [sa.select(sa.literal(n).label("name")) for n in unique[i : i + size]]
-        yield sa.union_all(*rows).subquery("wanted")
+        chunk = unique[i : i + size]
+        # Textual SQL of bound parameters only: SQLAlchemy's union of 400 selects cost 20 ms of
+        # column bookkeeping a query, more than the query.
+        union = " UNION ALL ".join(f"SELECT :name_{k} AS name" for k in range(len(chunk)))
+        rows = sa.text(union).bindparams(
+            *(sa.bindparam(f"name_{k}", n, type_=sa.String) for k, n in enumerate(chunk))
+        )
+        yield rows.columns(sa.column("name", sa.String)).subquery("wanted")
 
 
 def latest_values(
