@@ -1,3 +1,10 @@
 """Imports every module that adds a table to `records.tables.metadata`, so all get created."""
 
-from pipewarden.records import column_samples, metrics, quarantine, reconcile_runs  # noqa: F401
+from pipewarden.records import (  # noqa: F401
+    alerts,
+    column_samples,
+    incidents,
+    metrics,
+    quarantine,
+    reconcile_runs,
+)

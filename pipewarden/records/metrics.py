@@ -20,6 +20,7 @@ import sqlalchemy as sa
 
 from pipewarden.dialects import dialect_for
 from pipewarden.records.tables import metadata
+from pipewarden.records.values import utc as _utc
 
 _Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
@@ -331,12 +332,3 @@ def worst_status(statuses: Iterable[str]) -> str:
     """The status a table shows for several checks: error over anomaly/warn over ok."""
     ranked = sorted(statuses, key=lambda s: SEVERITY.get(s, 0), reverse=True)
     return ranked[0] if ranked else OK
-
-
-def _utc(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes: they are UTC, as written."""
-    if moment.tzinfo is UTC:
-        return moment
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)

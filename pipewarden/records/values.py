@@ -1,4 +1,5 @@
-"""Cursor and key values as text that keeps their type: watermarks survive a round trip exactly."""
+"""Values in pipewarden's tables: cursor and key values as text that keeps their type (watermarks
+survive a round trip exactly), and instants as UTC whatever the database hands back."""
 
 import json
 from datetime import UTC, date, datetime
@@ -55,3 +56,12 @@ def loads(text: str | None) -> Any:
 
 def loads_key(text: str | None) -> tuple[Any, ...] | None:
     return None if text is None else tuple(decode_value(v) for v in json.loads(text))
+
+
+def utc(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes: they are UTC, as written."""
+    if moment.tzinfo is UTC:
+        return moment
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)

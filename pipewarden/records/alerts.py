@@ -1,0 +1,197 @@
+"""The alert outbox: every alert is a row here before anything tries to deliver it.
+
+An alert is written in the transaction of the record that caused it (a check run, a sync run's
+outcome, a reconciliation's outcome), so it exists exactly when its cause does. Delivery then
+moves it through `pending → sending → sent`, or back to `pending` with a later
+`next_attempt_at` when Slack could not be reached, or to `failed` when Slack refused it for good.
+
+`sending` is a claim with a lease (`claimed_until`): a delivery run takes one alert at a time
+with a conditional UPDATE, so two runs never post the same alert, and an alert whose runner died
+mid-way is taken again once the lease has passed (at least once, never silently lost).
+"""
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from pipewarden.records.tables import metadata
+from pipewarden.records.values import utc
+
+_Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
+#: What an alert tells: a new incident, one that got worse, its end, or a one-off event.
+OPENED, WORSE, RECOVERED, NOTICE = "opened", "worse", "recovered", "notice"
+
+alerts = sa.Table(
+    "pipewarden_alerts",
+    metadata,
+    sa.Column("id", _Id, primary_key=True, autoincrement=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("incident_id", _Id),
+    sa.Column("table_name", sa.String(200), nullable=False),
+    sa.Column("check", sa.String(300), nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("status", sa.String(30), nullable=False),
+    sa.Column("severity", sa.Integer, nullable=False, default=0),
+    #: The table owner's channel; NULL means the configured default channel.
+    sa.Column("channel", sa.String(200)),
+    sa.Column("observed", sa.Float),
+    sa.Column("expected_low", sa.Float),
+    sa.Column("expected_high", sa.Float),
+    sa.Column("method", sa.Text),
+    sa.Column("reason", sa.Text),
+    sa.Column("details", sa.Text, nullable=False, default="{}"),
+    #: The pipewarden run that found it (check run, sync run, reconciliation run).
+    sa.Column("run_id", sa.String(36)),
+    sa.Column("flow_run_id", sa.String(36)),
+    sa.Column("state", sa.String(10), nullable=False, default=PENDING),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("last_error", sa.Text),
+    sa.Column("next_attempt_at", sa.DateTime(timezone=True)),
+    sa.Column("claimed_until", sa.DateTime(timezone=True)),
+    sa.Column("sent_at", sa.DateTime(timezone=True)),
+    sa.Column("slack_channel", sa.String(200)),
+    sa.Column("slack_ts", sa.String(40)),
+    sa.Index("ix_pipewarden_alerts_state", "state", "id"),
+    sa.Index("ix_pipewarden_alerts_created", "created_at"),
+)
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One alert: what it says (written once) and how its delivery went (updated)."""
+
+    created_at: datetime
+    table_name: str
+    check: str
+    kind: str
+    status: str
+    severity: int = 0
+    incident_id: int | None = None
+    channel: str | None = None
+    observed: float | None = None
+    expected_low: float | None = None
+    expected_high: float | None = None
+    method: str | None = None
+    reason: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    run_id: str | None = None
+    flow_run_id: str | None = None
+    id: int | None = None
+    state: str = PENDING
+    attempts: int = 0
+    last_error: str | None = None
+    next_attempt_at: datetime | None = None
+    claimed_until: datetime | None = None
+    sent_at: datetime | None = None
+    slack_channel: str | None = None
+    slack_ts: str | None = None
+
+
+def add_alert(conn: sa.Connection, alert: Alert) -> Alert:
+    """Put an alert in the outbox (in the caller's transaction); returns it with its id."""
+    row = asdict(alert)
+    row.pop("id")
+    row["details"] = json.dumps(alert.details, sort_keys=True, default=str)
+    key = conn.execute(alerts.insert().values(**row)).inserted_primary_key
+    assert key is not None
+    return replace(alert, id=int(key[0]))
+
+
+def undelivered(conn: sa.Connection, limit: int = 500) -> list[Alert]:
+    """Alerts still to deliver (pending, or claimed by a run that may have died), oldest first."""
+    q = (
+        sa.select(alerts)
+        .where(alerts.c.state.in_([PENDING, SENDING]))
+        .order_by(alerts.c.id)
+        .limit(limit)
+    )
+    return [_alert(row) for row in conn.execute(q).mappings()]
+
+
+def recent_alerts(
+    conn: sa.Connection,
+    since: datetime | None = None,
+    states: Sequence[str] | None = None,
+    limit: int = 200,
+) -> list[Alert]:
+    """Alerts created since `since` (or all), in the given states, oldest first."""
+    q = sa.select(alerts)
+    if since is not None:
+        q = q.where(alerts.c.created_at >= since)
+    if states is not None:
+        q = q.where(alerts.c.state.in_(list(states)))
+    newest = q.order_by(alerts.c.id.desc()).limit(limit).subquery()
+    ordered = sa.select(newest).order_by(newest.c.id)
+    return [_alert(row) for row in conn.execute(ordered).mappings()]
+
+
+def claim(conn: sa.Connection, alert_id: int, now: datetime, until: datetime) -> bool:
+    """Take an alert for delivery; False when another run holds it or it is no longer due."""
+    c = alerts.c
+    free = sa.or_(c.state == PENDING, sa.and_(c.state == SENDING, c.claimed_until < now))
+    taken = conn.execute(
+        alerts.update()
+        .where(c.id == alert_id, free)
+        .values(state=SENDING, claimed_until=until, attempts=c.attempts + 1)
+    )
+    return taken.rowcount == 1
+
+
+def mark_sent(
+    conn: sa.Connection, alert_id: int, at: datetime, channel: str, ts: str | None
+) -> None:
+    conn.execute(
+        alerts.update()
+        .where(alerts.c.id == alert_id)
+        .values(
+            state=SENT,
+            sent_at=at,
+            slack_channel=channel,
+            slack_ts=ts,
+            last_error=None,
+            claimed_until=None,
+        )
+    )
+
+
+def mark_retry(conn: sa.Connection, alert_id: int, error: str, next_attempt: datetime) -> None:
+    """Back to the outbox: Slack could not take it now; a later run tries again."""
+    conn.execute(
+        alerts.update()
+        .where(alerts.c.id == alert_id)
+        .values(state=PENDING, last_error=error, next_attempt_at=next_attempt, claimed_until=None)
+    )
+
+
+def mark_failed(conn: sa.Connection, alert_id: int, error: str) -> None:
+    """Slack refused it for good (no such channel, bad token): kept, with the error."""
+    conn.execute(
+        alerts.update()
+        .where(alerts.c.id == alert_id)
+        .values(state=FAILED, last_error=error, claimed_until=None)
+    )
+
+
+def requeue_failed(conn: sa.Connection) -> int:
+    """Failed alerts back to pending (after the channel or token was fixed); returns how many."""
+    done = conn.execute(
+        alerts.update()
+        .where(alerts.c.state == FAILED)
+        .values(state=PENDING, next_attempt_at=None, claimed_until=None)
+    )
+    return int(done.rowcount)
+
+
+def _alert(row: Any) -> Alert:
+    fields = dict(row)
+    fields["details"] = json.loads(fields["details"] or "{}")
+    for name in ("created_at", "next_attempt_at", "claimed_until", "sent_at"):
+        if fields[name] is not None:
+            fields[name] = utc(fields[name])
+    return Alert(**fields)
