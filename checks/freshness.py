@@ -13,6 +13,8 @@ microsecond more is a warning; the same at `error_after`.
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from pipewarden.config.durations import describe
+
 OK, WARN, ERROR = "ok", "warn", "error"
 
 
@@ -62,21 +64,6 @@ def staleness(last_success: datetime | None, now: datetime) -> timedelta | None:
     if last_success is None:
         return None
     return max(timedelta(0), _utc(now) - _utc(last_success))
-
-
-def describe(span: timedelta) -> str:
-    """`2d 3h`, `1h 05m`, `4m 10s`, `12s`: an age as a person reads it."""
-    seconds = int(span.total_seconds())
-    days, rest = divmod(seconds, 86_400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d {hours}h"
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    if minutes:
-        return f"{minutes}m {secs:02d}s"
-    return f"{secs}s"
 
 
 def _utc(moment: datetime) -> datetime:

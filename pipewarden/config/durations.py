@@ -1,4 +1,4 @@
-"""Durations written the way people write them in YAML: `90s`, `5m`, `2h`, `1d`."""
+"""Durations written the way people write them in YAML (`90s`, `5m`, `2h`, `1d`) and read them."""
 
 import re
 from datetime import timedelta
@@ -27,3 +27,18 @@ def parse_duration(text: str | int | float | timedelta) -> timedelta:
     if pos != len(raw) or pos == 0:
         raise ValueError(f"not a duration: {text!r} (use forms like 30s, 5m, 2h, 1d)")
     return timedelta(seconds=seconds)
+
+
+def describe(span: timedelta) -> str:
+    """`2d 3h`, `1h 05m`, `4m 10s`, `12s`: an age as a person reads it."""
+    seconds = int(span.total_seconds())
+    days, rest = divmod(seconds, 86_400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    if minutes:
+        return f"{minutes}m {secs:02d}s"
+    return f"{secs}s"

@@ -3,7 +3,15 @@
 from datetime import timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
 from pipewarden.config.durations import parse_duration
 
@@ -97,12 +105,36 @@ class TableConfig(_Strict):
         return value
 
 
+class SlackLinks(_Strict):
+    """Where an alert's links point: the Prefect UI and the Grafana dashboard of a table."""
+
+    prefect_ui: AnyHttpUrl | None = None
+    #: A dashboard URL; the alert links to it with `var-table=<table>` added.
+    grafana: AnyHttpUrl | None = None
+
+
+class SlackConfig(_Strict):
+    """Delivery of the alert outbox to Slack. Without it, alerts wait in the outbox."""
+
+    #: A bot token (`${SLACK_BOT_TOKEN}`); SecretStr keeps it out of reprs, logs and errors.
+    token: SecretStr
+    default_channel: str = Field(min_length=1)
+    #: Slack's Web API by default; a proxy or a test server otherwise (trailing slash added).
+    base_url: AnyHttpUrl | None = None
+    links: SlackLinks = SlackLinks()
+    #: Retries of one request (rate limits, server and connection errors) before the alert
+    #: goes back to the outbox for a later delivery run.
+    retries: int = Field(default=2, ge=0, le=10)
+    timeout_seconds: int = Field(default=30, ge=1, le=300)
+
+
 class PipewardenConfig(_Strict):
     """The whole file."""
 
     warehouse: WarehouseConfig
     sources: dict[str, SourceConfig]
     tables: dict[str, TableConfig]
+    slack: SlackConfig | None = None
 
     @model_validator(mode="before")
     @classmethod
