@@ -1,8 +1,8 @@
-"""Shared fixtures: real databases (tests/fixtures/databases.py)."""
+"""Shared fixtures: real databases, the Prefect harness, a local Slack (tests/fixtures/)."""
 
 import os
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 
-pytest_plugins = ["tests.fixtures.databases", "tests.fixtures.prefect"]
+pytest_plugins = ["tests.fixtures.databases", "tests.fixtures.prefect", "tests.fixtures.slack"]
