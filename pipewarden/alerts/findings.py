@@ -1,0 +1,155 @@
+"""Findings: what each stage's records say about a (table, check), as alerts understand it.
+
+A finding is failing, passing, or unknown. Unknown (a detector still learning, a partial
+reconciliation that came out clean) neither repeats nor ends an incident: only a verdict about
+the whole thing may announce a recovery.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any, Final, Literal
+
+from pipewarden.records.metrics import ERROR, INSUFFICIENT, SEVERITY, CheckResult
+from pipewarden.records.reconcile_runs import ReconcileRun
+from pipewarden.records.sync_runs import SyncRun
+
+Verdict = Literal["failing", "passing", "unknown"]
+FAILING: Final = "failing"
+PASSING: Final = "passing"
+UNKNOWN: Final = "unknown"
+#: Severity of the statuses that are not check statuses.
+FAILED_RUN, DIFFERENCES = SEVERITY[ERROR], SEVERITY[ERROR] - 1
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One verdict about one (table, check), with what a message needs to say why."""
+
+    table_name: str
+    check: str
+    status: str
+    verdict: Verdict
+    severity: int = 0
+    observed: float | None = None
+    expected_low: float | None = None
+    expected_high: float | None = None
+    method: str | None = None
+    reason: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    run_id: str | None = None
+    #: Passing, yet worth one message even with no incident open (a repair that fixed what it
+    #: found, a new source column).
+    notice: bool = False
+
+
+def from_check_results(results: Iterable[CheckResult]) -> list[Finding]:
+    """Failing statuses (warn, error, anomaly) fail; ok passes; insufficient history is unknown."""
+    findings = []
+    for r in results:
+        verdict: Verdict = PASSING
+        if r.failing:
+            verdict = FAILING
+        elif r.status == INSUFFICIENT:
+            verdict = UNKNOWN
+        findings.append(
+            Finding(
+                table_name=r.table_name,
+                check=r.check,
+                status=r.status,
+                verdict=verdict,
+                severity=SEVERITY.get(r.status, 0),
+                observed=r.observed,
+                expected_low=r.expected_low,
+                expected_high=r.expected_high,
+                method=r.method,
+                reason=r.reason,
+                details={"score": r.score, "history_size": r.history_size},
+                run_id=r.run_id,
+            )
+        )
+    return findings
+
+
+def from_sync_run(run: SyncRun) -> list[Finding]:
+    """A failed sync fails `sync`; a success passes it, and tells of columns the source added."""
+    if run.status == "failed":
+        return [
+            Finding(
+                table_name=run.table_name,
+                check="sync",
+                status="failed",
+                verdict=FAILING,
+                severity=FAILED_RUN,
+                reason=run.error,
+                details={"rows_read": run.rows_read, "rows_loaded": run.rows_loaded},
+                run_id=run.run_id,
+            )
+        ]
+    passed = Finding(run.table_name, "sync", "ok", PASSING, run_id=run.run_id)
+    added = [c["column"] for c in run.schema_changes if c.get("change") == "added"]
+    if not added:
+        return [passed]
+    drift = Finding(
+        table_name=run.table_name,
+        check="schema",
+        status="added",
+        verdict=PASSING,
+        reason=f"the source added column(s) {', '.join(added)}; added to the warehouse table",
+        details={"added": added},
+        run_id=run.run_id,
+        notice=True,
+    )
+    return [passed, drift]
+
+
+def from_reconcile_run(run: ReconcileRun, partial: bool) -> Finding:
+    """Differences left (or a failure) fail `reconcile`; a clean run over the whole table passes.
+
+    A keys-only sweep sees no changed values, so it has a check of its own (`reconcile:keys`):
+    its clean result must not end an incident of changed rows. A `partial` run (a key range, a
+    subset of columns) or one stopped by a budget cannot say the table is clean.
+    """
+    check = "reconcile:keys" if run.keys_only else "reconcile"
+    found = run.missing + run.extra + run.changed
+    left = found if run.action != "repair" else (run.remaining or 0)
+    details: dict[str, Any] = {
+        "missing": run.missing,
+        "extra": run.extra,
+        "changed": run.changed,
+        "rows_compared": run.rows_compared,
+        "action": run.action,
+        "repaired": run.repaired,
+        "remaining": run.remaining,
+        "key_range": run.key_range,
+    }
+    base = Finding(run.table_name, check, run.status, PASSING, details=details, run_id=run.run_id)
+    if run.status == "failed":
+        return replace(base, verdict=FAILING, severity=FAILED_RUN, reason=run.error)
+    counts = f"{run.missing} missing, {run.extra} extra, {run.changed} changed"
+    if left:
+        reason = f"{found} rows differ from the source: {counts}"
+        if run.action == "repair":
+            reason += f"; repaired {run.repaired}, {left} remain"
+        return replace(
+            base,
+            status="differences",
+            verdict=FAILING,
+            severity=DIFFERENCES,
+            observed=float(left),
+            expected_low=0.0,
+            expected_high=0.0,
+            method=f"checksums per bucket, narrowed to rows ({run.mode})",
+            reason=reason,
+        )
+    whole = run.complete and not partial
+    reason = "no differences from the source"
+    if found:
+        reason = f"repaired {run.repaired} rows that differed ({counts}); none remain"
+    return replace(
+        base,
+        status="ok",
+        verdict=PASSING if whole else UNKNOWN,
+        observed=0.0,
+        reason=reason,
+        notice=whole and found > 0,
+    )

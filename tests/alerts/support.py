@@ -1,0 +1,73 @@
+"""Configurations, findings and outbox reads shared by the alert tests."""
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from pipewarden.alerts.findings import FAILING, Finding, Verdict
+from pipewarden.alerts.raise_ import Raised, raise_alerts
+from pipewarden.config.load import parse_config
+from pipewarden.config.models import PipewardenConfig
+from pipewarden.db.engines import cached_engine
+from pipewarden.records.alerts import Alert, recent_alerts
+from pipewarden.records.incidents import Incident, incidents
+from pipewarden.records.tables import ensure_tables
+from tests.fixtures.slack import TOKEN
+
+NOW = datetime(2026, 3, 2, 15, 20, tzinfo=UTC)
+
+
+def alert_config(
+    warehouse_url: str, slack_url: str | None = None, **slack: Any
+) -> PipewardenConfig:
+    """Three tables: orders owned by #shop-data, customers by #crm-data, events by nobody."""
+    table = {"source": "shop", "primary_key": ["id"], "cursor": "updated_at"}
+    data: dict[str, Any] = {
+        "warehouse": {"url": warehouse_url},
+        "sources": {"shop": {"url": "sqlite:///unused.sqlite"}},
+        "tables": {
+            "orders": {**table, "owner": "#shop-data"},
+            "customers": {**table, "owner": "#crm-data"},
+            "events": table,
+        },
+    }
+    if slack_url is not None:
+        data["slack"] = {
+            "token": TOKEN,
+            "default_channel": "#alerts",
+            "base_url": slack_url,
+            "retries": 1,
+            **slack,
+        }
+    return parse_config(data, Path("t.yaml"))
+
+
+def finding(
+    table: str = "orders",
+    check: str = "freshness",
+    status: str = "error",
+    verdict: Verdict = FAILING,
+    severity: int = 3,
+    **fields: Any,
+) -> Finding:
+    return Finding(table, check, status, verdict, severity, **fields)
+
+
+def raise_now(config: PipewardenConfig, *findings: Finding, now: datetime = NOW) -> Raised:
+    engine = cached_engine(config.warehouse.url)
+    ensure_tables(engine)
+    with engine.begin() as conn:
+        return raise_alerts(conn, config, findings, now)
+
+
+def outbox(config: PipewardenConfig) -> list[Alert]:
+    with cached_engine(config.warehouse.url).connect() as conn:
+        return recent_alerts(conn)
+
+
+def all_incidents(config: PipewardenConfig) -> list[Incident]:
+    with cached_engine(config.warehouse.url).connect() as conn:
+        rows = conn.execute(sa.select(incidents).order_by(incidents.c.id)).mappings()
+        return [Incident(**dict(row)) for row in rows]
