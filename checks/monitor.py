@@ -23,6 +23,8 @@ from checks.anomaly.detector import DetectorSettings, Verdict, score_tail
 from checks.column_monitor import column_results
 from checks.freshness import FreshnessVerdict, describe, freshness_status, staleness
 from checks.volume import VOLUME, volume_results
+from pipewarden.alerts.findings import from_check_results
+from pipewarden.alerts.raise_ import raise_alerts
 from pipewarden.config import PipewardenConfig
 from pipewarden.db.engines import cached_engine
 from pipewarden.metrics.sync_metrics import NEWEST_CURSOR, cursor_instant
@@ -153,7 +155,7 @@ def run_checks(
         engine, names, now, run_id, settings, scorer, series[VOLUME], last_checks
     )
     results += column_results(engine, config, names, now, run_id)
-    _record(engine, states, results, now)
+    _record(engine, config, states, results, now)
     return results
 
 
@@ -236,9 +238,14 @@ def _anomaly_result(
 
 
 def _record(
-    engine: sa.Engine, states: dict[str, TableState], results: list[CheckResult], now: datetime
+    engine: sa.Engine,
+    config: PipewardenConfig,
+    states: dict[str, TableState],
+    results: list[CheckResult],
+    now: datetime,
 ) -> None:
-    """Results and their metrics in one transaction: a check run is recorded whole or not."""
+    """Results, their metrics and the alerts they raise in one transaction: a check run is
+    recorded whole or not."""
     points: list[MetricPoint] = []
     for state in states.values():
         if state.freshness.age is not None:
@@ -253,6 +260,7 @@ def _record(
     with engine.begin() as conn:
         write_check_results(conn, results)
         write_metrics(conn, points)
+        raise_alerts(conn, config, from_check_results(results), now)
 
 
 def _newest_loaded(conn: sa.Connection, names: Sequence[str]) -> dict[str, datetime]:

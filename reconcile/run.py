@@ -7,6 +7,10 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
 
+import sqlalchemy as sa
+
+from pipewarden.alerts.findings import from_reconcile_run
+from pipewarden.alerts.raise_ import raise_alerts
 from pipewarden.config import PipewardenConfig
 from pipewarden.db.engines import cached_engine
 from pipewarden.db.urls import redact_secrets
@@ -110,14 +114,20 @@ def reconcile_table(
         keys_only=options.keys_only,
         key_range=":".join(v or "" for v in options.key_range) if options.key_range else None,
     )
+    partial = bool(options.key_range or options.columns)
+
+    def run_alerts(conn: sa.Connection) -> None:
+        raise_alerts(conn, config, [from_reconcile_run(run, partial)])
+
     start_run(warehouse, run)
     try:
         report = _reconcile(config, name, options, run)
     except Exception as error:
-        finish_run(warehouse, run, "failed", redact_secrets(f"{type(error).__name__}: {error}"))
+        message = redact_secrets(f"{type(error).__name__}: {error}")
+        finish_run(warehouse, run, "failed", message, also=run_alerts)
         raise
     run.timings = report.timings
-    finish_run(warehouse, run, "clean" if report.clean else "differences")
+    finish_run(warehouse, run, "clean" if report.clean else "differences", also=run_alerts)
     return report
 
 

@@ -5,6 +5,7 @@ row's hashes before and after, so every repair can be traced back.
 """
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -120,7 +121,14 @@ def start_run(engine: sa.Engine, run: ReconcileRun) -> None:
         conn.execute(reconcile_runs.insert().values(**run.as_row()))
 
 
-def finish_run(engine: sa.Engine, run: ReconcileRun, status: str, error: str | None = None) -> None:
+def finish_run(
+    engine: sa.Engine,
+    run: ReconcileRun,
+    status: str,
+    error: str | None = None,
+    also: Callable[[sa.Connection], object] | None = None,
+) -> None:
+    """Record the outcome; `also` writes what it causes (its alerts) in the same transaction."""
     run.status = status
     run.error = error
     run.finished_at = datetime.now(UTC)
@@ -131,6 +139,8 @@ def finish_run(engine: sa.Engine, run: ReconcileRun, status: str, error: str | N
         conn.execute(
             reconcile_runs.update().where(reconcile_runs.c.run_id == run.run_id).values(**row)
         )
+        if also is not None:
+            also(conn)
 
 
 def record_diffs(

@@ -1,6 +1,7 @@
 """One row per sync run: what was read and loaded, how long it took, where the watermark went."""
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -74,13 +75,20 @@ def record_outcome(
 
 
 def finish_run(
-    bind: sa.Engine | sa.Connection, run: SyncRun, status: str, error: str | None = None
+    bind: sa.Engine | sa.Connection,
+    run: SyncRun,
+    status: str,
+    error: str | None = None,
+    also: Callable[[sa.Connection], object] | None = None,
 ) -> None:
-    """Record the outcome; called on success and on failure alike."""
+    """Record the outcome; called on success and on failure alike. `also` writes what the
+    outcome causes (its alerts) in the same transaction."""
     with bind.begin() as tx:
         conn = tx if isinstance(tx, sa.Connection) else bind
         assert isinstance(conn, sa.Connection)
         record_outcome(conn, run, status, error)
+        if also is not None:
+            also(conn)
 
 
 def last_runs(engine: sa.Engine, table_name: str, limit: int = 10) -> list[sa.Row[Any]]:

@@ -11,6 +11,8 @@ import numpy as np
 import polars as pl
 import sqlalchemy as sa
 
+from pipewarden.alerts.findings import from_sync_run
+from pipewarden.alerts.raise_ import raise_alerts
 from pipewarden.config import PipewardenConfig, TableConfig
 from pipewarden.db.engines import cached_engine, connect
 from pipewarden.db.urls import redact_secrets
@@ -68,6 +70,10 @@ def sync_table(config: PipewardenConfig, name: str, options: SyncOptions | None 
         started_at=datetime.now(UTC),
         full_refresh=options.full_refresh,
     )
+
+    def run_alerts(conn: sa.Connection) -> None:
+        raise_alerts(conn, config, from_sync_run(run))
+
     with connect(warehouse) as wh:  # an unreachable warehouse fails before anything is recorded
         ensure_tables(warehouse)
         start_run(wh, run)
@@ -80,20 +86,21 @@ def sync_table(config: PipewardenConfig, name: str, options: SyncOptions | None 
             if wh.in_transaction():
                 wh.rollback()
             try:
-                finish_run(wh, run, "failed", message)
+                finish_run(wh, run, "failed", message, also=run_alerts)
             except sa.exc.DBAPIError:  # the connection itself broke: record on a fresh one
-                finish_run(warehouse, run, "failed", message)
+                finish_run(warehouse, run, "failed", message, also=run_alerts)
             raise
         try:
-            with wh.begin():  # the outcome and the run's metrics, one commit
+            with wh.begin():  # the outcome, the run's metrics and its alerts, one commit
                 record_outcome(wh, run, "success")
                 write_sync_metrics(wh, run, table_config, profiles)
+                run_alerts(wh)
         except Exception:
             # Every batch is committed: the run succeeded, even if its metrics were not written.
             try:
-                finish_run(wh, run, "success")
+                finish_run(wh, run, "success", also=run_alerts)
             except sa.exc.DBAPIError:
-                finish_run(warehouse, run, "success")
+                finish_run(warehouse, run, "success", also=run_alerts)
             raise
     return run
 
