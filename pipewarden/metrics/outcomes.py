@@ -28,11 +28,24 @@ def record_outcome(
 ) -> int:
     """Write `<kind>_outcome` and any `values` (as `<kind>_<name>`); returns points written."""
     ensure_tables(engine)
+    points = outcome_points(table_name, kind, status, values, measured_at, **labels)
+    with engine.begin() as conn:
+        return write_metrics(conn, points)
+
+
+def outcome_points(
+    table_name: str,
+    kind: str,
+    status: str,
+    values: dict[str, float] | None = None,
+    measured_at: datetime | None = None,
+    **labels: Any,
+) -> list[MetricPoint]:
+    """The points `record_outcome` writes, for a caller that writes them in its own transaction."""
     at = measured_at or datetime.now(UTC)
     severity = SEVERITY.get(status, 1.0)
     outcome_labels = {"status": status, **labels}
     points = [MetricPoint(at, table_name, f"{kind}_outcome", severity, outcome_labels)]
     for name, value in (values or {}).items():
         points.append(MetricPoint(at, table_name, f"{kind}_{name}", float(value)))
-    with engine.begin() as conn:
-        return write_metrics(conn, points)
+    return points

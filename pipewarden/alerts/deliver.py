@@ -1,0 +1,150 @@
+"""Delivering the outbox to Slack, oldest first, in order per channel, losing nothing.
+
+For each undelivered alert, oldest first: resolve its channel (the table owner's, else the
+default), skip it if an earlier alert of that channel is still waiting (order per channel), take
+it with a claim, post it, and record the outcome with its `alert_outcome` metric in one
+transaction. When Slack cannot be reached or keeps answering 429/5xx after the client's retries,
+the alert goes back to the outbox with a later `next_attempt_at` (doubling from a minute up to
+an hour, at least Retry-After) and the run stops: the rest wait for the next run, in order. A
+permanent refusal marks the alert failed with Slack's error; one about the token also stops
+the run. `pipewarden alerts send --retry-failed` puts failed alerts back once fixed.
+"""
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+from slack_sdk import WebClient
+
+from pipewarden.alerts.slack_client import Posted, Refused, post, slack_client
+from pipewarden.alerts.slack_message import render
+from pipewarden.config import PipewardenConfig
+from pipewarden.db.engines import cached_engine
+from pipewarden.metrics.outcomes import outcome_points
+from pipewarden.records.alerts import (
+    PENDING,
+    SENDING,
+    Alert,
+    claim,
+    mark_failed,
+    mark_retry,
+    mark_sent,
+    undelivered,
+)
+from pipewarden.records.metrics import write_metrics
+from pipewarden.records.tables import ensure_tables
+
+log = logging.getLogger(__name__)
+
+#: How long a claimed alert is left to its delivery run before another run may take it.
+LEASE = timedelta(minutes=10)
+FIRST_BACKOFF, MAX_BACKOFF = timedelta(minutes=1), timedelta(hours=1)
+
+
+@dataclass
+class DeliveryReport:
+    """What one delivery run did, by alert id."""
+
+    configured: bool = True
+    sent: list[int] = field(default_factory=list)
+    retrying: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+    #: Not tried in this run: not due yet, behind an earlier alert of its channel, or after a
+    #: stop.
+    waiting: list[int] = field(default_factory=list)
+    stopped: str | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "configured": self.configured,
+            "sent": len(self.sent),
+            "retrying": len(self.retrying),
+            "failed": len(self.failed),
+            "waiting": len(self.waiting),
+            "stopped": self.stopped,
+        }
+
+
+def deliver_pending(
+    config: PipewardenConfig,
+    client: WebClient | None = None,
+    now: datetime | None = None,
+    limit: int = 500,
+) -> DeliveryReport:
+    """Send what waits in the outbox; without a `slack:` section, only count it."""
+    engine = cached_engine(config.warehouse.url)
+    ensure_tables(engine)
+    with engine.connect() as conn:
+        queue = undelivered(conn, limit)
+    if config.slack is None:
+        return DeliveryReport(configured=False, waiting=[a.id for a in queue if a.id])
+    slack = config.slack
+    client = client or slack_client(slack)
+    report = DeliveryReport()
+    blocked: set[str] = set()
+    for alert in queue:
+        assert alert.id is not None
+        channel = alert.channel or slack.default_channel
+        at = now or datetime.now(UTC)
+        if report.stopped is not None or channel in blocked or not _due(alert, at):
+            blocked.add(channel)
+            report.waiting.append(alert.id)
+            continue
+        with engine.begin() as conn:
+            taken = claim(conn, alert.id, at, at + LEASE)
+        if not taken:  # another delivery run holds it: the channel's order is theirs now
+            blocked.add(channel)
+            report.waiting.append(alert.id)
+            continue
+        outcome = post(client, channel, render(alert, slack.links))
+        _record(engine, alert, channel, outcome, now or datetime.now(UTC), report)
+    return report
+
+
+def _due(alert: Alert, at: datetime) -> bool:
+    if alert.state == SENDING:
+        return alert.claimed_until is None or alert.claimed_until < at
+    return alert.state == PENDING and (alert.next_attempt_at is None or alert.next_attempt_at <= at)
+
+
+def _record(
+    engine: sa.Engine,
+    alert: Alert,
+    channel: str,
+    outcome: Posted | Refused,
+    at: datetime,
+    report: DeliveryReport,
+) -> None:
+    """The alert's new state and its delivery metric, in one transaction."""
+    assert alert.id is not None
+    attempts = alert.attempts + 1
+    with engine.begin() as conn:
+        if isinstance(outcome, Posted):
+            mark_sent(conn, alert.id, at, outcome.channel, outcome.ts)
+            status = "delivered"
+            report.sent.append(alert.id)
+        elif outcome.transient:
+            mark_retry(conn, alert.id, outcome.error, at + _backoff(attempts, outcome.retry_after))
+            status = "retrying"
+            report.retrying.append(alert.id)
+            report.stopped = f"Slack did not take alert {alert.id}: {outcome.error}"
+        else:
+            mark_failed(conn, alert.id, outcome.error)
+            status = "failed"
+            report.failed.append(alert.id)
+            if outcome.token:
+                report.stopped = f"Slack refused the token: {outcome.error}"
+        labels = {"channel": channel, "check": alert.check, "event": alert.kind}
+        values = {"attempts": float(attempts)}
+        write_metrics(conn, outcome_points(alert.table_name, "alert", status, values, at, **labels))
+    error = outcome.error if isinstance(outcome, Refused) else ""
+    log.info("alert %s to %s: %s %s", alert.id, channel, status, error)
+
+
+def _backoff(attempts: int, retry_after: float | None) -> timedelta:
+    """A minute, doubling per failed attempt, at most an hour, never less than Retry-After."""
+    delay = min(MAX_BACKOFF, FIRST_BACKOFF * 2 ** min(max(0, attempts - 1), 12))
+    if retry_after is not None:
+        delay = max(delay, timedelta(seconds=retry_after))
+    return delay

@@ -1,0 +1,139 @@
+"""An alert as a Slack message: Block Kit blocks that say why, and the plain-text fallback.
+
+Everything quoted from a check (reasons, methods, error text) is escaped for mrkdwn and cut to
+Block Kit's limits, so a long Pandera or driver message can never make Slack refuse the alert.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from pipewarden.config.durations import describe
+from pipewarden.config.models import SlackLinks
+from pipewarden.records.alerts import NOTICE, OPENED, RECOVERED, WORSE, Alert
+
+#: Block Kit's limits: section text, section field, header text; `text` kept to the same.
+SECTION_LIMIT, FIELD_LIMIT, HEADER_LIMIT = 3000, 2000, 150
+EMOJI = {
+    "error": ":red_circle:",
+    "failed": ":red_circle:",
+    "anomaly": ":large_purple_circle:",
+    "differences": ":large_orange_circle:",
+    "warn": ":large_yellow_circle:",
+}
+TITLE = {OPENED: "", WORSE: "worse, ", RECOVERED: "recovered", NOTICE: ""}
+
+
+@dataclass(frozen=True)
+class SlackMessage:
+    """What `chat.postMessage` gets: `text` (notifications, fallback) and `blocks`."""
+
+    text: str
+    blocks: list[dict[str, Any]]
+
+
+def render(alert: Alert, links: SlackLinks | None = None) -> SlackMessage:
+    """The message for one alert: what failed, why, the numbers, and where to look."""
+    header = fit_plain(_header(alert), HEADER_LIMIT)
+    why = _why(alert)
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": header, "emoji": True}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": fit_mrkdwn(why, SECTION_LIMIT)}},
+    ]
+    fields = _fields(alert)
+    if fields:
+        blocks.append(
+            {
+                "type": "section",
+                "fields": [
+                    {"type": "mrkdwn", "text": f"*{name}*\n{fit_mrkdwn(value, FIELD_LIMIT - 40)}"}
+                    for name, value in fields
+                ],
+            }
+        )
+    context = {"type": "mrkdwn", "text": _context(alert, links)}
+    blocks.append({"type": "context", "elements": [context]})
+    return SlackMessage(text=fit_plain(f"{header}: {why}", SECTION_LIMIT), blocks=blocks)
+
+
+def _header(alert: Alert) -> str:
+    where = f"{alert.table_name} · {alert.check}"
+    if alert.kind == RECOVERED:
+        return f":white_check_mark: {where} recovered"
+    if alert.kind == NOTICE:
+        return f":information_source: {where}"
+    return f"{EMOJI.get(alert.status, ':warning:')} {where}: {TITLE[alert.kind]}{alert.status}"
+
+
+def _why(alert: Alert) -> str:
+    reason = alert.reason or "no reason recorded"
+    since = alert.details.get("since")
+    if alert.kind == RECOVERED and since:
+        span = describe(alert.created_at - datetime.fromisoformat(since))
+        seen = alert.details.get("seen", 1)
+        return f"Passing again after {span} ({seen} failing verdicts). Now: {reason}"
+    return reason
+
+
+def _fields(alert: Alert) -> list[tuple[str, str]]:
+    if alert.kind in (RECOVERED, NOTICE):
+        return []
+    seconds = alert.check == "freshness" or alert.check.endswith("_seconds")
+    fields = [("Status", alert.status)]
+    if alert.observed is not None:
+        fields.append(("Observed", _value(alert.observed, seconds)))
+    if alert.expected_low is not None or alert.expected_high is not None:
+        low, high = (_value(v, seconds) for v in (alert.expected_low, alert.expected_high))
+        fields.append(("Expected", f"{low} – {high}"))
+    if alert.method:
+        fields.append(("Method", alert.method))
+    if alert.kind == WORSE and alert.details.get("since"):
+        fields.append(("Failing since", alert.details["since"][:16].replace("T", " ") + " UTC"))
+    return fields
+
+
+def _context(alert: Alert, links: SlackLinks | None) -> str:
+    parts = []
+    if links is not None and links.prefect_ui is not None and alert.flow_run_id:
+        base = str(links.prefect_ui).rstrip("/")
+        parts.append(f"<{base}/runs/flow-run/{alert.flow_run_id}|Prefect run>")
+    if links is not None and links.grafana is not None:
+        parts.append(f"<{_with_query(str(links.grafana), table=alert.table_name)}|Grafana>")
+    parts.append(f"pipewarden alert {alert.id}")
+    if alert.incident_id is not None:
+        parts.append(f"incident {alert.incident_id}")
+    return " · ".join(parts)
+
+
+def _value(value: float | None, seconds: bool) -> str:
+    if value is None:
+        return "-"
+    text = f"{value:,.0f}" if abs(value) >= 100 or value == int(value) else f"{value:.3g}"
+    if seconds and value >= 60:
+        return f"{text} s ({describe(timedelta(seconds=value))})"
+    return f"{text} s" if seconds else text
+
+
+def _with_query(url: str, **params: str) -> str:
+    parts = urlsplit(url)
+    query = [*parse_qsl(parts.query), *((f"var-{k}", v) for k, v in params.items())]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def fit_plain(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters, an ellipsis marking the cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def fit_mrkdwn(text: str, limit: int) -> str:
+    """`text` escaped for mrkdwn (&, <, > as Slack asks) and cut to `limit` characters, never
+    through the middle of an escape."""
+    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    if len(escaped) <= limit:
+        return escaped
+    cut = escaped[: limit - 1]
+    amp = cut.rfind("&", max(0, len(cut) - 4))
+    if amp != -1 and ";" not in cut[amp:]:
+        cut = cut[:amp]
+    return cut + "…"
