@@ -2,6 +2,7 @@
 
 import typer
 
+from pipewarden.cli.alerts import alerts_app
 from pipewarden.cli.backtest import backtest
 from pipewarden.cli.check import check, status
 from pipewarden.cli.demo import demo
@@ -22,6 +23,7 @@ app.command()(reconcile)
 app.command()(check)
 app.command()(status)
 app.command()(backtest)
+app.add_typer(alerts_app, name="alerts")
 app.command()(demo)
 
 
