@@ -1,10 +1,12 @@
-"""The checks deployment: freshness and anomaly checks of every table, shown as an artifact."""
+"""The checks deployment: freshness and anomaly checks of every table, shown as an artifact,
+then the alerts they raised delivered."""
 
 from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 
+from flows.alerts import deliver_after
 from pipewarden.config import load_config
 from pipewarden.records.metrics import FAILING, CheckResult
 
@@ -40,7 +42,10 @@ def checks_flow(
     tables: list[str] | None = None, config_path: str | None = None
 ) -> list[dict[str, Any]]:
     """Check the named tables (default: all) and publish the results as a table artifact."""
-    rows = run_checks_task(config_path, tables)
+    try:
+        rows = run_checks_task(config_path, tables)
+    finally:
+        deliver_after(config_path)
     failing = [r for r in rows if r["status"] in FAILING]
     create_table_artifact(
         key=ARTIFACT_KEY,

@@ -1,14 +1,17 @@
 """The reconciliation deployments: the nightly run and the manual rerun from the Prefect UI.
 
-The flow only wires: the work is `reconcile.run.reconcile_table`, and the result is published as
-a table artifact (one row per difference, capped) so the Prefect UI shows what was found.
+The flow only wires: the work is `reconcile.run.reconcile_table`, the result is published as a
+table artifact (one row per difference, capped) so the Prefect UI shows what was found, and the
+alerts it raised are delivered.
 """
 
 from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
+from prefect.futures import wait
 
+from flows.alerts import deliver_after
 from pipewarden.config import load_config
 
 ARTIFACT_ROWS = 500
@@ -56,9 +59,12 @@ def reconcile_flow(
     config_path: str | None = None,
 ) -> dict[str, Any]:
     """Reconcile one table (a dry run unless `repair`), and publish what was found."""
-    result = reconcile_task(
-        table, repair, key_range, columns, keys_only, max_seconds, max_diffs, config_path
-    )
+    try:
+        result = reconcile_task(
+            table, repair, key_range, columns, keys_only, max_seconds, max_diffs, config_path
+        )
+    finally:
+        deliver_after(config_path)
     create_table_artifact(
         key=artifact_key(table),
         table=artifact_rows(result),
@@ -112,6 +118,8 @@ def reconcile_all_flow(
         reconcile_task.submit(name, repair, None, None, keys_only, max_seconds, None, config_path)
         for name in names
     ]
+    wait(futures)
+    deliver_after(config_path)
     results = [future.result() for future in futures]
     for result in results:
         create_table_artifact(

@@ -3,29 +3,23 @@
 from typing import Any
 
 from prefect import flow, get_run_logger, task
+from prefect.futures import wait
 from prefect.tasks import exponential_backoff
 
 from checks.gate import verify_schema_refs
+from flows.alerts import deliver_after
+from flows.retries import retry_if_transient
 from pipewarden.config import load_config
 from pipewarden.db.engines import cached_engine
-from pipewarden.db.errors import is_transient
 from pipewarden.sync.run import SyncOptions, sync_table
 from pipewarden.sync.summary import run_summary
-
-
-def _retry_if_transient(task: Any, task_run: Any, state: Any) -> bool:
-    try:
-        state.result()
-    except Exception as error:  # noqa: BLE001 - the state re-raises whatever the task raised
-        return is_transient(error)
-    return False
 
 
 @task(
     retries=3,
     retry_delay_seconds=exponential_backoff(backoff_factor=2),
     retry_jitter_factor=0.5,
-    retry_condition_fn=_retry_if_transient,
+    retry_condition_fn=retry_if_transient,
     task_run_name="sync-{table}",
 )
 def sync_table_task(
@@ -76,4 +70,6 @@ def sync_flow(
     futures = [
         sync_table_task.submit(config_path, name, full_refresh, backfill_columns) for name in names
     ]
+    wait(futures)
+    deliver_after(config_path)  # a failed sync's alert goes out before the flow fails
     return [future.result() for future in futures]

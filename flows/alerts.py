@@ -1,0 +1,49 @@
+"""The alerts deployment: the outbox delivered to Slack, and the same step after the other flows.
+
+Slack's own failures never fail the task: `deliver_pending` leaves those alerts in the outbox
+for the next run. The task retries only when the warehouse itself was out of reach.
+"""
+
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.tasks import exponential_backoff
+
+from flows.retries import retry_if_transient
+from pipewarden.config import load_config
+
+
+@task(
+    retries=2,
+    retry_delay_seconds=exponential_backoff(backoff_factor=5),
+    retry_jitter_factor=0.5,
+    retry_condition_fn=retry_if_transient,
+    task_run_name="deliver-alerts",
+)
+def deliver_alerts_task(config_path: str | None) -> dict[str, Any]:
+    """Deliver what waits in the outbox; returns the counts (a plain dict for Prefect)."""
+    from pipewarden.alerts.deliver import deliver_pending
+
+    return deliver_pending(load_config(config_path)).as_dict()
+
+
+@flow(name="pipewarden-alerts")
+def alerts_flow(config_path: str | None = None) -> dict[str, Any]:
+    """Deliver the outbox now: what an outage of Slack held back goes out here."""
+    counts = deliver_alerts_task(config_path)
+    get_run_logger().info("alerts: %s", counts)
+    return counts
+
+
+def deliver_after(config_path: str | None) -> None:
+    """The other flows' last step: deliver what they raised, if Slack is configured.
+
+    A delivery that fails is logged, not raised: the flow's own outcome stays what its work
+    made it, and the alerts wait in the outbox for the alerts deployment.
+    """
+    if load_config(config_path).slack is None:
+        return
+    state = deliver_alerts_task(config_path, return_state=True)
+    if state.is_failed():
+        message = "alert delivery failed, alerts stay in the outbox: %s"
+        get_run_logger().warning(message, state.message)

@@ -1,0 +1,70 @@
+"""The flows deliver what their stage raised; the delivery task returns plain counts."""
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+import yaml
+
+from flows.alerts import deliver_alerts_task
+from flows.checks import checks_flow
+from tests.fixtures.slack import TOKEN, FakeSlack
+from tests.metrics.support import ORDERS, Shop
+
+
+def _shop_with_slack(
+    sqlite_url: Callable[[str], str], tmp_path: Path, slack_url: str
+) -> tuple[Shop, str]:
+    shop = Shop(sqlite_url("shop"), sqlite_url("wh"))
+    engine = sa.create_engine(shop.source_url)
+    ORDERS.metadata.create_all(engine)
+    engine.dispose()
+    table = {"source": "shop", "primary_key": ["order_id"], "cursor": "updated_at"}
+    config = {
+        "warehouse": {"url": shop.warehouse_url},
+        "sources": {"shop": {"url": shop.source_url}},
+        "tables": {"orders": {**table, "owner": "#shop-data", "freshness": {"error_after": "2h"}}},
+        "slack": {"token": TOKEN, "default_channel": "#alerts", "base_url": slack_url},
+    }
+    path = tmp_path / "pipewarden.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return shop, str(path)
+
+
+def test_the_delivery_task_returns_counts(
+    sqlite_url: Callable[[str], str], tmp_path: Path, fake_slack: FakeSlack
+) -> None:
+    from checks.monitor import run_checks
+    from pipewarden.config import load_config
+
+    shop, path = _shop_with_slack(sqlite_url, tmp_path, fake_slack.url)
+    shop.add(10, minutes_ago=180)
+    shop.sync(load_config(path))
+    run_checks(load_config(path))
+    counts = deliver_alerts_task.fn(path)
+    assert counts == {
+        "configured": True,
+        "sent": 1,
+        "retrying": 0,
+        "failed": 0,
+        "waiting": 0,
+        "stopped": None,
+    }
+
+
+@pytest.mark.prefect
+def test_the_checks_flow_delivers_what_it_raised(
+    prefect_harness: None, sqlite_url: Callable[[str], str], tmp_path: Path, fake_slack: FakeSlack
+) -> None:
+    from pipewarden.config import load_config
+
+    shop, path = _shop_with_slack(sqlite_url, tmp_path, fake_slack.url)
+    shop.add(10, minutes_ago=180)
+    shop.sync(load_config(path))
+    rows = checks_flow(config_path=path)
+    assert any(r["check"] == "freshness" and r["status"] == "error" for r in rows)
+    (message,) = fake_slack.posted
+    assert message["channel"] == "#shop-data" and "orders · freshness: error" in message["text"]
+    context = message["blocks"][-1]["elements"][0]["text"]
+    assert "pipewarden alert 1" in context
