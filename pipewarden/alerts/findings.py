@@ -85,7 +85,8 @@ def from_sync_run(run: SyncRun) -> list[Finding]:
                 run_id=run.run_id,
             )
         ]
-    passed = Finding(run.table_name, "sync", "ok", PASSING, run_id=run.run_id)
+    synced = f"synced: {run.rows_read} rows read, {run.rows_loaded} loaded"
+    passed = Finding(run.table_name, "sync", "ok", PASSING, reason=synced, run_id=run.run_id)
     added = [c["column"] for c in run.schema_changes if c.get("change") == "added"]
     if not added:
         return [passed]

@@ -72,7 +72,8 @@ def _why(alert: Alert) -> str:
     if alert.kind == RECOVERED and since:
         span = describe(alert.created_at - datetime.fromisoformat(since))
         seen = alert.details.get("seen", 1)
-        return f"Passing again after {span} ({seen} failing verdicts). Now: {reason}"
+        verdicts = "1 failing verdict" if seen == 1 else f"{seen} failing verdicts"
+        return f"Passing again after {span} ({verdicts}). Now: {reason}"
     return reason
 
 

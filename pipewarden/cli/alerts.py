@@ -10,7 +10,16 @@ from pipewarden.alerts.slack_message import fit_plain
 from pipewarden.cli.common import EXIT_FOUND, ConfigOption, configured, console, fail
 from pipewarden.config.durations import describe
 from pipewarden.db.engines import cached_engine, connect
-from pipewarden.records.alerts import FAILED, PENDING, SENDING, Alert, recent_alerts, requeue_failed
+from pipewarden.records.alerts import (
+    FAILED,
+    OPENED,
+    PENDING,
+    SENDING,
+    WORSE,
+    Alert,
+    recent_alerts,
+    requeue_failed,
+)
 from pipewarden.records.incidents import Incident, open_incidents
 from pipewarden.records.tables import ensure_tables
 
@@ -113,9 +122,9 @@ def outbox_view(alerts: list[Alert], title: str) -> Table:
             a.created_at.strftime("%Y-%m-%d %H:%M"),
             a.table_name,
             a.check,
-            f"{a.kind} {a.status}" if a.kind != "recovered" else "recovered",
+            f"{a.kind} {a.status}" if a.kind in (OPENED, WORSE) else a.kind,
             a.slack_channel or a.channel or "(default)",
             state,
-            fit_plain(a.reason or "", 90),
+            fit_plain(" ".join((a.reason or "").split()), 90),
         )
     return view
