@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
-from pipewarden.config import load_config
+from pipewarden.config import PipewardenConfig, load_config
 from pipewarden.demo.run import (
     DemoRound,
     change_sources,
@@ -113,6 +113,52 @@ def _checks(console: Console, demo: DemoRound) -> None:
         console.print(f"  [dim]{'waiting':>7} for more history: {checks}[/]", highlight=False)
 
 
+def _alerts(console: Console, config: PipewardenConfig, config_path: Path, began: datetime) -> None:
+    """What this round raised, what stayed quiet, and where the alerts are now."""
+    from pipewarden.alerts.slack_message import fit_plain, render
+    from pipewarden.db.engines import cached_engine
+    from pipewarden.records.alerts import OPENED, PENDING, SENDING, WORSE, recent_alerts
+    from pipewarden.records.incidents import open_incidents
+
+    with cached_engine(config.warehouse.url).connect() as conn:
+        raised = recent_alerts(conn, since=began)
+        waiting = len(recent_alerts(conn, states=[PENDING, SENDING], limit=10_000))
+        quiet = [i for i in open_incidents(conn).values() if i.opened_at < began <= i.last_seen_at]
+    console.print(
+        "\n[bold]5. Alerts[/] (one incident per table and check; each alert written to the "
+        "outbox first, in the transaction of what caused it)"
+    )
+    if raised:
+        view = Table(title=f"raised this round: {len(raised)}", title_justify="left")
+        for column in ("alert", "table", "check", "to"):
+            view.add_column(column)
+        styles = {"opened": "red", "worse": "red", "recovered": "green", "notice": "cyan"}
+        for a in raised:
+            what = f"{a.kind} ({a.status})" if a.kind in (OPENED, WORSE) else a.kind
+            style = styles.get(a.kind, "")
+            to = a.channel or "default channel"
+            view.add_row(f"[{style}]{what}[/]", a.table_name, a.check, to)
+        console.print(view)
+    else:
+        console.print("  nothing new to tell this round")
+    if quiet:
+        names = ", ".join(f"{i.table_name} {i.check}" for i in quiet)
+        console.print(
+            f"  [dim]Still failing since an earlier round, not told again: {names}[/]",
+            highlight=False,
+        )
+    if config.slack is None:
+        if raised:
+            preview = fit_plain(render(raised[-1]).text, 200)
+            console.print(f"  The last would read in Slack: [italic]{preview}[/]", highlight=False)
+        console.print(
+            f"  {waiting} alerts in the outbox. This demo has no Slack: add a slack: section to "
+            f"{config_path} to deliver them (`pipewarden alerts send`); "
+            "`pipewarden alerts` lists them.",
+            highlight=False,
+        )
+
+
 def _num(value: Any) -> str:
     if value is None:
         return ""
@@ -135,6 +181,7 @@ def _diff_line(result: dict[str, Any]) -> str:
 def run_and_show(folder: Path, reset: bool, console: Console) -> DemoRound:
     from flows.sync import sync_flow
 
+    began = datetime.now(UTC)
     demo, sources = prepare_round(folder, reset)
     config = load_config(demo.config_path)
     if demo.round_no == 1:
@@ -180,6 +227,7 @@ def run_and_show(folder: Path, reset: bool, console: Console) -> DemoRound:
         console.print(f"  • {note}")
     _reconcile(console, demo)
     _checks(console, demo)
+    _alerts(console, config, demo.config_path, began)
     console.print()
     from pipewarden.cli.check import status
 
