@@ -48,6 +48,10 @@ class Dialect:
             return sa.type_coerce(column, sa.Text).label(column.key)
         return column
 
+    def lock_for_write(self, conn: sa.Connection) -> None:
+        """Take the write lock at the start of a transaction that reads before it writes, where
+        a read transaction may be refused the upgrade to a writer (SQLite)."""
+
     def relax_commit(self, conn: sa.Connection) -> None:
         """Let this transaction's commit return before its record is on disk, where the
         database can; only for records whose loss in a crash does no harm."""

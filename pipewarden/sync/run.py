@@ -245,6 +245,7 @@ def _prepare_target(
     """Create the warehouse table, or bring it in line with a source that gained columns."""
     schema = config.warehouse.schema_name
     with wh.begin():
+        dialect.lock_for_write(wh)  # it reads the table's shape, then may create or alter it
         target = reflect_cached(wh, table_config.target_table, schema)
         if target is None:
             target = create_target(
