@@ -181,6 +181,19 @@ def _freshness_result(state: TableState, now: datetime, run_id: str) -> CheckRes
     )
 
 
+def _sla_points(state: TableState, now: datetime) -> list[MetricPoint]:
+    """The SLA a table was judged by, beside its age: Grafana draws the thresholds as they were."""
+    limits = {
+        "freshness_warn_after_seconds": state.freshness.warn_after,
+        "freshness_error_after_seconds": state.freshness.error_after,
+    }
+    return [
+        MetricPoint(now, state.name, metric, limit.total_seconds())
+        for metric, limit in limits.items()
+        if limit is not None
+    ]
+
+
 def _unchanged(
     earlier: CheckResult | None, micros: np.ndarray, values: np.ndarray
 ) -> CheckResult | None:
@@ -251,6 +264,7 @@ def _record(
         if state.freshness.age is not None:
             age = state.freshness.age.total_seconds()
             points.append(MetricPoint(now, state.name, "check_freshness_seconds", age))
+        points += _sla_points(state, now)
         if state.staleness is not None:
             stale = state.staleness.total_seconds()
             points.append(MetricPoint(now, state.name, "staleness_seconds", stale))

@@ -8,7 +8,8 @@ distinct_rate, distinct_count and, for numbers, mean, min, max, p05, p50, p95. P
 rows_by_cursor_hour (rows re-read by the lookback counted once; a full load's hours labelled
 `{"load": "full"}`). Per run and column, in `pipewarden_column_samples`: null counts and a
 bounded sample or category counts, for the drift and null-rate monitors. Per check run:
-check_freshness_seconds, staleness_seconds and check_outcome (labels `{"check": …, "status":
-…}`; 0 ok, 1 warn or anomaly, 2 error).
+check_freshness_seconds, staleness_seconds, the SLA it was judged by
+(freshness_warn_after_seconds, freshness_error_after_seconds) and check_outcome (labels
+`{"check": …, "status": …}`; 0 ok, 1 warn or anomaly, 2 error).
 Reconciliations and alert deliveries: `<kind>_outcome` through `metrics.outcomes.record_outcome`.
 """
