@@ -14,6 +14,7 @@ from pydantic import (
 )
 
 from pipewarden.config.durations import parse_duration
+from pipewarden.config.grafana import GrafanaConfig
 
 
 class _Strict(BaseModel):
@@ -135,6 +136,7 @@ class PipewardenConfig(_Strict):
     sources: dict[str, SourceConfig]
     tables: dict[str, TableConfig]
     slack: SlackConfig | None = None
+    grafana: GrafanaConfig | None = None
 
     @model_validator(mode="before")
     @classmethod
