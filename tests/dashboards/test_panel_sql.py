@@ -1,0 +1,304 @@
+"""Every panel's SQL, expanded as Grafana expands it, run on a real warehouse as the read-only
+role, returning what pipewarden recorded."""
+
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from dashboards import catalog
+from dashboards.reader_role import reader_role_sql
+from tests.dashboards.grafana_sql import TimeRange, expand
+from tests.dashboards.warehouse import Seeded, seed
+from tests.fixtures.databases import PG_ADMIN, DatabaseFactory, _factory
+
+pytestmark = pytest.mark.postgres
+
+UID = "warehouse-ro"
+PANELS = [(d["uid"], p) for d in catalog.dashboards(UID) for p in d["panels"]]
+TABLES = ["events", "orders", "orders_copy"]
+Rows = list[dict[str, Any]]
+
+
+@pytest.fixture(scope="module")
+def pg() -> Iterator[DatabaseFactory]:
+    yield from _factory(PG_ADMIN, "postgresql", "PostgreSQL at 127.0.0.1:5432")
+
+
+@pytest.fixture(scope="module")
+def seeded(pg: DatabaseFactory, tmp_path_factory: pytest.TempPathFactory) -> Seeded:
+    source = tmp_path_factory.mktemp("shop") / "shop.sqlite"
+    return seed(pg.new("pwdash"), f"sqlite:///{source}")
+
+
+@pytest.fixture(scope="module")
+def reader(seeded: Seeded) -> Iterator[sa.Engine]:
+    """The warehouse as Grafana's read-only role sees it (created by reader_role_sql)."""
+    role = f"pw_grafana_{uuid.uuid4().hex[:8]}"
+    url = sa.make_url(seeded.url)
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        for statement in reader_role_sql(str(url.database), role):
+            conn.exec_driver_sql(statement)
+    engine = sa.create_engine(url.set(username=role, password=None))
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"DROP OWNED BY {role}")
+            conn.exec_driver_sql(f"DROP ROLE {role}")
+        admin.dispose()
+
+
+def query(reader: sa.Engine, sql: str) -> Rows:
+    with reader.connect() as conn:
+        return [dict(r) for r in conn.exec_driver_sql(sql).mappings()]
+
+
+def panel_rows(panel: dict[str, Any], seeded: Seeded, reader: sa.Engine) -> Rows:
+    # A repeated panel runs once per value, with the variable holding that value alone.
+    tables = ["orders"] if panel.get("repeat") == "table" else TABLES
+    span = TimeRange(seeded.now - timedelta(hours=24), seeded.now + timedelta(minutes=10))
+    return query(reader, expand(panel["targets"][0]["rawSql"], {"table": tables}, span))
+
+
+def series(rows: Rows) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = defaultdict(list)
+    for r in rows:
+        out[r["metric"]].append(r["value"])
+    return dict(out)
+
+
+def sums(rows: Rows) -> dict[str, float]:
+    return {name: sum(values) for name, values in series(rows).items()}
+
+
+def in_range(seeded: Seeded, metric: str) -> list[float]:
+    start = seeded.now - timedelta(hours=24)
+    return [p.value for p in seeded.events_history if p.metric == metric and p.measured_at >= start]
+
+
+def test_the_table_variable_lists_every_table_with_metrics(seeded, reader):
+    variable = catalog.dashboards(UID)[0]["templating"]["list"][0]
+    assert [r["table_name"] for r in query(reader, variable["query"])] == TABLES
+
+
+@pytest.mark.parametrize("uid, panel", PANELS, ids=[f"{u}:{p['title']}" for u, p in PANELS])
+def test_each_panel_returns_what_pipewarden_recorded(uid, panel, seeded, reader):
+    rows = panel_rows(panel, seeded, reader)
+    assert rows, f"{panel['title']}: no rows"
+    if panel["targets"][0]["format"] == "time_series":
+        assert list(rows[0]) == ["time", "metric", "value"]
+        times = [r["time"] for r in rows]
+        assert times == sorted(times)
+    EXPECTED[panel["title"]](rows, seeded)
+
+
+def test_the_read_only_role_reads_no_customer_data_and_writes_nothing(seeded, reader):
+    denied = [
+        "SELECT row_json FROM pipewarden_quarantine",
+        "SELECT examples FROM pipewarden_check_failures",
+        "SELECT * FROM orders",
+        "SELECT * FROM pipewarden_reconcile_diffs",
+    ]
+    for sql in denied:
+        with (
+            pytest.raises(sa.exc.ProgrammingError, match="permission denied"),
+            reader.connect() as c,
+        ):
+            c.exec_driver_sql(sql)
+    with pytest.raises(sa.exc.InternalError, match="read-only transaction"), reader.connect() as c:
+        c.exec_driver_sql("DELETE FROM pipewarden_metrics")
+    # Read-only is only the role's default, which a session may lift: the grants still hold.
+    with pytest.raises(sa.exc.ProgrammingError, match="permission denied"), reader.connect() as c:
+        c.exec_driver_sql("SET TRANSACTION READ WRITE")
+        c.exec_driver_sql("DELETE FROM pipewarden_metrics")
+
+
+# What each panel must show, from what the syncs, checks and reconciliations reported -------
+
+
+def _tables_now(rows: Rows, s: Seeded) -> None:
+    by = {r["table"]: r for r in rows}
+    assert list(by) == TABLES
+    checked = {(r.table_name, r.check): r for r in s.results}
+    for name, status, warn, error in (
+        ("orders", "error", 1800, 7200),
+        ("orders_copy", "warn", 3600, 14400),
+        ("events", "ok", None, None),
+    ):
+        row, fresh = by[name], checked[name, "freshness"]
+        assert (
+            (row["freshness"], row["age"]) == (status, fresh.observed) == (fresh.status, row["age"])
+        )
+        assert (row["warn after"], row["error after"]) == (warn, error)
+    for name in ("orders", "orders_copy"):
+        row, last = by[name], s.syncs[name][-1]
+        assert row["last sync"] == "success" and 0 <= row["since last success"] < 600
+        assert (row["latency p50"], row["latency p95"]) == (
+            last.latency_p50_seconds,
+            last.latency_p95_seconds,
+        )
+        assert (row["rows loaded"], row["rows quarantined"]) == (
+            last.rows_loaded,
+            last.rows_quarantined,
+        )
+    assert by["events"]["last sync"] is None and by["events"]["since last success"] is None
+
+
+def _freshness_of_one_table(rows: Rows, s: Seeded) -> None:
+    got = series(rows)
+    fresh = next(r for r in s.results if (r.table_name, r.check) == ("orders", "freshness"))
+    assert got["age at check"] == [fresh.observed]
+    assert (got["warn after"], got["error after"]) == ([1800.0], [7200.0])
+    assert len(got["age at sync"]) == len(s.syncs["orders"])
+    assert set(got) == {"age at check", "age at sync", "warn after", "error after"}
+
+
+def _staleness(rows: Rows, s: Seeded) -> None:
+    got = series(rows)
+    assert set(got) == {"orders", "orders_copy"}  # events never synced
+    assert all(len(v) == 1 and 0 <= v[0] < 600 for v in got.values())
+
+
+def _latency(rows: Rows, s: Seeded) -> None:
+    got = series(rows)
+    for name in ("orders", "orders_copy"):
+        assert got[f"{name} p50"] == [r.latency_p50_seconds for r in s.syncs[name]]
+        assert got[f"{name} p95"] == [r.latency_p95_seconds for r in s.syncs[name]]
+    assert got["events p95"] == in_range(s, "latency_p95_seconds")
+    assert "events p50" not in got
+
+
+def _rows_loaded(rows: Rows, s: Seeded) -> None:
+    assert {r["time"] % 300 for r in rows} == {0}
+    expected = {}
+    for name, runs in s.syncs.items():
+        expected[f"{name} loaded"] = sum(r.rows_loaded for r in runs)
+        expected[f"{name} quarantined"] = sum(r.rows_quarantined for r in runs)
+    assert sums(rows) == expected
+    assert expected["orders quarantined"] == 3
+
+
+def _volume(rows: Rows, s: Seeded) -> None:
+    assert {r["time"] % 3600 for r in rows} == {0}
+    expected = {"events": sum(in_range(s, "rows_by_cursor_hour"))}
+    for name, (full, delta) in s.syncs.items():
+        expected[f"{name} (full load)"], expected[name] = full.rows_loaded, delta.rows_loaded
+    assert sums(rows) == expected
+
+
+def _sync_runs(rows: Rows, s: Seeded) -> None:
+    assert [r["time"] for r in rows] == sorted((r["time"] for r in rows), reverse=True)
+    got = {(r["table"], r["status"], r["read"], r["loaded"], r["quarantined"]) for r in rows}
+    assert got == {
+        (r.table_name, r.status, r.rows_read, r.rows_loaded, r.rows_quarantined)
+        for runs in s.syncs.values()
+        for r in runs
+    }
+
+
+def _failing(s: Seeded) -> list[Any]:
+    return [r for r in s.results if r.failing]
+
+
+def _failing_count(rows: Rows, s: Seeded) -> None:
+    assert rows == [{"failing": len(_failing(s))}]
+    assert len(_failing(s)) >= 3
+
+
+def _failing_now(rows: Rows, s: Seeded) -> None:
+    got = {(r["table"], r["check"], r["status"]): r for r in rows}
+    assert set(got) == {(r.table_name, r.check, r.status) for r in _failing(s)}
+    fresh = got["orders", "freshness", "error"]
+    wanted = next(r for r in _failing(s) if (r.table_name, r.check) == ("orders", "freshness"))
+    assert (fresh["observed"], fresh["expected low"], fresh["expected high"]) == (
+        wanted.observed,
+        0.0,
+        1800.0,
+    )
+    assert fresh["reason"] == wanted.reason and "over error_after" in fresh["reason"]
+    assert ("orders_copy", "freshness", "warn") in got
+    assert ("events", "anomaly:rows_by_cursor_hour", "anomaly") in got
+
+
+def _failing_by_status(rows: Rows, s: Seeded) -> None:
+    assert sums(rows) == dict(Counter(r.status for r in _failing(s)))
+
+
+def _anomalies(rows: Rows, s: Seeded) -> None:
+    got = [(r["table"], r["check"], r["observed"], r["expected high"], r["time"]) for r in rows]
+    flagged = [r for r in s.results if r.status == "anomaly"]
+    assert sorted(got) == sorted(
+        (r.table_name, r.check, r.observed, r.expected_high, r.observed_at) for r in flagged
+    )
+    spike = next(r for r in rows if r["check"] == "anomaly:rows_by_cursor_hour")
+    assert spike["observed"] == 4000.0 and spike["expected high"] < 4000.0
+
+
+def _reconciled(rows: Rows, s: Seeded) -> None:
+    expected = {}
+    for name, report in s.reconciles.items():
+        diff = report.diff
+        expected[f"{name} found"] = len(diff.missing) + len(diff.extra) + len(diff.changed)
+        expected[f"{name} repaired"] = report.repair.upserted + report.repair.deleted
+    assert sums(rows) == expected
+    assert (expected["orders found"], expected["orders repaired"]) == (3, 3)
+
+
+def _reconcile_runs(rows: Rows, s: Seeded) -> None:
+    got = {
+        r["table"]: (
+            r["action"],
+            r["status"],
+            r["missing"],
+            r["extra"],
+            r["changed"],
+            r["repaired"],
+        )
+        for r in rows
+    }
+    assert got == {
+        "orders": ("repair", "clean", 1, 1, 1, 3),
+        "orders_copy": ("dry-run", "clean", 0, 0, 0, 0),
+    }
+
+
+def _quarantine(rows: Rows, s: Seeded) -> None:
+    held = sum(r.rows_quarantined for r in s.syncs["orders"])
+    assert [(r["table"], r["held"], r["released"], r["superseded"]) for r in rows] == [
+        ("orders", held, 0, 0)
+    ]
+    assert rows[0]["oldest held"] is not None
+
+
+def _quarantine_reasons(rows: Rows, s: Seeded) -> None:
+    got = {(r["table"], r["column"], r["check"]): r["failures"] for r in rows}
+    assert got == {
+        ("orders", "currency", "iso_currency"): 2,
+        ("orders", "amount", "non_negative"): 1,
+    }
+
+
+EXPECTED: dict[str, Callable[[Rows, Seeded], None]] = {
+    "Tables now": _tables_now,
+    "Freshness of $table against its SLA": _freshness_of_one_table,
+    "Time since the last successful sync": _staleness,
+    "Sync latency p50 and p95": _latency,
+    "Rows loaded and quarantined": _rows_loaded,
+    "Rows per cursor hour": _volume,
+    "Sync runs": _sync_runs,
+    "Checks failing now": _failing_count,
+    "Failing checks now": _failing_now,
+    "Failing check results by status": _failing_by_status,
+    "Anomaly history": _anomalies,
+    "Reconciliation: differences found and repaired": _reconciled,
+    "Reconciliation runs": _reconcile_runs,
+    "Quarantine": _quarantine,
+    "Quarantine reasons": _quarantine_reasons,
+}

@@ -1,0 +1,139 @@
+"""A PostgreSQL warehouse filled the way pipewarden fills one, for the dashboards' SQL to read.
+
+Two syncs of `orders` (with the shop's checks, so rows are held) and of `orders_copy` (the same
+source without checks), a repair of `orders` after three rows were spoiled in the warehouse, a
+clean dry run of `orders_copy`, ten days of hourly history for `events` ending in a volume
+spike, and one check run over all three: `orders` is past its error threshold, `orders_copy`
+past its warning, `events` has an anomaly.
+"""
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+
+from checks.gate import gate_for
+from checks.monitor import run_checks
+from pipewarden.config.load import parse_config
+from pipewarden.config.models import PipewardenConfig
+from pipewarden.db.engines import cached_engine
+from pipewarden.metrics.sync_metrics import NEWEST_CURSOR
+from pipewarden.records.metrics import CheckResult, MetricPoint, write_metrics
+from pipewarden.records.sync_runs import SyncRun
+from pipewarden.records.tables import ensure_tables
+from pipewarden.sync.run import SyncOptions, sync_table
+from reconcile.run import ReconcileOptions, ReconcileReport, reconcile_table
+from tests.checks.quarantine_support import ORDERS
+
+
+@dataclass
+class Seeded:
+    """What went into the warehouse, as pipewarden reported it."""
+
+    url: str
+    now: datetime
+    syncs: dict[str, list[SyncRun]]
+    reconciles: dict[str, ReconcileReport]
+    results: list[CheckResult]
+    events_history: list[MetricPoint]
+
+
+def _order(order_id: int, at: datetime, **changes: Any) -> dict[str, Any]:
+    naive = at.replace(tzinfo=None)
+    row = {
+        "order_id": order_id,
+        "customer_id": 100 + order_id,
+        "status": "paid",
+        "currency": "EUR",
+        "amount": Decimal("19.99"),
+        "created_at": naive,
+        "updated_at": naive,
+    }
+    return row | changes
+
+
+def _config(source: str, warehouse: str) -> PipewardenConfig:
+    orders = {"source": "shop", "primary_key": "order_id", "cursor": "updated_at"}
+    return parse_config(
+        {
+            "warehouse": {"url": warehouse},
+            "sources": {"shop": {"url": source}},
+            "tables": {
+                "orders": orders
+                | {
+                    "schema": "checks.schemas.shop:Orders",
+                    "freshness": {"warn_after": "30m", "error_after": "2h"},
+                },
+                "orders_copy": orders
+                | {
+                    "source_table": "orders",
+                    "freshness": {"warn_after": "1h", "error_after": "4h"},
+                },
+                "events": {"source": "shop", "primary_key": "id", "cursor": "updated_at"},
+            },
+        },
+        Path("dashboards-test.yaml"),
+    )
+
+
+def _events_history(end: datetime, days: int = 10) -> list[MetricPoint]:
+    """Hourly volume with a daily cycle ending in a spike, latency and freshness around it."""
+    rng = np.random.default_rng(1)
+    points = []
+    n = days * 24
+    for i in range(n):
+        at = end - timedelta(hours=n - 1 - i)
+        rows = float(rng.poisson(200 + 150 * math.sin(2 * math.pi * at.hour / 24)))
+        points += [
+            MetricPoint(at, "events", "rows_by_cursor_hour", 4000.0 if i == n - 1 else rows),
+            MetricPoint(at, "events", "latency_p95_seconds", float(rng.normal(600, 40))),
+            MetricPoint(at, "events", "freshness_seconds", float(rng.normal(120, 10))),
+        ]
+    return points
+
+
+def seed(warehouse: str, source: str) -> Seeded:
+    now = datetime.now(UTC).replace(microsecond=0)
+    config = _config(source, warehouse)
+    engine = sa.create_engine(source)
+    ORDERS.create(engine)
+    early, late = now - timedelta(hours=5), now - timedelta(minutes=150)
+    first = [_order(i, early + timedelta(seconds=i)) for i in range(1, 7)]
+    first += [_order(7, early, currency="XYZ"), _order(8, early, amount=Decimal("-5.00"))]
+    second = [_order(i, late + timedelta(seconds=i)) for i in range(9, 12)]
+    second += [_order(12, late, currency="XYZ")]
+    options = SyncOptions(gate_factory=gate_for)
+    syncs: dict[str, list[SyncRun]] = {"orders": [], "orders_copy": []}
+    for rows in (first, second):
+        with engine.begin() as conn:
+            conn.execute(ORDERS.insert(), rows)
+        for name in syncs:
+            syncs[name].append(sync_table(config, name, options))
+    engine.dispose()
+
+    wh = cached_engine(warehouse)
+    with wh.begin() as conn:
+        conn.execute(sa.text("DELETE FROM orders WHERE order_id = 2"))
+        conn.execute(sa.text("UPDATE orders SET status = 'shipped' WHERE order_id = 3"))
+        columns = ", ".join(c.name for c in ORDERS.columns if c.name != "order_id")
+        copy = f"SELECT 99, {columns} FROM orders WHERE order_id = 1"
+        conn.execute(sa.text(f"INSERT INTO orders (order_id, {columns}) {copy}"))
+    reconciles = {
+        "orders": reconcile_table(config, "orders", ReconcileOptions(repair=True)),
+        "orders_copy": reconcile_table(config, "orders_copy"),
+    }
+
+    ensure_tables(wh)
+    history = _events_history(now - timedelta(minutes=5))
+    with wh.begin() as conn:
+        newest = now - timedelta(minutes=10)
+        write_metrics(
+            conn, [*history, MetricPoint(newest, "events", NEWEST_CURSOR, newest.timestamp())]
+        )
+    results = run_checks(config)
+    return Seeded(warehouse, now, syncs, reconciles, results, history)
