@@ -33,7 +33,7 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy pipewarden checks reconcile flows
+	$(BIN)/mypy pipewarden checks reconcile flows dashboards
 
 clean:
 	rm -rf $(VENV) .pipewarden .pytest_cache
