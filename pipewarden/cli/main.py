@@ -5,6 +5,7 @@ import typer
 from pipewarden.cli.alerts import alerts_app
 from pipewarden.cli.backtest import backtest
 from pipewarden.cli.check import check, status
+from pipewarden.cli.dashboards import dashboards_app
 from pipewarden.cli.demo import demo
 from pipewarden.cli.quarantine import quarantine_app
 from pipewarden.cli.reconcile import reconcile
@@ -19,6 +20,7 @@ app = typer.Typer(
 )
 app.command()(sync)
 app.add_typer(quarantine_app, name="quarantine")
+app.add_typer(dashboards_app, name="dashboards")
 app.command()(reconcile)
 app.command()(check)
 app.command()(status)
