@@ -220,3 +220,12 @@ def test_an_unreachable_grafana_is_said_so():
         port = sock.getsockname()[1]
     with pytest.raises(ProvisionError, match=f"cannot reach Grafana at http://127.0.0.1:{port}"):
         provision(config_for(f"http://127.0.0.1:{port}"))
+
+
+def test_a_token_without_the_right_role_is_told_which_role_it_needs(grafana, grafana_config):
+    body = {"message": "You'll need additional permissions to perform this action."}
+    grafana.fail("POST", "/api/datasources", 403, body)
+    with pytest.raises(ProvisionError) as raised:
+        provision(grafana_config())
+    assert "(403 Forbidden)" in str(raised.value) and "Admin role" in str(raised.value)
+    assert "provisioning datasource 'pipewarden warehouse'" in str(raised.value)
