@@ -14,6 +14,8 @@ from pipewarden.alerts.raise_ import raise_alerts
 from pipewarden.config import PipewardenConfig
 from pipewarden.db.engines import cached_engine
 from pipewarden.db.urls import redact_secrets
+from pipewarden.metrics.outcomes import outcome_points
+from pipewarden.records.metrics import MetricPoint, write_metrics
 from pipewarden.records.reconcile_runs import (
     DiffRecord,
     ReconcileRun,
@@ -117,6 +119,8 @@ def reconcile_table(
     partial = bool(options.key_range or options.columns)
 
     def run_alerts(conn: sa.Connection) -> None:
+        """What the outcome causes, in its transaction: its metrics, and its alerts."""
+        write_metrics(conn, outcome_metrics(run))
         raise_alerts(conn, config, [from_reconcile_run(run, partial)])
 
     start_run(warehouse, run)
@@ -129,6 +133,30 @@ def reconcile_table(
     run.timings = report.timings
     finish_run(warehouse, run, "clean" if report.clean else "differences", also=run_alerts)
     return report
+
+
+def outcome_metrics(run: ReconcileRun) -> list[MetricPoint]:
+    """`reconcile_outcome` (0 clean, 1 differences, 2 failed) labelled with the status and what
+    ran, and the run's counts as series of their own (`reconcile_missing`, …), for Grafana."""
+    values: dict[str, float] = {
+        "rows_compared": run.rows_compared,
+        "missing": run.missing,
+        "extra": run.extra,
+        "changed": run.changed,
+        "repaired": run.repaired,
+    }
+    if run.remaining is not None:
+        values["remaining"] = run.remaining
+    if run.coverage is not None:
+        values["coverage"] = run.coverage
+    if run.duration_seconds is not None:
+        values["duration_seconds"] = run.duration_seconds
+    labels = {"action": run.action, "run_id": run.run_id}
+    if run.mode:
+        labels["mode"] = run.mode
+    return outcome_points(
+        run.table_name, "reconcile", run.status, values, run.finished_at, **labels
+    )
 
 
 def _reconcile(

@@ -14,7 +14,14 @@ import sqlalchemy as sa
 from pipewarden.records.metrics import MetricPoint, write_metrics
 from pipewarden.records.tables import ensure_tables
 
-SEVERITY = {"ok": 0.0, "delivered": 0.0, "differences": 1.0, "retrying": 1.0, "failed": 2.0}
+SEVERITY = {
+    "ok": 0.0,
+    "clean": 0.0,
+    "delivered": 0.0,
+    "differences": 1.0,
+    "retrying": 1.0,
+    "failed": 2.0,
+}
 
 
 def record_outcome(

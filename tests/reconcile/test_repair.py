@@ -1,8 +1,12 @@
 """Repair leaves the warehouse equal to the source, audits itself, and is idempotent."""
 
+import json
+
 import pytest
 import sqlalchemy as sa
 
+from pipewarden.db.engines import cached_engine
+from pipewarden.records.metrics import history, metrics
 from pipewarden.records.reconcile_runs import reconcile_diffs, reconcile_repairs, reconcile_runs
 from reconcile.diff import diff_table
 from reconcile.run import ReconcileOptions, reconcile_table
@@ -95,6 +99,31 @@ def test_dry_run_changes_nothing_and_records_what_it_found(make_url):
         ("extra", "[99]"),
         ("missing", "[4]"),
     ]
+    repaired = reconcile_table(config, "items", ReconcileOptions(repair=True))
+    assert repaired.clean
+    # Each outcome is a metric too, for Grafana: severity, labels, and the counts as series.
+    with cached_engine(warehouse_url).connect() as conn:
+        outcomes = conn.execute(
+            sa.select(metrics.c.value, metrics.c.labels)
+            .where(metrics.c.metric == "reconcile_outcome")
+            .order_by(metrics.c.measured_at)
+        ).all()
+        counts = {
+            name: history(conn, "items", f"reconcile_{name}")[1]
+            for name in ("missing", "extra", "changed", "repaired", "remaining")
+        }
+    assert [(v, json.loads(labels)["status"]) for v, labels in outcomes] == [
+        (1.0, "differences"),
+        (0.0, "clean"),
+    ]
+    assert json.loads(outcomes[0][1])["action"] == "dry-run"
+    assert counts == {
+        "missing": [1.0, 1.0],
+        "extra": [2.0, 2.0],
+        "changed": [1.0, 1.0],
+        "repaired": [0.0, 4.0],
+        "remaining": [0.0],
+    }
 
 
 def test_repair_never_replaces_a_newer_warehouse_row(make_url):
