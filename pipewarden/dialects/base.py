@@ -60,6 +60,11 @@ class Dialect:
         """Start of the oldest transaction still writing, where the database can tell."""
         return None
 
+    def fetch_tuples(self, conn: sa.Connection, query: sa.Select[Any]) -> list[tuple[Any, ...]]:
+        """Every row of a large read of pipewarden's own tables, as plain tuples (blobs as
+        bytes)."""
+        return list(conn.execute(query).tuples().all())
+
     def fetch_frame(
         self, conn: sa.Connection, query: sa.Select[Any], kinds: dict[str, ColumnKind]
     ) -> pl.DataFrame:

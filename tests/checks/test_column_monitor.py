@@ -1,5 +1,6 @@
 """Column monitors over recorded samples, through run_checks, on PostgreSQL and SQLite."""
 
+import zlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,13 @@ from checks.column_monitor import ColumnMonitorSettings, null_rate_band
 from checks.monitor import run_checks
 from pipewarden.config.load import parse_config
 from pipewarden.db.engines import cached_engine
-from pipewarden.records.column_samples import ColumnSample, read_samples, write_samples
+from pipewarden.records.column_samples import (
+    ColumnSample,
+    column_samples,
+    read_samples,
+    sample_values,
+    write_samples,
+)
 from pipewarden.records.metrics import check_results
 from pipewarden.records.tables import ensure_tables
 
@@ -138,3 +145,34 @@ def test_samples_beyond_the_kept_runs_are_dropped(warehouse_url: str) -> None:
             write_samples(conn, _run(i, amount={"rows": 1, "nulls": 0}), keep_runs=3)
         kept = read_samples(conn, ["orders"])["orders"]
     assert [s.run_id for s in kept] == ["run-0", "run-1", "run-2"]
+
+
+def _compress_runs(conn: sa.Connection, run_ids: list[str]) -> None:
+    """Store these runs' samples as before the format byte: zlib over the float32 bytes."""
+    c = column_samples.c
+    stored = conn.execute(
+        sa.select(c.id, c.sample).where(c.run_id.in_(run_ids), c.sample.is_not(None))
+    ).all()
+    assert stored
+    for row_id, blob in stored:
+        compressed = zlib.compress(bytes(blob[1:]))
+        conn.execute(column_samples.update().where(c.id == row_id).values(sample=compressed))
+
+
+def test_compressed_samples_of_earlier_versions_still_read(warehouse_url: str) -> None:
+    engine = cached_engine(warehouse_url)
+    ensure_tables(engine)
+    values = np.random.default_rng(3).normal(50, 10, 1000)
+    with engine.begin() as conn:
+        for i in range(3):
+            write_samples(conn, _run(i, amount={"rows": 1000, "nulls": 0, "values": values + i}))
+        _compress_runs(conn, ["run-1"])
+        runs = read_samples(conn, ["orders"])["orders"]
+        blobs = conn.execute(
+            sa.select(column_samples.c.sample).order_by(column_samples.c.measured_at.desc())
+        ).scalars()
+        pooled = sample_values(list(blobs))
+    as_stored = [(values + i).astype(np.float32).astype(np.float64) for i in range(3)]
+    for sample, expected in zip(runs, as_stored, strict=True):
+        assert sample.values is not None and np.array_equal(sample.values, expected)
+    assert np.array_equal(pooled, np.concatenate(as_stored))
