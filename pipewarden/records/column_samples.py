@@ -9,8 +9,8 @@ monitors read.
 
 Samples were zlib-compressed until the format byte; those rows still read. Compression saved
 a tenth of the bytes and cost a check run 0.35 s of decompression for 10,000 samples
-(bench/checks_store.py). `read_stored` leaves numbers and counts encoded, for a reader that
-decodes a column of many runs at a time (`sample_values`, `summed_counts`).
+(bench/checks_store.py). The column monitors read `StoredSample`s, decoded a column at a time
+(`sample_values`, `summed_counts`), rather than a `ColumnSample` with its arrays per row.
 """
 
 import json

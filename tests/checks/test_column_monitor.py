@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 import sqlalchemy as sa
 
-from checks.column_monitor import ColumnMonitorSettings, null_rate_band
+from checks.column_monitor import ColumnMonitorSettings, column_results, null_rate_band
 from checks.monitor import run_checks
 from pipewarden.config.load import parse_config
 from pipewarden.db.engines import cached_engine
@@ -19,8 +20,9 @@ from pipewarden.records.column_samples import (
     sample_values,
     write_samples,
 )
-from pipewarden.records.metrics import check_results
+from pipewarden.records.metrics import CheckResult, check_results
 from pipewarden.records.tables import ensure_tables
+from tests.checks.column_reference import reference_column_results
 
 NOW = datetime(2026, 3, 2, 15, 20, tzinfo=UTC)
 
@@ -147,6 +149,54 @@ def test_samples_beyond_the_kept_runs_are_dropped(warehouse_url: str) -> None:
     assert [s.run_id for s in kept] == ["run-0", "run-1", "run-2"]
 
 
+def _history(rng: np.random.Generator) -> list[ColumnSample]:
+    """Four tables whose newest runs take every path of the monitors: thinned references, KS
+    with ties and with the exact p-value, Anderson-Darling, categories, null rates, pooled
+    small runs, a column too young to judge and one that changed from numbers to counts."""
+
+    def run(table: str, i: int, **columns: dict[str, Any]) -> list[ColumnSample]:
+        at = NOW - timedelta(hours=i, minutes=10)
+        return [ColumnSample(at, table, f"{table}-{i}", c, **spec) for c, spec in columns.items()]
+
+    def counts(n: int, shares: dict[str, float]) -> dict[str, Any]:
+        picks = rng.multinomial(n, list(shares.values()))
+        return {"rows": n, "nulls": 0, "counts": dict(zip(shares, picks.tolist(), strict=True))}
+
+    def numbers(values: np.ndarray, nulls: int = 0) -> dict[str, Any]:
+        return {"rows": len(values) + nulls, "nulls": nulls, "values": values}
+
+    out: list[ColumnSample] = []
+    for i in range(12):
+        out += run(
+            "shifted",
+            i,
+            id=numbers(np.arange(1000.0) + 1000 * i),
+            amount=numbers(rng.gamma(2.0, 25.0 * (1.3 if i == 0 else 1.0), 1000), nulls=3),
+            latency=numbers(rng.normal(100, 10, 1000)),
+            items=numbers(rng.integers(0, 10 if i == 0 else 8, 1000).astype(float)),
+            channel=counts(1000, {"email": 0.5, "sms": 0.3, "push": 0.2}),
+            status=counts(1000, {"paid": 0.3, "new": 0.7} if i == 0 else {"paid": 0.7, "new": 0.3}),
+            email={"rows": 1000, "nulls": 400 if i == 0 else int(rng.integers(0, 3))},
+        )
+    for i in range(8):
+        shift = 0.8 if i < 3 else 0.0
+        out += run(
+            "pooled",
+            i,
+            amount=numbers(rng.normal(shift, 1, 12)),
+            kind=counts(12, {"a": 0.5, "b": 0.5}),
+        )
+    for i in range(6):
+        young = {"discount": numbers(rng.normal(5, 1, 150))} if i < 2 else {}
+        out += run("young", i, amount=numbers(rng.normal(0, 1, 150)), **young)
+    for i in range(5):
+        price = (
+            counts(200, {"9.99": 0.5, "19.99": 0.5}) if i < 2 else numbers(rng.normal(10, 1, 200))
+        )
+        out += run("changed_kind", i, price=price)
+    return out
+
+
 def _compress_runs(conn: sa.Connection, run_ids: list[str]) -> None:
     """Store these runs' samples as before the format byte: zlib over the float32 bytes."""
     c = column_samples.c
@@ -157,6 +207,65 @@ def _compress_runs(conn: sa.Connection, run_ids: list[str]) -> None:
     for row_id, blob in stored:
         compressed = zlib.compress(bytes(blob[1:]))
         conn.execute(column_samples.update().where(c.id == row_id).values(sample=compressed))
+
+
+def test_verdicts_match_the_plain_reference(warehouse_url: str) -> None:
+    """column_results agrees with scipy's tests over decoded samples: the same statuses and
+    reasons, the same effects and q-values up to the last digits of chi-square's p-value."""
+    names = ["shifted", "pooled", "young", "changed_kind"]
+    table = {"source": "shop", "primary_key": ["id"], "cursor": "updated_at"}
+    config = parse_config(
+        {
+            "warehouse": {"url": warehouse_url},
+            "sources": {"shop": {"url": "sqlite:///unused.sqlite"}},
+            "tables": {name: table for name in names},
+        },
+        Path("t.yaml"),
+    )
+    engine = cached_engine(warehouse_url)
+    ensure_tables(engine)
+    with engine.begin() as conn:
+        write_samples(conn, _history(np.random.default_rng(11)))
+        # Old rows among new ones: a reference of both formats, a latest batch of both.
+        _compress_runs(conn, [f"shifted-{i}" for i in range(6, 12)] + ["pooled-1"])
+
+    fast = column_results(engine, config, names, NOW, "run")
+    plain = reference_column_results(engine, config, names, NOW, "run")
+
+    def key(r: CheckResult) -> tuple[str, str]:
+        return (r.table_name, r.check)
+
+    assert sorted(map(key, fast)) == sorted(map(key, plain))
+    for f, p in zip(sorted(fast, key=key), sorted(plain, key=key), strict=True):
+        assert (f.status, f.method, f.reason, f.history_size) == (
+            p.status,
+            p.method,
+            p.reason,
+            p.history_size,
+        ), key(f)
+        assert (f.observed_at, f.expected_low, f.expected_high) == (
+            p.observed_at,
+            p.expected_low,
+            p.expected_high,
+        )
+        assert _close(f.observed, p.observed, 1e-12) and _close(f.score, p.score, 1e-9), key(f)
+
+    verdicts = {key(r): r for r in fast}
+    assert verdicts["shifted", "drift:amount"].status == "anomaly"
+    assert "anderson_ksamp" in (verdicts["shifted", "drift:amount"].method or "")
+    assert verdicts["shifted", "drift:items"].status == "anomaly"  # ties
+    assert verdicts["shifted", "drift:latency"].status == "ok"
+    assert verdicts["shifted", "drift:status"].status == "anomaly"
+    assert verdicts["shifted", "null_rate:email"].status == "anomaly"
+    assert verdicts["shifted", "drift:amount"].history_size == 5000  # thinned
+    assert verdicts["pooled", "drift:amount"].history_size == 60  # exact KS: 36 against 60
+    assert verdicts["young", "drift:discount"].status == "insufficient_history"
+    assert ("changed_kind", "drift:price") not in verdicts
+    assert ("shifted", "drift:id") not in verdicts
+
+
+def _close(a: float | None, b: float | None, rel: float) -> bool:
+    return a == b if a is None or b is None else a == pytest.approx(b, rel=rel)
 
 
 def test_compressed_samples_of_earlier_versions_still_read(warehouse_url: str) -> None:
