@@ -17,7 +17,9 @@ from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
-from scipy import stats
+from scipy import special, stats
+
+from checks.ks import ks_2samp_sorted
 
 # PSI smoothing: a bin empty on one side would make the index infinite.
 PSI_EPSILON = 1e-4
@@ -66,17 +68,15 @@ def numeric_drift(
     """KS (and, past an effect gate, Anderson-Darling: Bonferroni of the two) p-values; KS D
     and PSI as effects."""
     settings = settings or DriftSettings()
-    ref = _finite(reference)
-    cur = _finite(current)
+    # Sorted once for KS and PSI alike.
+    ref = np.sort(_finite(reference))
+    cur = np.sort(_finite(current))
     if min(len(ref), len(cur)) < settings.min_size:
         return _too_small(column, "numeric", len(ref), len(cur), settings)
-    # Past a hundred values a side the asymptotic p-value is as good as the exact one, which
-    # scipy would compute up to 10,000 values at 1.4 ms a column.
-    method = "asymp" if min(len(ref), len(cur)) >= 100 else "auto"
-    ks = stats.ks_2samp(ref, cur, method=method)
+    statistic, p_value = ks_2samp_sorted(ref, cur)
     psi = numeric_psi(ref, cur, settings.bins)
-    test, p_value = "ks_2samp", float(ks.pvalue)
-    if ks.statistic >= settings.ks_threshold or psi >= settings.psi_threshold:
+    test = "ks_2samp"
+    if statistic >= settings.ks_threshold or psi >= settings.psi_threshold:
         # Anderson-Darling adds power in the tails to a change large enough to matter; below
         # both effect gates the column cannot drift, and the test costs 1.3 ms a column. (Its
         # p-value is then KS's alone, which moves the others' Benjamini-Hochberg ranks a little.)
@@ -91,10 +91,10 @@ def numeric_drift(
             column=column,
             kind="numeric",
             test=test,
-            statistic=float(ks.statistic),
+            statistic=statistic,
             p_value=p_value,
             effect="ks_d",
-            effect_size=float(ks.statistic),
+            effect_size=statistic,
             psi=psi,
             reference_size=len(ref),
             current_size=len(cur),
@@ -211,17 +211,30 @@ def chi_square(table: np.ndarray) -> tuple[float, float]:
     expected = np.outer(observed.sum(axis=1), observed.sum(axis=0)) / observed.sum()
     statistic = float(((observed - expected) ** 2 / expected).sum())
     dof = (observed.shape[0] - 1) * (observed.shape[1] - 1)
-    return statistic, float(stats.chi2.sf(statistic, dof))
+    # `chi2.sf` is this function behind 40 µs of argument checks.
+    return statistic, float(special.chdtrc(dof, statistic))
 
 
 def numeric_psi(reference: np.ndarray, current: np.ndarray, bins: int) -> float:
-    """PSI over the reference's quantile bins (ties collapse bins, which is fine)."""
-    edges = np.unique(np.quantile(reference, np.linspace(0, 1, bins + 1)[1:-1]))
-    ref_share = np.bincount(
-        np.searchsorted(edges, reference, side="right"), minlength=len(edges) + 1
-    )
-    cur_share = np.bincount(np.searchsorted(edges, current, side="right"), minlength=len(edges) + 1)
-    return psi_index(ref_share / len(reference), cur_share / len(current))
+    """PSI of two ascending arrays over the reference's quantile bins (ties collapse bins,
+    which is fine). A bin holds the values from its lower edge to below its upper one."""
+    edges = np.unique(sorted_quantiles(reference, np.linspace(0, 1, bins + 1)[1:-1]))
+    return psi_index(_bin_shares(reference, edges), _bin_shares(current, edges))
+
+
+def sorted_quantiles(ascending: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """`np.quantile(ascending, q)` (its default, linear method) of an ascending array.
+
+    numpy partitions the array again: 60 µs of the 100 µs a column's PSI costs, against 9 µs
+    for these lines, numpy's interpolation as written in `numpy.lib._function_base_impl`.
+    """
+    virtual = (len(ascending) - 1) * q
+    previous = np.floor(virtual)
+    below = ascending[previous.astype(np.intp)]
+    above = ascending[np.minimum(previous + 1, len(ascending) - 1).astype(np.intp)]
+    gamma = virtual - previous
+    step = above - below
+    return np.where(gamma >= 0.5, above - step * (1 - gamma), below + step * gamma)
 
 
 def psi_index(expected: np.ndarray, actual: np.ndarray) -> float:
@@ -272,9 +285,18 @@ def _too_small(
     )
 
 
+def _bin_shares(ascending: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    bounds = np.concatenate(([0], np.searchsorted(ascending, edges), [len(ascending)]))
+    return (bounds[1:] - bounds[:-1]) / len(ascending)
+
+
 def _finite(values: Sequence[float] | np.ndarray) -> np.ndarray:
-    array = np.asarray([v for v in values if v is not None], dtype=np.float64)
-    return array[np.isfinite(array)]
+    if isinstance(values, np.ndarray) and values.dtype.kind in "fiu":
+        array = np.asarray(values, dtype=np.float64)
+    else:
+        array = np.asarray([v for v in values if v is not None], dtype=np.float64)
+    finite = np.isfinite(array)
+    return array if finite.all() else array[finite]
 
 
 def _numeric(values: Sequence[object]) -> bool:

@@ -15,7 +15,9 @@ from checks.drift import (
     control_fdr,
     numeric_drift,
     psi_index,
+    sorted_quantiles,
 )
+from tests.checks.column_reference import reference_numeric_drift
 
 
 def test_trivial_numeric_shift_at_large_n_is_ignored() -> None:
@@ -113,3 +115,41 @@ def test_chi_square_is_scipys_contingency_test_without_correction(table: list[li
     statistic, p_value = chi_square(np.array(table))
     assert statistic == pytest.approx(expected.statistic, rel=1e-12)
     assert p_value == pytest.approx(expected.pvalue, rel=1e-9)
+
+
+def test_sorted_quantiles_are_numpys() -> None:
+    rng = np.random.default_rng(5)
+    for i in range(2000):
+        n = int(rng.integers(2, 6000))
+        values = [rng.normal(0, 1, n), rng.integers(0, 7, n) * 1.0, rng.gamma(2, 25, n)][i % 3]
+        q = np.linspace(0, 1, int(rng.integers(3, 21)))[1:-1]
+        ascending = np.sort(values)
+        assert np.array_equal(sorted_quantiles(ascending, q), np.quantile(ascending, q)), n
+
+
+def test_numeric_drift_is_scipys_tests_on_the_same_values() -> None:
+    """Sorted once, KS written out, PSI from sorted bins: the verdicts of scipy's functions."""
+    rng = np.random.default_rng(6)
+    settings = DriftSettings()
+    cases = [(rng.normal(0, 1, 5000), rng.normal(0.02, 1, 1000))]
+    for _ in range(120):
+        n1, n2 = (int(n) for n in rng.integers(20, 4000, 2))
+        shift = rng.choice([0.0, 0.05, 0.3, 1.0])
+        cases.append((rng.gamma(2, 25, n1), rng.gamma(2, 25 * (1 + shift), n2)))
+        cases.append((rng.integers(0, 9, n1) * 1.0, rng.integers(0, 9 + int(10 * shift), n2) * 1.0))
+    cases.append((np.array([1.0, np.nan, np.inf] * 40), np.arange(100.0)))
+    tests = set()
+    for reference, current in cases:
+        fast = numeric_drift("x", reference, current, settings)
+        plain = reference_numeric_drift("x", reference, current, settings)
+        assert fast.model_dump(exclude={"p_value", "reason"}) == plain.model_dump(
+            exclude={"p_value", "reason"}
+        )
+        assert fast.p_value == pytest.approx(plain.p_value, rel=1e-12, abs=1e-300)
+        tests.add((fast.test, fast.drifted))
+    assert tests == {
+        ("ks_2samp", False),
+        ("ks_2samp+anderson_ksamp", False),
+        ("ks_2samp+anderson_ksamp", True),
+        ("none", False),
+    }
