@@ -11,6 +11,7 @@ monitors of every column with Benjamini–Hochberg across them, recording the re
 Figures, medians of `--repeat` runs:
 
 * store: the reads alone (the freshness inputs and the histories of the metrics);
+* column monitors: `checks.column_monitor.column_results` alone, reads included (goal: 0.5 s);
 * run_checks, null scorer: reads, bookkeeping and writes, the detector replaced by a constant;
 * run_checks, cold: the whole check run with every series scored by the detector (earlier
   verdicts deleted before each run, untimed) (goal: under 5 s);
@@ -37,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import PG_ADMIN, fresh_database, report  # noqa: E402
 from checks.anomaly.detector import DetectorSettings, Verdict  # noqa: E402
+from checks.column_monitor import column_results  # noqa: E402
 from checks.monitor import ANOMALY_METRICS, run_checks, table_states  # noqa: E402
 from checks.volume import VOLUME  # noqa: E402
 from pipewarden.config.load import parse_config  # noqa: E402
@@ -209,6 +211,10 @@ def main() -> None:
         rows = seed(url, args.tables, args.days)
         print(f"seeded {rows:,} metric rows in {time.perf_counter() - start:.1f} s")
         store, store_runs = median_seconds(args.repeat, lambda: read_store(config))
+        columns, columns_runs = median_seconds(
+            args.repeat,
+            lambda: column_results(cached_engine(url), config, list(config.tables), NOW, "bench"),
+        )
         null, null_runs = median_seconds(
             args.repeat,
             lambda: run_checks(config, now=NOW, scorer=null_scorer),
@@ -223,6 +229,7 @@ def main() -> None:
     flagged = sum(r.status == "anomaly" for r in results)
     series = args.tables * (len(ANOMALY_METRICS) + 1)
     print(f"runs (s): store {_r(store_runs)}, null scorer {_r(null_runs)}")
+    print(f"          column monitors {_r(columns_runs)}")
     print(f"          cold {_r(full_runs)}, warm {_r(warm_runs)}")
     print(f"{flagged} of {len(results)} checks flagged on the last run (random data, no incidents)")
     kinds = Counter((r.check.split(":")[0], r.status) for r in results)
@@ -234,6 +241,7 @@ def main() -> None:
         f"checks over {args.tables} tables × {args.days} days hourly (PostgreSQL)",
         [
             ("store: freshness inputs + the metrics' histories", store, None, ""),
+            ("column monitors: column_results alone", columns, columns / 0.5, "< 0.5 s"),
             ("run_checks, null scorer (reads, bookkeeping, writes)", null, null / 5.0, "< 5 s"),
             ("run_checks, cold: every series scored", full, full / 5.0, "< 5 s"),
             ("  detector per metric series (derived)", (full - null) / series, None, ""),
