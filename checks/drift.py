@@ -19,7 +19,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from scipy import special, stats
 
-from checks.ks import ks_2samp_sorted
+from checks.ks import ks_2samp_sorted_many
 
 # PSI smoothing: a bin empty on one side would make the index infinite.
 PSI_EPSILON = 1e-4
@@ -67,13 +67,36 @@ def numeric_drift(
 ) -> DriftResult:
     """KS (and, past an effect gate, Anderson-Darling: Bonferroni of the two) p-values; KS D
     and PSI as effects."""
+    return numeric_drifts([(column, reference, current)], settings)[0]
+
+
+def numeric_drifts(
+    columns: Sequence[tuple[str, Sequence[float] | np.ndarray, Sequence[float] | np.ndarray]],
+    settings: DriftSettings | None = None,
+) -> list[DriftResult]:
+    """`numeric_drift` of many (column, reference, current): their KS p-values are computed
+    together (`checks.ks.ks_2samp_sorted_many`)."""
     settings = settings or DriftSettings()
     # Sorted once for KS and PSI alike.
-    ref = np.sort(_finite(reference))
-    cur = np.sort(_finite(current))
-    if min(len(ref), len(cur)) < settings.min_size:
-        return _too_small(column, "numeric", len(ref), len(cur), settings)
-    statistic, p_value = ks_2samp_sorted(ref, cur)
+    sides = [(column, np.sort(_finite(ref)), np.sort(_finite(cur))) for column, ref, cur in columns]
+    judged = [(ref, cur) for _, ref, cur in sides if min(len(ref), len(cur)) >= settings.min_size]
+    tests = iter(ks_2samp_sorted_many(judged))
+    return [
+        _numeric_result(column, ref, cur, *next(tests), settings)
+        if min(len(ref), len(cur)) >= settings.min_size
+        else _too_small(column, "numeric", len(ref), len(cur), settings)
+        for column, ref, cur in sides
+    ]
+
+
+def _numeric_result(
+    column: str,
+    ref: np.ndarray,
+    cur: np.ndarray,
+    statistic: float,
+    p_value: float,
+    settings: DriftSettings,
+) -> DriftResult:
     psi = numeric_psi(ref, cur, settings.bins)
     test = "ks_2samp"
     if statistic >= settings.ks_threshold or psi >= settings.psi_threshold:

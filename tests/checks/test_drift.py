@@ -14,6 +14,7 @@ from checks.drift import (
     column_drift,
     control_fdr,
     numeric_drift,
+    numeric_drifts,
     psi_index,
     sorted_quantiles,
 )
@@ -128,7 +129,8 @@ def test_sorted_quantiles_are_numpys() -> None:
 
 
 def test_numeric_drift_is_scipys_tests_on_the_same_values() -> None:
-    """Sorted once, KS written out, PSI from sorted bins: the verdicts of scipy's functions."""
+    """Sorted once, KS written out, PSI from sorted bins, many columns at once: the verdicts of
+    scipy's functions, column by column."""
     rng = np.random.default_rng(6)
     settings = DriftSettings()
     cases = [(rng.normal(0, 1, 5000), rng.normal(0.02, 1, 1000))]
@@ -139,9 +141,10 @@ def test_numeric_drift_is_scipys_tests_on_the_same_values() -> None:
         cases.append((rng.integers(0, 9, n1) * 1.0, rng.integers(0, 9 + int(10 * shift), n2) * 1.0))
     cases.append((np.array([1.0, np.nan, np.inf] * 40), np.arange(100.0)))
     tests = set()
-    for reference, current in cases:
-        fast = numeric_drift("x", reference, current, settings)
+    together = numeric_drifts([("x", reference, current) for reference, current in cases], settings)
+    for (reference, current), fast in zip(cases, together, strict=True):
         plain = reference_numeric_drift("x", reference, current, settings)
+        assert numeric_drift("x", reference, current, settings) == fast
         assert fast.model_dump(exclude={"p_value", "reason"}) == plain.model_dump(
             exclude={"p_value", "reason"}
         )

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from checks.ks import ASYMPTOTIC_FROM, ks_2samp_sorted
+from checks.ks import ASYMPTOTIC_FROM, ks_2samp_sorted, ks_2samp_sorted_many
 
 
 def _scipy(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -37,11 +37,23 @@ def _cases(rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
 
 
 def test_statistic_and_p_value_are_scipys() -> None:
-    for x, y in _cases(np.random.default_rng(8)):
-        statistic, p_value = ks_2samp_sorted(np.sort(x), np.sort(y))
+    cases = _cases(np.random.default_rng(8))
+    # Together, as a check run asks (p-values computed once per distinct D and size), and alone.
+    together = ks_2samp_sorted_many([(np.sort(x), np.sort(y)) for x, y in cases])
+    for (x, y), (statistic, p_value) in zip(cases, together, strict=True):
         expected = _scipy(x, y)
         assert statistic == expected[0], (len(x), len(y))
         assert p_value == pytest.approx(expected[1], rel=1e-12, abs=1e-300), (len(x), len(y))
+        assert ks_2samp_sorted(np.sort(x), np.sort(y)) == (statistic, p_value)
+
+
+def test_columns_of_equal_sizes_share_statistics() -> None:
+    """What makes computing the p-values together pay: D is a multiple of 1 / lcm(n1, n2)."""
+    rng = np.random.default_rng(10)
+    pairs = [(np.sort(rng.normal(0, 1, 5000)), np.sort(rng.normal(0, 1, 1000))) for _ in range(200)]
+    results = ks_2samp_sorted_many(pairs)
+    assert len({statistic for statistic, _ in results}) < len(pairs)
+    assert results == [ks_2samp_sorted(x, y) for x, y in pairs]
 
 
 def test_the_exact_p_value_below_a_hundred_values_a_side() -> None:
