@@ -206,10 +206,11 @@ def score_tail(
         raise ValueError("timestamps must be in ascending order")
     # Only the trailing history_window can reach the newest verdicts: replay that.
     horizon = int(micros[-1]) - settings.history_window // _MICROSECOND
-    start = int(np.searchsorted(micros, horizon, side="left"))
+    points = min(points, len(micros))
+    # The replay holds the points asked for, even where the window is shorter than their span.
+    start = min(int(np.searchsorted(micros, horizon, side="left")), len(micros) - points)
     seconds = micros[start:] // 1_000_000
     x = np.asarray(values, dtype=np.float64)[start:]
-    points = min(points, len(x))
     replay = _replay(seconds, x, settings, kind, _excluded_mask(seconds, excluded), tail=points)
     return [
         _verdict(_instant(micros[start + i]), x[i], replay, i, settings)

@@ -20,7 +20,7 @@ class GrafanaConfig(BaseModel):
     datasource_uid: str = Field(default="pipewarden-warehouse", min_length=1, max_length=40)
     #: The URL Grafana connects with: a read-only role's (see README, "Dashboards"). Without it
     #: the datasource gets the warehouse URL, and with it the writer's rights.
-    warehouse_url: str | None = None
+    warehouse_url: str | None = Field(default=None, repr=False)  # may hold a password
     timeout_seconds: float = Field(default=10.0, gt=0, le=300)
 
     @field_validator("url")

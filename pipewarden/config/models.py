@@ -24,14 +24,14 @@ class _Strict(BaseModel):
 class WarehouseConfig(_Strict):
     """Where the copies land, and where pipewarden keeps its own tables."""
 
-    url: str
+    url: str = Field(repr=False)  # may hold a password
     schema_name: str | None = Field(default=None, alias="schema")
 
 
 class SourceConfig(_Strict):
     """A system rows are copied from (any SQLAlchemy URL)."""
 
-    url: str
+    url: str = Field(repr=False)  # may hold a password
 
 
 class FreshnessConfig(_Strict):

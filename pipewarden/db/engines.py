@@ -20,7 +20,8 @@ def make_engine(url: str | URL) -> Engine:
     """An engine for `url`, set up by its dialect (SQLite functions, session time zone …)."""
     parsed = parse_url(url)
     dialect = dialect_for(parsed.get_backend_name())
-    engine = sa.create_engine(parsed, **dialect.engine_options())
+    # Statement parameters are row values (customer data): errors and logs leave them out.
+    engine = sa.create_engine(parsed, hide_parameters=True, **dialect.engine_options())
     event.listen(engine, "connect", dialect.on_connect)
     return engine
 

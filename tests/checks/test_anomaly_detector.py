@@ -249,6 +249,14 @@ def test_score_tail_gives_the_last_verdicts_of_one_replay_of_the_window(kind: st
     assert tail[0].is_anomaly and not tail[1].is_anomaly
 
 
+def test_score_tail_replays_at_least_the_points_it_is_asked_for() -> None:
+    stamps = hourly(3)
+    micros = np.array([int(t.replace(tzinfo=UTC).timestamp()) * 1_000_000 for t in stamps])
+    settings = DetectorSettings(history_window=timedelta(minutes=30))
+    tail = score_tail(micros, hour_of_day_series(3, seed=5), settings, points=2)
+    assert [v.timestamp for v in tail] == [t.replace(tzinfo=UTC) for t in stamps[-2:]]
+
+
 def test_aware_timestamps_are_read_as_utc() -> None:
     naive = hourly(10)
     aware = [t.replace(tzinfo=UTC) for t in naive]

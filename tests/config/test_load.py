@@ -49,6 +49,7 @@ def test_a_valid_file_loads_with_defaults_and_expanded_variables(tmp_path, monke
     assert (lines.source_table, lines.target_table, lines.lookback) == ("lines", "order_lines", 100)
     assert config.warehouse.url == "sqlite:///wh.sqlite"
     assert "s3cret" in config.sources["shop"].url
+    assert "s3cret" not in repr(config) and "s3cret" not in str(config.sources["shop"])
 
 
 def test_config_path_comes_from_the_environment(tmp_path, monkeypatch):

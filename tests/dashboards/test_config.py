@@ -40,6 +40,17 @@ def test_the_token_comes_from_the_environment_and_stays_out_of_reprs(tmp_path, m
     assert grafana.warehouse_url is None and str(grafana.url) == "https://grafana.internal/sub"
 
 
+def test_the_readers_url_stays_out_of_reprs(tmp_path, monkeypatch):
+    monkeypatch.setenv("GRAFANA_TOKEN", "t")
+    config = load(
+        tmp_path,
+        "grafana: {url: 'https://grafana.internal', token: '${GRAFANA_TOKEN}',"
+        " warehouse_url: 'postgresql://reader:readerpass@db/wh'}",
+    )
+    assert config.grafana is not None and "readerpass" in (config.grafana.warehouse_url or "")
+    assert "readerpass" not in repr(config) and "readerpass" not in str(config.grafana)
+
+
 @pytest.mark.parametrize(
     "section, complaint",
     [
