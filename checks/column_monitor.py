@@ -8,6 +8,10 @@ What is compared, from `pipewarden_column_samples` (one row per delta run and co
 * The reference: the `reference_runs` delta runs before those (a day of hourly syncs), at least
   `min_reference_runs` of them. Full loads are neither: a first load is the whole table, not a
   batch of changes. The key and the cursor are not monitored: both move by construction.
+* Runs an earlier check flagged (per column and monitor) stay out of the reference, so a
+  recurring incident is caught every time instead of widening the reference until it passes.
+  A change that lasts a whole reference window (`reference_runs` flagged runs in a row) is the
+  new normal: those runs count again.
 
 Numbers: `checks.drift.numeric_drift` (KS and Anderson-Darling, gated on KS D or PSI) over the
 runs' samples, every numeric column of the check run in one `numeric_drifts` call (the KS
@@ -21,7 +25,7 @@ is called a change.
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 
@@ -46,7 +50,8 @@ from pipewarden.records.column_samples import (
     sample_values,
     summed_counts,
 )
-from pipewarden.records.metrics import ANOMALY, INSUFFICIENT, OK, CheckResult
+from pipewarden.records.metrics import ANOMALY, INSUFFICIENT, OK, CheckResult, check_results
+from pipewarden.records.values import utc
 
 KINDS = ("null_rate", "drift")
 #: Most reference values a numeric test reads (the runs' samples pooled, then thinned).
@@ -133,6 +138,7 @@ def column_results(
     settings = settings or ColumnMonitorSettings()
     with engine.connect() as conn:
         samples = read_stored(conn, names)
+        flagged = flagged_runs(conn, names)
     compared: list[tuple[str, datetime, _Compared, int]] = []
     nulls: list[tuple[str, datetime, NullRateTest, int]] = []
     waiting: list[CheckResult] = []
@@ -143,26 +149,39 @@ def column_results(
         table = config.tables[name]
         skip = {*table.primary_key, table.cursor}
         split = _split(runs, settings)
-        current, reference = _by_column(split.current), _by_column(split.reference)
+        current, earlier = _by_column(split.current), _by_column(split.reference)
         at = runs[0][0].measured_at
         for column in [s.column for s in runs[0] if s.column not in skip]:
-            cur, ref = current[column], reference.get(column, [])
-            rows = sum(s.rows for s in cur)
-            if len(ref) < settings.min_reference_runs or rows < settings.drift.min_size:
-                why = (
-                    f"{column}: {len(ref)} earlier runs with this column and {rows} rows in the "
-                    f"latest batch (needs {settings.min_reference_runs} runs and "
-                    f"{settings.drift.min_size} rows)"
+            cur, rows = current[column], sum(s.rows for s in current[column])
+            for kind in KINDS:
+                ref = _reference(
+                    earlier.get(column, []), flagged.get((name, kind, column)), settings
                 )
-                base = CheckResult(now, name, "", INSUFFICIENT, observed_at=at, run_id=run_id)
-                waiting += [replace(base, check=f"{kind}:{column}", reason=why) for kind in KINDS]
-                continue
-            ref_rows = sum(s.rows for s in ref)
-            test = null_rate_test(column, sum(s.nulls for s in cur), rows, _nulls(ref), ref_rows)
-            nulls.append((name, at, test, len(ref)))
-            sides = _compared(column, cur, ref)
-            if sides is not None:
-                compared.append((name, at, sides, len(ref)))
+                if len(ref) < settings.min_reference_runs or rows < settings.drift.min_size:
+                    why = (
+                        f"{column}: {len(ref)} earlier runs with this column and {rows} rows in "
+                        f"the latest batch (needs {settings.min_reference_runs} runs and "
+                        f"{settings.drift.min_size} rows)"
+                    )
+                    check = f"{kind}:{column}"
+                    waiting.append(
+                        CheckResult(
+                            now,
+                            name,
+                            check,
+                            INSUFFICIENT,
+                            observed_at=at,
+                            reason=why,
+                            run_id=run_id,
+                        )
+                    )
+                elif kind == "null_rate":
+                    ref_rows = sum(s.rows for s in ref)
+                    nulled = sum(s.nulls for s in cur)
+                    test = null_rate_test(column, nulled, rows, _nulls(ref), ref_rows)
+                    nulls.append((name, at, test, len(ref)))
+                elif (sides := _compared(column, cur, ref)) is not None:
+                    compared.append((name, at, sides, len(ref)))
     results = _drifts([c[2] for c in compared], settings.drift)
     drift = [(name, at, r, runs) for (name, at, _, runs), r in zip(compared, results, strict=True)]
     tested = [d for d in drift if d[2].test != "none"]
@@ -189,12 +208,52 @@ def column_results(
 
 
 def _split(runs: list[list[StoredSample]], settings: ColumnMonitorSettings) -> _Split:
-    """Newest runs until they hold `min_size` rows, then up to `reference_runs` before them."""
+    """Newest runs until they hold `min_size` rows, then every kept run before them."""
     taken, rows = 0, 0
     while taken < len(runs) and rows < settings.drift.min_size:
         rows += max(s.rows for s in runs[taken])
         taken += 1
-    return _Split(runs[:taken], runs[taken : taken + settings.reference_runs])
+    return _Split(runs[:taken], runs[taken:])
+
+
+def _reference(
+    earlier: list[StoredSample], flagged: set[datetime] | None, settings: ColumnMonitorSettings
+) -> list[StoredSample]:
+    """A column's reference: its `reference_runs` newest earlier runs that no check flagged.
+
+    Flagged runs count again when they are part of `reference_runs` flagged runs in a row: a
+    change that lasted a whole reference window is the new normal, not an incident.
+    """
+    if not flagged:
+        return earlier[: settings.reference_runs]
+    kept: list[StoredSample] = []
+    streak: list[StoredSample] = []
+    for sample in [*earlier, None]:
+        if sample is not None and sample.measured_at in flagged:
+            streak.append(sample)
+            continue
+        if len(streak) >= settings.reference_runs:
+            kept += streak
+        streak = []
+        if sample is not None:
+            kept.append(sample)
+    return kept[: settings.reference_runs]
+
+
+def flagged_runs(
+    conn: sa.Connection, names: Sequence[str]
+) -> dict[tuple[str, str, str], set[datetime]]:
+    """`{(table, monitor, column): runs}`: when each run a column monitor flagged was measured."""
+    c = check_results.c
+    monitored = sa.or_(*(c.check.startswith(f"{kind}:") for kind in KINDS))
+    q = sa.select(c.table_name, c.check, c.observed_at).where(
+        c.table_name.in_(list(names)), c.status == ANOMALY, monitored, c.observed_at.is_not(None)
+    )
+    out: dict[tuple[str, str, str], set[datetime]] = {}
+    for table, check, at in conn.execute(q.distinct()).tuples().all():
+        kind, column = check.split(":", 1)
+        out.setdefault((table, kind, column), set()).add(utc(at))
+    return out
 
 
 def _by_column(runs: list[list[StoredSample]]) -> dict[str, list[StoredSample]]:

@@ -20,7 +20,7 @@ from pipewarden.records.column_samples import (
     sample_values,
     write_samples,
 )
-from pipewarden.records.metrics import CheckResult, check_results
+from pipewarden.records.metrics import CheckResult, check_results, write_check_results
 from pipewarden.records.tables import ensure_tables
 from tests.checks.column_reference import reference_column_results
 
@@ -285,3 +285,32 @@ def test_compressed_samples_of_earlier_versions_still_read(warehouse_url: str) -
     for sample, expected in zip(runs, as_stored, strict=True):
         assert sample.values is not None and np.array_equal(sample.values, expected)
     assert np.array_equal(pooled, np.concatenate(as_stored))
+
+
+def test_flagged_runs_stay_out_of_the_reference_until_the_change_is_the_new_normal(
+    warehouse_url: str,
+) -> None:
+    """Nulls jump to 40% and stay: each run is judged against the runs before the incident,
+    until the incident fills a whole reference window; then it is the new normal."""
+    config = _config(warehouse_url)
+    engine = cached_engine(config.warehouse.url)
+    ensure_tables(engine)
+    settings = ColumnMonitorSettings(reference_runs=4, min_reference_runs=3)
+    clean = {"rows": 500, "nulls": 0, "values": np.arange(500.0)}
+    broken = {"rows": 500, "nulls": 200, "values": np.arange(300.0)}
+    with engine.begin() as conn:
+        write_samples(conn, [s for i in range(20, 14, -1) for s in _run(i, email=clean)])
+    verdicts = []
+    for i in range(14, 8, -1):  # six hourly runs with 40% nulls, oldest first
+        with engine.begin() as conn:
+            write_samples(conn, _run(i, email=broken))
+        now = NOW - timedelta(hours=i)
+        results = column_results(engine, config, ["orders"], now, f"check-{i}", settings)
+        with engine.begin() as conn:
+            write_check_results(conn, results)
+        verdicts.append(next(r for r in results if r.check == "null_rate:email"))
+    assert [v.status for v in verdicts] == ["anomaly"] * 4 + ["ok"] * 2
+    # Judged against the clean runs, not against a reference the incident had leaked into.
+    assert all("vs 0.0% over 4 earlier runs" in (v.reason or "") for v in verdicts[:4])
+    assert verdicts[3].expected_high == null_rate_band(0.0, settings)[1]
+    assert "vs 40.0% over 4 earlier runs" in (verdicts[4].reason or "")
