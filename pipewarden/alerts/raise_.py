@@ -4,13 +4,16 @@ Per (table, check) there is at most one open incident. A failing finding opens o
 announced; a repeat is counted and stays quiet, unless it is worse than anything announced for
 that incident (a stale table going from warn to error); a passing finding closes the incident
 and announces the recovery once. Unknown findings change nothing. The caller passes its own
-transaction, so the alerts commit with the record that caused them, or not at all.
+transaction, so the alerts commit with the record that caused them, or not at all; a race with
+another run's transaction on the same incident ends in a repeat or a new incident, never in an
+error that would roll the record back.
 """
 
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -21,6 +24,7 @@ from pipewarden.records.incidents import (
     Incident,
     close_incident,
     open_incident,
+    open_incident_of,
     open_incidents,
     repeat_incident,
 )
@@ -48,25 +52,26 @@ def raise_alerts(
         return raised
     incidents = open_incidents(conn, [(f.table_name, f.check) for f in findings])
     flow_run = current_flow_run_id()
+    notes: list[tuple[Finding, Incident | None, str, dict[str, Any]]] = []
     for finding in findings:
         key = (finding.table_name, finding.check)
         incident = incidents.get(key)
-        kind, details = _kind(finding, incident), {}
+        kind: str | None = None
         if finding.verdict == FAILING:
-            if incident is None:
-                incident = open_incident(conn, *key, finding.status, finding.severity, now)
-            else:
-                worst = max(incident.severity, finding.severity)
-                incident = repeat_incident(conn, incident, finding.status, worst, now)
-            incidents[key] = incident
-            details = {"since": incident.opened_at.isoformat(), "seen": incident.occurrences}
+            kind, incidents[key] = _failing(conn, finding, incident, now)
+            incident = incidents[key]
+            raised.repeats += kind is None
         elif finding.verdict == PASSING and incident is not None:
-            close_incident(conn, incident, now)
+            incident = close_incident(conn, incident, now)  # None: closed by another run
+            kind = RECOVERED if incident is not None else None
             del incidents[key]
-            details = {"since": incident.opened_at.isoformat(), "seen": incident.occurrences}
-        if kind is None:
-            raised.repeats += finding.verdict == FAILING
-            continue
+        else:
+            incident = None
+        if kind is None and finding.verdict == PASSING and finding.notice:
+            kind = NOTICE
+        if kind is not None:
+            notes.append((finding, incident, kind, _since(incident)))
+    for finding, incident, kind, details in notes:
         alert = Alert(
             created_at=now,
             table_name=finding.table_name,
@@ -89,17 +94,33 @@ def raise_alerts(
     return raised
 
 
-def _kind(finding: Finding, incident: Incident | None) -> str | None:
-    """What the finding tells against the incident open before it, or None for nothing."""
-    if finding.verdict == FAILING:
-        if incident is None:
-            return OPENED
-        return WORSE if finding.severity > incident.severity else None
-    if finding.verdict == PASSING:
+def _failing(
+    conn: sa.Connection, finding: Finding, incident: Incident | None, now: datetime
+) -> tuple[str | None, Incident]:
+    """Count a failing finding against the open incident, or open one; what to announce.
+
+    Another run's transaction may open or close the same incident between our read and our
+    write. An insert that meets an incident it opened waits for it and is left out, and the
+    finding counts as a repeat of that incident; a repeat of an incident it closed opens a new
+    one. Neither fails the caller's transaction.
+    """
+    table_name, check = finding.table_name, finding.check
+    for _ in range(3):
         if incident is not None:
-            return RECOVERED
-        return NOTICE if finding.notice else None
-    return None
+            repeated = repeat_incident(conn, incident, finding.status, finding.severity, now)
+            if repeated is not None:
+                return (WORSE if finding.severity > incident.severity else None), repeated
+        opened = open_incident(conn, table_name, check, finding.status, finding.severity, now)
+        if opened is not None:
+            return OPENED, opened
+        incident = open_incident_of(conn, table_name, check)
+    raise RuntimeError(f"the incident of {table_name} · {check} kept opening and closing")
+
+
+def _since(incident: Incident | None) -> dict[str, Any]:
+    if incident is None:
+        return {}
+    return {"since": incident.opened_at.isoformat(), "seen": incident.occurrences}
 
 
 def _owner(config: PipewardenConfig, table_name: str) -> str | None:

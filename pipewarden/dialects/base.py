@@ -104,6 +104,17 @@ class Dialect:
         """One statement: insert new rows, update changed ones, never go back to an older one."""
         raise NotImplementedError(f"{self.name} cannot be a warehouse")
 
+    def insert_or_skip(
+        self,
+        table: sa.Table,
+        index_elements: Sequence[sa.Column[Any]],
+        index_where: sa.ColumnElement[bool] | None = None,
+    ) -> sa.Insert:
+        """An INSERT that leaves out a row the unique index on `index_elements` (partial where
+        `index_where`) already holds, instead of failing the transaction; a concurrent insert
+        is waited for."""
+        raise NotImplementedError(f"{self.name} cannot be a warehouse")
+
     def empty_staging(self, conn: sa.Connection, staging: sa.Table) -> None:
         """Empty the staging table before a batch (inside the batch's transaction)."""
         conn.execute(staging.delete())

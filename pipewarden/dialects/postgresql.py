@@ -69,6 +69,16 @@ class PostgreSQL(Dialect):
             )
         ).scalar()
 
+    def insert_or_skip(
+        self,
+        table: sa.Table,
+        index_elements: Sequence[sa.Column[Any]],
+        index_where: sa.ColumnElement[bool] | None = None,
+    ) -> sa.Insert:
+        return pg.insert(table).on_conflict_do_nothing(
+            index_elements=list(index_elements), index_where=index_where
+        )
+
     def merge(
         self,
         target: sa.Table,

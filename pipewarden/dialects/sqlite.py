@@ -44,6 +44,16 @@ class SQLite(Dialect):
             return sa.Text()
         return _generic_type(kind)
 
+    def insert_or_skip(
+        self,
+        table: sa.Table,
+        index_elements: Sequence[sa.Column[Any]],
+        index_where: sa.ColumnElement[bool] | None = None,
+    ) -> sa.Insert:
+        return sqlite.insert(table).on_conflict_do_nothing(
+            index_elements=list(index_elements), index_where=index_where
+        )
+
     def merge(
         self,
         target: sa.Table,

@@ -3,16 +3,20 @@
 An incident opens with the first failing verdict, counts the repeats that follow (which are
 not announced again) and closes when the check passes. A partial unique index on
 (table, check) among open incidents keeps a second one from opening beside it, even when two
-check runs race; both PostgreSQL and SQLite enforce it.
+runs race; both PostgreSQL and SQLite enforce it. The writes here never break it and never fail
+on it: an insert that meets an open incident is left out (`INSERT … ON CONFLICT DO NOTHING`,
+waiting for the transaction that opened it), and updates touch only an incident still open, so
+the caller learns it lost a race (None) and counts a repeat or opens anew.
 """
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
+from pipewarden.dialects import dialect_for
 from pipewarden.records.tables import metadata
 from pipewarden.records.values import utc
 
@@ -74,8 +78,9 @@ def open_incidents(
 
 def open_incident(
     conn: sa.Connection, table_name: str, check: str, status: str, severity: int, at: datetime
-) -> Incident:
-    """Open an incident (in the caller's transaction)."""
+) -> Incident | None:
+    """Open an incident (in the caller's transaction); None when one is open already, opened
+    by a transaction that committed first (the insert waits for it and is left out)."""
     row = {
         "table_name": table_name,
         "check": check,
@@ -85,10 +90,15 @@ def open_incident(
         "last_seen_at": at,
         "occurrences": 1,
     }
-    key = conn.execute(incidents.insert().values(**row)).inserted_primary_key
-    assert key is not None
+    c = incidents.c
+    insert = dialect_for(conn.dialect.name).insert_or_skip(
+        incidents, [c.table_name, c.check], c.closed_at.is_(None)
+    )
+    new_id = conn.execute(insert.values(**row).returning(c.id)).scalar_one_or_none()
+    if new_id is None:
+        return None
     return Incident(
-        id=int(key[0]),
+        id=int(new_id),
         table_name=table_name,
         check=check,
         status=status,
@@ -99,33 +109,48 @@ def open_incident(
     )
 
 
+def open_incident_of(conn: sa.Connection, table_name: str, check: str) -> Incident | None:
+    """The open incident of (table, check), read now, or None."""
+    c = incidents.c
+    q = sa.select(incidents).where(
+        c.table_name == table_name, c.check == check, c.closed_at.is_(None)
+    )
+    row = conn.execute(q).mappings().one_or_none()
+    return _incident(row) if row is not None else None
+
+
 def repeat_incident(
     conn: sa.Connection, incident: Incident, status: str, severity: int, at: datetime
-) -> Incident:
-    """Count one more failing verdict; `severity` is the highest announced so far."""
-    conn.execute(
+) -> Incident | None:
+    """Count one more failing verdict, raising the severity to `severity` if it is higher;
+    None when the incident was closed meanwhile (by a run that committed first)."""
+    c = incidents.c
+    row = conn.execute(
         incidents.update()
-        .where(incidents.c.id == incident.id)
+        .where(c.id == incident.id, c.closed_at.is_(None))
         .values(
             status=status,
-            severity=severity,
+            severity=sa.case((c.severity < severity, severity), else_=c.severity),
             last_seen_at=at,
-            occurrences=incidents.c.occurrences + 1,
+            occurrences=c.occurrences + 1,
         )
+        .returning(*incidents.c)
     )
-    return replace(
-        incident,
-        status=status,
-        severity=severity,
-        last_seen_at=at,
-        occurrences=incident.occurrences + 1,
-    )
+    found = row.mappings().one_or_none()
+    return _incident(found) if found is not None else None
 
 
-def close_incident(conn: sa.Connection, incident: Incident, at: datetime) -> Incident:
-    """The check passes again: the incident is over."""
-    conn.execute(incidents.update().where(incidents.c.id == incident.id).values(closed_at=at))
-    return replace(incident, closed_at=at)
+def close_incident(conn: sa.Connection, incident: Incident, at: datetime) -> Incident | None:
+    """The check passes again: the incident is over. None when it was closed already."""
+    c = incidents.c
+    row = conn.execute(
+        incidents.update()
+        .where(c.id == incident.id, c.closed_at.is_(None))
+        .values(closed_at=at)
+        .returning(*incidents.c)
+    )
+    found = row.mappings().one_or_none()
+    return _incident(found) if found is not None else None
 
 
 def _incident(row: Any) -> Incident:
