@@ -24,7 +24,7 @@ from checks.column_monitor import column_results
 from checks.freshness import FreshnessVerdict, describe, freshness_status, staleness
 from checks.volume import VOLUME, volume_results
 from pipewarden.alerts.findings import from_check_results
-from pipewarden.alerts.raise_ import raise_alerts
+from pipewarden.alerts.raise_ import Coverage, raise_alerts
 from pipewarden.config import PipewardenConfig
 from pipewarden.db.engines import cached_engine
 from pipewarden.metrics.sync_metrics import NEWEST_CURSOR, cursor_instant
@@ -56,6 +56,10 @@ ANOMALY_METRICS: tuple[tuple[str, str], ...] = (
 #: Metrics where only a rise is bad: data arriving faster or fresher than usual is no incident.
 ONLY_HIGH_IS_BAD = frozenset({"latency_p95_seconds", "freshness_seconds"})
 OUTCOME = {OK: 0.0, INSUFFICIENT: 0.0, WARN: 1.0, ANOMALY: 1.0, ERROR: 2.0}
+#: The checks a check run gives a result for on every table it checks (the column monitors:
+#: on every column of the latest samples); an open incident of these without a result this
+#: run is no longer checked and is closed. Sync, reconcile and schema incidents are not ours.
+CHECK_KINDS = ("freshness", "anomaly:", "drift:", "null_rate:")
 
 #: `checks.anomaly.detector.score_tail` or a stand-in: the verdicts of a series' newest points.
 Scorer = Callable[..., list[Verdict]]
@@ -155,7 +159,8 @@ def run_checks(
         engine, names, now, run_id, settings, scorer, series[VOLUME], last_checks
     )
     results += column_results(engine, config, names, now, run_id)
-    _record(engine, config, states, results, now)
+    coverage = Coverage(frozenset(names), CHECK_KINDS, unconfigured=not tables, run_id=run_id)
+    _record(engine, config, states, results, now, coverage)
     return results
 
 
@@ -256,6 +261,7 @@ def _record(
     states: dict[str, TableState],
     results: list[CheckResult],
     now: datetime,
+    coverage: Coverage,
 ) -> None:
     """Results, their metrics and the alerts they raise in one transaction: a check run is
     recorded whole or not."""
@@ -274,7 +280,7 @@ def _record(
     with engine.begin() as conn:
         write_check_results(conn, results)
         write_metrics(conn, points)
-        raise_alerts(conn, config, from_check_results(results), now)
+        raise_alerts(conn, config, from_check_results(results), now, coverage)
 
 
 def _newest_loaded(conn: sa.Connection, names: Sequence[str]) -> dict[str, datetime]:

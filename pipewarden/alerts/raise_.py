@@ -3,10 +3,11 @@
 Per (table, check) there is at most one open incident. A failing finding opens one and is
 announced; a repeat is counted and stays quiet, unless it is worse than anything announced for
 that incident (a stale table going from warn to error); a passing finding closes the incident
-and announces the recovery once. Unknown findings change nothing. The caller passes its own
-transaction, so the alerts commit with the record that caused them, or not at all; a race with
-another run's transaction on the same incident ends in a repeat or a new incident, never in an
-error that would roll the record back.
+and announces the recovery once. Unknown findings change nothing. An incident whose check no
+longer gives any finding (a dropped column) is closed with a notice when the caller says its
+run covered that check (`Coverage`). The caller passes its own transaction, so the alerts
+commit with the record that caused them, or not at all; a race with another run's transaction
+on the same incident ends in a repeat or a new incident, never in an error.
 """
 
 import sys
@@ -29,6 +30,9 @@ from pipewarden.records.incidents import (
     repeat_incident,
 )
 
+#: The status of a notice closing an incident whose check no longer gives a result.
+UNCHECKED = "unchecked"
+
 
 @dataclass
 class Raised:
@@ -38,19 +42,50 @@ class Raised:
     repeats: int = 0
 
 
+@dataclass(frozen=True)
+class Coverage:
+    """What a run checked in full: every check of `kinds` on `tables` gave a finding.
+
+    An open incident there without a finding is no longer checked (its column was dropped, its
+    samples changed kind, the table left the configuration) and would otherwise stay open for
+    ever; it is closed with a notice saying so. `kinds` are check names, or prefixes ending in
+    `:` (`drift:` covers `drift:amount`). With `unconfigured`, tables no longer in the
+    configuration are covered too (a run over every configured table).
+    """
+
+    tables: frozenset[str]
+    kinds: tuple[str, ...]
+    unconfigured: bool = False
+    run_id: str | None = None
+
+    def covers(self, config: PipewardenConfig, table_name: str, check: str) -> bool:
+        mine = table_name in self.tables or (self.unconfigured and table_name not in config.tables)
+        return mine and any(
+            check == kind or (kind.endswith(":") and check.startswith(kind)) for kind in self.kinds
+        )
+
+
 def raise_alerts(
     conn: sa.Connection,
     config: PipewardenConfig,
     findings: Iterable[Finding],
     now: datetime | None = None,
+    coverage: Coverage | None = None,
 ) -> Raised:
-    """Apply findings to the incidents and write what is worth telling to the outbox."""
+    """Apply findings to the incidents and write what is worth telling to the outbox; close
+    the incidents `coverage` says were not checked."""
     findings = list(findings)
     now = now or datetime.now(UTC)
     raised = Raised()
-    if not findings:
+    if not findings and coverage is None:
         return raised
-    incidents = open_incidents(conn, [(f.table_name, f.check) for f in findings])
+    keys = [(f.table_name, f.check) for f in findings]
+    if coverage is None:
+        incidents = open_incidents(conn, keys)
+    elif coverage.unconfigured:
+        incidents = open_incidents(conn)
+    else:
+        incidents = open_incidents(conn, [*keys, *((t, "") for t in coverage.tables)])
     flow_run = current_flow_run_id()
     notes: list[tuple[Finding, Incident | None, str, dict[str, Any]]] = []
     for finding in findings:
@@ -71,6 +106,10 @@ def raise_alerts(
             kind = NOTICE
         if kind is not None:
             notes.append((finding, incident, kind, _since(incident)))
+    if coverage is not None:
+        found = set(keys)
+        left = [i for key, i in incidents.items() if key not in found]
+        notes += _unchecked(conn, config, coverage, left, now)
     for finding, incident, kind, details in notes:
         alert = Alert(
             created_at=now,
@@ -115,6 +154,43 @@ def _failing(
             return OPENED, opened
         incident = open_incident_of(conn, table_name, check)
     raise RuntimeError(f"the incident of {table_name} · {check} kept opening and closing")
+
+
+def _unchecked(
+    conn: sa.Connection,
+    config: PipewardenConfig,
+    coverage: Coverage,
+    left: Iterable[Incident],
+    now: datetime,
+) -> list[tuple[Finding, Incident | None, str, dict[str, Any]]]:
+    """Close the open incidents the run covered but gave no finding for, each with a notice."""
+    notes: list[tuple[Finding, Incident | None, str, dict[str, Any]]] = []
+    for incident in left:
+        if not coverage.covers(config, incident.table_name, incident.check):
+            continue
+        closed = close_incident(conn, incident, now)
+        if closed is None:  # closed by another run meanwhile
+            continue
+        if incident.table_name in config.tables:
+            why = (
+                f"no longer checked: this check run gave no {incident.check} result (a dropped "
+                "column, or values of another kind), so the incident is closed"
+            )
+        else:
+            why = (
+                f"no longer checked: {incident.table_name} is no longer in the configuration, "
+                "so the incident is closed"
+            )
+        finding = Finding(
+            table_name=incident.table_name,
+            check=incident.check,
+            status=UNCHECKED,
+            verdict=PASSING,
+            reason=why,
+            run_id=coverage.run_id,
+        )
+        notes.append((finding, closed, NOTICE, _since(closed)))
+    return notes
 
 
 def _since(incident: Incident | None) -> dict[str, Any]:

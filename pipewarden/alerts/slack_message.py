@@ -69,12 +69,14 @@ def _header(alert: Alert) -> str:
 def _why(alert: Alert) -> str:
     reason = alert.reason or "no reason recorded"
     since = alert.details.get("since")
-    if alert.kind == RECOVERED and since:
-        span = describe(alert.created_at - datetime.fromisoformat(since))
-        seen = alert.details.get("seen", 1)
-        verdicts = "1 failing verdict" if seen == 1 else f"{seen} failing verdicts"
+    if alert.kind not in (RECOVERED, NOTICE) or not since:
+        return reason
+    span = describe(alert.created_at - datetime.fromisoformat(since))
+    seen = alert.details.get("seen", 1)
+    verdicts = "1 failing verdict" if seen == 1 else f"{seen} failing verdicts"
+    if alert.kind == RECOVERED:
         return f"Passing again after {span} ({verdicts}). Now: {reason}"
-    return reason
+    return f"Open for {span} ({verdicts}); {reason}"  # a notice that closed an incident
 
 
 def _fields(alert: Alert) -> list[tuple[str, str]]:
