@@ -4,6 +4,7 @@ Everything quoted from a check (reasons, methods, error text) is escaped for mrk
 Block Kit's limits, so a long Pandera or driver message can never make Slack refuse the alert.
 """
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -54,7 +55,8 @@ def render(alert: Alert, links: SlackLinks | None = None) -> SlackMessage:
         )
     context = {"type": "mrkdwn", "text": _context(alert, links)}
     blocks.append({"type": "context", "elements": [context]})
-    return SlackMessage(text=fit_plain(f"{header}: {why}", SECTION_LIMIT), blocks=blocks)
+    # `text` is mrkdwn too (what notifications show): escaped, or `<!channel>` would notify.
+    return SlackMessage(text=fit_mrkdwn(f"{header}: {why}", SECTION_LIMIT), blocks=blocks)
 
 
 def _header(alert: Alert) -> str:
@@ -112,6 +114,8 @@ def _context(alert: Alert, links: SlackLinks | None) -> str:
 def _value(value: float | None, seconds: bool) -> str:
     if value is None:
         return "-"
+    if not math.isfinite(value):  # nan, inf: a detector's or a driver's; no digits to group
+        return str(value)
     text = f"{value:,.0f}" if abs(value) >= 100 or value == int(value) else f"{value:.3g}"
     if seconds and value >= 60:
         return f"{text} s ({describe(timedelta(seconds=value))})"

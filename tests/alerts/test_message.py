@@ -92,3 +92,16 @@ def test_a_huge_reason_is_still_delivered(warehouse_url: str, fake_slack: FakeSl
     raise_now(config, finding(check="sync", status="failed", reason=failures))
     report = deliver_pending(config, now=NOW)
     assert len(report.sent) == 1 and [a.state for a in outbox(config)] == [SENT]
+
+
+def test_the_text_fallback_is_escaped_too() -> None:
+    message = render(_alert(reason="<!channel> look at <https://x|this> & that"))
+    assert "<!channel>" not in message.text and "<https://" not in message.text
+    assert "&lt;!channel&gt; look at &lt;https://x|this&gt; &amp; that" in message.text
+
+
+def test_values_that_are_not_numbers_are_shown_as_text() -> None:
+    message = render(_alert(observed=float("nan"), expected_low=float("-inf")))
+    facts = dict(f["text"].split("\n") for f in message.blocks[2]["fields"])
+    assert facts["*Observed*"] == "nan"
+    assert facts["*Expected*"].startswith("-inf – 3,600 s")
