@@ -3,11 +3,14 @@
 For each undelivered alert, oldest first: resolve its channel (the table owner's, else the
 default), skip it if an earlier alert of that channel is still waiting (order per channel), take
 it with a claim, post it, and record the outcome with its `alert_outcome` metric in one
-transaction. When Slack cannot be reached or keeps answering 429/5xx after the client's retries,
-the alert goes back to the outbox with a later `next_attempt_at` (doubling from a minute up to
-an hour, at least Retry-After) and the run stops: the rest wait for the next run, in order. A
-permanent refusal marks the alert failed with Slack's error; one about the token also stops
-the run. `pipewarden alerts send --retry-failed` puts failed alerts back once fixed.
+transaction (the metric in a savepoint, so it cannot undo the outcome). When Slack cannot be
+reached or keeps answering 429/5xx after the client's retries, the alert goes back to the
+outbox with a later `next_attempt_at` (doubling from a minute up to an hour, at least
+Retry-After) and the run stops: the rest wait for the next run, in order. A permanent refusal
+marks the alert failed with Slack's error; one about the token also stops the run; so does an
+alert whose claim was lost (the run outlived the lease), whose outcome is then the other run's.
+An alert that cannot be rendered or posted for a reason of our own fails alone, with the error.
+`pipewarden alerts send --retry-failed` puts failed alerts back once fixed.
 """
 
 import logging
@@ -17,15 +20,18 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 from slack_sdk import WebClient
 
-from pipewarden.alerts.slack_client import Posted, Refused, post, slack_client
-from pipewarden.alerts.slack_message import render
+from pipewarden.alerts.slack_client import Posted, Refused, hide_token, post, slack_client
+from pipewarden.alerts.slack_message import fit_plain, render
 from pipewarden.config import PipewardenConfig
+from pipewarden.config.models import SlackLinks
 from pipewarden.db.engines import cached_engine
+from pipewarden.db.urls import redact_secrets
 from pipewarden.metrics.outcomes import outcome_points
 from pipewarden.records.alerts import (
     PENDING,
     SENDING,
     Alert,
+    Claim,
     claim,
     mark_failed,
     mark_retry,
@@ -92,14 +98,26 @@ def deliver_pending(
             report.waiting.append(alert.id)
             continue
         with engine.begin() as conn:
-            taken = claim(conn, alert.id, at, at + LEASE)
-        if not taken:  # another delivery run holds it: the channel's order is theirs now
+            held = claim(conn, alert.id, at, at + LEASE)
+        if held is None:  # another delivery run holds it: the channel's order is theirs now
             blocked.add(channel)
             report.waiting.append(alert.id)
             continue
-        outcome = post(client, channel, render(alert, slack.links))
-        _record(engine, alert, channel, outcome, now or datetime.now(UTC), report)
+        outcome = _post(client, channel, alert, slack.links)
+        _record(engine, alert, held, channel, outcome, now or datetime.now(UTC), report)
     return report
+
+
+def _post(client: WebClient, channel: str, alert: Alert, links: SlackLinks) -> Posted | Refused:
+    """Render and post one alert. A failure of our own (a value the message cannot show, a bug)
+    fails this alert with its error, not the run: left `sending`, it would be taken again
+    after every lease, fail again, and hold back its channel for good."""
+    try:
+        return post(client, channel, render(alert, links))
+    except Exception as error:  # noqa: BLE001 - anything, so that the other alerts go out
+        text = redact_secrets(hide_token(f"{type(error).__name__}: {error}", client.token))
+        log.warning("alert %s could not be rendered or posted: %s", alert.id, text)
+        return Refused(error=fit_plain(text, 500), transient=False)
 
 
 def _due(alert: Alert, at: datetime) -> bool:
@@ -111,33 +129,50 @@ def _due(alert: Alert, at: datetime) -> bool:
 def _record(
     engine: sa.Engine,
     alert: Alert,
+    held: Claim,
     channel: str,
     outcome: Posted | Refused,
     at: datetime,
     report: DeliveryReport,
 ) -> None:
-    """The alert's new state and its delivery metric, in one transaction."""
+    """The alert's new state and its delivery metric, in one transaction, while the claim
+    holds. The metric is written in a savepoint: failing, it is logged and lost, never the
+    outcome (a `sent` rolled back would be posted again)."""
     assert alert.id is not None
-    attempts = alert.attempts + 1
     with engine.begin() as conn:
         if isinstance(outcome, Posted):
-            mark_sent(conn, alert.id, at, outcome.channel, outcome.ts)
             status = "delivered"
-            report.sent.append(alert.id)
+            kept = mark_sent(conn, held, at, outcome.channel, outcome.ts)
         elif outcome.transient:
-            mark_retry(conn, alert.id, outcome.error, at + _backoff(attempts, outcome.retry_after))
             status = "retrying"
-            report.retrying.append(alert.id)
-            report.stopped = f"Slack did not take alert {alert.id}: {outcome.error}"
+            next_attempt = at + _backoff(held.attempt, outcome.retry_after)
+            kept = mark_retry(conn, held, outcome.error, next_attempt)
         else:
-            mark_failed(conn, alert.id, outcome.error)
             status = "failed"
-            report.failed.append(alert.id)
-            if outcome.token:
-                report.stopped = f"Slack refused the token: {outcome.error}"
+            kept = mark_failed(conn, held, outcome.error)
+        if not kept:
+            # The lease ended while we posted and another run took the alert: its outcome
+            # stands, and this run, too slow to keep the channel's order, stops.
+            report.stopped = f"lost the claim of alert {alert.id} (lease ended) after: {status}"
+            log.warning("alert %s to %s: %s, but its claim was lost", alert.id, channel, status)
+            return
         labels = {"channel": channel, "check": alert.check, "event": alert.kind}
-        values = {"attempts": float(attempts)}
-        write_metrics(conn, outcome_points(alert.table_name, "alert", status, values, at, **labels))
+        values = {"attempts": float(held.attempt)}
+        points = outcome_points(alert.table_name, "alert", status, values, at, **labels)
+        try:
+            with conn.begin_nested():
+                write_metrics(conn, points)
+        except Exception as failed:  # noqa: BLE001 - the driver's own errors too (COPY)
+            log.warning("alert %s: its delivery metrics were not written: %s", alert.id, failed)
+    if isinstance(outcome, Posted):
+        report.sent.append(alert.id)
+    elif outcome.transient:
+        report.retrying.append(alert.id)
+        report.stopped = f"Slack did not take alert {alert.id}: {outcome.error}"
+    else:
+        report.failed.append(alert.id)
+        if outcome.token:
+            report.stopped = f"Slack refused the token: {outcome.error}"
     error = outcome.error if isinstance(outcome, Refused) else ""
     log.info("alert %s to %s: %s %s", alert.id, channel, status, error)
 

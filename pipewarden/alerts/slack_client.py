@@ -1,27 +1,34 @@
 """Talking to Slack: a WebClient with retry handlers, and what an answer means for an alert.
 
 slack_sdk retries only connection errors, once, by default. The client here also retries rate
-limits (HTTP 429, sleeping as long as Retry-After says) and server errors (500, 503), each up to
-`slack.retries` times within one request. What is still refused after that is classified:
-transient (rate limit, server error, no connection: the alert goes back to the outbox),
-permanent (no such channel, message refused: the alert is marked failed), or a token problem
-(permanent, and every other alert would fail the same way, so delivery stops).
+limits (HTTP 429, sleeping as long as Retry-After says, up to `SLACK_MAX_WAIT_SECONDS`) and
+server errors (500, 503), up to `slack.retries` times within one request, every wait capped, so
+one post ends well inside the delivery claim's lease (the configuration checks the sum). What
+is still refused after that is classified: transient (rate limit, server error, no
+connection: the alert goes back to the outbox), permanent (no such channel, message refused:
+the alert is marked failed), or a token problem (permanent, and every other alert would fail
+the same way, so delivery stops).
 """
 
 import http.client
+import random
 import re
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.http_retry import HttpRequest, HttpResponse, RetryState
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
     RateLimitErrorRetryHandler,
     ServerErrorRetryHandler,
 )
+from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
 
 from pipewarden.alerts.slack_message import SlackMessage, fit_plain
-from pipewarden.config.models import SlackConfig
+from pipewarden.config.models import SLACK_MAX_WAIT_SECONDS, SlackConfig
 
 #: Error codes in Slack's answer that say a later try may succeed.
 TRANSIENT_ERRORS = frozenset(
@@ -62,13 +69,58 @@ class Refused:
     retry_after: float | None = None
 
 
+class CappedBackoff(BackoffRetryIntervalCalculator):
+    """slack_sdk's exponential back-off with jitter, each wait at most `SLACK_MAX_WAIT_SECONDS`."""
+
+    def calculate_sleep_duration(self, current_attempt: int) -> float:
+        return min(float(SLACK_MAX_WAIT_SECONDS), super().calculate_sleep_duration(current_attempt))
+
+
+class CappedRateLimitRetryHandler(RateLimitErrorRetryHandler):
+    """Sleeps through a 429 only when Retry-After is at most `SLACK_MAX_WAIT_SECONDS`.
+
+    slack_sdk's own handler sleeps for whatever Retry-After says: a delivery run could then
+    hold an alert past its claim's lease, and another run would post it again. A longer
+    Retry-After is not retried here: the 429 reaches `post`, and the alert goes back to the
+    outbox, due when Slack said.
+    """
+
+    def _can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if response is None or response.status_code != 429:
+            return False
+        wait = _retry_after(response.headers)
+        return wait is None or wait <= SLACK_MAX_WAIT_SECONDS
+
+    def prepare_for_next_attempt(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> None:
+        wait = _retry_after(response.headers) if response is not None else None
+        state.next_attempt_requested = True
+        time.sleep(max(0.0, 1.0 if wait is None else wait) + random.random())
+        state.increment_current_attempt()
+
+
 def slack_client(config: SlackConfig) -> WebClient:
-    """A WebClient for `config`, retrying rate limits, server and connection errors."""
+    """A WebClient for `config`, retrying rate limits, server and connection errors; its
+    waits are capped, so one post ends within `config.longest_post_seconds()`."""
     base_url = str(config.base_url) if config.base_url is not None else WebClient.BASE_URL
+    backoff = CappedBackoff()
     handlers = [
-        ConnectionErrorRetryHandler(max_retry_count=config.retries),
-        RateLimitErrorRetryHandler(max_retry_count=config.retries),
-        ServerErrorRetryHandler(max_retry_count=config.retries),
+        ConnectionErrorRetryHandler(max_retry_count=config.retries, interval_calculator=backoff),
+        CappedRateLimitRetryHandler(max_retry_count=config.retries),
+        ServerErrorRetryHandler(max_retry_count=config.retries, interval_calculator=backoff),
     ]
     return WebClient(
         token=config.token.get_secret_value(),
@@ -86,7 +138,7 @@ def post(client: WebClient, channel: str, message: SlackMessage) -> Posted | Ref
         return _refused(error, client.token)
     except (OSError, http.client.HTTPException, SlackClientError) as error:
         # URLError, refused or reset connections, time-outs: Slack (or the way to it) is down.
-        text = _hide(f"cannot reach Slack: {type(error).__name__}: {error}", client.token)
+        text = hide_token(f"cannot reach Slack: {type(error).__name__}: {error}", client.token)
         return Refused(error=text, transient=True)
     return Posted(channel=str(answer.get("channel") or channel), ts=answer.get("ts"))
 
@@ -105,11 +157,11 @@ def _refused(error: SlackApiError, token: str | None) -> Refused:
     if status >= 500 or not slack_code:
         # A server error, or an answer that is not Slack's (a proxy's page): try again later.
         detail = fit_plain(str(code or ""), 200)
-        return Refused(_hide(f"HTTP {status} from Slack: {detail}".rstrip(": "), token), True)
+        return Refused(hide_token(f"HTTP {status} from Slack: {detail}".rstrip(": "), token), True)
     return Refused(str(code), transient=False, token=code in TOKEN_ERRORS)
 
 
-def _retry_after(headers: dict[str, object] | None) -> float | None:
+def _retry_after(headers: Mapping[str, object] | None) -> float | None:
     for name, value in (headers or {}).items():
         if name.lower() == "retry-after":
             raw = value[0] if isinstance(value, list) else value
@@ -120,6 +172,6 @@ def _retry_after(headers: dict[str, object] | None) -> float | None:
     return None
 
 
-def _hide(text: str, token: str | None) -> str:
+def hide_token(text: str, token: str | None) -> str:
     """Belt and braces: the token never appears in an error we keep or show."""
     return text.replace(token, "***") if token else text

@@ -114,6 +114,15 @@ class SlackLinks(_Strict):
     grafana: AnyHttpUrl | None = None
 
 
+#: The longest one wait before a retry of a Slack request (a back-off, a Retry-After slept
+#: through); Slack asking for a longer one sends the alert back to the outbox, due then.
+SLACK_MAX_WAIT_SECONDS = 20
+#: The longest the post of one alert may take, its retries and waits included: half the
+#: delivery claim's lease (`pipewarden.alerts.deliver.LEASE`), so no other run takes an alert
+#: over while it is being posted.
+SLACK_POST_BUDGET_SECONDS = 300
+
+
 class SlackConfig(_Strict):
     """Delivery of the alert outbox to Slack. Without it, alerts wait in the outbox."""
 
@@ -127,6 +136,23 @@ class SlackConfig(_Strict):
     #: goes back to the outbox for a later delivery run.
     retries: int = Field(default=2, ge=0, le=10)
     timeout_seconds: int = Field(default=30, ge=1, le=300)
+
+    @model_validator(mode="after")
+    def _post_within_budget(self) -> "SlackConfig":
+        longest = self.longest_post_seconds()
+        if longest > SLACK_POST_BUDGET_SECONDS:
+            raise ValueError(
+                f"retries {self.retries} with timeout_seconds {self.timeout_seconds} let one "
+                f"alert's post take up to {longest} s ({self.retries + 1} requests, "
+                f"{self.retries} waits of up to {SLACK_MAX_WAIT_SECONDS + 1} s), more than "
+                f"{SLACK_POST_BUDGET_SECONDS} s: lower one of them"
+            )
+        return self
+
+    def longest_post_seconds(self) -> int:
+        """Every request timing out, every wait at its longest (the jitter's second included)."""
+        waits = self.retries * (SLACK_MAX_WAIT_SECONDS + 1)
+        return (self.retries + 1) * self.timeout_seconds + waits
 
 
 class PipewardenConfig(_Strict):

@@ -7,7 +7,9 @@ moves it through `pending → sending → sent`, or back to `pending` with a lat
 
 `sending` is a claim with a lease (`claimed_until`): a delivery run takes one alert at a time
 with a conditional UPDATE, so two runs never post the same alert, and an alert whose runner died
-mid-way is taken again once the lease has passed (at least once, never silently lost).
+mid-way is taken again once the lease has passed (at least once, never silently lost). Each
+claim counts an attempt, and the outcome is written only where that attempt still holds the
+claim, so a run that outlived its lease cannot overwrite the outcome of the run after it.
 """
 
 import json
@@ -131,51 +133,73 @@ def recent_alerts(
     return [_alert(row) for row in conn.execute(ordered).mappings()]
 
 
-def claim(conn: sa.Connection, alert_id: int, now: datetime, until: datetime) -> bool:
-    """Take an alert for delivery; False when another run holds it or it is no longer due."""
+@dataclass(frozen=True)
+class Claim:
+    """A delivery run's hold on one alert: the attempt it counts is the claim's token."""
+
+    alert_id: int
+    attempt: int
+    until: datetime
+
+
+def claim(conn: sa.Connection, alert_id: int, now: datetime, until: datetime) -> Claim | None:
+    """Take an alert for delivery; None when another run holds it or it is no longer due."""
     c = alerts.c
     free = sa.or_(c.state == PENDING, sa.and_(c.state == SENDING, c.claimed_until < now))
     taken = conn.execute(
         alerts.update()
         .where(c.id == alert_id, free)
         .values(state=SENDING, claimed_until=until, attempts=c.attempts + 1)
+        .returning(c.attempts)
+    ).scalar_one_or_none()
+    return Claim(alert_id, int(taken), until) if taken is not None else None
+
+
+def mark_sent(conn: sa.Connection, held: Claim, at: datetime, channel: str, ts: str | None) -> bool:
+    """Slack took it. False when the claim was lost (its lease ended and another run took the
+    alert): nothing is written."""
+    return _settle(
+        conn,
+        held,
+        state=SENT,
+        sent_at=at,
+        slack_channel=channel,
+        slack_ts=ts,
+        last_error=None,
+        claimed_until=None,
     )
-    return taken.rowcount == 1
 
 
-def mark_sent(
-    conn: sa.Connection, alert_id: int, at: datetime, channel: str, ts: str | None
-) -> None:
-    conn.execute(
+def mark_retry(conn: sa.Connection, held: Claim, error: str, next_attempt: datetime) -> bool:
+    """Back to the outbox: Slack could not take it now; a later run tries again. False when
+    the claim was lost."""
+    return _settle(
+        conn,
+        held,
+        state=PENDING,
+        last_error=error,
+        next_attempt_at=next_attempt,
+        claimed_until=None,
+    )
+
+
+def mark_failed(conn: sa.Connection, held: Claim, error: str) -> bool:
+    """Slack refused it for good (no such channel, bad token): kept, with the error. False
+    when the claim was lost."""
+    return _settle(conn, held, state=FAILED, last_error=error, claimed_until=None)
+
+
+def _settle(conn: sa.Connection, held: Claim, **values: Any) -> bool:
+    """Write a delivery's outcome only while its claim still holds: a run slower than its lease
+    must not undo what the run that took the alert over has written (a `sent` back to
+    `pending`). Every claim counts an attempt, so (state, attempts) names this one."""
+    c = alerts.c
+    done = conn.execute(
         alerts.update()
-        .where(alerts.c.id == alert_id)
-        .values(
-            state=SENT,
-            sent_at=at,
-            slack_channel=channel,
-            slack_ts=ts,
-            last_error=None,
-            claimed_until=None,
-        )
+        .where(c.id == held.alert_id, c.state == SENDING, c.attempts == held.attempt)
+        .values(**values)
     )
-
-
-def mark_retry(conn: sa.Connection, alert_id: int, error: str, next_attempt: datetime) -> None:
-    """Back to the outbox: Slack could not take it now; a later run tries again."""
-    conn.execute(
-        alerts.update()
-        .where(alerts.c.id == alert_id)
-        .values(state=PENDING, last_error=error, next_attempt_at=next_attempt, claimed_until=None)
-    )
-
-
-def mark_failed(conn: sa.Connection, alert_id: int, error: str) -> None:
-    """Slack refused it for good (no such channel, bad token): kept, with the error."""
-    conn.execute(
-        alerts.update()
-        .where(alerts.c.id == alert_id)
-        .values(state=FAILED, last_error=error, claimed_until=None)
-    )
+    return done.rowcount == 1
 
 
 def requeue_failed(conn: sa.Connection) -> int:
