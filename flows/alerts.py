@@ -11,6 +11,7 @@ from prefect.tasks import exponential_backoff
 
 from flows.retries import retry_if_transient
 from pipewarden.config import load_config
+from pipewarden.db.urls import redact_secrets
 
 
 @task(
@@ -38,10 +39,18 @@ def alerts_flow(config_path: str | None = None) -> dict[str, Any]:
 def deliver_after(config_path: str | None) -> None:
     """The other flows' last step: deliver what they raised, if Slack is configured.
 
-    A delivery that fails is logged, not raised: the flow's own outcome stays what its work
-    made it, and the alerts wait in the outbox for the alerts deployment.
+    Never raises: the flows call it in a `finally`, where an exception of its own would take
+    the place of the flow's. A configuration that cannot be loaded, or a delivery that fails,
+    is logged; the flow's own outcome stays what its work made it, and the alerts wait in the
+    outbox for the alerts deployment.
     """
-    if load_config(config_path).slack is None:
+    try:
+        configured = load_config(config_path).slack is not None
+    except Exception as error:  # noqa: BLE001 - whatever it is, the flow's own outcome wins
+        message = "alert delivery skipped, alerts stay in the outbox: %s"
+        get_run_logger().warning(message, redact_secrets(f"{type(error).__name__}: {error}"))
+        return
+    if not configured:
         return
     state = deliver_alerts_task(config_path, return_state=True)
     if state.is_failed():

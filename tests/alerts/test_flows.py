@@ -68,3 +68,28 @@ def test_the_checks_flow_delivers_what_it_raised(
     assert message["channel"] == "#shop-data" and "orders · freshness: error" in message["text"]
     context = message["blocks"][-1]["elements"][0]["text"]
     assert "pipewarden alert 1" in context
+
+
+@pytest.mark.prefect
+def test_a_configuration_error_in_delivery_leaves_the_flow_its_own_error(
+    prefect_harness: None, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from prefect import flow
+
+    from flows.alerts import deliver_after
+
+    broken = tmp_path / "pipewarden.yaml"
+    broken.write_text("warehouse: {url: 'postgresql://pw:hunter2@h/db'}\nsources: [\n")
+
+    @flow
+    def failing_stage() -> None:
+        try:
+            raise RuntimeError("the stage's own failure")
+        finally:
+            deliver_after(str(broken))
+
+    with pytest.raises(RuntimeError, match="the stage's own failure"):
+        failing_stage()
+    skipped = [r.getMessage() for r in caplog.records if "delivery skipped" in r.getMessage()]
+    assert len(skipped) == 1 and "ConfigError" in skipped[0] and str(broken) in skipped[0]
+    assert "hunter2" not in caplog.text
