@@ -129,9 +129,12 @@ def seed(warehouse: str, source: str) -> Seeded:
     }
 
     ensure_tables(wh)
-    history = _events_history(now - timedelta(minutes=5))
+    # The spike and the newest cursor share an instant, so they share a cursor hour whatever
+    # the minute: the spike is in the hour in progress. (Five minutes apart, the spike fell in
+    # an hour after the one in progress for five minutes of every hour, and went unseen.)
+    newest = now - timedelta(minutes=10)
+    history = _events_history(newest)
     with wh.begin() as conn:
-        newest = now - timedelta(minutes=10)
         write_metrics(
             conn, [*history, MetricPoint(newest, "events", NEWEST_CURSOR, newest.timestamp())]
         )
