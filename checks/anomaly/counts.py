@@ -38,11 +38,14 @@ def count_scores(observed: np.ndarray, mean: np.ndarray, variance: np.ndarray) -
     # divide by zero inside scipy.
     nb, poisson = prob < 1.0, prob >= 1.0
     upper, lower = np.empty(x.shape), np.empty(x.shape)
+    # scipy.stats costs 0.1 ms a call even on no points: a distribution no point uses is skipped.
     with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
-        upper[nb] = stats.nbinom.sf(x[nb] - 1, size[nb], prob[nb])
-        lower[nb] = stats.nbinom.cdf(x[nb], size[nb], prob[nb])
-        upper[poisson] = stats.poisson.sf(x[poisson] - 1, rate[poisson])
-        lower[poisson] = stats.poisson.cdf(x[poisson], rate[poisson])
+        if nb.any():
+            upper[nb] = stats.nbinom.sf(x[nb] - 1, size[nb], prob[nb])
+            lower[nb] = stats.nbinom.cdf(x[nb], size[nb], prob[nb])
+        if poisson.any():
+            upper[poisson] = stats.poisson.sf(x[poisson] - 1, rate[poisson])
+            lower[poisson] = stats.poisson.cdf(x[poisson], rate[poisson])
         high = x > rate
         tail = np.where(high, upper, lower)
         z = stats.norm.isf(np.clip(tail, 1e-300, 1.0))
@@ -66,8 +69,10 @@ def count_band(
     nb, poisson = prob < 1.0, prob >= 1.0
     high, low = np.empty(rate.shape), np.empty(rate.shape)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
-        high[nb] = stats.nbinom.isf(p, size[nb], prob[nb])
-        low[nb] = stats.nbinom.ppf(p, size[nb], prob[nb])
-        high[poisson] = stats.poisson.isf(p, rate[poisson])
-        low[poisson] = stats.poisson.ppf(p, rate[poisson])
+        if nb.any():
+            high[nb] = stats.nbinom.isf(p, size[nb], prob[nb])
+            low[nb] = stats.nbinom.ppf(p, size[nb], prob[nb])
+        if poisson.any():
+            high[poisson] = stats.poisson.isf(p, rate[poisson])
+            low[poisson] = stats.poisson.ppf(p, rate[poisson])
     return low, high
