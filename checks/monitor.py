@@ -22,7 +22,8 @@ import sqlalchemy as sa
 from checks.anomaly.detector import DetectorSettings, Verdict, score_tail
 from checks.column_monitor import column_results
 from checks.freshness import FreshnessVerdict, describe, freshness_status, staleness
-from checks.volume import VOLUME, volume_results
+from checks.processes import map_tables
+from checks.volume import VOLUME, volume_judge
 from pipewarden.alerts.findings import from_check_results
 from pipewarden.alerts.raise_ import Coverage, raise_alerts
 from pipewarden.config import PipewardenConfig
@@ -143,21 +144,28 @@ def run_checks(
     with engine.connect() as conn:  # one scan for every history the checks read
         read = metric_arrays(conn, names, wanted, since=since, until=now, labels={})
     series = {metric: read.get(metric, {}) for metric in wanted}
-    for name in names:
+    last_checks = {name: states[name].last_checks for name in names}
+    volume = volume_judge(engine, names, now, run_id, settings, scorer, series[VOLUME], last_checks)
+
+    def scored(name: str) -> list[CheckResult]:
+        """The table's anomaly checks, then its volume: the detector's share, per table."""
         earlier = {r.check: r for r in states[name].last_checks}
+        out = []
         for metric, kind in ANOMALY_METRICS:
             micros, values = series[metric].get(name, _EMPTY)
             again = _unchanged(earlier.get(f"anomaly:{metric}"), micros, values)
             if again is not None:
-                results.append(replace(again, checked_at=now, run_id=run_id))
+                out.append(replace(again, checked_at=now, run_id=run_id))
                 continue
-            results.append(
+            out.append(
                 _anomaly_result(name, metric, kind, micros, values, settings, scorer, now, run_id)
             )
-    last_checks = {name: states[name].last_checks for name in names}
-    results += volume_results(
-        engine, names, now, run_id, settings, scorer, series[VOLUME], last_checks
-    )
+        return [*out, volume(name)]
+
+    # Forked helpers share the tables, unless a custom scorer (a test's) must run here.
+    per_table = map_tables(names, scored, shared=scorer is score_tail)
+    results += [r for checks in per_table for r in checks[:-1]]  # anomalies, then volumes
+    results += [checks[-1] for checks in per_table]
     results += column_results(engine, config, names, now, run_id)
     coverage = Coverage(frozenset(names), CHECK_KINDS, unconfigured=not tables, run_id=run_id)
     _record(engine, config, states, results, now, coverage)

@@ -46,7 +46,7 @@ _EMPTY = (np.zeros(0, dtype=np.int64), np.zeros(0))
 Scorer = Callable[..., list[Verdict]]
 
 
-def volume_results(
+def volume_judge(
     engine: sa.Engine,
     names: Sequence[str],
     now: datetime,
@@ -55,8 +55,9 @@ def volume_results(
     scorer: Scorer,
     series: Mapping[str, EpochSeries] | None = None,
     last_checks: Mapping[str, Sequence[CheckResult]] | None = None,
-) -> list[CheckResult]:
-    """`anomaly:rows_by_cursor_hour` of each named table; full loads' hours are left out.
+) -> Callable[[str], CheckResult]:
+    """Reads what the volume checks of the named tables need, and returns the check of one
+    table, which reads nothing more (so tables can be judged apart, in other processes).
 
     `series` (the histories of rows_by_cursor_hour) and `last_checks` (each table's results of
     the last check run) are read here unless the caller has read them already.
@@ -76,16 +77,17 @@ def volume_results(
         for r in checks
         if r.check == f"anomaly:{VOLUME}" and r.status != INSUFFICIENT
     }
-    results = []
-    for name in names:
-        micros, values = series.get(name, _EMPTY)
+    histories = series
+
+    def judge(name: str) -> CheckResult:
+        micros, values = histories.get(name, _EMPTY)
         seen = [datetime.fromtimestamp(newest[name][1], UTC)] if name in newest else []
         covered = max([*seen, *([started[name]] if name in started else [])], default=None)
         open_hour = _hour(min(covered, now)) if covered is not None else None
         hours, counts = hourly_counts(micros, values, open_hour)
-        result = _result(name, hours, counts, settings, scorer, now, run_id, earlier.get(name))
-        results.append(result)
-    return results
+        return _result(name, hours, counts, settings, scorer, now, run_id, earlier.get(name))
+
+    return judge
 
 
 def hourly_counts(
