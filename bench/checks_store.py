@@ -14,7 +14,9 @@ Figures, medians of `--repeat` runs:
 * column monitors: `checks.column_monitor.column_results` alone, reads included (goal: 0.5 s);
 * run_checks, null scorer: reads, bookkeeping and writes, the detector replaced by a constant;
 * run_checks, cold: the whole check run with every series scored by the detector (earlier
-  verdicts deleted before each run, untimed) (goal: under 5 s);
+  verdicts deleted before each run, untimed) (goal: under 5 s), with the tables shared by
+  forked helpers as on the command line (`checks.processes`);
+* run_checks, cold, one process: the same scored in this process alone, as a Prefect flow does;
 * run_checks, warm: the same with no new point since the last check, whose verdicts are reused.
 
 Run: `.venv/bin/python bench/checks_store.py [--tables N] [--days N] [--repeat N]`.
@@ -37,6 +39,7 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import PG_ADMIN, fresh_database, report  # noqa: E402
+from checks import processes  # noqa: E402
 from checks.anomaly.detector import DetectorSettings, Verdict  # noqa: E402
 from checks.column_monitor import column_results  # noqa: E402
 from checks.monitor import ANOMALY_METRICS, run_checks, table_states  # noqa: E402
@@ -177,6 +180,15 @@ def null_scorer(
     ]
 
 
+shared_from = processes.MIN_TABLES
+
+
+def _alone(url: str) -> None:
+    """Before a cold run scored in this process only (untimed)."""
+    processes.MIN_TABLES = 10**9
+    forget_checks(url)
+
+
 def forget_checks(url: str) -> None:
     """Drop earlier verdicts so that every series is scored again (a cold check run)."""
     with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
@@ -223,6 +235,10 @@ def main() -> None:
         full, full_runs = median_seconds(
             args.repeat, lambda: run_checks(config, now=NOW), lambda: forget_checks(url)
         )
+        alone, alone_runs = median_seconds(
+            args.repeat, lambda: run_checks(config, now=NOW), lambda: _alone(url)
+        )
+        processes.MIN_TABLES = shared_from
         warm, warm_runs = median_seconds(args.repeat, lambda: run_checks(config, now=NOW))
         results = run_checks(config, now=NOW)
         cached_engine(url).dispose()
@@ -230,7 +246,7 @@ def main() -> None:
     series = args.tables * (len(ANOMALY_METRICS) + 1)
     print(f"runs (s): store {_r(store_runs)}, null scorer {_r(null_runs)}")
     print(f"          column monitors {_r(columns_runs)}")
-    print(f"          cold {_r(full_runs)}, warm {_r(warm_runs)}")
+    print(f"          cold {_r(full_runs)}, one process {_r(alone_runs)}, warm {_r(warm_runs)}")
     print(f"{flagged} of {len(results)} checks flagged on the last run (random data, no incidents)")
     kinds = Counter((r.check.split(":")[0], r.status) for r in results)
     print(
@@ -244,7 +260,13 @@ def main() -> None:
             ("column monitors: column_results alone", columns, columns / 0.5, "< 0.5 s"),
             ("run_checks, null scorer (reads, bookkeeping, writes)", null, null / 5.0, "< 5 s"),
             ("run_checks, cold: every series scored", full, full / 5.0, "< 5 s"),
-            ("  detector per metric series (derived)", (full - null) / series, None, ""),
+            ("run_checks, cold, one process (a Prefect flow)", alone, alone / 5.0, "< 5 s"),
+            (
+                "  detector per metric series, one process (derived)",
+                (alone - null) / series,
+                None,
+                "",
+            ),
             ("run_checks, warm: no new points since last", warm, warm / 5.0, "< 5 s"),
         ],
     )
