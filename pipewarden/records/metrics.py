@@ -190,22 +190,6 @@ def metric_arrays(
     return dict(out)
 
 
-def metric_histories(
-    conn: sa.Connection,
-    table_names: Sequence[str] | None,
-    metric_names: Sequence[str],
-    since: datetime | None = None,
-    until: datetime | None = None,
-    labels: dict[str, Any] | None = None,
-) -> dict[str, dict[str, Series]]:
-    """`metric_arrays` as datetimes and floats, for readers of a few series."""
-    arrays = metric_arrays(conn, table_names, metric_names, since, until, labels)
-    return {
-        metric: {name: as_datetimes(series) for name, series in tables.items()}
-        for metric, tables in arrays.items()
-    }
-
-
 def as_datetimes(series: EpochSeries) -> Series:
     """An array series as aware UTC datetimes and floats."""
     micros, values = series

@@ -9,8 +9,8 @@ from pipewarden.db.engines import cached_engine
 from pipewarden.records.metrics import (
     MetricPoint,
     as_instant,
+    histories,
     metric_arrays,
-    metric_histories,
     write_metrics,
 )
 from pipewarden.records.tables import ensure_tables
@@ -39,9 +39,7 @@ def test_series_come_back_in_time_order_per_table_and_metric(warehouse_url: str)
         arrays = metric_arrays(
             conn, ["orders", "events"], ["a", "b"], until=T0 + timedelta(hours=50), labels={}
         )
-        as_lists = metric_histories(
-            conn, ["orders"], ["a"], until=T0 + timedelta(hours=50), labels={}
-        )
+        as_lists = histories(conn, ["orders"], "a", until=T0 + timedelta(hours=50), labels={})
     micros, values = arrays["a"]["orders"]
     assert micros.dtype == np.int64 and len(micros) == 49
     assert np.all(np.diff(micros) >= 0)
@@ -50,6 +48,6 @@ def test_series_come_back_in_time_order_per_table_and_metric(warehouse_url: str)
     assert np.array_equal(np.delete(values, [3, 4]), np.delete(np.arange(48.0), 3))
     assert arrays["b"]["orders"][1].tolist() == [h + 0.5 for h in range(48)]
     assert arrays["a"]["events"][1].tolist() == [h + 0.25 for h in range(48)]
-    times, listed = as_lists["a"]["orders"]
+    times, listed = as_lists["orders"]
     assert times[0] == T0 + timedelta(microseconds=7) and times[0].tzinfo is not None
     assert listed == values.tolist()
