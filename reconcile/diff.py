@@ -41,9 +41,10 @@ from pipewarden.config import PipewardenConfig
 from pipewarden.db.engines import connect
 from reconcile.buckets import BucketChecksum, Buckets, sample_buckets, sliced_checksums
 from reconcile.columns import column_hashes, differing_columns, ordered_columns
-from reconcile.keys import key_matcher, parse_bound
+from reconcile.keys import key_matcher, parse_key_bound
 from reconcile.narrow import Digests, Span, fetch_digests, group_spans
 from reconcile.plan import Side, TablePlan, plan_table
+from reconcile.source_keys import KeyFinding, find_key_problems, key_is_null
 from reconcile.stream_diff import RowDiff, StreamComparison
 
 T = TypeVar("T")
@@ -68,6 +69,26 @@ class DiffOptions:
     #: Same engine on both sides: hash with its native, type-aware function instead of md5.
     native_hash: bool = True
 
+    def __post_init__(self) -> None:
+        """Refuse settings that would compare nothing, or less than they seem to, yet report
+        success (a negative budget, an empty bucket): the CLI and the flows both build these."""
+        problems = [
+            f"{name} must be {rule}, got {value!r}"
+            for name, value, rule, ok in (
+                ("max_seconds", self.max_seconds, "0 or more", lambda v: v is None or v >= 0),
+                ("max_diffs", self.max_diffs, "1 or more", lambda v: v is None or v >= 1),
+                ("rows_per_bucket", self.rows_per_bucket, "1 or more", lambda v: v >= 1),
+                ("max_buckets", self.max_buckets, "1 or more", lambda v: v >= 1),
+                ("probe_every", self.probe_every, "1 or more", lambda v: v >= 1),
+                ("probe_run", self.probe_run, "1 or more", lambda v: v >= 1),
+                ("stream_share", self.stream_share, "between 0 and 1", lambda v: 0 <= v <= 1),
+                ("chunk_rows", self.chunk_rows, "1 or more", lambda v: v >= 1),
+            )
+            if not ok(value)
+        ]
+        if problems:
+            raise ValueError("reconcile options: " + "; ".join(problems))
+
 
 @dataclass
 class DiffResult:
@@ -89,6 +110,8 @@ class DiffResult:
     columns: list[str]
     timings: dict[str, float] = field(default_factory=dict)
     spans: list[Span] = field(default_factory=list)
+    #: Source keys the rows cannot be compared by (NULL, duplicated): the run is not complete.
+    key_problems: list[KeyFinding] = field(default_factory=list)
 
     @property
     def coverage(self) -> float:
@@ -139,6 +162,13 @@ def diff_plan(plan: TablePlan, options: DiffOptions) -> DiffResult:
         ThreadPoolExecutor(max_workers=2) as pool,
     ):
         conns = {"source": src, "target": tgt}
+        problems = find_key_problems(src, plan.source, where["source"])
+        if any(p.kind == "null_key" for p in problems):
+            has_key = sa.not_(key_is_null(plan.source))
+            where["source"] = (
+                has_key if where["source"] is None else sa.and_(where["source"], has_key)
+            )
+        timings["source_keys"] = _lap(started)
 
         def both(task: Callable[[sa.Connection, Side], T]) -> tuple[T, T]:
             futures = [pool.submit(task, conns[s.role], s) for s in plan.sides()]
@@ -152,7 +182,7 @@ def diff_plan(plan: TablePlan, options: DiffOptions) -> DiffResult:
             options.max_buckets,
             where[sampler.role],
         )
-        timings["sample"] = _lap(started)
+        timings["sample"] = _lap(started, timings)
         per_bucket = max(1, buckets.estimated_rows // buckets.count)
         expected: dict[int, int] = {}
 
@@ -210,6 +240,10 @@ def diff_plan(plan: TablePlan, options: DiffOptions) -> DiffResult:
             _name_columns(plan, changed, both, matcher, unsigned)
             timings["columns"] = _lap(started, timings)
     missing, extra = stream.missing, stream.extra
+    duplicated = set().union(*(p.found for p in problems if p.kind == "duplicate_key"))
+    if duplicated:
+        changed = [d for d in changed if d.key not in duplicated]
+        missing = [d for d in missing if d.key not in duplicated]
     if options.max_diffs is not None:
         changed = changed[: options.max_diffs]
         missing = missing[: max(0, options.max_diffs - len(changed))]
@@ -228,11 +262,12 @@ def diff_plan(plan: TablePlan, options: DiffOptions) -> DiffResult:
         target_rows=stream.target_rows,
         buckets=buckets.count,
         buckets_differing=differing,
-        complete=stopped is None,
+        complete=stopped is None and not problems,
         stopped_by=stopped,
         columns=plan.columns,
         timings=timings,
         spans=spans,
+        key_problems=problems,
     )
 
 
@@ -307,13 +342,30 @@ def _key_range(side: Side, plan: TablePlan, key_range: tuple[str | None, str | N
     if not key_range:
         return None
     column, kind = side.key_columns[0], plan.key_kinds[0]
-    low, high = key_range
+    low, high = (
+        None if text is None or text == "" else parse_key_bound(text, kind, plan.key[0])
+        for text in key_range
+    )
+    if low is not None and high is not None and _above(low, high):
+        raise ValueError(
+            f"table {plan.name}: --key-range {key_range[0]}:{key_range[1]} is empty "
+            f"(its low end is above its high end on key column {plan.key[0]!r})"
+        )
     parts = []
-    if low:
-        parts.append(column >= parse_bound(low, kind))
-    if high:
-        parts.append(column <= parse_bound(high, kind))
+    if low is not None:
+        parts.append(column >= low)
+    if high is not None:
+        parts.append(column <= high)
     return sa.and_(*parts) if parts else None
+
+
+def _above(low: Any, high: Any) -> bool:
+    try:
+        return bool(low > high)
+    except TypeError:  # one end with a time zone, the other without
+        raise ValueError(
+            f"--key-range {low}:{high}: give both ends with a time zone, or neither"
+        ) from None
 
 
 def _lap(started: float, timings: dict[str, float] | None = None) -> float:

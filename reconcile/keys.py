@@ -91,6 +91,39 @@ def json_key(values: Key) -> list[Any]:
     return out
 
 
+def split_key_range(text: str) -> tuple[str | None, str | None]:
+    """`LOW:HIGH` as its two ends, None for an open one."""
+    if ":" not in text:
+        raise ValueError(f"--key-range takes LOW:HIGH (either end may be empty), got {text!r}")
+    low, high = text.split(":", 1)
+    return low or None, high or None
+
+
+def empty_range(low: str | None, high: str | None) -> bool:
+    """Both ends read as numbers (or as dates and times) and the low one is above the high one.
+
+    Checked before the key's type is known; other ends are compared in the key's own type
+    once the table is reflected (`reconcile.diff`)."""
+    if low is None or high is None:
+        return False
+    for read in (Decimal, datetime.fromisoformat):
+        try:
+            return bool(read(low) > read(high))  # type: ignore[operator]
+        except (ValueError, ArithmeticError, TypeError):
+            continue
+    return False
+
+
+def parse_key_bound(text: str, kind: ColumnKind, column: str) -> Any:
+    """`parse_bound`, with an error naming the column and the type it expected."""
+    try:
+        return parse_bound(text, kind)
+    except (ValueError, ArithmeticError):
+        raise ValueError(
+            f"--key-range bound {text!r} is not a valid {kind.kind} for key column {column!r}"
+        ) from None
+
+
 def parse_bound(text: str, kind: ColumnKind) -> Any:
     """A `--key-range` bound in the key column's type."""
     if kind.kind == "integer":

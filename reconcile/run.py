@@ -53,6 +53,8 @@ class ReconcileReport:
     held: list[Any] = field(default_factory=list)
     #: Raw differences that vanish once the source row is normalized as the sync loads it.
     normalized: int = 0
+    #: The table's key columns, which the key problems name.
+    key: list[str] = field(default_factory=list)
 
     @property
     def clean(self) -> bool:
@@ -85,6 +87,7 @@ class ReconcileReport:
             "coverage": round(d.coverage, 6),
             "complete": d.complete,
             "stopped_by": d.stopped_by,
+            "key_problems": [p.as_dict(self.key) for p in d.key_problems],
             "buckets": d.buckets,
             "buckets_differing": d.buckets_differing,
             "repair": {
@@ -131,7 +134,10 @@ def reconcile_table(
         finish_run(warehouse, run, "failed", message, also=run_alerts)
         raise
     run.timings = report.timings
-    finish_run(warehouse, run, "clean" if report.clean else "differences", also=run_alerts)
+    status = "clean" if report.clean else "differences"
+    # The run's record says why it could not compare every row (the dashboards show `error`).
+    problems = "; ".join(run.key_problems) or None
+    finish_run(warehouse, run, status, problems, also=run_alerts)
     return report
 
 
@@ -173,6 +179,11 @@ def _reconcile(
     result.changed = [d for d in settled.diffs if d.kind == "changed"]
     timings["settle"] = time.perf_counter() - began
     diffs = settled.diffs
+    unmatched = [
+        DiffRecord(p.kind[:10], json_key(k), [], None, None)
+        for p in result.key_problems
+        for k in p.sample
+    ]
     record_diffs(
         warehouse,
         run.run_id,
@@ -186,7 +197,8 @@ def _reconcile(
                 hash_text(d.target_hash),
             )
             for d in diffs
-        ],
+        ]
+        + unmatched,
     )
     remaining = None
     if options.repair and diffs:
@@ -214,6 +226,7 @@ def _reconcile(
     )
     run.repaired = outcome.repaired if options.repair else 0
     run.remaining = remaining
+    run.key_problems = [p.describe(plan.key) for p in result.key_problems]
     return ReconcileReport(
         run_id=run.run_id,
         table=name,
@@ -224,4 +237,5 @@ def _reconcile(
         timings=timings,
         held=[d.key for d in settled.held],
         normalized=settled.normalized,
+        key=plan.key,
     )

@@ -127,10 +127,12 @@ def from_reconcile_run(run: ReconcileRun, partial: bool) -> Finding:
     if run.status == "failed":
         return replace(base, verdict=FAILING, severity=FAILED_RUN, reason=run.error)
     counts = f"{run.missing} missing, {run.extra} extra, {run.changed} changed"
-    if left:
-        reason = f"{found} rows differ from the source: {counts}"
-        if run.action == "repair":
-            reason += f"; repaired {run.repaired}, {left} remain"
+    if left or run.key_problems:
+        # Source keys the rows could not be compared by (NULL, duplicated) fail the check too:
+        # the table cannot be called equal to its source.
+        parts = [f"{found} rows differ from the source: {counts}"] if left else []
+        if left and run.action == "repair":
+            parts[0] += f"; repaired {run.repaired}, {left} remain"
         return replace(
             base,
             status="differences",
@@ -140,7 +142,8 @@ def from_reconcile_run(run: ReconcileRun, partial: bool) -> Finding:
             expected_low=0.0,
             expected_high=0.0,
             method=f"checksums per bucket, narrowed to rows ({run.mode})",
-            reason=reason,
+            reason="; ".join([*parts, *run.key_problems]),
+            details={**details, "key_problems": run.key_problems} if run.key_problems else details,
         )
     whole = run.complete and not partial
     reason = "no differences from the source"

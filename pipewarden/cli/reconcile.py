@@ -21,6 +21,22 @@ from pipewarden.cli.common import (
 from pipewarden.db.urls import redact_secrets
 
 
+def _check_key_range(value: str | None) -> str | None:
+    """Refuse a malformed or empty range before anything connects (the engine checks it again
+    in the key column's own type, for text keys and the flows)."""
+    from reconcile.keys import empty_range, split_key_range
+
+    if value is None:
+        return None
+    try:
+        low, high = split_key_range(value)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+    if empty_range(low, high):
+        raise typer.BadParameter(f"{value!r} is empty: its low end is above its high end")
+    return value
+
+
 def reconcile(
     table: Annotated[str, typer.Argument(help="The configured table to reconcile.")],
     config: ConfigOption = None,
@@ -32,7 +48,11 @@ def reconcile(
     ] = False,
     key_range: Annotated[
         str | None,
-        typer.Option("--key-range", help="LOW:HIGH on the first key column (either end open)."),
+        typer.Option(
+            "--key-range",
+            callback=_check_key_range,
+            help="LOW:HIGH on the first key column, both ends included (either end open).",
+        ),
     ] = None,
     columns: Annotated[
         str | None, typer.Option("--columns", help="Compare only these columns (a,b,…).")
@@ -41,10 +61,11 @@ def reconcile(
         bool, typer.Option("--keys-only", help="Compare keys alone: the hard-delete sweep.")
     ] = False,
     max_seconds: Annotated[
-        float | None, typer.Option("--max-seconds", help="Stop after this long; report coverage.")
+        float | None,
+        typer.Option("--max-seconds", min=0, help="Stop after this long; report coverage."),
     ] = None,
     max_diffs: Annotated[
-        int | None, typer.Option("--max-diffs", help="Stop after this many differences.")
+        int | None, typer.Option("--max-diffs", min=1, help="Stop after this many differences.")
     ] = None,
     check_parity: Annotated[
         bool,
@@ -53,17 +74,13 @@ def reconcile(
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Find rows that differ between a source table and its warehouse copy; optionally repair."""
+    from reconcile.keys import split_key_range
     from reconcile.parity import check_parity as parity
     from reconcile.run import ReconcileOptions, reconcile_table
 
     if dry_run and repair:
         raise fail("--dry-run and --repair exclude each other")
-    bounds = None
-    if key_range is not None:
-        if ":" not in key_range:
-            raise fail("--key-range takes LOW:HIGH (either side may be empty)")
-        low, high = key_range.split(":", 1)
-        bounds = (low or None, high or None)
+    bounds = split_key_range(key_range) if key_range is not None else None
     with configured(config) as cfg:
         if table not in cfg.tables:
             raise fail(f"unknown table {table!r} (configured: {', '.join(cfg.tables)})")
@@ -139,3 +156,7 @@ def _print_report(data: dict[str, object]) -> None:
     console.print(f"{verb}: {repair['upserted']} upserts, {repair['deleted']} deletes")
     if data["stopped_by"]:
         console.print(f"[yellow]stopped by {data['stopped_by']}[/]: coverage {data['coverage']}")
+    problems = data.get("key_problems") or []
+    assert isinstance(problems, list)
+    for problem in problems:
+        console.print(f"[yellow]incomplete[/]: {problem['message']}", highlight=False)

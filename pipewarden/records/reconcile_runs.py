@@ -92,9 +92,13 @@ class ReconcileRun:
     duration_seconds: float | None = None
     timings: dict[str, float] = field(default_factory=dict)
     error: str | None = None
+    #: Source keys the rows could not be compared by (NULL, duplicated), one line per kind;
+    #: stored in `error` (and the sampled keys among the diffs), so not a column of its own.
+    key_problems: list[str] = field(default_factory=list)
 
     def as_row(self) -> dict[str, Any]:
         row = asdict(self)
+        row.pop("key_problems")
         row["timings"] = json.dumps({k: round(v, 4) for k, v in self.timings.items()})
         return row
 

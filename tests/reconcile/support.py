@@ -4,6 +4,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+import yaml
 
 from pipewarden.config.load import parse_config
 from pipewarden.config.models import PipewardenConfig
@@ -142,3 +143,19 @@ def execute(url: str, *statements: str) -> None:
         for statement in statements:
             conn.execute(sa.text(statement))
     engine.dispose()
+
+
+def config_file(directory: Path, settings: dict[str, Any]) -> str:
+    """`settings` written as the `pipewarden.yaml` the CLI is given."""
+    path = directory / "pipewarden.yaml"
+    path.write_text(yaml.safe_dump(settings))
+    return str(path)
+
+
+def one_table(source: str, warehouse: str, table: str = "t", **options: Any) -> dict[str, Any]:
+    """Settings for one table `t` keyed by `id`, with cursor `v`."""
+    return {
+        "warehouse": {"url": warehouse},
+        "sources": {"src": {"url": source}},
+        "tables": {table: {"source": "src", "primary_key": "id", "cursor": "v", **options}},
+    }
