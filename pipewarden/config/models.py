@@ -69,8 +69,10 @@ class TableConfig(_Strict):
     target_table: str = ""
     primary_key: list[str]
     cursor: str
-    #: Re-read window; the default covers one tick of a whole-second cursor (MariaDB DATETIME).
-    lookback: timedelta | int = timedelta(seconds=1)
+    #: Re-read window before the watermark: a duration for a time cursor, a count of cursor
+    #: values for a number cursor; unset, 1s on a time cursor and 0 on others. Each run
+    #: re-reads at least the cursor's tick whatever it says (pipewarden.sync.cursor).
+    lookback: timedelta | int | None = None
     schedule: Literal["realtime", "hourly", "daily"] = "hourly"
     freshness: FreshnessConfig = FreshnessConfig()
     owner: str | None = None
@@ -92,10 +94,20 @@ class TableConfig(_Strict):
 
     @field_validator("lookback", mode="before")
     @classmethod
-    def _lookback(cls, value: Any) -> timedelta | int:
-        # An integer cursor (a sequence, a version) looks back by a count, not by time.
+    def _lookback(cls, value: Any) -> timedelta | int | None:
+        # A number cursor (a sequence, a version) looks back by a count, not by time; which one
+        # the cursor takes is checked against its type when a sync reflects it.
+        if value is None:
+            return None
         if isinstance(value, int) and not isinstance(value, bool):
+            if value < 0:
+                raise ValueError(
+                    f"{value} is negative: a lookback re-reads rows before the watermark; "
+                    "a negative one would skip rows after it for ever"
+                )
             return value
+        if isinstance(value, str) and value.strip().startswith("-"):
+            raise ValueError(f"{value!r} is negative: a lookback must be 0 or more")
         return parse_duration(value)
 
     @field_validator("normalize", mode="before")

@@ -1,7 +1,7 @@
 """The small interface every database implements; one file per dialect implements it."""
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -59,6 +59,26 @@ class Dialect:
     def oldest_open_transaction_start(self, conn: sa.Connection) -> datetime | None:
         """Start of the oldest transaction still writing, where the database can tell."""
         return None
+
+    def cursor_tick(self, type_: TypeEngine[Any], kind: ColumnKind) -> timedelta | int | None:
+        """The smallest step between two values of a cursor column, where its type tells."""
+        if kind.kind == "integer":
+            return 1
+        if kind.kind == "date":
+            return timedelta(days=1)
+        if kind.kind == "timestamp":
+            return timedelta(microseconds=10 ** (6 - self.fraction_digits(type_)))
+        return None
+
+    def fraction_digits(self, type_: TypeEngine[Any]) -> int:
+        """Digits of a second a timestamp column keeps; unknown here, so the coarsest (0)."""
+        return 0
+
+    def at_or_after(
+        self, column: sa.ColumnElement[Any], value: Any, kind: ColumnKind
+    ) -> sa.ColumnElement[bool]:
+        """`column >= value`: where a delta starts reading."""
+        return column >= value
 
     def fetch_tuples(self, conn: sa.Connection, query: sa.Select[Any]) -> list[tuple[Any, ...]]:
         """Every row of a large read of pipewarden's own tables, as plain tuples (blobs as

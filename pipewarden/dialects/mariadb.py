@@ -20,6 +20,10 @@ class MariaDB(Dialect):
     def engine_options(self) -> dict[str, Any]:
         return {"pool_pre_ping": True, "connect_args": {"init_command": "SET time_zone = '+00:00'"}}
 
+    def fraction_digits(self, type_: TypeEngine[Any]) -> int:
+        """`DATETIME(fsp)`; plain `DATETIME` keeps whole seconds."""
+        return int(getattr(type_, "fsp", None) or 0)
+
     def read_expression(self, column: sa.ColumnElement[Any], kind: ColumnKind) -> Any:
         # SQLAlchemy's MySQL DOUBLE/FLOAT default to asdecimal=True and round to 10 places
         # (-1.5e-10 arrives as -1E-10): read floats as the driver's exact Python float.

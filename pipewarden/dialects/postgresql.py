@@ -57,6 +57,11 @@ class PostgreSQL(Dialect):
             return sa.cast(column, sa.Text).label(column.key)
         return column
 
+    def fraction_digits(self, type_: TypeEngine[Any]) -> int:
+        """`timestamp(p)`; without `p`, microseconds."""
+        precision = getattr(type_, "precision", None)
+        return 6 if precision is None else int(precision)
+
     def relax_commit(self, conn: sa.Connection) -> None:
         conn.execute(sa.text("SET LOCAL synchronous_commit TO OFF"))
 

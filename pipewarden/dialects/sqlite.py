@@ -1,6 +1,7 @@
 """SQLite: the embedded warehouse and the demo's sources. Decimals are stored as exact text."""
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -25,6 +26,24 @@ class SQLite(Dialect):
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
+
+    def fraction_digits(self, type_: TypeEngine[Any]) -> int:
+        """Timestamps are text, written by anything (`CURRENT_TIMESTAMP` keeps whole seconds):
+        the coarsest precision is the safe one."""
+        return 0
+
+    def at_or_after(
+        self, column: sa.ColumnElement[Any], value: Any, kind: ColumnKind
+    ) -> sa.ColumnElement[bool]:
+        """Compared as text in its shortest form: `'… 12:00:00'` (CURRENT_TIMESTAMP) sorts
+        before `'… 12:00:00.000000'` (SQLAlchemy), so a bound written the long way would leave
+        out rows of the very second it names."""
+        if kind.kind == "timestamp" and isinstance(value, datetime):
+            text = value.strftime("%Y-%m-%d %H:%M:%S")
+            if value.microsecond:
+                text += f".{value.microsecond:06d}"
+            return sa.type_coerce(column, sa.Text) >= sa.literal(text, sa.Text)
+        return column >= value
 
     def lock_for_write(self, conn: sa.Connection) -> None:
         """`BEGIN IMMEDIATE`: in WAL mode a transaction that has read cannot become a writer once

@@ -7,7 +7,7 @@ run unless it changed (and moved forward) while the run was going.
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
@@ -33,17 +33,6 @@ def bind_value(value: Any, kind: ColumnKind) -> Any:
     if isinstance(value, datetime) and kind.kind == "timestamp" and not kind.timezone:
         return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
     return value
-
-
-def lookback_start(cursor: Any, lookback: timedelta | int) -> Any:
-    """Where a run starts reading: the watermark minus the lookback window."""
-    if cursor is None:
-        return None
-    if isinstance(lookback, timedelta):
-        return cursor - lookback if lookback and isinstance(cursor, datetime) else cursor
-    if lookback and isinstance(cursor, (int, float)):
-        return cursor - lookback
-    return cursor
 
 
 def after(order: Sequence[sa.ColumnElement[Any]], values: Sequence[Any], row_value: bool) -> Any:
@@ -80,7 +69,8 @@ def read_batches(
     order_kinds = [kinds[cursor], *(kinds[k] for k in key)]
     base = sa.select(*columns).where(table.c[cursor].is_not(None))
     if start_at is not None:
-        base = base.where(table.c[cursor] >= bind_value(start_at, kinds[cursor]))
+        start = bind_value(start_at, kinds[cursor])
+        base = base.where(dialect.at_or_after(table.c[cursor], start, kinds[cursor]))
     base = base.order_by(*order).limit(batch_size)
     position: list[Any] | None = (
         None if resume_after is None else [resume_after.cursor, *resume_after.key]

@@ -3,7 +3,7 @@
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
 
@@ -24,13 +24,8 @@ from pipewarden.records.schema_changes import mark_backfilled, record_added_colu
 from pipewarden.records.sync_runs import SyncRun, finish_run, record_outcome, start_run
 from pipewarden.records.tables import ensure_tables
 from pipewarden.records.watermarks import Watermark, read_watermark
-from pipewarden.sync.extract import (
-    Position,
-    lookback_start,
-    newest_cursor,
-    read_batches,
-    read_null_cursor_rows,
-)
+from pipewarden.sync.cursor import effective_lookback, lookback_problem, read_from
+from pipewarden.sync.extract import Position, newest_cursor, read_batches, read_null_cursor_rows
 from pipewarden.sync.gate import BatchGate, PassThroughGate
 from pipewarden.sync.load import BatchLoader, BatchResult, backfill
 from pipewarden.sync.prefetch import prefetch
@@ -125,6 +120,11 @@ def _sync(
             f"in source {table_config.source!r}"
         )
     _require_columns(table_config, source)
+    cursor_kind = source.kinds[table_config.cursor]
+    problem = lookback_problem(table_config, cursor_kind)
+    if problem:
+        raise SyncError(problem)
+    tick = source_dialect.cursor_tick(source.table.c[table_config.cursor].type, cursor_kind)
     src.rollback()  # reflection opened a transaction; batches read with fresh snapshots
     target = _prepare_target(wh, target_dialect, config, table_config, source, run)
     key, cursor = table_config.primary_key, table_config.cursor
@@ -155,7 +155,8 @@ def _sync(
         ) as loader,
     ):
         profiling: list[Future[None]] = []
-        start_at, after = _resume_from(watermark, table_config.lookback, len(key))
+        lookback = effective_lookback(table_config.lookback, cursor_kind)
+        start_at = read_from(watermark.cursor if watermark else None, lookback, tick)
         # The gate's checks are columnar work too: they run in the reading thread, a batch ahead.
         batches = prefetch(
             (batch, gate.check(batch))
@@ -168,7 +169,6 @@ def _sync(
                 cursor,
                 start_at,
                 table_config.batch_size,
-                after,
             )
         )
         for batch, gated in batches:
@@ -294,23 +294,6 @@ def _backfill(
     with wh.begin():
         mark_backfilled(wh, table_config.name, options.backfill_columns)
     run.schema_changes += [{"column": c, "change": "backfilled"} for c in options.backfill_columns]
-
-
-def _resume_from(
-    watermark: Watermark | None, lookback: timedelta | int, key_columns: int
-) -> tuple[Any, Position | None]:
-    """Where a delta starts: `cursor >= watermark − lookback`, or strictly after the watermark.
-
-    Without a lookback nothing before the watermark is re-read, not even rows sharing its cursor
-    value: the watermark's key says which of those were loaded. With one, the whole window is
-    re-read and deduplicated by content in the merge.
-    """
-    if watermark is None or watermark.cursor is None:
-        return None, None
-    no_lookback = lookback == timedelta(0) if isinstance(lookback, timedelta) else lookback == 0
-    if no_lookback and watermark.key and len(watermark.key) == key_columns:
-        return None, Position(watermark.cursor, tuple(watermark.key))
-    return lookback_start(watermark.cursor, lookback), None
 
 
 def _next_watermark(

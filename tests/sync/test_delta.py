@@ -66,8 +66,8 @@ def test_first_run_loads_everything_and_second_run_reads_only_the_delta(
     assert first.new_watermark == T0 + timedelta(seconds=250)
     update(source, orders, 7, status="shipped", updated_at=T0 + timedelta(hours=1))
     second = sync_table(config, "orders")
-    # lookback 0: reading resumes strictly after the watermark's (cursor, key).
-    assert (second.rows_read, second.rows_loaded, second.rows_unchanged) == (1, 1, 0)
+    # lookback 0: only the watermark's own tick is re-read (row 250, unchanged) with the delta.
+    assert (second.rows_read, second.rows_loaded, second.rows_unchanged) == (2, 1, 1)
     assert_target_equals_source(config, source)
 
 
