@@ -88,6 +88,11 @@ def artifact_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
         {"diff": "changed", "key": str(r["key"]), "columns": ", ".join(r["columns"])}
         for r in result["changed"]
     ]
+    # What a repair could not fix comes first: it is what needs a person.
+    rows = [
+        {"diff": f"remaining {r['diff']}", "key": str(r["key"]), "columns": ""}
+        for r in result["repair"].get("remaining_keys", [])
+    ] + rows
     if not rows:
         rows = [{"diff": "none", "key": "", "columns": ""}]
     return rows[:ARTIFACT_ROWS]
@@ -97,11 +102,15 @@ def summary(result: dict[str, Any]) -> str:
     counts = result["counts"]
     repair = result["repair"]
     verb = "repaired" if repair["applied"] else "would repair"
-    return (
+    text = (
         f"{result['table']}: {counts['missing']} missing, {counts['extra']} extra, "
         f"{counts['changed']} changed over {result['rows_compared']:,} rows "
         f"(coverage {result['coverage']:.1%}); {verb} {repair['upserted'] + repair['deleted']}"
     )
+    if repair["applied"] and repair["remaining"]:
+        keys = ", ".join(str(r["key"]) for r in repair["remaining_keys"][:10])
+        text += f"; {repair['remaining']} remain after the repair (keys {keys})"
+    return text
 
 
 @flow(name="pipewarden-reconcile-all")

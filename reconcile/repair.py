@@ -1,12 +1,22 @@
 """Repair: changed and missing rows re-read from the source and merged, extra rows deleted.
 
 Each chunk of keys is one warehouse transaction holding the merge, the deletes and their audit
-records, so a crash leaves a chunk either repaired and audited or untouched. The merge is the
-sync's own (`Dialect.merge`): it never replaces a warehouse row whose cursor is newer than the
-source's. Extra rows are deleted only if the source still lacks them at repair time. Running a
-repair twice is harmless: the second finds nothing to do.
+records, so a crash leaves a chunk either repaired and audited or untouched. The source is the
+reference: the merge (`Dialect.merge` without its cursor guard) writes the source's row even
+where the warehouse's cursor is newer. Such a row is audited with its reason
+(`source_cursor_back`: the warehouse's version once came from the source, whose cursor has
+since gone back, as after a restore or a clock fix; `warehouse_ahead`: the warehouse's cursor is
+past anything the syncs ever read, as after a hand edit) and reported, since either points at a
+clock, a restore or a hand edit. Extra rows are deleted only if the source still lacks them at
+repair time. Running a repair twice is harmless: the second finds nothing to do.
+
+What the audit finally says is settled by the run after the repaired keys are compared again
+(`settle_audit`): a row the repair could not change loses its record, and `hash_after` is the
+warehouse row's hash as read back.
 """
 
+import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import uuid4
@@ -17,12 +27,21 @@ import sqlalchemy as sa
 from pipewarden.db.engines import connect
 from pipewarden.dialects import dialect_for
 from pipewarden.dialects.kinds import ColumnKind, kind_of
-from pipewarden.records.reconcile_runs import RepairRecord, record_repairs
+from pipewarden.records.reconcile_runs import RepairRecord, forget_repairs, record_repairs
+from pipewarden.records.watermarks import read_watermark
 from pipewarden.sync.gate import BatchGate, PassThroughGate
 from pipewarden.sync.schema import TableShape, staging_table
 from reconcile.keys import Key, json_key, key_in, key_matcher
 from reconcile.plan import TablePlan
 from reconcile.stream_diff import RowDiff
+
+#: Why a repair wrote a source row older (by its cursor) than the warehouse's.
+SOURCE_CURSOR_BACK = "source_cursor_back"
+WAREHOUSE_AHEAD = "warehouse_ahead"
+REASONS = {
+    SOURCE_CURSOR_BACK: "the source's cursor went backwards",
+    WAREHOUSE_AHEAD: "the warehouse's cursor is ahead of anything read from the source",
+}
 
 
 @dataclass
@@ -33,6 +52,8 @@ class RepairOutcome:
     deleted: int = 0
     skipped: int = 0
     audit: list[RepairRecord] = field(default_factory=list)
+    #: Rows written although the warehouse's cursor was newer: key → reason (`REASONS`).
+    backwards: dict[str, str] = field(default_factory=dict)
 
     @property
     def repaired(self) -> int:
@@ -73,11 +94,13 @@ def repair(
     run_id: str,
     chunk_size: int = 2000,
     gate: BatchGate | None = None,
+    on_chunk: Callable[[list[Key]], None] | None = None,
 ) -> RepairOutcome:
     """Apply the repair for `diffs`, chunk by chunk, each chunk in one transaction.
 
     Re-read rows pass the table's gate as in a sync: rows the checks reject go to the
-    quarantine, not into the warehouse.
+    quarantine, not into the warehouse. `on_chunk` hears the keys of each chunk once it is
+    committed (progress).
     """
     gate = gate or PassThroughGate()
     source, target = plan.source, plan.target
@@ -95,6 +118,7 @@ def repair(
     with connect(source.engine) as src, connect(target.engine) as wh:
         with wh.begin():
             staging.create(wh)
+            mark = read_watermark(wh, plan.name) if plan.cursor else None
         try:
             for start in range(0, len(upserts), chunk_size):
                 chunk = upserts[start : start + chunk_size]
@@ -107,11 +131,15 @@ def repair(
                 with wh.begin():
                     gate.keep_rejected(wh, plan.name, run_id, gated)
                     dialect.empty_staging(wh, staging)
+                    behind: dict[Key, str] = {}
                     if rows.height:
                         dialect.bulk_load(wh, staging, rows)
-                        wh.execute(
-                            dialect.merge(target.table, staging, plan.key, plan.cursor, columns)
-                        )
+                        behind = {
+                            norm(k): reason
+                            for k, reason in _behind(wh, plan, staging, dialect, mark).items()
+                        }
+                        # No cursor guard: the source's row wins even where it is older.
+                        wh.execute(dialect.merge(target.table, staging, plan.key, None, columns))
                     found = {norm(tuple(r)) for r in rows.select(plan.key).iter_rows()}
                     audit = []
                     for diff in chunk:
@@ -123,6 +151,7 @@ def repair(
                                     action,
                                     hash_text(diff.target_hash),
                                     hash_text(diff.source_hash),
+                                    behind.get(norm(diff.key)),
                                 )
                             )
                         else:
@@ -130,6 +159,11 @@ def repair(
                     record_repairs(wh, run_id, plan.name, audit)
                 outcome.upserted += len(audit)
                 outcome.audit.extend(audit)
+                outcome.backwards.update(
+                    (json.dumps(r.key), r.reason) for r in audit if r.reason is not None
+                )
+                if on_chunk is not None:
+                    on_chunk([d.key for d in chunk])
             for start in range(0, len(extras), chunk_size):
                 chunk = extras[start : start + chunk_size]
                 keys = [d.target_key or d.key for d in chunk]
@@ -149,12 +183,91 @@ def repair(
                     record_repairs(wh, run_id, plan.name, audit)
                 outcome.deleted += len(audit)
                 outcome.audit.extend(audit)
+                if on_chunk is not None:
+                    on_chunk([d.key for d in chunk])
         finally:
             if wh.in_transaction():
                 wh.rollback()
             with wh.begin():
                 staging.drop(wh, checkfirst=True)
     return outcome
+
+
+def settle_audit(
+    engine: sa.Engine,
+    run_id: str,
+    table_name: str,
+    outcome: RepairOutcome,
+    remaining: list[RowDiff],
+) -> None:
+    """Make the audit say what changed, once the repaired keys were compared again.
+
+    A key that still differs and whose warehouse row is as it was before the repair was not
+    changed: its record goes. One that still differs but did change (the source moved again
+    meanwhile) keeps its record, with the hash the warehouse row has now.
+    """
+    now = {json.dumps(json_key(d.target_key or d.key)): d.target_hash for d in remaining}
+    now.update({json.dumps(json_key(d.key)): d.target_hash for d in remaining})
+    unchanged: list[str] = []
+    moved: dict[str, str | None] = {}
+    kept = []
+    for record in outcome.audit:
+        key = json.dumps(record.key)
+        if key not in now:
+            kept.append(record)
+            continue
+        after = hash_text(now[key])
+        if after == record.hash_before:
+            unchanged.append(key)
+            if record.action == "delete":
+                outcome.deleted -= 1
+            else:
+                outcome.upserted -= 1
+            continue
+        moved[key] = after
+        kept.append(
+            RepairRecord(record.key, record.action, record.hash_before, after, record.reason)
+        )
+    if unchanged or moved:
+        with engine.begin() as conn:
+            forget_repairs(conn, run_id, table_name, unchanged, moved)
+    outcome.audit = kept
+    for key in unchanged:
+        outcome.backwards.pop(key, None)
+
+
+def _behind(
+    wh: sa.Connection, plan: TablePlan, staging: sa.Table, dialect: Any, mark: Any
+) -> dict[Key, str]:
+    """Staged keys whose warehouse row has a newer cursor than the source's, with the reason."""
+    cursor = plan.cursor
+    if cursor is None:
+        return {}
+    target = plan.target.table
+    staged_cursor = dialect.from_staging(staging.c[cursor], target.c[cursor])
+    query = (
+        sa.select(*(staging.c[k] for k in plan.key), target.c[cursor])
+        .select_from(
+            staging.join(target, sa.and_(*(staging.c[k] == target.c[k] for k in plan.key)))
+        )
+        .where(target.c[cursor] > staged_cursor)
+    )
+    width = len(plan.key)
+    watermark = None if mark is None else mark.cursor
+    out = {}
+    for row in wh.execute(query):
+        out[tuple(row[:width])] = _reason(row[width], watermark)
+    return out
+
+
+def _reason(warehouse_cursor: Any, watermark: Any) -> str:
+    """Ahead of the watermark (the newest cursor any sync read): no sync wrote that version."""
+    if watermark is None:
+        return WAREHOUSE_AHEAD
+    try:
+        return WAREHOUSE_AHEAD if warehouse_cursor > watermark else SOURCE_CURSOR_BACK
+    except TypeError:
+        return SOURCE_CURSOR_BACK
 
 
 def _plain(key: Key) -> Key:

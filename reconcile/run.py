@@ -2,6 +2,7 @@
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -9,7 +10,7 @@ from uuid import uuid4
 
 import sqlalchemy as sa
 
-from pipewarden.alerts.findings import from_reconcile_run
+from pipewarden.alerts.findings import from_reconcile_run, repaired_backwards
 from pipewarden.alerts.raise_ import raise_alerts
 from pipewarden.config import PipewardenConfig
 from pipewarden.db.engines import cached_engine
@@ -25,10 +26,11 @@ from pipewarden.records.reconcile_runs import (
 )
 from pipewarden.records.tables import ensure_tables
 from reconcile.diff import DiffOptions, DiffResult, diff_plan, recheck
-from reconcile.keys import json_key
+from reconcile.keys import Key, json_key
 from reconcile.plan import plan_table
-from reconcile.repair import RepairOutcome, hash_text, plan_repair, repair
+from reconcile.repair import RepairOutcome, hash_text, plan_repair, repair, settle_audit
 from reconcile.settle import settle, table_gate
+from reconcile.stream_diff import RowDiff
 
 
 @dataclass
@@ -36,6 +38,8 @@ class ReconcileOptions(DiffOptions):
     """Diff options, plus whether to repair (the default is a dry run that changes nothing)."""
 
     repair: bool = False
+    #: Hears the keys of each repaired chunk once committed, before the re-comparison.
+    on_repair_chunk: Callable[[list[Key]], None] | None = None
 
 
 @dataclass
@@ -47,7 +51,10 @@ class ReconcileReport:
     action: str
     diff: DiffResult
     repair: RepairOutcome
+    #: After a repair: how many differences the re-comparison still found (None: no repair).
     remaining: int | None = None
+    #: Their keys (JSON-ready), each with its kind: what a repair could not fix.
+    remaining_keys: list[dict[str, Any]] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     #: Source rows the table's checks reject: held in quarantine, never loaded by a repair.
     held: list[Any] = field(default_factory=list)
@@ -96,6 +103,10 @@ class ReconcileReport:
                 "skipped": self.repair.skipped,
                 "applied": self.action == "repair",
                 "remaining": self.remaining,
+                "remaining_keys": self.remaining_keys,
+                "backwards": [
+                    {"key": json.loads(k), "reason": r} for k, r in self.repair.backwards.items()
+                ],
             },
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
         }
@@ -121,10 +132,16 @@ def reconcile_table(
     )
     partial = bool(options.key_range or options.columns)
 
+    report: ReconcileReport | None = None
+
     def run_alerts(conn: sa.Connection) -> None:
         """What the outcome causes, in its transaction: its metrics, and its alerts."""
         write_metrics(conn, outcome_metrics(run))
-        raise_alerts(conn, config, [from_reconcile_run(run, partial)])
+        remaining = report.remaining_keys if report else []
+        findings = [from_reconcile_run(run, partial, remaining)]
+        if report is not None and report.repair.backwards:
+            findings.append(repaired_backwards(run, report.repair.backwards))
+        raise_alerts(conn, config, findings)
 
     start_run(warehouse, run)
     try:
@@ -201,14 +218,19 @@ def _reconcile(
         + unmatched,
     )
     remaining = None
+    left: list[RowDiff] = []
     if options.repair and diffs:
         began = time.perf_counter()
-        outcome = repair(plan, diffs, run.run_id, gate=table_gate(plan, config.table(name)))
+        gate = table_gate(plan, config.table(name))
+        outcome = repair(plan, diffs, run.run_id, gate=gate, on_chunk=options.on_repair_chunk)
         timings["repair"] = time.perf_counter() - began
-        # The repaired ranges are compared again, row by row, and settled like the first pass.
+        # The repaired ranges are compared again, row by row, and settled like the first pass;
+        # the audit then keeps only what changed.
         again = recheck(plan, result.spans)
         found = [*again.changed, *again.missing, *again.extra]
-        remaining = len(settle(plan, config.table(name), found).diffs) if found else 0
+        left = settle(plan, config.table(name), found).diffs if found else []
+        remaining = len(left)
+        settle_audit(warehouse, run.run_id, name, outcome, left)
         timings["recheck"] = time.perf_counter() - began - timings["repair"]
     elif options.repair:
         outcome, remaining = RepairOutcome(), 0
@@ -234,6 +256,7 @@ def _reconcile(
         diff=result,
         repair=outcome,
         remaining=remaining,
+        remaining_keys=[{"key": json_key(d.key), "diff": d.kind} for d in left],
         timings=timings,
         held=[d.key for d in settled.held],
         normalized=settled.normalized,

@@ -5,6 +5,7 @@ reconciliation that came out clean) neither repeats nor ends an incident: only a
 the whole thing may announce a recovery.
 """
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Final, Literal
@@ -103,12 +104,19 @@ def from_sync_run(run: SyncRun) -> list[Finding]:
     return [passed, drift]
 
 
-def from_reconcile_run(run: ReconcileRun, partial: bool) -> Finding:
+#: Keys named in an alert's reason; the rest are counted (all are in the run's records).
+KEYS_SHOWN = 10
+
+
+def from_reconcile_run(
+    run: ReconcileRun, partial: bool, remaining: list[dict[str, Any]] | None = None
+) -> Finding:
     """Differences left (or a failure) fail `reconcile`; a clean run over the whole table passes.
 
     A keys-only sweep sees no changed values, so it has a check of its own (`reconcile:keys`):
     its clean result must not end an incident of changed rows. A `partial` run (a key range, a
-    subset of columns) or one stopped by a budget cannot say the table is clean.
+    subset of columns) or one stopped by a budget cannot say the table is clean. `remaining`:
+    the keys a repair left differing (`{"key": [...], "diff": kind}`), named in the alert.
     """
     check = "reconcile:keys" if run.keys_only else "reconcile"
     found = run.missing + run.extra + run.changed
@@ -123,6 +131,8 @@ def from_reconcile_run(run: ReconcileRun, partial: bool) -> Finding:
         "remaining": run.remaining,
         "key_range": run.key_range,
     }
+    if remaining:
+        details["remaining_keys"] = [r["key"] for r in remaining[:100]]
     base = Finding(run.table_name, check, run.status, PASSING, details=details, run_id=run.run_id)
     if run.status == "failed":
         return replace(base, verdict=FAILING, severity=FAILED_RUN, reason=run.error)
@@ -133,6 +143,8 @@ def from_reconcile_run(run: ReconcileRun, partial: bool) -> Finding:
         parts = [f"{found} rows differ from the source: {counts}"] if left else []
         if left and run.action == "repair":
             parts[0] += f"; repaired {run.repaired}, {left} remain"
+            if remaining:
+                parts[0] += f" ({_keys_text([r['key'] for r in remaining])})"
         return replace(
             base,
             status="differences",
@@ -157,3 +169,43 @@ def from_reconcile_run(run: ReconcileRun, partial: bool) -> Finding:
         reason=reason,
         notice=whole and found > 0,
     )
+
+
+def repaired_backwards(run: ReconcileRun, backwards: dict[str, str]) -> Finding:
+    """A notice: the repair wrote source rows older (by their cursor) than the warehouse's.
+
+    Nothing is left to fix, but it points at a clock, a restore or a hand edit. `backwards`:
+    key (JSON text) → reason (`source_cursor_back` | `warehouse_ahead`).
+    """
+    back = [json.loads(k) for k, r in backwards.items() if r == "source_cursor_back"]
+    ahead = [json.loads(k) for k, r in backwards.items() if r != "source_cursor_back"]
+    parts = []
+    if back:
+        parts.append(f"{len(back)} row(s) whose source cursor went backwards ({_keys_text(back)})")
+    if ahead:
+        parts.append(
+            f"{len(ahead)} row(s) whose warehouse cursor was ahead of anything synced "
+            f"({_keys_text(ahead)})"
+        )
+    return Finding(
+        table_name=run.table_name,
+        check="reconcile:cursor",
+        status="rewritten",
+        verdict=PASSING,
+        reason=(
+            "repaired to the source's older version: "
+            + "; ".join(parts)
+            + ". Look for a clock change, a restore or a hand edit."
+        ),
+        details={"source_cursor_back": back[:100], "warehouse_ahead": ahead[:100]},
+        run_id=run.run_id,
+        notice=True,
+    )
+
+
+def _keys_text(keys: list[Any]) -> str:
+    shown = ", ".join(
+        str(k[0]) if isinstance(k, list) and len(k) == 1 else str(k) for k in keys[:KEYS_SHOWN]
+    )
+    more = len(keys) - KEYS_SHOWN
+    return f"keys {shown}" + (f" and {more} more" if more > 0 else "")

@@ -125,13 +125,15 @@ def _print_parity(data: dict[str, object]) -> None:
 
 
 def _print_report(data: dict[str, object]) -> None:
+    from reconcile.repair import REASONS
+
     view = Table(title=f"reconcile {data['table']} ({data['action']})")
-    for header in ("missing", "extra", "changed", "rows compared", "coverage", "mode", "seconds"):
-        view.add_column(header, justify="right")
+    repair = data["repair"]
     counts = data["counts"]
     timings = data["timings"]
-    assert isinstance(counts, dict) and isinstance(timings, dict)
-    view.add_row(
+    assert isinstance(counts, dict) and isinstance(timings, dict) and isinstance(repair, dict)
+    headers = ["missing", "extra", "changed", "rows compared", "coverage", "mode", "seconds"]
+    row = [
         str(counts["missing"]),
         str(counts["extra"]),
         str(counts["changed"]),
@@ -139,7 +141,14 @@ def _print_report(data: dict[str, object]) -> None:
         f"{float(data['coverage']):.1%}",  # type: ignore[arg-type]
         str(data["mode"]),
         f"{timings.get('total', 0):.2f}",
-    )
+    ]
+    if repair["applied"]:
+        headers.insert(3, "remaining")
+        left = repair["remaining"] or 0
+        row.insert(3, f"[bold red]{left}[/]" if left else "0")
+    for header in headers:
+        view.add_column(header, justify="right")
+    view.add_row(*row)
     console.print(view)
     for kind in ("missing", "extra"):
         keys = data[kind]
@@ -150,10 +159,18 @@ def _print_report(data: dict[str, object]) -> None:
     assert isinstance(changed, list)
     for row in changed[:20]:
         console.print(f"  changed {row['key']} in {', '.join(row['columns'])}", highlight=False)
-    repair = data["repair"]
-    assert isinstance(repair, dict)
     verb = "repaired" if repair["applied"] else "would repair"
     console.print(f"{verb}: {repair['upserted']} upserts, {repair['deleted']} deletes")
+    for row in repair.get("backwards", [])[:20]:
+        why = REASONS.get(row["reason"], row["reason"])
+        console.print(f"  [yellow]written older[/] {row['key']}: {why}", highlight=False)
+    if repair["applied"] and repair["remaining"]:
+        console.print(
+            f"[bold red]remaining:[/] {repair['remaining']} rows still differ after the repair",
+            highlight=False,
+        )
+        for row in repair["remaining_keys"][:20]:
+            console.print(f"  remaining {row['diff']} {row['key']}", highlight=False)
     if data["stopped_by"]:
         console.print(f"[yellow]stopped by {data['stopped_by']}[/]: coverage {data['coverage']}")
     problems = data.get("key_problems") or []

@@ -64,6 +64,8 @@ reconcile_repairs = sa.Table(
     sa.Column("hash_before", sa.String(40)),
     sa.Column("hash_after", sa.String(40)),
     sa.Column("repaired_at", sa.DateTime(timezone=True), nullable=False),
+    #: Why a row older than the warehouse's was written (`reconcile.repair.REASONS`), or NULL.
+    sa.Column("reason", sa.String(40)),
 )
 
 
@@ -118,6 +120,7 @@ class RepairRecord:
     action: str
     hash_before: str | None
     hash_after: str | None
+    reason: str | None = None
 
 
 def start_run(engine: sa.Engine, run: ReconcileRun) -> None:
@@ -185,7 +188,34 @@ def record_repairs(
                 "hash_before": r.hash_before,
                 "hash_after": r.hash_after,
                 "repaired_at": now,
+                "reason": r.reason,
             }
             for r in repairs
         ],
     )
+
+
+def forget_repairs(
+    conn: sa.Connection,
+    run_id: str,
+    table_name: str,
+    unchanged: list[str],
+    moved: dict[str, str | None],
+) -> None:
+    """Correct the audit after the re-comparison: drop the records of keys (JSON text) the repair
+    did not change; give those that changed again meanwhile their hash as read back."""
+    mine = sa.and_(
+        reconcile_repairs.c.run_id == run_id, reconcile_repairs.c.table_name == table_name
+    )
+    for start in range(0, len(unchanged), 1000):
+        conn.execute(
+            reconcile_repairs.delete().where(
+                mine, reconcile_repairs.c.key_value.in_(unchanged[start : start + 1000])
+            )
+        )
+    for key, after in moved.items():
+        conn.execute(
+            reconcile_repairs.update()
+            .where(mine, reconcile_repairs.c.key_value == key)
+            .values(hash_after=after)
+        )

@@ -124,20 +124,3 @@ def test_dry_run_changes_nothing_and_records_what_it_found(make_url):
         "repaired": [0.0, 4.0],
         "remaining": [0.0],
     }
-
-
-def test_repair_never_replaces_a_newer_warehouse_row(make_url):
-    source_url, warehouse_url = make_url("postgresql", "src"), make_url("postgresql", "wh")
-    create_source(source_url, "postgresql").dispose()
-    config = make_config(source_url, warehouse_url)
-    copy_to_warehouse(config)
-    execute(
-        warehouse_url,
-        "UPDATE items SET name = 'newer', updated_at = updated_at + interval '1 day' WHERE id = 3",
-    )
-
-    report = reconcile_table(config, "items", ReconcileOptions(repair=True))
-
-    assert [d.key for d in report.diff.changed] == [(3,)]
-    assert report.remaining == 1 and not report.clean
-    assert _rows(warehouse_url, "items WHERE id = 3")[0].name == "newer"
