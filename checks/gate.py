@@ -39,9 +39,13 @@ class CheckedBatch(GatedBatch):
 
     failures: pl.DataFrame = field(default_factory=no_failures)
     reason_lists: pl.Series = field(default_factory=lambda: pl.Series([], dtype=pl.List(q.REASON)))
+    #: Each rejected row's position in the batch (the `row` of its failures).
+    rejected_rows: pl.Series = field(default_factory=lambda: pl.Series([], dtype=pl.UInt32))
 
 
 _IMPORTING = threading.Lock()
+#: A rejected row's position in its batch, while the gate decides what to hold (not a SQL name).
+BATCH_ROW = "pipewarden:batch_row"
 
 
 def load_schema(ref: str, where: str = "schema") -> pa.DataFrameSchema:
@@ -211,15 +215,23 @@ class SchemaGate:
             reasons=reasons["reasons"].to_list(),
             failures=failures,
             reason_lists=reasons["reasons"],
+            rejected_rows=reasons["row"],
         )
 
     def keep_rejected(
         self, conn: sa.Connection, table_name: str, run_id: str, gated: GatedBatch
     ) -> int:
+        """Hold the rejected rows not already held as they are; returns how many were new.
+
+        A held row read again unchanged (a lookback, a watermark capped before it) is neither
+        held nor counted nor reported as a failure again: each bad row counts once.
+        """
         rejected = gated.rejected
         if rejected is None:
             rejected = gated.valid.clear()
-        new = self._held.incoming(rejected).with_columns(_reason_lists(gated).alias("reasons"))
+        new = self._held.incoming(rejected).with_columns(
+            _reason_lists(gated).alias("reasons"), _rejected_rows(gated).alias(BATCH_ROW)
+        )
         to_hold = self._held.supersede(conn, table_name, run_id, gated.valid, new)
         q.hold(
             conn,
@@ -231,9 +243,17 @@ class SchemaGate:
         )
         self._held.add(to_hold)
         failures = getattr(gated, "failures", None)
-        if failures is not None and failures.height:
+        if failures is not None and failures.height and to_hold.height:
+            failures = failures.filter(pl.col("row").is_in(to_hold[BATCH_ROW].implode()))
             q.record_failures(conn, run_id, table_name, failure_groups(failures))
-        return gated.rejected_count
+        return to_hold.height
+
+
+def _rejected_rows(gated: GatedBatch) -> pl.Series:
+    """Each rejected row's position in the batch, in the order of the rejected rows."""
+    if isinstance(gated, CheckedBatch) and len(gated.rejected_rows) == gated.rejected_count:
+        return gated.rejected_rows.cast(pl.UInt32)
+    return pl.int_range(0, gated.rejected_count, dtype=pl.UInt32, eager=True)
 
 
 def _reason_lists(gated: GatedBatch) -> pl.Series:

@@ -88,7 +88,9 @@ class BatchLoader:
             quarantined = gate.keep_rejected(self.conn, table_name, run_id, gated)
             if watermark is not None:
                 write_watermark(self.conn, table_name, watermark.cursor, watermark.key, run_id)
-        return BatchResult(loaded, gated.valid.height - loaded, quarantined)
+        # A held row read again unchanged is not quarantined again: it counts as unchanged.
+        unchanged = gated.valid.height + gated.rejected_count - loaded - quarantined
+        return BatchResult(loaded, unchanged, quarantined)
 
     def _merge_batch(self, batch: pl.DataFrame) -> int:
         self.dialect.empty_staging(self.conn, self.staging)
