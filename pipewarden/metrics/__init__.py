@@ -5,7 +5,7 @@ rows_unchanged, rows_quarantined, duration_seconds, latency_p50/p95/max_seconds 
 source cursor time), freshness_seconds (run end minus the newest cursor loaded so far),
 newest_cursor_epoch, sync_succeeded. Per column (labels `{"column": name}`): null_rate,
 distinct_rate, distinct_count and, for numbers, mean, min, max, p05, p50, p95. Per cursor hour:
-rows_by_cursor_hour (rows re-read by the lookback counted once; a full load's hours labelled
+rows_by_cursor_hour (each row once, when the watermark moves over it; a full load's hours labelled
 `{"load": "full"}`). Per run and column, in `pipewarden_column_samples`: null counts and a
 bounded sample or category counts, for the drift and null-rate monitors. Per check run:
 check_freshness_seconds, staleness_seconds, the SLA it was judged by

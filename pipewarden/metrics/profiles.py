@@ -21,7 +21,7 @@ text or boolean column with at most `CATEGORIES` distinct values, its exact valu
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 import numpy as np
@@ -165,17 +165,34 @@ class ProfileAccumulator:
         columns: Sequence[str] | None = None,
         cursor: str | None = None,
         seed: int = 0,
+        key: Sequence[str] = (),
     ) -> None:
         self.table_name = table_name
         self.columns = list(columns) if columns is not None else None
         self.cursor = cursor
+        self.key = list(key)
         self.rows = 0
         self.profiles: dict[str, ColumnProfile] = {}
         self.newest_cursor: Any = None
         self.rows_by_hour: dict[datetime, int] = {}
-        # Rows at or before the previous watermark were re-read by the lookback: counted once.
-        self.counted_after: Any = None
+        # The rows counted per cursor hour: `(cursor, key)` after the old watermark (rows at or
+        # before it were counted by the run that moved it there) and cursor before the cap.
+        self.counted_after: tuple[Any, tuple[Any, ...] | None] | None = None
+        self.counted_before: datetime | None = None
         self._rng = np.random.default_rng(seed)
+
+    def count_between(
+        self, after: tuple[Any, tuple[Any, ...] | None] | None, before: datetime | None
+    ) -> None:
+        """Count per cursor hour only the rows this run's watermark covers, each row once.
+
+        `after` is the previous watermark `(cursor, key)`: rows at or before it were counted by
+        the run that moved it there (a lookback re-reads them). `before` is the cap of this
+        run's watermark (its start, or the oldest open transaction on the source): rows from
+        there on are read again by the next run, which counts them once its watermark covers
+        them.
+        """
+        self.counted_after, self.counted_before = after, before
 
     def add(self, batch: pl.DataFrame) -> None:
         """Profile one batch (the rows as read, or the valid rows loaded) and fold it in."""
@@ -190,7 +207,7 @@ class ProfileAccumulator:
             else:
                 self.profiles[name] = profile
         if self.cursor and self.cursor in batch.columns and batch.height:
-            self._add_cursor(batch[self.cursor])
+            self._add_cursor(batch)
 
     def merge(self, other: "ProfileAccumulator") -> None:
         """Fold another accumulator of the same table (e.g. from a parallel reader) into this."""
@@ -205,20 +222,22 @@ class ProfileAccumulator:
         for hour, n in other.rows_by_hour.items():
             self.rows_by_hour[hour] = self.rows_by_hour.get(hour, 0) + n
 
-    def _add_cursor(self, values: pl.Series) -> None:
+    def _add_cursor(self, batch: pl.DataFrame) -> None:
+        assert self.cursor is not None
+        values = batch[self.cursor]
         newest = values.max()
         if newest is not None:
             self._newer(newest)
         dtype = values.dtype
         if isinstance(dtype, (pl.Datetime, pl.Date)):
-            present = values.drop_nulls()
             if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
-                present = present.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
-            present = present.cast(pl.Datetime("us"))
-            if isinstance(self.counted_after, datetime):
-                after = _as_utc(self.counted_after).replace(tzinfo=None)
-                present = present.filter(present > after)
-            hours = present.dt.truncate("1h").value_counts()
+                values = values.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+            keys = [k for k in self.key if k in batch.columns]
+            frame = pl.DataFrame(
+                [values.cast(pl.Datetime("us")).alias(_AT), *map(batch.get_column, keys)]
+            )
+            present = frame.filter(_counted(frame, keys, self.counted_after, self.counted_before))
+            hours = present[_AT].dt.truncate("1h").value_counts()
             for hour, n in hours.iter_rows():
                 key = _as_utc(hour)
                 self.rows_by_hour[key] = self.rows_by_hour.get(key, 0) + int(n)
@@ -312,6 +331,53 @@ def record_profiles(
             ).scalar()
             measured_at = _as_utc(finished) if finished is not None else None
         return write_metrics(conn, profiles.points(measured_at))
+
+
+#: The cursor's column while rows are counted per hour (not a SQL name: no clash with a table's).
+_AT = "pipewarden:cursor"
+
+
+def _counted(
+    frame: pl.DataFrame,
+    key: Sequence[str],
+    after: tuple[Any, tuple[Any, ...] | None] | None,
+    before: datetime | None,
+) -> pl.Expr:
+    """Rows of `frame` (cursor in `_AT`, naive UTC) with `after < (cursor, key)`, cursor < `before`.
+
+    The order is the sync's keyset order. A watermark without a key (capped at a moment) is
+    before every row of its instant; one written before keys were kept, after all of them.
+    """
+    keep = pl.col(_AT).is_not_null()
+    if before is not None:
+        keep &= pl.col(_AT) < pl.lit(_naive_utc(before), pl.Datetime("us"))
+    start = None if after is None else _naive_utc(after[0])
+    if after is None or start is None:
+        return keep
+    at = pl.lit(start, pl.Datetime("us"))
+    later = after[1]
+    if later is None or len(later) != len(key):
+        return keep & (pl.col(_AT) >= at if later == () else pl.col(_AT) > at)
+    tie = pl.any_horizontal(
+        pl.all_horizontal(
+            *(pl.col(key[j]) == pl.lit(later[j]) for j in range(i)), pl.col(key[i]) > pl.lit(v)
+        )
+        for i, v in enumerate(later)
+    )
+    try:
+        frame.head(1).select(tie)  # a key the watermark keeps in another type: compare cursors
+    except (pl.exceptions.PolarsError, TypeError, ValueError):
+        return keep & (pl.col(_AT) > at)
+    return keep & ((pl.col(_AT) > at) | ((pl.col(_AT) == at) & tie))
+
+
+def _naive_utc(value: Any) -> datetime | None:
+    """A cursor value as naive UTC wall-clock time, or None when it is no instant."""
+    if isinstance(value, datetime):
+        return _as_utc(value).replace(tzinfo=None)
+    if isinstance(value, date):
+        return datetime.combine(value, time())
+    return None
 
 
 def _as_utc(moment: datetime) -> datetime:

@@ -72,7 +72,9 @@ def sync_table(config: PipewardenConfig, name: str, options: SyncOptions | None 
     with connect(warehouse) as wh:  # an unreachable warehouse fails before anything is recorded
         ensure_tables(warehouse)
         start_run(wh, run)
-        profiles = ProfileAccumulator(table_config.name, cursor=table_config.cursor)
+        profiles = ProfileAccumulator(
+            table_config.name, cursor=table_config.cursor, key=table_config.primary_key
+        )
         try:
             with connect(source) as src:
                 _sync(src, wh, config, table_config, run, options, profiles)
@@ -136,13 +138,14 @@ def _sync(
         watermark = None if options.full_refresh else read_watermark(wh, table_config.name)
     run.old_watermark = watermark.cursor if watermark else None
     empty_target = watermark is None and _is_empty(wh, target.table)
-    profiles.counted_after = run.old_watermark
     cap = None
     if source.kinds[cursor].kind == "timestamp":
         # Rows stamped in the future (a bad clock, a typo) must not carry the watermark past
         # now, and rows of a transaction still open may yet appear behind it.
         open_since = source_dialect.oldest_open_transaction_start(src)
         cap = min(c for c in (run.started_at, open_since) if c is not None)
+    # Rows per cursor hour count what the watermark moves over: each row once.
+    profiles.count_between(None if watermark is None else (watermark.cursor, watermark.key), cap)
     run.newest_source_cursor = newest_cursor(src, source.table, cursor)
     src.rollback()
     gate = (options.gate_factory or (lambda _c, _s: PassThroughGate()))(table_config, target)
