@@ -73,8 +73,10 @@ def _load_schema(ref: str, where: str) -> pa.DataFrameSchema:
     target: Any = module
     for part in attr.split("."):
         if not hasattr(target, part):
+            # Name the file: a module of the user's may share its name with an installed one.
+            found = getattr(module, "__file__", None) or module_name
             raise ConfigError(
-                f"{where}: cannot import {ref!r}: module has no attribute {part!r}"
+                f"{where}: cannot import {ref!r}: module has no attribute {part!r} (in {found})"
             ) from None
         target = getattr(target, part)
     if isinstance(target, type) and issubclass(target, pa.DataFrameModel):

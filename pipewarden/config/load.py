@@ -1,15 +1,21 @@
 """Reading pipewarden.yaml: environment expansion, validation, errors that name file and key."""
 
+import logging
 import os
 import re
+import threading
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
+from pipewarden.config.advice import config_warnings
+from pipewarden.config.imports import make_importable
 from pipewarden.config.models import PipewardenConfig
 from pipewarden.db.urls import redact_secrets
+
+log = logging.getLogger(__name__)
 
 DEFAULT_PATH = Path("pipewarden.yaml")
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -87,4 +93,25 @@ def load_config(path: str | os.PathLike[str] | None = None) -> PipewardenConfig:
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         problem = getattr(error, "problem", None) or "not valid YAML"
         raise ConfigError(f"{file}{where}: {problem}") from None
-    return parse_config(data, file)
+    config = parse_config(data, file)
+    folder = file.parent / (config.schemas_path or ".")
+    if not folder.is_dir():
+        raise ConfigError(f"{file}: schemas_path: {folder} is not a folder")
+    make_importable(folder)
+    warn_once(config, file)
+    return config
+
+
+_warned: set[str] = set()
+_warned_lock = threading.Lock()
+
+
+def warn_once(config: PipewardenConfig, file: Path) -> None:
+    """Log each of the file's warnings once per process (a flow loads it again in every task)."""
+    for warning in config_warnings(config):
+        message = f"{file}: warning: {warning}"
+        with _warned_lock:
+            if message in _warned:
+                continue
+            _warned.add(message)
+        log.warning("%s", message)

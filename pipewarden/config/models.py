@@ -175,6 +175,9 @@ class PipewardenConfig(_Strict):
     tables: dict[str, TableConfig]
     slack: SlackConfig | None = None
     grafana: GrafanaConfig | None = None
+    #: The folder of the user's check modules (`schema: myschemas:Customers`), relative to the
+    #: configuration file; its own folder when unset. Importable wherever the file is loaded.
+    schemas_path: str | None = None
 
     @model_validator(mode="before")
     @classmethod
