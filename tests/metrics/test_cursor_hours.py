@@ -53,9 +53,9 @@ def test_a_row_stamped_in_the_future_is_counted_once(
             .values(status="fixed", updated_at=naive_if_needed(source, datetime.now(UTC)))
         )
     third = sync_table(config, "orders")
-    fourth = sync_table(config, "orders")
+    sync_table(config, "orders")  # re-reads the watermark's tick: counted already
 
-    assert (third.rows_read, fourth.rows_read) == (1, 0)
+    assert third.rows_read == 1
     assert _counted(warehouse_url) == 4
 
 
