@@ -17,6 +17,8 @@ import polars as pl
 import sqlalchemy as sa
 from pandera.engines import polars_engine
 
+from checks.columns import table_problems as column_problems
+from checks.columns import text_problems, with_columns
 from checks.held_rows import KEY, ROW, HeldRows
 from checks.normalize import normalize, rule_problems, unknown_steps
 from checks.validate import (
@@ -123,6 +125,7 @@ def _table_problems(
     table: TableConfig, schema: pa.DataFrameSchema | None, dtypes: Mapping[str, pl.DataType]
 ) -> list[str]:
     problems = [f"tables.{table.name}.{p}" for p in rule_problems(table.normalize, dtypes)]
+    problems += column_problems(table, dtypes)
     if schema is not None:
         problems += [
             f"tables.{table.name}.schema ({table.schema_ref}): {p}"
@@ -132,7 +135,8 @@ def _table_problems(
 
 
 def verify_schema_refs(config: PipewardenConfig, *, reflect: bool = False) -> None:
-    """Fail at config load when a schema does not import, or a normalize step is unknown.
+    """Fail at config load when a schema does not import, a normalize step or a column rule is
+    unknown, or a column's regex does not compile.
 
     With `reflect=True` each source table is also read (its columns only) and every schema
     and normalize rule is checked against them; without, that check happens when a sync starts.
@@ -146,12 +150,15 @@ def verify_schema_refs(config: PipewardenConfig, *, reflect: bool = False) -> No
             except ConfigError as error:
                 problems.append(str(error))
         problems += [f"tables.{name}.{p}" for p in unknown_steps(table.normalize)]
-        if reflect and (schema is not None or table.normalize):
+        dtypes = None
+        if reflect and (schema is not None or table.normalize or table.columns):
             dtypes = _source_dtypes(config, table)
             if dtypes is None:
                 problems.append(f"tables.{name}: source table {table.source_table!r} not found")
-            else:
-                problems += _table_problems(table, schema, dtypes)
+        # With the table's columns known, its checks are judged against them (text included).
+        problems += (
+            text_problems(table) if dtypes is None else _table_problems(table, schema, dtypes)
+        )
     if problems:
         raise ConfigError("invalid checks configuration\n  " + "\n  ".join(problems))
 
@@ -167,7 +174,7 @@ def _source_dtypes(config: PipewardenConfig, table: TableConfig) -> dict[str, pl
 
 def gate_for(table_config: TableConfig, target: TableShape) -> BatchGate:
     """The gate for one table's sync (plug into `SyncOptions.gate_factory`)."""
-    if not table_config.schema_ref and not table_config.normalize:
+    if not table_config.schema_ref and not table_config.normalize and not table_config.columns:
         return PassThroughGate()
     schema = None
     if table_config.schema_ref:
@@ -176,6 +183,8 @@ def gate_for(table_config: TableConfig, target: TableShape) -> BatchGate:
     problems = _table_problems(table_config, schema, dtypes)
     if problems:
         raise ConfigError("\n".join(problems))
+    if table_config.columns:
+        schema = with_columns(schema, table_config, dtypes)
     return SchemaGate(schema, table_config.normalize, table_config.primary_key)
 
 

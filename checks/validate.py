@@ -117,7 +117,7 @@ def _validate(
     column_level = cases.filter(pl.col("schema_context") == "Column").select(
         pl.col("index").cast(pl.UInt32).alias("row"),
         "column",
-        "check",
+        pl.col("check").replace({"field_uniqueness": "unique"}),
         truncate(pl.col("failure_case").cast(pl.String)).alias("value"),
     )
     frame_level = cases.filter(pl.col("schema_context") != "Column")

@@ -64,9 +64,12 @@ def not_in_future(column: str) -> pl.Expr:
 def iso_timestamp_not_in_future(column: str) -> pl.Expr:
     """ISO 8601 text (what `timestamp_utc` writes) that is not in the future."""
     c = pl.col(column)
-    parsed = c.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", strict=False, time_unit="us")
+    offset = c.str.replace(r"Z$", "+00:00")  # `%:z` reads +00:00, not the Z the pattern allows
+    parsed = offset.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", strict=False, time_unit="us")
     limit = pl.lit(now_limit(), dtype=pl.Datetime("us", "UTC"))
-    return _or_null(column, c.str.contains(ISO_TIMESTAMP_PATTERN) & (parsed <= limit))
+    # Text the parser refuses is invalid: a NULL verdict would let the row pass.
+    in_past = (parsed <= limit).fill_null(False)
+    return _or_null(column, c.str.contains(ISO_TIMESTAMP_PATTERN) & in_past)
 
 
 def not_after(earlier: str, later: str) -> pl.Expr:

@@ -1,11 +1,12 @@
 """The configuration as typed models: what a user may write in pipewarden.yaml."""
 
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AnyHttpUrl,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
@@ -15,6 +16,14 @@ from pydantic import (
 
 from pipewarden.config.durations import parse_duration
 from pipewarden.config.grafana import GrafanaConfig
+
+
+def _one_or_many(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+#: A list of names that may be written as one name (`primary_key: id`).
+Names = Annotated[list[str], BeforeValidator(_one_or_many)]
 
 
 class _Strict(BaseModel):
@@ -59,6 +68,43 @@ class NormalizeRule(_Strict):
     steps: list[str]
 
 
+class ColumnChecks(_Strict):
+    """One column's checks written in YAML, compiled to Pandera by `checks.columns`."""
+
+    #: False: NULL fails (`not_nullable`). Unset: the Python model decides, else NULL passes.
+    nullable: bool | None = None
+    #: No two rows of a batch share a value (`unique`).
+    unique: bool = False
+    #: The allowed values (`isin(...)`).
+    in_: list[Any] | None = Field(default=None, alias="in", min_length=1)
+    #: `[low, high]`, both included; `null` leaves a side open (`in_range`, `ge`, `le`).
+    between: tuple[Any, Any] | None = None
+    #: A regular expression (polars' syntax) found in the value; anchor it with ^…$ to match
+    #: the whole (`str_contains(...)`).
+    regex: str | None = None
+    #: The longest text allowed, in characters (`str_length(None, n)`).
+    max_length: int | None = Field(default=None, ge=1)
+    #: Named rules: email, iso_country, iso_currency, url, json_object, non_negative,
+    #: two_decimals, not_in_future, iso_timestamp_not_in_future.
+    rules: Names = Field(default_factory=list)
+
+    @field_validator("between")
+    @classmethod
+    def _range(cls, value: tuple[Any, Any] | None) -> tuple[Any, Any] | None:
+        if value is None:
+            return None
+        low, high = value
+        if low is None and high is None:
+            raise ValueError("give a low or a high bound (or both): [0, 100], [0, null]")
+        try:
+            inverted = low is not None and high is not None and low > high
+        except TypeError:
+            raise ValueError(f"bounds {low!r} and {high!r} cannot be compared") from None
+        if inverted:
+            raise ValueError(f"low bound {low!r} is above high bound {high!r}")
+        return value
+
+
 class TableConfig(_Strict):
     """One table copied from a source into the warehouse."""
 
@@ -67,7 +113,7 @@ class TableConfig(_Strict):
     source_table: str = ""
     source_schema: str | None = None
     target_table: str = ""
-    primary_key: list[str]
+    primary_key: Names
     cursor: str
     #: Re-read window before the watermark: a duration for a time cursor, a count of cursor
     #: values for a number cursor; unset, 1s on a time cursor and 0 on others. Each run
@@ -79,11 +125,8 @@ class TableConfig(_Strict):
     batch_size: int = Field(default=50_000, ge=1, le=5_000_000)
     schema_ref: str | None = Field(default=None, alias="schema")
     normalize: dict[str, list[str]] = Field(default_factory=dict)
-
-    @field_validator("primary_key", mode="before")
-    @classmethod
-    def _key_list(cls, value: Any) -> Any:
-        return [value] if isinstance(value, str) else value
+    #: Checks per column written in YAML; with `schema` they are added to the model's.
+    columns: dict[str, ColumnChecks] = Field(default_factory=dict)
 
     @field_validator("primary_key")
     @classmethod
