@@ -16,6 +16,7 @@ from pydantic import (
 
 from pipewarden.config.durations import parse_duration
 from pipewarden.config.grafana import GrafanaConfig
+from pipewarden.db.timeouts import DEFAULT_TIMEOUTS, Timeouts
 
 
 def _one_or_many(value: Any) -> Any:
@@ -210,12 +211,43 @@ class SlackConfig(_Strict):
         return (self.retries + 1) * self.timeout_seconds + waits
 
 
+class TimeoutsConfig(_Strict):
+    """How long a database call may wait (`30s`, `5m`), on the warehouse and every source."""
+
+    connect: timedelta = timedelta(seconds=DEFAULT_TIMEOUTS.connect)
+    statement: timedelta = timedelta(seconds=DEFAULT_TIMEOUTS.statement)
+    lock: timedelta = timedelta(seconds=DEFAULT_TIMEOUTS.lock)
+    #: How long a sync waits for another sync of the same table to finish before giving up.
+    run_lock: timedelta = timedelta(minutes=5)
+
+    @field_validator("connect", "statement", "lock", "run_lock", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> timedelta:
+        return parse_duration(value)
+
+    @field_validator("connect", "statement", "lock")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be longer than 0s: no database call may wait for ever")
+        return value
+
+    def engine(self) -> Timeouts:
+        """The limits every engine of this configuration gets."""
+        return Timeouts(
+            connect=self.connect.total_seconds(),
+            statement=self.statement.total_seconds(),
+            lock=self.lock.total_seconds(),
+        )
+
+
 class PipewardenConfig(_Strict):
     """The whole file."""
 
     warehouse: WarehouseConfig
     sources: dict[str, SourceConfig]
     tables: dict[str, TableConfig]
+    timeouts: TimeoutsConfig = TimeoutsConfig()
     slack: SlackConfig | None = None
     grafana: GrafanaConfig | None = None
     #: The folder of the user's check modules (`schema: myschemas:Customers`), relative to the

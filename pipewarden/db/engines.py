@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine
 
+from pipewarden.db.timeouts import DEFAULT_TIMEOUTS, Timeouts
 from pipewarden.db.urls import display_url, parse_url, redact_secrets
 from pipewarden.dialects import dialect_for
 
@@ -16,20 +17,22 @@ class ConnectionFailed(RuntimeError):
     """A database could not be reached or refused us; the message hides passwords."""
 
 
-def make_engine(url: str | URL) -> Engine:
-    """An engine for `url`, set up by its dialect (SQLite functions, session time zone …)."""
+def make_engine(url: str | URL, timeouts: Timeouts = DEFAULT_TIMEOUTS) -> Engine:
+    """An engine for `url`, set up by its dialect (SQLite functions, session time zone …),
+    whose connections cannot wait for ever (`timeouts`)."""
     parsed = parse_url(url)
     dialect = dialect_for(parsed.get_backend_name())
+    options = dialect.engine_options(timeouts)
     # Statement parameters are row values (customer data): errors and logs leave them out.
-    engine = sa.create_engine(parsed, hide_parameters=True, **dialect.engine_options())
+    engine = sa.create_engine(parsed, hide_parameters=True, **options)
     event.listen(engine, "connect", dialect.on_connect)
     return engine
 
 
 @lru_cache(maxsize=64)
-def cached_engine(url: str) -> Engine:
-    """One engine per URL in a process: the pool is worth keeping between runs."""
-    return make_engine(url)
+def cached_engine(url: str, timeouts: Timeouts = DEFAULT_TIMEOUTS) -> Engine:
+    """One engine per URL (and limits) in a process: the pool is worth keeping between runs."""
+    return make_engine(url, timeouts)
 
 
 def describe_connection_error(url: str | URL, error: BaseException) -> str:

@@ -1,6 +1,7 @@
 """The small interface every database implements; one file per dialect implements it."""
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -9,6 +10,7 @@ import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.types import TypeEngine
 
+from pipewarden.db.timeouts import DEFAULT_TIMEOUTS, TimeoutKind, Timeouts
 from pipewarden.dialects.kinds import ColumnKind
 
 
@@ -23,9 +25,13 @@ class Dialect:
     #: `bulk_insert` can put a first load straight into the target, faster than staging.
     direct_insert: bool = False
 
-    def engine_options(self) -> dict[str, Any]:
-        """Keyword arguments for `sqlalchemy.create_engine`."""
+    def engine_options(self, timeouts: Timeouts = DEFAULT_TIMEOUTS) -> dict[str, Any]:
+        """Keyword arguments for `sqlalchemy.create_engine`, the connection's limits included."""
         return {"pool_pre_ping": True}
+
+    def timeout_kind(self, error: BaseException) -> TimeoutKind | None:
+        """Whether a database error is a lock wait or a statement that ran past its limit."""
+        return None
 
     def on_connect(self, dbapi_connection: Any, connection_record: Any) -> None:
         """Per-connection set-up (session time zone, functions)."""
@@ -51,6 +57,15 @@ class Dialect:
     def lock_for_write(self, conn: sa.Connection) -> None:
         """Take the write lock at the start of a transaction that reads before it writes, where
         a read transaction may be refused the upgrade to a writer (SQLite)."""
+
+    @contextmanager
+    def run_lock(self, conn: sa.Connection, name: str, wait: float) -> Iterator[bool]:
+        """Hold the lock that lets one run at a time work on `name` (a warehouse table), for
+        the `with` block; yields False when another holder kept it for `wait` seconds. A holder
+        that dies (SIGKILL, a lost host) loses it: who holds it is alive. `conn` is the run's
+        own warehouse connection, outside a transaction."""
+        raise NotImplementedError(f"{self.name} cannot be a warehouse")
+        yield False  # pragma: no cover
 
     def relax_commit(self, conn: sa.Connection) -> None:
         """Let this transaction's commit return before its record is on disk, where the
@@ -187,7 +202,7 @@ def _generic_type(kind: ColumnKind) -> TypeEngine[Any]:
     if kind.kind == "timestamp":
         return sa.DateTime(timezone=True)
     if kind.kind == "time":
-        return sa.Time()
+        return sa.Text() if kind.timezone else sa.Time()
     if kind.kind == "binary":
         return sa.LargeBinary()
     if kind.kind == "json":

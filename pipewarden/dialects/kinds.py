@@ -53,7 +53,8 @@ class ColumnKind:
         if self.kind == "timestamp":
             return pl.Datetime("us", "UTC")
         if self.kind == "time":
-            return pl.Time()
+            # A time with its UTC offset (timetz) has no polars type: its text is exact.
+            return pl.String() if self.timezone else pl.Time()
         if self.kind == "binary":
             return pl.Binary()
         return pl.String()
@@ -79,7 +80,7 @@ def kind_of(type_: TypeEngine[object]) -> ColumnKind:
     if isinstance(type_, sa.Date):
         return ColumnKind("date")
     if isinstance(type_, sa.Time):
-        return ColumnKind("time")
+        return ColumnKind("time", timezone=bool(getattr(type_, "timezone", False)))
     if isinstance(type_, (sa.LargeBinary, sa.types._Binary)):
         return ColumnKind("binary")
     if isinstance(type_, sa.String):

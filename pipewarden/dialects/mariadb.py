@@ -1,5 +1,6 @@
 """MariaDB / MySQL: a source (and a merge target for completeness). DATETIME has no time zone."""
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -7,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 from sqlalchemy.types import TypeEngine
 
+from pipewarden.db.timeouts import DEFAULT_TIMEOUTS, TimeoutKind, Timeouts
 from pipewarden.dialects.base import Dialect, _generic_type
 from pipewarden.dialects.kinds import ColumnKind
 
@@ -17,8 +19,33 @@ class MariaDB(Dialect):
     row_value_keyset = False
     warehouse = False
 
-    def engine_options(self) -> dict[str, Any]:
-        return {"pool_pre_ping": True, "connect_args": {"init_command": "SET time_zone = '+00:00'"}}
+    def engine_options(self, timeouts: Timeouts = DEFAULT_TIMEOUTS) -> dict[str, Any]:
+        lock = max(1, math.ceil(timeouts.lock))
+        session = (
+            "SET time_zone = '+00:00', "
+            f"SESSION max_statement_time = {timeouts.statement:g}, "
+            f"SESSION lock_wait_timeout = {lock}, SESSION innodb_lock_wait_timeout = {lock}"
+        )
+        # The socket's own limits back the server's: a server that stops answering is left.
+        network = math.ceil(max(timeouts.statement, timeouts.lock)) + 30
+        return {
+            "pool_pre_ping": True,
+            "connect_args": {
+                "init_command": session,
+                "connect_timeout": max(1, math.ceil(timeouts.connect)),
+                "read_timeout": network,
+                "write_timeout": network,
+            },
+        }
+
+    def timeout_kind(self, error: BaseException) -> TimeoutKind | None:
+        args = getattr(getattr(error, "orig", error), "args", ())
+        code = args[0] if args else None
+        if code == 1205:  # ER_LOCK_WAIT_TIMEOUT
+            return "lock"
+        if code == 1969:  # ER_STATEMENT_TIMEOUT (max_statement_time)
+            return "statement"
+        return None
 
     def fraction_digits(self, type_: TypeEngine[Any]) -> int:
         """`DATETIME(fsp)`; plain `DATETIME` keeps whole seconds."""

@@ -1,7 +1,10 @@
 """PostgreSQL: a warehouse and a source. Binary COPY into staging, ON CONFLICT merges."""
 
+import hashlib
 import io
-from collections.abc import Sequence
+import math
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -12,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.types import TypeEngine
 
+from pipewarden.db.timeouts import DEFAULT_TIMEOUTS, TimeoutKind, Timeouts
 from pipewarden.dialects import arrow_csv
 from pipewarden.dialects.base import Dialect, _generic_type, changed_condition
 from pipewarden.dialects.kinds import ColumnKind, kind_of
@@ -29,21 +33,42 @@ class PostgreSQL(Dialect):
     warehouse = True
     direct_insert = True
 
-    def engine_options(self) -> dict[str, Any]:
-        return {"pool_pre_ping": True, "connect_args": {"options": "-c timezone=UTC"}}
+    def engine_options(self, timeouts: Timeouts = DEFAULT_TIMEOUTS) -> dict[str, Any]:
+        session = {
+            "timezone": "UTC",
+            "statement_timeout": _millis(timeouts.statement),
+            "lock_timeout": _millis(timeouts.lock),
+        }
+        return {
+            "pool_pre_ping": True,
+            "connect_args": {
+                "options": " ".join(f"-c {k}={v}" for k, v in session.items()),
+                "connect_timeout": max(1, math.ceil(timeouts.connect)),
+            },
+        }
+
+    def timeout_kind(self, error: BaseException) -> TimeoutKind | None:
+        state = getattr(getattr(error, "orig", error), "sqlstate", None)
+        if state == "55P03":  # lock_not_available: lock_timeout
+            return "lock"
+        if state == "57014" and "statement timeout" in str(error):
+            return "statement"
+        return None
 
     def column_type(self, kind: ColumnKind) -> TypeEngine[Any]:
         if kind.kind == "json":
             return pg.JSONB()
         if kind.kind == "uuid":
             return pg.UUID(as_uuid=False)
+        if kind.kind == "time" and kind.timezone:
+            return pg.TIME(timezone=True)
         return _generic_type(kind)
 
     def staging_type(self, kind: ColumnKind) -> TypeEngine[Any]:
         """JSON and unconstrained numerics travel as text and are cast in the merge."""
         if kind.kind == "json" or (kind.kind == "decimal" and kind.scale is None):
             return sa.Text()
-        if kind.kind == "uuid":
+        if kind.kind == "uuid" or (kind.kind == "time" and kind.timezone):
             return sa.Text()
         return self.column_type(kind)
 
@@ -55,12 +80,38 @@ class PostgreSQL(Dialect):
     def read_expression(self, column: sa.ColumnElement[Any], kind: ColumnKind) -> Any:
         if kind.kind in ("json", "uuid") or (kind.kind == "decimal" and kind.scale is None):
             return sa.cast(column, sa.Text).label(column.key)
+        if kind.kind == "time" and kind.timezone:  # the offset kept, as PostgreSQL writes it
+            return sa.cast(column, sa.Text).label(column.key)
         return column
 
     def fraction_digits(self, type_: TypeEngine[Any]) -> int:
         """`timestamp(p)`; without `p`, microseconds."""
         precision = getattr(type_, "precision", None)
         return 6 if precision is None else int(precision)
+
+    @contextmanager
+    def run_lock(self, conn: sa.Connection, name: str, wait: float) -> Iterator[bool]:
+        """A session-level advisory lock: it outlives the run's transactions, and the server
+        drops it with the session of a holder that died."""
+        key = advisory_key(f"{conn.engine.url.database}|{name}")
+        try:
+            with conn.begin():
+                conn.execute(
+                    sa.text("SELECT set_config('lock_timeout', :wait, true)"),
+                    {"wait": f"{_millis(wait)}ms"},
+                )
+                conn.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": key})
+        except sa.exc.DBAPIError as error:
+            if self.timeout_kind(error) != "lock":
+                raise
+            held = False
+        else:
+            held = True
+        try:
+            yield held
+        finally:
+            if held:
+                _release(conn, key)
 
     def relax_commit(self, conn: sa.Connection) -> None:
         conn.execute(sa.text("SET LOCAL synchronous_commit TO OFF"))
@@ -196,6 +247,9 @@ class PostgreSQL(Dialect):
             return
         preparer = conn.dialect.identifier_preparer
         names = ", ".join(preparer.quote(c) for c in batch.columns)
+        # The column types are asked before the COPY starts: once it has, the connection
+        # takes nothing but COPY data, and a query sent then waits for ever.
+        oids = _type_oids(conn, staging, batch.columns)
         raw = _driver(conn)
         with (
             raw.cursor() as cur,
@@ -203,9 +257,32 @@ class PostgreSQL(Dialect):
                 f"COPY {preparer.format_table(staging)} ({names}) FROM STDIN (FORMAT BINARY)"
             ) as copy,
         ):
-            copy.set_types([_type_oid(cur, staging.name, c) for c in batch.columns])
+            copy.set_types(oids)
             for row in batch.iter_rows():
                 copy.write_row(row)
+
+
+def advisory_key(text: str) -> int:
+    """A signed 64-bit advisory lock key for a name (a collision only serializes two runs)."""
+    return int.from_bytes(
+        hashlib.blake2b(text.encode(), digest_size=8).digest(), "big", signed=True
+    )
+
+
+def _release(conn: sa.Connection, key: int) -> None:
+    if conn.invalidated or conn.closed:
+        return  # the session, and its lock, are gone
+    try:
+        if conn.in_transaction():
+            conn.rollback()
+        with conn.begin():
+            conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+    except sa.exc.DBAPIError:
+        pass  # a broken session took its lock with it
+
+
+def _millis(seconds: float) -> int:
+    return max(1, math.ceil(seconds * 1000))
 
 
 def _driver(conn: sa.Connection) -> Any:
@@ -232,9 +309,15 @@ def _copy_csv(conn: sa.Connection, table: sa.Table, batch: pl.DataFrame) -> None
             copy.write(data[start : start + COPY_CHUNK])
 
 
-def _type_oid(cur: Any, table: str, column: str) -> int:
-    cur.execute(
-        "SELECT atttypid::int FROM pg_attribute WHERE attrelid = %s::regclass AND attname = %s",
-        (table, column),
-    )
-    return int(cur.fetchone()[0])
+def _type_oids(conn: sa.Connection, table: sa.Table, columns: Sequence[str]) -> list[int]:
+    """The type OID of each column, in order, as the server has them."""
+    preparer = conn.dialect.identifier_preparer
+    rows = conn.execute(
+        sa.text(
+            "SELECT attname, atttypid::int FROM pg_attribute "
+            "WHERE attrelid = CAST(:table AS regclass) AND attnum > 0 AND NOT attisdropped"
+        ),
+        {"table": preparer.format_table(table)},
+    ).all()
+    oids = {name: oid for name, oid in rows}
+    return [oids[c] for c in columns]

@@ -1,6 +1,7 @@
 """SQLite: the embedded warehouse and the demo's sources. Decimals are stored as exact text."""
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -8,8 +9,10 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.types import TypeEngine
 
+from pipewarden.db.timeouts import DEFAULT_TIMEOUTS, TimeoutKind, Timeouts
 from pipewarden.dialects.base import Dialect, _generic_type, changed_condition
 from pipewarden.dialects.kinds import ColumnKind
+from pipewarden.dialects.sqlite_lock import file_lock
 from pipewarden.dialects.sqlite_types import DecimalText, UtcDateTime
 
 
@@ -18,8 +21,13 @@ class SQLite(Dialect):
     row_value_keyset = True
     warehouse = True
 
-    def engine_options(self) -> dict[str, Any]:
-        return {"connect_args": {"timeout": 30}}
+    def engine_options(self, timeouts: Timeouts = DEFAULT_TIMEOUTS) -> dict[str, Any]:
+        # The busy timeout: how long a writer waits for the database's one write lock. It is
+        # the only wait SQLite has (no server, no network), so the lock limit bounds it.
+        return {"connect_args": {"timeout": timeouts.lock}}
+
+    def timeout_kind(self, error: BaseException) -> TimeoutKind | None:
+        return "lock" if "database is locked" in str(error) else None
 
     def on_connect(self, dbapi_connection: Any, connection_record: Any) -> None:
         cur = dbapi_connection.cursor()
@@ -53,6 +61,14 @@ class SQLite(Dialect):
         dbapi = conn.connection.dbapi_connection
         if dbapi is not None and not dbapi.in_transaction:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    @contextmanager
+    def run_lock(self, conn: sa.Connection, name: str, wait: float) -> Iterator[bool]:
+        """An exclusive `flock` on a file beside the database: the kernel drops it with the
+        process that held it, and SQLite's own write lock cannot be held across a run's
+        transactions without stopping every other table's writes."""
+        with file_lock(conn.engine.url.database, name, wait) as held:
+            yield held
 
     def column_type(self, kind: ColumnKind) -> TypeEngine[Any]:
         if kind.kind == "decimal":

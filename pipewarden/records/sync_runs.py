@@ -56,6 +56,32 @@ def start_run(bind: sa.Engine | sa.Connection, run: SyncRun) -> None:
         conn.execute(sync_runs.insert().values(**run.as_row()))
 
 
+def abandon_runs(conn: sa.Connection, table_name: str, found_by: str) -> int:
+    """Mark the table's runs still `running` as `abandoned`. Called while holding the table's
+    run lock: a live run would hold it, so each of these died without recording its outcome
+    (SIGKILL, a lost host or server); what it committed stays, the next run carries on."""
+    result = conn.execute(
+        sync_runs.update()
+        .where(sync_runs.c.table_name == table_name, sync_runs.c.status == "running")
+        .values(
+            status="abandoned",
+            finished_at=datetime.now(UTC),
+            error=f"abandoned: its process ended without an outcome; found by run {found_by}",
+        )
+    )
+    return max(result.rowcount, 0)
+
+
+def running_runs(conn: sa.Connection, table_name: str) -> list[tuple[str, datetime]]:
+    """Run ids and starts of the table's runs recorded as running."""
+    rows = conn.execute(
+        sa.select(sync_runs.c.run_id, sync_runs.c.started_at)
+        .where(sync_runs.c.table_name == table_name, sync_runs.c.status == "running")
+        .order_by(sync_runs.c.started_at)
+    )
+    return [(str(r), s) for r, s in rows]
+
+
 def record_outcome(
     conn: sa.Connection, run: SyncRun, status: str, error: str | None = None
 ) -> None:

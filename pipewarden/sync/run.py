@@ -1,5 +1,6 @@
 """One table's delta sync, start to finish: the plain function the flow and the CLI call."""
 
+import functools
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -15,13 +16,21 @@ from pipewarden.alerts.findings import from_sync_run
 from pipewarden.alerts.raise_ import raise_alerts
 from pipewarden.config import PipewardenConfig, TableConfig
 from pipewarden.db.engines import cached_engine, connect
+from pipewarden.db.timeouts import naming_timeouts
 from pipewarden.db.urls import redact_secrets
 from pipewarden.dialects import dialect_for
 from pipewarden.metrics.profiles import ProfileAccumulator
 from pipewarden.metrics.sync_metrics import write_sync_metrics
 from pipewarden.records.column_kinds import read_kinds, write_kinds
 from pipewarden.records.schema_changes import mark_backfilled, record_added_columns
-from pipewarden.records.sync_runs import SyncRun, finish_run, record_outcome, start_run
+from pipewarden.records.sync_runs import (
+    SyncRun,
+    abandon_runs,
+    finish_run,
+    record_outcome,
+    running_runs,
+    start_run,
+)
 from pipewarden.records.tables import ensure_tables
 from pipewarden.records.watermarks import Watermark, read_watermark
 from pipewarden.sync.cursor import effective_lookback, lookback_problem, read_from
@@ -54,11 +63,16 @@ class SyncOptions:
 
 
 def sync_table(config: PipewardenConfig, name: str, options: SyncOptions | None = None) -> SyncRun:
-    """Copy what changed in one source table into the warehouse; returns the run's record."""
+    """Copy what changed in one source table into the warehouse; returns the run's record.
+
+    Runs of one table take turns (the table's run lock); a run that takes it marks the
+    table's runs still recorded as running, whose holders must have died, abandoned.
+    """
     options = options or SyncOptions()
     table_config = config.table(name)
-    warehouse = cached_engine(config.warehouse.url)
-    source = cached_engine(config.sources[table_config.source].url)
+    timeouts = config.timeouts.engine()
+    warehouse = cached_engine(config.warehouse.url, timeouts)
+    source = cached_engine(config.sources[table_config.source].url, timeouts)
     run = SyncRun(
         run_id=str(uuid4()),
         table_name=name,
@@ -69,37 +83,84 @@ def sync_table(config: PipewardenConfig, name: str, options: SyncOptions | None 
     def run_alerts(conn: sa.Connection) -> None:
         raise_alerts(conn, config, from_sync_run(run))
 
-    with connect(warehouse) as wh:  # an unreachable warehouse fails before anything is recorded
+    where = f"table {name}: warehouse table {table_config.target_table!r}"
+    # An unreachable warehouse fails before anything is recorded.
+    with connect(warehouse) as wh, naming_timeouts(where, wh.dialect.name, timeouts):
         ensure_tables(warehouse)
-        start_run(wh, run)
-        profiles = ProfileAccumulator(
-            table_config.name, cursor=table_config.cursor, key=table_config.primary_key
-        )
-        try:
-            with connect(source) as src:
-                _sync(src, wh, config, table_config, run, options, profiles)
-        except Exception as error:
-            message = redact_secrets(f"{type(error).__name__}: {error}")
-            if wh.in_transaction():
-                wh.rollback()
-            try:
+        dialect = dialect_for(wh.dialect.name)
+        wait = config.timeouts.run_lock.total_seconds()
+        lock_name = f"{config.warehouse.schema_name or ''}.{table_config.target_table}"
+        with dialect.run_lock(wh, lock_name, wait) as held:
+            if not held:
+                message = _lock_refused(wh, table_config, wait)
                 finish_run(wh, run, "failed", message, also=run_alerts)
-            except sa.exc.DBAPIError:  # the connection itself broke: record on a fresh one
-                finish_run(warehouse, run, "failed", message, also=run_alerts)
-            raise
-        try:
-            with wh.begin():  # the outcome, the run's metrics and its alerts, one commit
-                record_outcome(wh, run, "success")
-                write_sync_metrics(wh, run, table_config, profiles)
-                run_alerts(wh)
-        except Exception:
-            # Every batch is committed: the run succeeded, even if its metrics were not written.
-            try:
-                finish_run(wh, run, "success", also=run_alerts)
-            except sa.exc.DBAPIError:
-                finish_run(warehouse, run, "success", also=run_alerts)
-            raise
+                raise RunLocked(message)
+            with wh.begin():
+                abandon_runs(wh, name, run.run_id)
+            _run(wh, warehouse, source, config, table_config, run, options, run_alerts)
     return run
+
+
+class RunLocked(SyncError):
+    """Another sync of the table kept its run lock for longer than `timeouts.run_lock`."""
+
+
+def _lock_refused(wh: sa.Connection, table_config: TableConfig, wait: float) -> str:
+    with wh.begin():
+        running = running_runs(wh, table_config.name)
+    holder = f"run {running[-1][0]} started at {running[-1][1]}" if running else "another process"
+    return (
+        f"table {table_config.name}: another sync of warehouse table "
+        f"{table_config.target_table!r} is running ({holder}); gave up after waiting "
+        f"{wait:g} s for it to finish (timeouts.run_lock). Nothing was loaded by this run."
+    )
+
+
+def _run(
+    wh: sa.Connection,
+    warehouse: sa.Engine,
+    source: sa.Engine,
+    config: PipewardenConfig,
+    table_config: TableConfig,
+    run: SyncRun,
+    options: SyncOptions,
+    run_alerts: Callable[[sa.Connection], None],
+) -> None:
+    """The run under its lock: recorded as running, synced, its outcome recorded."""
+    start_run(wh, run)
+    profiles = ProfileAccumulator(
+        table_config.name, cursor=table_config.cursor, key=table_config.primary_key
+    )
+    where = f"table {table_config.name}: source table {table_config.source_table!r}"
+    try:
+        with (
+            connect(source) as src,
+            naming_timeouts(where, src.dialect.name, config.timeouts.engine()),
+        ):
+            _sync(src, wh, config, table_config, run, options, profiles)
+    except Exception as error:
+        message = redact_secrets(f"{type(error).__name__}: {error}")
+        if wh.in_transaction():
+            wh.rollback()
+        try:
+            finish_run(wh, run, "failed", message, also=run_alerts)
+        except sa.exc.DBAPIError:  # the connection itself broke: record on a fresh one
+            finish_run(warehouse, run, "failed", message, also=run_alerts)
+        raise
+    try:
+        with wh.begin():  # the outcome, the run's metrics and its alerts, one commit
+            record_outcome(wh, run, "success")
+            write_sync_metrics(wh, run, table_config, profiles)
+            run_alerts(wh)
+    except Exception:
+        # Every batch is committed: the run succeeded, even if its metrics were not written.
+        if wh.in_transaction():
+            wh.rollback()
+        try:
+            finish_run(wh, run, "success", also=run_alerts)
+        except sa.exc.DBAPIError:
+            finish_run(warehouse, run, "success", also=run_alerts)
+        raise
 
 
 def _sync(
@@ -128,16 +189,24 @@ def _sync(
         raise SyncError(problem)
     tick = source_dialect.cursor_tick(source.table.c[table_config.cursor].type, cursor_kind)
     src.rollback()  # reflection opened a transaction; batches read with fresh snapshots
-    target = _prepare_target(wh, target_dialect, config, table_config, source, run)
+    on_warehouse = functools.partial(
+        naming_timeouts,
+        f"table {table_config.name}: warehouse table {table_config.target_table!r}",
+        wh.dialect.name,
+        config.timeouts.engine(),
+    )
+    with on_warehouse():
+        target = _prepare_target(wh, target_dialect, config, table_config, source, run)
     key, cursor = table_config.primary_key, table_config.cursor
     if options.backfill_columns:
         _backfill(
             src, wh, source_dialect, target_dialect, source, target, table_config, options, run
         )
-    with wh.begin():
-        watermark = None if options.full_refresh else read_watermark(wh, table_config.name)
+    with on_warehouse():
+        with wh.begin():
+            watermark = None if options.full_refresh else read_watermark(wh, table_config.name)
+        empty_target = watermark is None and _is_empty(wh, target.table)
     run.old_watermark = watermark.cursor if watermark else None
-    empty_target = watermark is None and _is_empty(wh, target.table)
     cap = None
     if source.kinds[cursor].kind == "timestamp":
         # Rows stamped in the future (a bad clock, a typo) must not carry the watermark past
@@ -176,7 +245,8 @@ def _sync(
         )
         for batch, gated in batches:
             position = _next_watermark(batch, key, cursor, watermark, cap)
-            result = loader.load(gated, gate, table_config.name, run.run_id, position)
+            with on_warehouse():
+                result = loader.load(gated, gate, table_config.name, run.run_id, position)
             _count(run, batch, result)
             if position is not None:
                 run.new_watermark = position.cursor
@@ -202,7 +272,9 @@ def _sync(
                 table_config.batch_size,
             ):
                 gated = gate.check(batch)
-                _count(run, batch, loader.load(gated, gate, table_config.name, run.run_id, None))
+                with on_warehouse():
+                    result = loader.load(gated, gate, table_config.name, run.run_id, None)
+                _count(run, batch, result)
         for done in profiling:
             done.result()
     if run.new_watermark is None:

@@ -10,6 +10,7 @@ from sqlalchemy.dialects import mysql
 
 from pipewarden.config.load import parse_config
 from pipewarden.config.models import PipewardenConfig
+from pipewarden.db.engines import cached_engine
 
 TIMESTAMP = sa.DateTime(timezone=True).with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 WHOLE_SECONDS = sa.DateTime(timezone=True).with_variant(mysql.DATETIME(), "mysql", "mariadb")
@@ -26,7 +27,9 @@ def orders_table(timestamp: Any = TIMESTAMP) -> sa.Table:
     )
 
 
-def make_config(source_url: str, warehouse_url: str, **table: Any) -> PipewardenConfig:
+def make_config(
+    source_url: str, warehouse_url: str, timeouts: dict[str, str] | None = None, **table: Any
+) -> PipewardenConfig:
     options = {
         "source": "shop",
         "primary_key": ["order_id"],
@@ -40,9 +43,31 @@ def make_config(source_url: str, warehouse_url: str, **table: Any) -> Pipewarden
             "warehouse": {"url": warehouse_url},
             "sources": {"shop": {"url": source_url}},
             "tables": {"orders": options},
+            **({"timeouts": timeouts} if timeouts else {}),
         },
         Path("test.yaml"),
     )
+
+
+def orders_source(url: str, count: int) -> tuple[sa.Engine, sa.Table]:
+    """A source holding orders 1..count (see `fill_orders`)."""
+    engine = cached_engine(url)
+    orders = orders_table()
+    orders.create(engine)
+    fill_orders(engine, orders, count)
+    return engine, orders
+
+
+def sync_runs_of(engine: sa.Engine) -> list[sa.Row[Any]]:
+    """`(run_id, status, error)` of every recorded sync run, oldest first."""
+    with engine.connect() as conn:
+        return list(
+            conn.execute(
+                sa.text(
+                    "SELECT run_id, status, error FROM pipewarden_sync_runs ORDER BY started_at"
+                )
+            )
+        )
 
 
 def fill_orders(

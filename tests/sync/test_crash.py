@@ -8,13 +8,22 @@ import textwrap
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
+from unittest.mock import ANY
 
 import pytest
 import sqlalchemy as sa
 
 from pipewarden.db.engines import cached_engine
 from pipewarden.sync.run import sync_table
-from tests.sync.helpers import make_config, naive_if_needed, normalized, orders_table, rows_of, utc
+from tests.sync.helpers import (
+    make_config,
+    naive_if_needed,
+    normalized,
+    orders_table,
+    rows_of,
+    sync_runs_of,
+    utc,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 KILL_AFTER_TWO_BATCHES = textwrap.dedent(
@@ -83,6 +92,7 @@ def test_killed_between_batches_then_rerun_matches_the_source(
     warehouse = cached_engine(warehouse_url)
     with warehouse.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM orders")).scalar() == 300
+    assert [tuple(r) for r in sync_runs_of(warehouse)] == [(ANY, "running", None)]
     # Another change lands while the sync is down.
     with source.begin() as conn:
         conn.execute(
@@ -92,6 +102,10 @@ def test_killed_between_batches_then_rerun_matches_the_source(
         )
     rerun = sync_table(make_config(source_url, warehouse_url, batch_size=150), "orders")
     assert rerun.status == "success"
+    # The killed run is no longer "running" for ever.
+    (_, killed_status, found_by), (_, status, _) = sync_runs_of(warehouse)
+    assert (killed_status, status) == ("abandoned", "success")
+    assert found_by is not None and rerun.run_id in found_by
     assert normalized(rows_of(warehouse)) == normalized(rows_of(source))
     with warehouse.connect() as conn:
         assert (

@@ -1,0 +1,93 @@
+"""No database call waits for ever: a lock another session holds fails the run, named, in time."""
+
+import socket
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from pipewarden.db.engines import ConnectionFailed, cached_engine, check_connection, make_engine
+from pipewarden.db.timeouts import DatabaseTimeout, Timeouts
+from pipewarden.sync.run import sync_table
+from tests.sync.helpers import make_config, naive_if_needed, orders_source, sync_runs_of, utc
+
+
+def synced_once(source_url: str, warehouse_url: str) -> Any:
+    """A configuration whose table is synced once and has a change waiting to be loaded."""
+    source, orders = orders_source(source_url, 10)
+    limits = {"lock": "1s", "statement": "2m", "connect": "5s"}
+    config = make_config(source_url, warehouse_url, limits, lookback="1s")
+    assert sync_table(config, "orders").status == "success"
+    with source.begin() as conn:
+        conn.execute(
+            orders.update()
+            .where(orders.c.order_id == 3)
+            .values(status="refunded", updated_at=naive_if_needed(source, utc(2026, 3, 2)))
+        )
+    return config
+
+
+@pytest.mark.parametrize("source_kind", ["postgresql", "mariadb"])
+def test_a_locked_warehouse_table_fails_the_run_naming_table_and_timeout(make_url, source_kind):
+    warehouse_url = make_url("postgresql", "wh")
+    config = synced_once(make_url(source_kind, "src"), warehouse_url)
+    holder = sa.create_engine(warehouse_url).connect()
+    holder.begin()
+    holder.execute(sa.text("LOCK TABLE orders IN ACCESS EXCLUSIVE MODE"))
+    try:
+        with pytest.raises(DatabaseTimeout) as timed_out:
+            sync_table(config, "orders")
+    finally:
+        holder.rollback()
+        holder.close()
+    message = str(timed_out.value)
+    assert "table orders: warehouse table 'orders'" in message
+    assert "lock timeout of 1 s" in message and "timeouts.lock" in message
+    runs = sync_runs_of(cached_engine(warehouse_url))
+    assert [r.status for r in runs] == ["success", "failed"]
+    assert message in runs[1].error
+    assert sync_table(config, "orders").rows_loaded == 1  # the lock gone, the run goes
+
+
+def test_a_locked_sqlite_warehouse_fails_the_run_in_time(make_url):
+    warehouse_url = make_url("sqlite", "wh")
+    config = synced_once(make_url("sqlite", "src"), warehouse_url)
+    holder = sa.create_engine(warehouse_url).connect()
+    holder.exec_driver_sql("BEGIN IMMEDIATE")  # SQLite's one write lock
+    try:
+        with pytest.raises(DatabaseTimeout, match=r"table orders: .*lock timeout of 1 s"):
+            sync_table(config, "orders")
+    finally:
+        holder.rollback()
+        holder.close()
+    assert sync_table(config, "orders").rows_loaded == 1
+
+
+@pytest.mark.parametrize("kind", ["postgresql", "mariadb"])
+def test_every_engine_carries_the_configured_limits(make_url, kind):
+    engine = make_engine(make_url(kind, "db"), Timeouts(connect=3, statement=7.5, lock=2))
+    with engine.connect() as conn:
+        if kind == "postgresql":
+            statement = conn.exec_driver_sql("SHOW statement_timeout").scalar()
+            lock = conn.exec_driver_sql("SHOW lock_timeout").scalar()
+            assert (statement, lock) == ("7500ms", "2s")
+        else:
+            row = conn.exec_driver_sql(
+                "SELECT @@max_statement_time, @@lock_wait_timeout, @@innodb_lock_wait_timeout"
+            ).one()
+            assert tuple(float(v) for v in row) == (7.5, 2, 2)
+    engine.dispose()
+
+
+def test_a_server_that_never_answers_fails_the_connection_in_time():
+    """A listening socket nobody serves: the handshake gets no reply, the connect timeout ends
+    the wait."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        port = silent.getsockname()[1]
+        engine = make_engine(
+            f"postgresql+psycopg://u@127.0.0.1:{port}/db", Timeouts(connect=1, statement=5, lock=1)
+        )
+        with pytest.raises(ConnectionFailed, match="timeout expired"):
+            check_connection(engine)
