@@ -198,9 +198,10 @@ def _sync_runs(rows: Rows, s: Seeded) -> None:
     got = {(r["table"], r["status"], r["read"], r["loaded"], r["quarantined"]) for r in rows}
     assert got == {
         (r.table_name, r.status, r.rows_read, r.rows_loaded, r.rows_quarantined)
-        for runs in s.syncs.values()
+        for runs in [*s.syncs.values(), s.abandoned]
         for r in runs
     }
+    assert ("orders_copy", "abandoned", 0, 0, 0) in got
 
 
 def _failing(s: Seeded) -> list[Any]:

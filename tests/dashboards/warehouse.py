@@ -8,7 +8,8 @@ past its warning, `events` has an anomaly.
 """
 
 import math
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -24,7 +25,7 @@ from pipewarden.config.models import PipewardenConfig
 from pipewarden.db.engines import cached_engine
 from pipewarden.metrics.sync_metrics import NEWEST_CURSOR
 from pipewarden.records.metrics import CheckResult, MetricPoint, write_metrics
-from pipewarden.records.sync_runs import SyncRun
+from pipewarden.records.sync_runs import SyncRun, start_run
 from pipewarden.records.tables import ensure_tables
 from pipewarden.sync.run import SyncOptions, sync_table
 from reconcile.run import ReconcileOptions, ReconcileReport, reconcile_table
@@ -41,6 +42,8 @@ class Seeded:
     reconciles: dict[str, ReconcileReport]
     results: list[CheckResult]
     events_history: list[MetricPoint]
+    #: Runs killed mid-way (left "running"), which the table's next sync marked abandoned.
+    abandoned: list[SyncRun] = field(default_factory=list)
 
 
 def _order(order_id: int, at: datetime, **changes: Any) -> dict[str, Any]:
@@ -109,11 +112,14 @@ def seed(warehouse: str, source: str) -> Seeded:
     second += [_order(12, late, currency="XYZ")]
     options = SyncOptions(gate_factory=gate_for)
     syncs: dict[str, list[SyncRun]] = {"orders": [], "orders_copy": []}
+    killed = SyncRun(str(uuid.uuid4()), "orders_copy", late - timedelta(minutes=1))
     for rows in (first, second):
         with engine.begin() as conn:
             conn.execute(ORDERS.insert(), rows)
         for name in syncs:
             syncs[name].append(sync_table(config, name, options))
+        if rows is first:  # a run of orders_copy killed (SIGKILL) mid-way: left "running"
+            start_run(cached_engine(warehouse), killed)
     engine.dispose()
 
     wh = cached_engine(warehouse)
@@ -139,4 +145,5 @@ def seed(warehouse: str, source: str) -> Seeded:
             conn, [*history, MetricPoint(newest, "events", NEWEST_CURSOR, newest.timestamp())]
         )
     results = run_checks(config)
-    return Seeded(warehouse, now, syncs, reconciles, results, history)
+    killed.status = "abandoned"
+    return Seeded(warehouse, now, syncs, reconciles, results, history, [killed])
