@@ -31,17 +31,29 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _database_url(value: str) -> str:
+    """A URL SQLAlchemy reads as written, refused at load otherwise (its password hidden)."""
+    from pipewarden.db.urls import parse_url
+
+    parse_url(value)
+    return value
+
+
 class WarehouseConfig(_Strict):
     """Where the copies land, and where pipewarden keeps its own tables."""
 
     url: str = Field(repr=False)  # may hold a password
     schema_name: str | None = Field(default=None, alias="schema")
 
+    _url = field_validator("url")(_database_url)
+
 
 class SourceConfig(_Strict):
     """A system rows are copied from (any SQLAlchemy URL)."""
 
     url: str = Field(repr=False)  # may hold a password
+
+    _url = field_validator("url")(_database_url)
 
 
 class FreshnessConfig(_Strict):

@@ -39,11 +39,7 @@ def describe_connection_error(url: str | URL, error: BaseException) -> str:
     """`cannot connect to <url>: <driver's reason>`, with every secret hidden."""
     reason = str(getattr(error, "orig", None) or error).strip().splitlines()
     first = reason[0] if reason else type(error).__name__
-    text = f"cannot connect to {display_url(url)}: {first}"
-    password = parse_url(url).password if not isinstance(url, URL) else url.password
-    if password:
-        text = text.replace(str(password), "***")
-    return redact_secrets(text)
+    return redact_secrets(f"cannot connect to {display_url(url)}: {first}")
 
 
 @contextmanager
@@ -53,6 +49,11 @@ def connect(engine: Engine) -> Iterator[sa.Connection]:
         conn = engine.connect()
     except sa.exc.DBAPIError as error:
         raise ConnectionFailed(describe_connection_error(engine.url, error)) from None
+    except UnicodeError:
+        # The driver could not encode the user name or password (PyMySQL sends latin-1): the
+        # error's own text and arguments would carry the password.
+        reason = "the user name or password holds characters this driver cannot send"
+        raise ConnectionFailed(f"cannot connect to {display_url(engine.url)}: {reason}") from None
     with conn:
         yield conn
 
