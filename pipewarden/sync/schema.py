@@ -129,8 +129,15 @@ def compare(source: TableShape, target: TableShape) -> Drift:
     return drift
 
 
-def refuse_breaking_drift(drift: Drift, source_name: str) -> None:
-    """Fail before anything loads when the source dropped or retyped a column."""
+#: What a sync refused by drift did, and what to do about it.
+NOTHING_LOADED = (
+    "Nothing was loaded; change the warehouse table or run with --full-refresh after migrating it."
+)
+
+
+def refuse_breaking_drift(drift: Drift, source_name: str, outcome: str = NOTHING_LOADED) -> None:
+    """Fail before anything loads (or is compared) when the source dropped or retyped a column;
+    `outcome` says what did not happen and what to do."""
     problems = [f"column {n!r} was dropped from the source" for n in drift.dropped]
     problems += [
         f"column {n!r} changed type from {_kind(t)} in the warehouse to {_kind(s)} in the source"
@@ -138,10 +145,7 @@ def refuse_breaking_drift(drift: Drift, source_name: str) -> None:
     ]
     if problems:
         raise SchemaDriftError(
-            f"source table {source_name}: "
-            + "; ".join(problems)
-            + ". Nothing was loaded; change the warehouse table or run with --full-refresh "
-            "after migrating it."
+            f"source table {source_name}: " + "; ".join(problems) + ". " + outcome
         )
 
 
