@@ -97,6 +97,30 @@ def test_dropped_column_fails_the_run_naming_it_with_nothing_loaded(make_url, wa
     assert last.status == "failed" and "amount" in last.error
 
 
+@pytest.mark.parametrize("warehouse_kind", WAREHOUSES)
+def test_the_hint_for_a_dropped_column_is_a_step_that_works(make_url, warehouse_kind):
+    """Do what the message says, literally: the next sync loads what the source changed."""
+    config, source = prepare(make_url, "postgresql", warehouse_kind)
+    with source.begin() as conn:
+        conn.execute(sa.text("ALTER TABLE orders DROP COLUMN amount"))
+        conn.execute(
+            sa.text("UPDATE orders SET status = 'x', updated_at = updated_at + interval '1 hour'")
+        )
+    with pytest.raises(SchemaDriftError) as refused:
+        sync_table(config, "orders")
+    message = str(refused.value)
+    step = message.split("(its values there are lost): ", 1)[1].split("; then sync again", 1)[0]
+    assert step.startswith("ALTER TABLE") and "amount" in step
+    with cached_engine(config.warehouse.url).begin() as conn:
+        conn.execute(sa.text(step))
+
+    run = sync_table(config, "orders")
+
+    assert run.status == "success" and run.rows_loaded == 5
+    with cached_engine(config.warehouse.url).connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM orders WHERE status = 'x'")).scalar() == 5
+
+
 def test_changed_type_fails_the_run_naming_the_column(make_url):
     config, source = prepare(make_url, "postgresql", "postgresql")
     with source.begin() as conn:
