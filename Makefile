@@ -25,6 +25,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
+	$(BIN)/python bench/cli.py
 	$(BIN)/python bench/sync.py
 	$(BIN)/python bench/reconcile.py
 	$(BIN)/python bench/checks.py

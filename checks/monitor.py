@@ -11,9 +11,8 @@ its verdict (scoring uses the past only), so checks that run more often than syn
 """
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from uuid import uuid4
 
 import numpy as np
@@ -21,14 +20,14 @@ import sqlalchemy as sa
 
 from checks.anomaly.detector import DetectorSettings, Verdict, score_tail
 from checks.column_monitor import column_results
-from checks.freshness import FreshnessVerdict, describe, freshness_status, staleness
+from checks.freshness import describe
 from checks.processes import map_tables
+from checks.state import TableState, table_states, utc
 from checks.volume import VOLUME, volume_judge
 from pipewarden.alerts.findings import from_check_results
 from pipewarden.alerts.raise_ import Coverage, raise_alerts
 from pipewarden.config import PipewardenConfig
 from pipewarden.db.engines import cached_engine
-from pipewarden.metrics.sync_metrics import NEWEST_CURSOR, cursor_instant
 from pipewarden.records.metrics import (
     ANOMALY,
     ERROR,
@@ -38,15 +37,11 @@ from pipewarden.records.metrics import (
     CheckResult,
     MetricPoint,
     as_instant,
-    latest_check_results,
-    latest_values,
     metric_arrays,
-    name_chunks,
     write_check_results,
     write_metrics,
 )
-from pipewarden.records.tables import ensure_tables, sync_runs
-from pipewarden.records.values import loads
+from pipewarden.records.tables import ensure_tables
 
 #: The metrics whose newest point is checked, and how the detector should read them. Volume is
 #: checked per cursor hour (`checks.volume`), not per run, whose size follows the cadence.
@@ -67,60 +62,6 @@ Scorer = Callable[..., list[Verdict]]
 _EMPTY = (np.zeros(0, dtype=np.int64), np.zeros(0))
 
 
-@dataclass(frozen=True)
-class TableState:
-    """What is known about a table now: freshness, the last sync, the last check."""
-
-    name: str
-    freshness: FreshnessVerdict
-    last_success: datetime | None
-    staleness: timedelta | None
-    last_run_status: str | None
-    latency_p95_seconds: float | None
-    last_checks: tuple[CheckResult, ...] = ()
-
-
-def table_states(
-    engine: sa.Engine, config: PipewardenConfig, names: Sequence[str], now: datetime
-) -> dict[str, TableState]:
-    """Freshness and sync state of the named tables, from a handful of queries."""
-    with engine.connect() as conn:
-        newest = _newest_loaded(conn, names)
-        runs = _runs(conn, names)
-        checks = latest_check_results(conn, names)
-    by_sync: set[str] = set()
-    for name in names:
-        if name not in newest:
-            found = _target_max_cursor(engine, config, name)
-            watermark = runs.get(name, {}).get("watermark")
-            if found is None and watermark is not None:
-                found = cursor_instant(watermark)
-                if found is None and runs[name].get("last_success") is not None:
-                    # A sequence or version cursor tells no time: the last success stands in.
-                    found = runs[name]["last_success"]
-                    by_sync.add(name)
-            if found is not None:
-                newest[name] = found
-    states = {}
-    for name in names:
-        sla = config.tables[name].freshness
-        run = runs.get(name, {})
-        verdict = freshness_status(newest.get(name), now, sla.warn_after, sla.error_after)
-        if name in by_sync:
-            why = verdict.reason.replace("newest row", "cursor is not a time; last success", 1)
-            verdict = replace(verdict, reason=why)
-        states[name] = TableState(
-            name=name,
-            freshness=verdict,
-            last_success=run.get("last_success"),
-            staleness=staleness(run.get("last_success"), now),
-            last_run_status=run.get("status"),
-            latency_p95_seconds=run.get("latency_p95"),
-            last_checks=tuple(checks.get(name, ())),
-        )
-    return states
-
-
 def run_checks(
     config: PipewardenConfig,
     tables: Sequence[str] | None = None,
@@ -132,7 +73,7 @@ def run_checks(
     names = list(tables) if tables else list(config.tables)
     for name in names:
         config.table(name)  # unknown names fail before anything is recorded
-    now = _utc(now or datetime.now(UTC))
+    now = utc(now or datetime.now(UTC))
     settings = settings or DetectorSettings()
     engine = cached_engine(config.warehouse.url)
     ensure_tables(engine)
@@ -291,67 +232,5 @@ def _record(
         raise_alerts(conn, config, from_check_results(results), now, coverage)
 
 
-def _newest_loaded(conn: sa.Connection, names: Sequence[str]) -> dict[str, datetime]:
-    # Each sync writes the newest cursor loaded so far, so the latest point is the maximum.
-    return {
-        name: datetime.fromtimestamp(epoch, UTC)
-        for name, (_, epoch) in latest_values(conn, NEWEST_CURSOR, names).items()
-    }
-
-
-def _runs(conn: sa.Connection, names: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """Per table: last successful finish, and the latest run's status, watermark and latency."""
-    c = sync_runs.c
-    out: dict[str, dict[str, Any]] = {n: {} for n in names}
-    for wanted in name_chunks(names):
-        mine = c.table_name == wanted.c.name
-        newest = sa.select(c.run_id).where(mine).order_by(c.started_at.desc()).limit(1)
-        success = newest.where(c.status == "success")
-        pairs = sa.select(
-            wanted.c.name,
-            newest.scalar_subquery().label("latest"),
-            success.scalar_subquery().label("success"),
-        ).subquery("pairs")
-        q = sa.select(
-            pairs.c.name,
-            c.status,
-            c.finished_at,
-            c.new_watermark,
-            c.latency_p95_seconds,
-            c.run_id == pairs.c.latest,
-        ).join(pairs, sa.or_(c.run_id == pairs.c.latest, c.run_id == pairs.c.success))
-        for name, status, finished, watermark, p95, is_latest in conn.execute(q).tuples():
-            state = out[name]
-            if status == "success" and finished is not None:
-                state["last_success"] = _utc(finished)
-            if is_latest:
-                state.update(status=status, latency_p95=p95)
-            # The latest run's committed progress, else the last success's.
-            if watermark is not None and (is_latest or state.get("watermark") is None):
-                state["watermark"] = loads(watermark)
-    return out
-
-
-def _target_max_cursor(engine: sa.Engine, config: PipewardenConfig, name: str) -> datetime | None:
-    """Fallback for tables with no recorded newest cursor: max(cursor) of the warehouse table.
-
-    A scan (the target has no cursor index), so only tables synced before metrics existed pay
-    it; any failure (no table yet) means "unknown".
-    """
-    table_config = config.tables[name]
-    target = sa.table(table_config.target_table, schema=config.warehouse.schema_name)
-    query: sa.Select[Any] = sa.select(sa.func.max(sa.column(table_config.cursor)))
-    query = query.select_from(target)
-    try:
-        with engine.connect() as conn:
-            return cursor_instant(conn.execute(query).scalar())
-    except sa.exc.SQLAlchemyError:
-        return None
-
-
 def _seconds(span: timedelta | None) -> float | None:
     return None if span is None else span.total_seconds()
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

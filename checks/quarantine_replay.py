@@ -47,6 +47,10 @@ class ReplayResult:
     still_held: int = 0
     loaded: int = 0
     released_ids: list[int] = field(default_factory=list)
+    #: The primary keys of the released rows, as held (`{"order_id": 2}`).
+    released_keys: list[dict[str, Any]] = field(default_factory=list)
+    #: Nothing was changed: the counts say what a replay would do.
+    dry_run: bool = False
 
 
 def parse_where(filters: Sequence[str]) -> dict[str, str]:
@@ -78,10 +82,14 @@ def replay(
     reason: str | None = None,
     by: str | None = None,
     gate_factory: Callable[[TableConfig, TableShape], BatchGate] = gate_for,
+    dry_run: bool = False,
 ) -> ReplayResult:
-    """Re-normalize and re-validate a table's held rows; load and release those that pass."""
+    """Re-normalize and re-validate a table's held rows; load and release those that pass.
+
+    `dry_run`: decide the same way, but load, release and update nothing.
+    """
     table_config = config.table(table_name)
-    result = ReplayResult(table_name, by or getpass.getuser())
+    result = ReplayResult(table_name, by or getpass.getuser(), dry_run=dry_run)
     warehouse = cached_engine(config.warehouse.url)
     ensure_tables(warehouse)
     with connect(warehouse) as wh:
@@ -117,14 +125,17 @@ def replay(
             by=result.released_by,
         )
         to_load = gated.valid.filter(~pl.int_range(0, pl.len()).is_in(sorted(newer)))
-        dialect = dialect_for(wh.dialect.name)
-        with BatchLoader(wh, dialect, target, target.columns, key, cursor) as loader:
-            outcome = loader.load(
-                GatedBatch(valid=to_load), release, table_name, f"replay-{uuid4()}"[:36], None
-            )
-    result.loaded = outcome.rows_loaded
+        if not dry_run:
+            dialect = dialect_for(wh.dialect.name)
+            with BatchLoader(wh, dialect, target, target.columns, key, cursor) as loader:
+                outcome = loader.load(
+                    GatedBatch(valid=to_load), release, table_name, f"replay-{uuid4()}"[:36], None
+                )
+            result.loaded = outcome.rows_loaded
     result.released = len(release.released)
     result.released_ids = release.released
+    by_id = {e.id: e.primary_key for e in held}
+    result.released_keys = [by_id[i] for i in release.released]
     result.superseded = len(release.superseded)
     result.still_held = len(release.still_failing)
     return result

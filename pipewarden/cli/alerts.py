@@ -1,27 +1,29 @@
 """`pipewarden alerts [send]`: the open incidents and the outbox, and delivering it now."""
 
+from __future__ import annotations
+
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
-from pipewarden.alerts.slack_message import fit_plain
-from pipewarden.cli.common import EXIT_FOUND, ConfigOption, configured, console, fail
-from pipewarden.config.durations import describe
-from pipewarden.db.engines import cached_engine, connect
-from pipewarden.records.alerts import (
-    FAILED,
-    OPENED,
-    PENDING,
-    SENDING,
-    WORSE,
-    Alert,
-    recent_alerts,
-    requeue_failed,
+from pipewarden.cli.common import (
+    EXIT_FOUND,
+    ConfigOption,
+    JsonOption,
+    configured,
+    console,
+    fail,
+    print_json,
 )
-from pipewarden.records.incidents import Incident, open_incidents
-from pipewarden.records.tables import ensure_tables
+
+if TYPE_CHECKING:
+    from pipewarden.records.alerts import Alert
+    from pipewarden.records.incidents import Incident
+
+#: Alert states and kinds (`pipewarden.records.alerts`), here so the module loads without it.
+PENDING, SENDING, FAILED = "pending", "sending", "failed"
 
 alerts_app = typer.Typer(
     help="Alerts: open incidents and the outbox (`alerts`), delivery to Slack (`alerts send`).",
@@ -37,11 +39,18 @@ def show(
     all_: Annotated[
         bool, typer.Option("--all", help="The latest alerts in any state, sent ones too.")
     ] = False,
+    json_output: JsonOption = False,
 ) -> None:
-    """Open incidents, and the alerts not delivered yet (or failed), oldest first."""
+    """Open incidents, and the alerts not delivered yet (or failed), oldest first; exit 1 while
+    an incident is open."""
     if ctx.invoked_subcommand is not None:
         return
-    with configured(config) as cfg:
+    from pipewarden.db.engines import cached_engine, connect
+    from pipewarden.records.alerts import recent_alerts
+    from pipewarden.records.incidents import open_incidents
+    from pipewarden.records.tables import ensure_tables
+
+    with configured(config, checks=False) as cfg:
         engine = cached_engine(cfg.warehouse.url)
         ensure_tables(engine)
         with connect(engine) as conn:
@@ -50,17 +59,63 @@ def show(
             outbox = recent_alerts(conn, states=states, limit=50 if all_ else 500)
         slack = cfg.slack
     now = datetime.now(UTC)
-    console.print(incidents_view(incidents, now) if incidents else "No open incidents.")
-    if outbox:
-        console.print(outbox_view(outbox, "alerts" if all_ else "outbox (undelivered)"))
     waiting = sum(a.state in (PENDING, SENDING) for a in outbox)
-    if slack is None:
-        console.print(
-            f"{waiting} alerts in the outbox; no slack: section in the configuration, so "
-            "nothing is delivered (add one, then `pipewarden alerts send`)."
+    if json_output:
+        print_json(
+            {
+                "incidents": [incident_dict(i) for i in incidents],
+                "outbox": [alert_dict(a) for a in outbox],
+                "waiting": waiting,
+                "failed": sum(a.state == FAILED for a in outbox),
+                "slack": slack is not None,
+            }
         )
-    elif not outbox:
-        console.print("The outbox is empty: every alert was delivered.")
+    else:
+        console.print(incidents_view(incidents, now) if incidents else "No open incidents.")
+        if outbox:
+            console.print(outbox_view(outbox, "alerts" if all_ else "outbox (undelivered)"))
+        if slack is None:
+            console.print(
+                f"{waiting} alerts in the outbox; no slack: section in the configuration, so "
+                "nothing is delivered (add one, then `pipewarden alerts send`)."
+            )
+        elif not outbox:
+            console.print("The outbox is empty: every alert was delivered.")
+    if incidents:
+        raise typer.Exit(EXIT_FOUND)
+
+
+def incident_dict(i: Incident) -> dict[str, Any]:
+    """An open incident as JSON-ready data (the `alerts --json` shape)."""
+    return {
+        "id": i.id,
+        "table": i.table_name,
+        "check": i.check,
+        "status": i.status,
+        "severity": i.severity,
+        "opened_at": i.opened_at,
+        "last_seen_at": i.last_seen_at,
+        "occurrences": i.occurrences,
+    }
+
+
+def alert_dict(a: Alert) -> dict[str, Any]:
+    """An alert of the outbox as JSON-ready data (the `alerts --json` shape)."""
+    return {
+        "id": a.id,
+        "created_at": a.created_at,
+        "table": a.table_name,
+        "check": a.check,
+        "kind": a.kind,
+        "status": a.status,
+        "reason": a.reason,
+        "channel": a.slack_channel or a.channel,
+        "state": a.state,
+        "attempts": a.attempts,
+        "last_error": a.last_error,
+        "sent_at": a.sent_at,
+        "run_id": a.run_id,
+    }
 
 
 @alerts_app.command()
@@ -73,6 +128,9 @@ def send(
 ) -> None:
     """Deliver the outbox to Slack now; exit 1 if anything is left undelivered."""
     from pipewarden.alerts.deliver import deliver_pending
+    from pipewarden.db.engines import cached_engine
+    from pipewarden.records.alerts import requeue_failed
+    from pipewarden.records.tables import ensure_tables
 
     with configured(config) as cfg:
         engine = cached_engine(cfg.warehouse.url)
@@ -97,6 +155,8 @@ def send(
 
 
 def incidents_view(incidents: list[Incident], now: datetime) -> Table:
+    from pipewarden.config.durations import describe
+
     view = Table(title="open incidents", title_justify="left")
     for column in ("table", "check", "status", "open for", "verdicts"):
         view.add_column(column, justify="right" if column == "verdicts" else "left")
@@ -109,6 +169,9 @@ def incidents_view(incidents: list[Incident], now: datetime) -> Table:
 
 def outbox_view(alerts: list[Alert], title: str) -> Table:
     """One row per alert: what it tells, where it goes, and how its delivery went."""
+    from pipewarden.alerts.slack_message import fit_plain
+    from pipewarden.records.alerts import OPENED, WORSE
+
     view = Table(title=title, title_justify="left")
     for column in ("id", "created", "table", "check", "alert", "channel", "state", "why"):
         view.add_column(column, justify="right" if column == "id" else "left")

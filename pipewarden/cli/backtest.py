@@ -1,24 +1,39 @@
 """`pipewarden backtest`: replay series through the anomaly detector and score it."""
 
+from __future__ import annotations
+
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from checks.backtest import BacktestSummary, run_backtest
 from pipewarden.cli.common import console, fail
+
+if TYPE_CHECKING:
+    from checks.backtest import BacktestSummary
 
 
 def backtest(
-    path: Annotated[Path, typer.Argument(help="A timestamp,value CSV file or a folder of them.")],
-    output: Annotated[Path, typer.Option("--output", help="Folder for the verdict CSVs.")],
+    path: Annotated[
+        Path,
+        typer.Argument(help="A timestamp,value CSV file or a folder of them.", metavar="PATH"),
+    ],
+    output: Annotated[
+        Path, typer.Option("--output", metavar="FOLDER", help="Folder for the verdict CSVs.")
+    ],
     labels: Annotated[
         Path | None,
-        typer.Option("--labels", help="windows.json: also print window recall and false alarms."),
+        typer.Option(
+            "--labels",
+            metavar="FILE",
+            help="windows.json: also print window recall and false alarms.",
+        ),
     ] = None,
 ) -> None:
     """Replay each series point by point, each point decided from earlier points only."""
+    from checks.backtest import run_backtest
+
     try:
         summary = run_backtest(path, output, labels)
     except (OSError, ValueError) as error:

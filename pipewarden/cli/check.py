@@ -1,14 +1,26 @@
 """`pipewarden check` runs freshness and anomaly checks; `pipewarden status` shows every table."""
 
+from __future__ import annotations
+
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from checks.freshness import describe
-from pipewarden.cli.common import EXIT_FOUND, ConfigOption, configured, console, fail
-from pipewarden.records.metrics import FAILING, CheckResult, worst_status
+from pipewarden.cli.common import (
+    EXIT_FOUND,
+    ConfigOption,
+    JsonOption,
+    configured,
+    console,
+    fail,
+    print_json,
+)
+
+if TYPE_CHECKING:
+    from checks.state import TableState
+    from pipewarden.records.metrics import CheckResult
 
 COLOURS = {
     "ok": "green",
@@ -21,9 +33,11 @@ COLOURS = {
 
 def check(
     tables: Annotated[
-        list[str] | None, typer.Argument(help="Tables to check (default: all).")
+        list[str] | None,
+        typer.Argument(help="Tables to check (default: all).", metavar="TABLE"),
     ] = None,
     config: ConfigOption = None,
+    json_output: JsonOption = False,
 ) -> None:
     """Check freshness and anomalies, record the results; exit 1 if any check fails."""
     from checks.monitor import run_checks
@@ -38,21 +52,73 @@ def check(
             results = run_checks(cfg, tables or None)
         except Exception as error:  # noqa: BLE001 - shown without a traceback, secrets hidden
             raise fail(f"{type(error).__name__}: {error}") from None
-    console.print(results_view(results))
-    failing = [r for r in results if r.failing]
-    if failing:
-        console.print(f"[bold]{len(failing)} of {len(results)} checks need attention.[/]")
+    counts = check_counts(results)
+    if json_output:
+        print_json({"results": [result_dict(r) for r in results], "counts": counts})
+    else:
+        console.print(results_view(results))
+        waiting = (
+            f", {counts['waiting']} waiting for history (too few points to judge yet)"
+            if counts["waiting"]
+            else ""
+        )
+        if counts["failing"]:
+            console.print(
+                f"[bold]{counts['failing']} of {counts['total']} checks need attention[/]; "
+                f"{counts['ok']} ok{waiting}.",
+                highlight=False,
+            )
+        elif counts["ok"] == counts["total"]:
+            console.print(f"All {counts['total']} checks ok.")
+        else:
+            console.print(f"{counts['ok']} of {counts['total']} checks ok{waiting}.")
+    if counts["failing"]:
         raise typer.Exit(EXIT_FOUND)
-    console.print(f"All {len(results)} checks ok.")
 
 
-def status(config: ConfigOption = None) -> None:
-    """Every table's freshness, staleness, latency and last check, coloured by its SLA."""
-    from checks.monitor import table_states
+def check_counts(results: list[CheckResult]) -> dict[str, int]:
+    """Failing (warn, error, anomaly), ok, and waiting for history: never counted as ok."""
+    from pipewarden.records.metrics import INSUFFICIENT
+
+    failing = sum(r.failing for r in results)
+    waiting = sum(r.status == INSUFFICIENT for r in results)
+    return {
+        "total": len(results),
+        "ok": len(results) - failing - waiting,
+        "waiting": waiting,
+        "failing": failing,
+    }
+
+
+def result_dict(r: CheckResult) -> dict[str, object]:
+    """One check result as JSON-ready data (the `check --json` shape)."""
+    return {
+        "table": r.table_name,
+        "check": r.check,
+        "status": r.status,
+        "failing": r.failing,
+        "observed": r.observed,
+        "observed_at": r.observed_at,
+        "expected_low": r.expected_low,
+        "expected_high": r.expected_high,
+        "score": r.score,
+        "method": r.method,
+        "reason": r.reason,
+        "history_size": r.history_size,
+        "checked_at": r.checked_at,
+        "run_id": r.run_id,
+    }
+
+
+def status(config: ConfigOption = None, json_output: JsonOption = False) -> None:
+    """Every table's freshness, staleness, latency and last check, coloured by its SLA; exit 1
+    if any table is over its SLA."""
+    from checks.state import table_states
+    from pipewarden.config.durations import describe
     from pipewarden.db.engines import cached_engine
     from pipewarden.records.tables import ensure_tables
 
-    with configured(config) as cfg:
+    with configured(config, checks=False) as cfg:
         now = datetime.now(UTC)
         try:
             engine = cached_engine(cfg.warehouse.url)
@@ -60,6 +126,12 @@ def status(config: ConfigOption = None) -> None:
             states = table_states(engine, cfg, list(cfg.tables), now)
         except Exception as error:  # noqa: BLE001 - shown without a traceback, secrets hidden
             raise fail(f"{type(error).__name__}: {error}") from None
+    over = [name for name, state in states.items() if state.freshness.status in ("warn", "error")]
+    if json_output:
+        print_json({"tables": [state_dict(s, now) for s in states.values()], "over_sla": over})
+        if over:
+            raise typer.Exit(EXIT_FOUND)
+        return
     view = Table(title="status", title_justify="left")
     for column in ("table", "SLA", "freshness", "warn / error", "staleness", "last sync"):
         view.add_column(column)
@@ -82,6 +154,41 @@ def status(config: ConfigOption = None) -> None:
             _last_check(state.last_checks, now),
         )
     console.print(view)
+    if over:
+        console.print(f"[bold]Over their SLA:[/] {', '.join(over)}", highlight=False)
+        raise typer.Exit(EXIT_FOUND)
+
+
+def state_dict(state: TableState, now: datetime) -> dict[str, object]:
+    """One table's state as JSON-ready data (the `status --json` shape); durations in seconds."""
+    from pipewarden.records.metrics import FAILING, worst_status
+
+    verdict = state.freshness
+    checks = state.last_checks
+    return {
+        "table": state.name,
+        "status": verdict.status,
+        "reason": verdict.reason,
+        "newest": verdict.newest,
+        "age_seconds": _seconds(verdict.age),
+        "warn_after_seconds": _seconds(verdict.warn_after),
+        "error_after_seconds": _seconds(verdict.error_after),
+        "last_success": state.last_success,
+        "staleness_seconds": _seconds(state.staleness),
+        "last_sync": state.last_run_status,
+        "latency_p95_seconds": state.latency_p95_seconds,
+        "last_check": {
+            "status": worst_status(r.status for r in checks),
+            "checked_at": checks[0].checked_at,
+            "failing": [r.check for r in checks if r.status in FAILING],
+        }
+        if checks
+        else None,
+    }
+
+
+def _seconds(span: timedelta | None) -> float | None:
+    return None if span is None else span.total_seconds()
 
 
 def results_view(results: list[CheckResult]) -> Table:
@@ -114,6 +221,9 @@ def results_view(results: list[CheckResult]) -> Table:
 
 
 def _last_check(results: tuple[CheckResult, ...], now: datetime) -> str:
+    from pipewarden.config.durations import describe
+    from pipewarden.records.metrics import FAILING, worst_status
+
     if not results:
         return "never"
     worst = worst_status(r.status for r in results)
@@ -124,6 +234,8 @@ def _last_check(results: tuple[CheckResult, ...], now: datetime) -> str:
 
 
 def _seconds_text(value: float | None) -> str:
+    from pipewarden.config.durations import describe
+
     if value is None:
         return "-"
     return describe(timedelta(seconds=value))

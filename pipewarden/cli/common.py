@@ -1,14 +1,42 @@
-"""What every command shares: the --config option, error display, exit codes."""
+"""What every command shares: the --config option, error display, exit codes.
+
+The CLI modules import only typer and rich at load time; what a command needs (the configuration
+models, SQLAlchemy, polars, scipy, …) is imported inside it, so `pipewarden --help` and a light
+command such as `status` never pay for the heavy ones.
+"""
+
+from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+import typer.core
 from rich.console import Console
 
-from pipewarden.config import ConfigError, PipewardenConfig, load_config
-from pipewarden.db.urls import redact_secrets
+if TYPE_CHECKING:
+    from pipewarden.config import PipewardenConfig
+
+
+def _value_label(param: typer.core.TyperOption, ctx: object = None) -> str | None:
+    """What an option's value is, in the user's words (its metavar), instead of typer's type
+    label (`<bool>`, `<list[str]>`, `TEXT`); a flag takes no value and shows none."""
+    if param.metavar is not None:
+        return param.metavar
+    if param.is_flag or param.count:
+        return None
+    return (param.name or "value").upper()
+
+
+def _no_label(param: typer.core.TyperArgument, ctx: object = None) -> str | None:
+    """An argument is shown by its name (its metavar) already: no second type label."""
+    return None
+
+
+# Typer has no setting for this; its help formatters ask these two methods for the label.
+typer.core.TyperOption.display_type_rich = _value_label  # type: ignore[method-assign,assignment]
+typer.core.TyperArgument.display_type_rich = _no_label  # type: ignore[method-assign,assignment]
 
 console = Console()
 errors = Console(stderr=True)
@@ -18,27 +46,53 @@ ConfigOption = Annotated[
     typer.Option(
         "--config",
         "-c",
+        metavar="PATH",
         help="Configuration file (default: $PIPEWARDEN_CONFIG or ./pipewarden.yaml).",
     ),
 ]
 
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print one JSON object (its shape is in the README).")
+]
+
+#: 0: all good; 1: the data needs attention; 2: pipewarden could not do its job.
 EXIT_OK, EXIT_FOUND, EXIT_ERROR = 0, 1, 2
+
+
+def print_json(data: object) -> None:
+    """One JSON object on stdout: datetimes as ISO 8601, anything else unusual as text."""
+    import json
+    from datetime import date
+
+    def plain(value: object) -> object:
+        return value.isoformat() if isinstance(value, date) else str(value)
+
+    print(json.dumps(data, default=plain, ensure_ascii=False))
 
 
 def fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
     """Print an error (secrets hidden) and return the exit to raise."""
+    from pipewarden.db.urls import redact_secrets
+
     errors.print(f"[bold red]error:[/] {redact_secrets(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
 @contextmanager
-def configured(path: str | None) -> Iterator[PipewardenConfig]:
-    """Load the configuration, turning a bad file into a clear error and exit code 2."""
-    from checks.gate import verify_schema_refs
+def configured(path: str | None, checks: bool = True) -> Iterator[PipewardenConfig]:
+    """Load the configuration, turning a bad file into a clear error and exit code 2.
+
+    `checks`: also import every table's schema and check its normalize steps (pandera); the
+    commands that never validate rows (`status`, `alerts`, `quarantine list`) skip it.
+    """
+    from pipewarden.config import ConfigError, load_config
 
     try:
         config = load_config(path)
-        verify_schema_refs(config)
+        if checks:
+            from checks.gate import verify_schema_refs
+
+            verify_schema_refs(config)
     except ConfigError as error:
         raise fail(str(error)) from None
     yield config

@@ -8,7 +8,6 @@ import typer
 from rich.table import Table
 
 from pipewarden.cli.common import ConfigOption, configured, console, errors, fail
-from pipewarden.db.urls import parse_url
 
 dashboards_app = typer.Typer(
     help="Grafana dashboards over pipewarden's tables: provision, export, the read-only role.",
@@ -59,11 +58,16 @@ def provision(
 
 @dashboards_app.command()
 def export(
-    directory: Annotated[Path, typer.Argument(help="Where to write one JSON file a dashboard.")],
+    directory: Annotated[
+        Path,
+        typer.Argument(help="Where to write one JSON file a dashboard.", metavar="FOLDER"),
+    ],
     datasource_uid: Annotated[
         str | None,
         typer.Option(
-            "--datasource-uid", help="The datasource the panels use (default: the config's)."
+            "--datasource-uid",
+            metavar="UID",
+            help="The datasource the panels use (default: the config's).",
         ),
     ] = None,
     config: ConfigOption = None,
@@ -92,11 +96,16 @@ def reader_sql(
     config: ConfigOption = None,
     role: Annotated[
         str | None,
-        typer.Option("--role", help="The role's name (default: grafana.warehouse_url's user)."),
+        typer.Option(
+            "--role",
+            metavar="NAME",
+            help="The role's name (default: grafana.warehouse_url's user).",
+        ),
     ] = None,
 ) -> None:
     """Print the SQL that creates the read-only role for Grafana's datasource (run it as owner)."""
     from dashboards.reader_role import DEFAULT_ROLE, reader_role_sql
+    from pipewarden.db.urls import parse_url
 
     with configured(config) as cfg:
         reader_url = cfg.grafana.warehouse_url if cfg.grafana else None

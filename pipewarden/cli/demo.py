@@ -11,7 +11,8 @@ from pipewarden.cli.common import console
 
 def demo(
     folder: Annotated[
-        Path, typer.Option("--folder", help="Where the demo keeps its databases.")
+        Path,
+        typer.Option("--folder", metavar="FOLDER", help="Where the demo keeps its databases."),
     ] = Path(".pipewarden/demo"),
     reset: Annotated[bool, typer.Option("--reset", help="Start again from empty sources.")] = False,
 ) -> None:

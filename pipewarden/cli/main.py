@@ -1,4 +1,11 @@
-"""The `pipewarden` command: one sub-command per module in this folder."""
+"""The `pipewarden` command: one sub-command per module in this folder.
+
+Exit codes, the same for every command: 0 all good; 1 the data needs attention (a table over
+its SLA, a failing check, differences, held rows, open incidents); 2 pipewarden could not do its
+job (a bad configuration, an unreachable database, a failed sync).
+"""
+
+from typing import Annotated
 
 import typer
 
@@ -18,6 +25,35 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            found = version("pipewarden")
+        except PackageNotFoundError:  # running from a source tree that was never installed
+            from pipewarden import __version__ as found
+        typer.echo(f"pipewarden {found}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Keeps the customer data behind personalized email honest.
+
+    Exit codes: 0 all good, 1 the data needs attention, 2 pipewarden could not do its job.
+    """
+
+
 app.command()(sync)
 app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(dashboards_app, name="dashboards")

@@ -6,10 +6,19 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from pipewarden.cli.common import EXIT_ERROR, ConfigOption, configured, console, fail
-from pipewarden.db.engines import cached_engine, connect
-from pipewarden.records import quarantine as q
-from pipewarden.records.tables import ensure_tables
+from pipewarden.cli.common import (
+    EXIT_ERROR,
+    EXIT_FOUND,
+    ConfigOption,
+    JsonOption,
+    configured,
+    console,
+    fail,
+    print_json,
+)
+
+#: The entry states (`pipewarden.records.quarantine`), here so the module loads without it.
+HELD, RELEASED, SUPERSEDED = "held", "released", "superseded"
 
 quarantine_app = typer.Typer(
     help="Rows held back by checks: list them, show why, replay them after a fix.",
@@ -18,7 +27,9 @@ quarantine_app = typer.Typer(
 
 ReasonOption = Annotated[
     str | None,
-    typer.Option("--reason", help="Only rows that failed this check (e.g. iso_currency)."),
+    typer.Option(
+        "--reason", metavar="CHECK", help="Only rows that failed this check (e.g. iso_currency)."
+    ),
 ]
 
 
@@ -34,40 +45,73 @@ def _reasons(reasons: list[dict[str, Any]]) -> str:
 
 @quarantine_app.command("list")
 def list_(
-    table: Annotated[str | None, typer.Argument(help="Only this table.")] = None,
+    table: Annotated[str | None, typer.Argument(help="Only this table.", metavar="TABLE")] = None,
     config: ConfigOption = None,
+    json_output: JsonOption = False,
 ) -> None:
-    """How many rows each table has held, released and superseded."""
-    with configured(config) as cfg:
+    """How many rows each table has held, released and superseded; exit 1 if any are held."""
+    from pipewarden.db.engines import cached_engine, connect
+    from pipewarden.records import quarantine as q
+    from pipewarden.records.tables import ensure_tables
+
+    with configured(config, checks=False) as cfg:
         if table and table not in cfg.tables:
             raise fail(f"unknown table {table!r} (configured: {', '.join(cfg.tables)})")
         engine = cached_engine(cfg.warehouse.url)
         ensure_tables(engine)
         with connect(engine) as conn:
             rows = q.counts(conn, table)
-    if not rows:
+    held = sum(r[HELD] for r in rows)
+    if json_output:
+        print_json(
+            {
+                "tables": [
+                    {
+                        "table": r["table"],
+                        HELD: r[HELD],
+                        RELEASED: r[RELEASED],
+                        SUPERSEDED: r[SUPERSEDED],
+                        "oldest_held": r["oldest_held"],
+                    }
+                    for r in rows
+                ],
+                HELD: held,
+            }
+        )
+    elif not rows:
         console.print("The quarantine is empty.")
-        return
-    out = Table("table", "held", "released", "superseded", "oldest held")
-    for r in rows:
-        oldest = r["oldest_held"].isoformat(timespec="seconds") if r["oldest_held"] else "-"
-        out.add_row(r["table"], str(r[q.HELD]), str(r[q.RELEASED]), str(r[q.SUPERSEDED]), oldest)
-    console.print(out)
+    else:
+        out = Table("table", "held", "released", "superseded", "oldest held")
+        for r in rows:
+            oldest = r["oldest_held"].isoformat(timespec="seconds") if r["oldest_held"] else "-"
+            out.add_row(r["table"], str(r[HELD]), str(r[RELEASED]), str(r[SUPERSEDED]), oldest)
+        console.print(out)
+    if held:
+        raise typer.Exit(EXIT_FOUND)
 
 
 @quarantine_app.command()
 def show(
-    table: Annotated[str, typer.Argument(help="The table whose held rows to show.")],
+    table: Annotated[
+        str, typer.Argument(help="The table whose held rows to show.", metavar="TABLE")
+    ],
     config: ConfigOption = None,
     reason: ReasonOption = None,
     status: Annotated[
-        str, typer.Option("--status", help="held, released, superseded or all.")
-    ] = q.HELD,
-    limit: Annotated[int, typer.Option("--limit", min=1, help="Show at most this many.")] = 50,
+        str,
+        typer.Option("--status", metavar="STATE", help="held, released, superseded or all."),
+    ] = HELD,
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, metavar="N", help="Show at most this many.")
+    ] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
     """The held rows of a table with every reason, oldest first."""
-    if status not in (q.HELD, q.RELEASED, q.SUPERSEDED, "all"):
+    from pipewarden.db.engines import cached_engine, connect
+    from pipewarden.records import quarantine as q
+    from pipewarden.records.tables import ensure_tables
+
+    if status not in (HELD, RELEASED, SUPERSEDED, "all"):
         raise fail(f"--status {status!r}: expected held, released, superseded or all")
     with configured(config) as cfg:
         if table not in cfg.tables:
@@ -106,16 +150,27 @@ def show(
 
 @quarantine_app.command()
 def replay(
-    table: Annotated[str, typer.Argument(help="The table whose held rows to replay.")],
+    table: Annotated[
+        str, typer.Argument(help="The table whose held rows to replay.", metavar="TABLE")
+    ],
     config: ConfigOption = None,
     where: Annotated[
         list[str] | None,
-        typer.Option("--where", help="COLUMN=VALUE on the row as read; repeat to combine."),
+        typer.Option(
+            "--where",
+            metavar="COLUMN=VALUE",
+            help="Only rows with this value as read; repeat to combine.",
+        ),
     ] = None,
     reason: ReasonOption = None,
     by: Annotated[
-        str | None, typer.Option("--by", help="Who releases the rows (default: your login).")
+        str | None,
+        typer.Option("--by", metavar="NAME", help="Who releases the rows (default: your login)."),
     ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Say what would be released; release and load nothing."),
+    ] = False,
 ) -> None:
     """Check held rows again with the current schema and normalization; load those that pass."""
     from checks.quarantine_replay import ReplayError, parse_where
@@ -125,11 +180,25 @@ def replay(
         if table not in cfg.tables:
             raise fail(f"unknown table {table!r} (configured: {', '.join(cfg.tables)})")
         try:
-            result = run_replay(cfg, table, where=parse_where(where or []), reason=reason, by=by)
+            result = run_replay(
+                cfg, table, where=parse_where(where or []), reason=reason, by=by, dry_run=dry_run
+            )
         except ReplayError as error:
             raise fail(str(error)) from None
         except Exception as error:  # noqa: BLE001 - shown, never a traceback with secrets
             raise fail(f"{type(error).__name__}: {error}", EXIT_ERROR) from None
+    if dry_run:
+        console.print(
+            f"{table} (dry run, nothing changed): {result.examined} held row(s) checked again — "
+            f"{result.released} would be released, {result.superseded} superseded by a newer "
+            f"version, {result.still_held} would stay held.",
+            highlight=False,
+            soft_wrap=True,
+        )
+        for entry, key in list(zip(result.released_ids, result.released_keys))[:50]:
+            shown = ", ".join(f"{k}={v}" for k, v in key.items())
+            console.print(f"  would release {shown} (entry {entry})", highlight=False)
+        return
     console.print(
         f"{table}: {result.examined} held row(s) checked again — "
         f"{result.released} released by {result.released_by} ({result.loaded} changed the "

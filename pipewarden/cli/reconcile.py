@@ -18,7 +18,6 @@ from pipewarden.cli.common import (
     console,
     fail,
 )
-from pipewarden.db.urls import redact_secrets
 
 
 def _check_key_range(value: str | None) -> str | None:
@@ -38,7 +37,9 @@ def _check_key_range(value: str | None) -> str | None:
 
 
 def reconcile(
-    table: Annotated[str, typer.Argument(help="The configured table to reconcile.")],
+    table: Annotated[
+        str, typer.Argument(help="The configured table to reconcile.", metavar="TABLE")
+    ],
     config: ConfigOption = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Change nothing; report what repair would do.")
@@ -51,21 +52,26 @@ def reconcile(
         typer.Option(
             "--key-range",
             callback=_check_key_range,
+            metavar="LOW:HIGH",
             help="LOW:HIGH on the first key column, both ends included (either end open).",
         ),
     ] = None,
     columns: Annotated[
-        str | None, typer.Option("--columns", help="Compare only these columns (a,b,…).")
+        str | None,
+        typer.Option("--columns", metavar="A,B,…", help="Compare only these columns."),
     ] = None,
     keys_only: Annotated[
         bool, typer.Option("--keys-only", help="Compare keys alone: the hard-delete sweep.")
     ] = False,
     max_seconds: Annotated[
         float | None,
-        typer.Option("--max-seconds", min=0, help="Stop after this long; report coverage."),
+        typer.Option(
+            "--max-seconds", min=0, metavar="SECONDS", help="Stop after this long; report coverage."
+        ),
     ] = None,
     max_diffs: Annotated[
-        int | None, typer.Option("--max-diffs", min=1, help="Stop after this many differences.")
+        int | None,
+        typer.Option("--max-diffs", min=1, metavar="N", help="Stop after this many differences."),
     ] = None,
     check_parity: Annotated[
         bool,
@@ -74,6 +80,7 @@ def reconcile(
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Find rows that differ between a source table and its warehouse copy; optionally repair."""
+    from pipewarden.db.urls import redact_secrets
     from reconcile.keys import split_key_range
     from reconcile.parity import check_parity as parity
     from reconcile.run import ReconcileOptions, reconcile_table

@@ -1,21 +1,31 @@
 """`pipewarden sync`: copy what changed, table by table, with a progress bar."""
 
-from typing import Annotated
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from pipewarden.cli.common import EXIT_ERROR, ConfigOption, configured, console, fail
-from pipewarden.db.engines import cached_engine
-from pipewarden.db.urls import redact_secrets
-from pipewarden.records.sync_runs import SyncRun
-from pipewarden.sync.run import SyncOptions, sync_table
+from pipewarden.cli.common import (
+    EXIT_ERROR,
+    EXIT_FOUND,
+    ConfigOption,
+    JsonOption,
+    configured,
+    console,
+    fail,
+    print_json,
+)
+
+if TYPE_CHECKING:
+    from pipewarden.records.sync_runs import SyncRun
 
 
 def sync(
     tables: Annotated[
-        list[str] | None, typer.Argument(help="Tables to sync (default: all).")
+        list[str] | None,
+        typer.Argument(help="Tables to sync (default: all).", metavar="TABLE"),
     ] = None,
     config: ConfigOption = None,
     full_refresh: Annotated[
@@ -23,12 +33,23 @@ def sync(
     ] = False,
     backfill_column: Annotated[
         list[str] | None,
-        typer.Option("--backfill-column", help="Fill a new column for rows that did not change."),
+        typer.Option(
+            "--backfill-column",
+            metavar="COLUMN",
+            help="Fill a new column for rows that did not change (repeat for more).",
+        ),
     ] = None,
+    json_output: JsonOption = False,
 ) -> None:
-    """Copy what changed in the sources into the warehouse."""
+    """Copy what changed in the sources into the warehouse; exit 1 if rows were quarantined,
+    2 if a table failed."""
+    from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
     from checks.gate import gate_for
     from checks.report import failure_lines, failure_summary
+    from pipewarden.db.engines import cached_engine
+    from pipewarden.db.urls import redact_secrets
+    from pipewarden.sync.run import SyncOptions, sync_table
 
     with configured(config) as cfg:
         names = tables or list(cfg.tables)
@@ -46,6 +67,7 @@ def sync(
             TimeElapsedColumn(),
             console=console,
             transient=True,
+            disable=json_output,
         ) as progress:
             for name in names:
                 bar = progress.add_task(name, total=None, rows="")
@@ -64,16 +86,49 @@ def sync(
                 except Exception as error:  # noqa: BLE001 - reported per table, then exit 2
                     failed.append((name, redact_secrets(f"{type(error).__name__}: {error}")))
                 progress.remove_task(bar)
+        engine = cached_engine(cfg.warehouse.url)
+        held = {r.run_id: failure_summary(engine, r.run_id) for r in runs if r.rows_quarantined}
+    if json_output:
+        print_json(
+            {
+                "runs": [run_dict(r, held.get(r.run_id, [])) for r in runs],
+                "failed": [{"table": name, "error": message} for name, message in failed],
+            }
+        )
+    else:
         if runs:
             console.print(sync_table_view(runs))
-            engine = cached_engine(cfg.warehouse.url)
             for run in runs:
-                for line in failure_lines(failure_summary(engine, run.run_id)):
+                for line in failure_lines(held.get(run.run_id, [])):
                     console.print(f"  [yellow]quarantined[/] {line}", highlight=False)
         for name, message in failed:
             console.print(f"[bold red]{name} failed:[/] {message}", highlight=False, soft_wrap=True)
-        if failed:
-            raise typer.Exit(EXIT_ERROR)
+    if failed:
+        raise typer.Exit(EXIT_ERROR)
+    if held:
+        raise typer.Exit(EXIT_FOUND)
+
+
+def run_dict(run: SyncRun, quarantined: list[dict[str, Any]]) -> dict[str, Any]:
+    """One table's run as JSON-ready data (the `sync --json` shape)."""
+    return {
+        "table": run.table_name,
+        "run_id": run.run_id,
+        "status": run.status,
+        "full_refresh": run.full_refresh,
+        "rows_read": run.rows_read,
+        "rows_loaded": run.rows_loaded,
+        "rows_unchanged": run.rows_unchanged,
+        "rows_quarantined": run.rows_quarantined,
+        "batches": run.batches,
+        "old_watermark": run.old_watermark,
+        "new_watermark": run.new_watermark,
+        "newest_source_cursor": run.newest_source_cursor,
+        "duration_seconds": run.duration_seconds,
+        "latency_p95_seconds": run.latency_p95_seconds,
+        "schema_changes": run.schema_changes,
+        "quarantined": quarantined,
+    }
 
 
 def sync_table_view(runs: list[SyncRun]) -> Table:

@@ -1,33 +1,16 @@
 """The metrics of one sync run, written right after it: volume, latency, freshness, profiles."""
 
-from datetime import UTC, date, datetime, time
-from typing import Any
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
 from pipewarden.config import TableConfig
+from pipewarden.metrics.cursor import NEWEST_CURSOR, cursor_instant
 from pipewarden.metrics.profiles import ProfileAccumulator
 from pipewarden.records.column_samples import DELTA, FULL, write_samples
 from pipewarden.records.metrics import MetricPoint, latest_values, write_metrics
 from pipewarden.records.sync_runs import SyncRun
 from pipewarden.records.tables import ensure_tables
-
-#: The newest cursor value loaded so far, as epoch seconds: freshness is measured from it.
-NEWEST_CURSOR = "newest_cursor_epoch"
-
-
-def cursor_instant(value: Any) -> datetime | None:
-    """A cursor value as a UTC instant, or None when the cursor is not a time (a sequence)."""
-    if isinstance(value, datetime):
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    if isinstance(value, date):
-        return datetime.combine(value, time(), tzinfo=UTC)
-    if isinstance(value, str):
-        try:
-            return cursor_instant(datetime.fromisoformat(value))
-        except ValueError:
-            return None
-    return None
 
 
 def run_points(

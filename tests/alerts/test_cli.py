@@ -47,7 +47,7 @@ def test_without_slack_the_outbox_is_listed_and_send_says_why_not(config_file) -
     assert empty.exit_code == 0 and "No open incidents." in empty.output
     raise_now(load_config(path), finding(reason="newest row 4h 00m old"))
     listed = runner.invoke(app, ["alerts", "--config", path])
-    assert listed.exit_code == 0, listed.output
+    assert listed.exit_code == 1, listed.output  # an incident is open
     assert "open incidents" in listed.output and "orders" in listed.output
     assert "opened error" in listed.output and "newest row 4h 00m old" in listed.output
     assert "1 alerts in the outbox; no slack: section" in listed.output

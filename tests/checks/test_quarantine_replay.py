@@ -138,11 +138,20 @@ def test_quarantine_commands(sqlite_url, tmp_path):
     )
 
     listed = cli(str(path), "list")
-    assert listed.exit_code == 0 and "orders" in listed.output and " 3 " in listed.output
+    assert listed.exit_code == 1 and "orders" in listed.output and " 3 " in listed.output
 
     shown = cli(str(path), "show", "orders", "--reason", "iso_currency", "--json")
     assert shown.exit_code == 0
     assert [line.count('"iso_currency"') for line in shown.output.splitlines()] == [1, 1, 1]
+
+    before = held(warehouse)
+    dry = cli(str(path), "replay", "orders", "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    assert "2 would be released" in dry.output and "1 would stay held" in dry.output
+    for e in before:
+        line = f"would release order_id={e.primary_key['order_id']} (entry {e.id})"
+        assert (line in dry.output) == (e.primary_key["order_id"] in (2, 3)), line
+    assert held(warehouse) == before and warehouse_keys(warehouse) == [1]
 
     replayed = cli(str(path), "replay", "orders", "--where", "currency=eur", "--by", "alice")
     assert replayed.exit_code == 0, replayed.output

@@ -1,0 +1,59 @@
+"""The command line as people meet it: its version, help that names values in their words, and
+a start that leaves the heavy libraries to the commands that need them."""
+
+import re
+import subprocess
+import sys
+from importlib.metadata import version
+
+import click
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from pipewarden.cli.main import app
+
+#: Libraries `pipewarden --help` (and so every command's start) must not import.
+HEAVY = ("scipy", "pandera", "prefect", "polars", "pandas", "slack_sdk", "grafana_client")
+
+
+def test_importing_the_cli_leaves_the_heavy_libraries_unloaded():
+    """In a fresh interpreter: what `import pipewarden.cli.main` brought into sys.modules."""
+    code = (
+        "import sys, pipewarden.cli.main\n"
+        f"print(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert loaded == []
+
+
+def test_version_prints_the_installed_version():
+    result = CliRunner().invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.stdout.strip() == f"pipewarden {version('pipewarden')}"
+
+
+def _commands(group: click.Group, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    found = [path]
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            found += _commands(command, (*path, name))
+        else:
+            found.append((*path, name))
+    return found
+
+
+COMMANDS = _commands(typer.main.get_command(app))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "pipewarden")
+def test_help_shows_no_internal_type_labels(command, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    result = CliRunner().invoke(app, [*command, "--help"])
+    assert result.exit_code == 0, result.output
+    labels = re.findall(
+        r"<[a-z_\[\], ]+>|\b(?:TEXT|INTEGER|FLOAT|BOOLEAN|PATH RANGE)\b", result.output
+    )
+    assert labels == [], f"{' '.join(command)}: {labels}"
