@@ -12,7 +12,7 @@ from pipewarden.dialects import dialect_for
 from pipewarden.dialects.kinds import ColumnKind
 from pipewarden.records.column_kinds import read_kinds
 from pipewarden.records.tables import column_kinds as column_kinds_table
-from pipewarden.sync.schema import TableShape, reflect
+from pipewarden.sync.schema import Drift, TableShape, compare, reflect, refuse_breaking_drift
 from reconcile.canonical import Canonical, ColumnSpec, canonical_for
 
 #: Kinds whose fetched Python values are equal across drivers, so keys can be matched as is.
@@ -133,6 +133,7 @@ def plan_table(
             f"table {name}: warehouse table {table_config.target_table!r} not found (sync first)"
         )
     compared = _compared_columns(table_config, source, target, columns, keys_only)
+    _refuse_retyped(table_config, source, target, known, compared)
     key = list(table_config.primary_key)
     src_canon = canonical_for(source_engine.dialect.name)
     tgt_canon = canonical_for(target_engine.dialect.name)
@@ -239,6 +240,27 @@ def _compared_columns(
             )
         shared = [n for n in shared if n in columns or n in key]
     return key + [n for n in shared if n not in key]
+
+
+def _refuse_retyped(
+    table_config: TableConfig,
+    source: TableShape,
+    target: TableShape,
+    known: dict[str, ColumnKind],
+    compared: list[str],
+) -> None:
+    """A compared column whose type changed in the source is named as the sync names it: its
+    two sides cannot be put in one canonical form (the SQL would fail, or call every row
+    changed)."""
+    loaded = TableShape(target.table, {n: known.get(n, k) for n, k in target.kinds.items()})
+    drift = compare(source, loaded)
+    drift = Drift(retyped=[r for r in drift.retyped if r[0] in compared])
+    refuse_breaking_drift(
+        drift,
+        table_config.source_table,
+        f"Nothing was compared; migrate the warehouse column(s) and run `pipewarden sync "
+        f"{table_config.name} --full-refresh`, or leave them out with --columns.",
+    )
 
 
 def _needs_python(kind: ColumnKind, source: Canonical, target: Canonical) -> bool:

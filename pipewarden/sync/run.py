@@ -331,7 +331,7 @@ def _prepare_target(
         known = read_kinds(wh, table_config.name)
         target = TableShape(target.table, {n: known.get(n, k) for n, k in target.kinds.items()})
         drift = compare(source, target)
-        refuse_breaking_drift(drift, table_config.source_table, target.table, wh.dialect)
+        refuse_breaking_drift(drift, table_config.source_table, target=target.table, sql=wh.dialect)
         if drift.added:
             target = add_columns(wh, dialect, target, source, drift.added)
             write_kinds(wh, table_config.name, {n: source.kinds[n] for n in drift.added})

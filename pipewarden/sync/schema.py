@@ -130,12 +130,18 @@ def compare(source: TableShape, target: TableShape) -> Drift:
 
 
 def refuse_breaking_drift(
-    drift: Drift, source_name: str, target: sa.Table | None = None, sql: sa.Dialect | None = None
+    drift: Drift,
+    source_name: str,
+    outcome: str | None = None,
+    *,
+    target: sa.Table | None = None,
+    sql: sa.Dialect | None = None,
 ) -> None:
-    """Fail before anything loads when the source dropped or retyped a column, saying what to do.
+    """Fail before anything loads (or is compared) when the source dropped or retyped a column.
 
-    For a dropped column the message gives the statement that lets the table load again (the
-    warehouse table without it, quoted for the warehouse's dialect `sql`), or restoring it.
+    `outcome` says what did not happen and what to do; by default, for a sync, nothing was
+    loaded, and for a dropped column the message gives the statement that lets the table load
+    again (the warehouse table without it, quoted for the warehouse's dialect `sql`).
     """
     problems = [f"column {n!r} was dropped from the source" for n in drift.dropped]
     problems += [
@@ -144,26 +150,27 @@ def refuse_breaking_drift(
     ]
     if not problems:
         return
-    steps = []
-    if drift.dropped and target is not None and sql is not None:
-        quote = sql.identifier_preparer
-        drops = "; ".join(
-            f"ALTER TABLE {quote.format_table(target)} DROP COLUMN {quote.quote(n)}"
-            for n in drift.dropped
+    if outcome is None:
+        steps = []
+        if drift.dropped and target is not None and sql is not None:
+            quote = sql.identifier_preparer
+            drops = "; ".join(
+                f"ALTER TABLE {quote.format_table(target)} DROP COLUMN {quote.quote(n)}"
+                for n in drift.dropped
+            )
+            steps.append(
+                f"to load without the dropped column, remove it from the warehouse table "
+                f"(its values there are lost): {drops}; then sync again. Or restore it in the "
+                "source"
+            )
+        if drift.retyped:
+            steps.append("change the warehouse column to the source's type, then sync again")
+        outcome = (
+            "Nothing was loaded; "
+            + ("; ".join(steps) if steps else "change the warehouse table, then sync again")
+            + "."
         )
-        steps.append(
-            f"to load without the dropped column, remove it from the warehouse table "
-            f"(its values there are lost): {drops}; then sync again. Or restore it in the source"
-        )
-    if drift.retyped:
-        steps.append("change the warehouse column to the source's type, then sync again")
-    raise SchemaDriftError(
-        f"source table {source_name}: "
-        + "; ".join(problems)
-        + ". Nothing was loaded; "
-        + ("; ".join(steps) if steps else "change the warehouse table, then sync again")
-        + "."
-    )
+    raise SchemaDriftError(f"source table {source_name}: " + "; ".join(problems) + ". " + outcome)
 
 
 def add_columns(
