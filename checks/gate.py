@@ -167,7 +167,7 @@ def _source_dtypes(config: PipewardenConfig, table: TableConfig) -> dict[str, pl
     from pipewarden.db.engines import cached_engine, connect
     from pipewarden.sync.schema import reflect
 
-    with connect(cached_engine(config.sources[table.source].url)) as conn:
+    with connect(cached_engine(config.sources[table.source].url, config.timeouts.engine())) as conn:
         shape = reflect(conn, table.source_table, table.source_schema)
     return None if shape is None else {n: k.polars_dtype() for n, k in shape.kinds.items()}
 

@@ -75,7 +75,7 @@ def run_checks(
         config.table(name)  # unknown names fail before anything is recorded
     now = utc(now or datetime.now(UTC))
     settings = settings or DetectorSettings()
-    engine = cached_engine(config.warehouse.url)
+    engine = cached_engine(config.warehouse.url, config.timeouts.engine())
     ensure_tables(engine)
     run_id = str(uuid4())
     states = table_states(engine, config, names, now)

@@ -90,7 +90,7 @@ def replay(
     """
     table_config = config.table(table_name)
     result = ReplayResult(table_name, by or getpass.getuser(), dry_run=dry_run)
-    warehouse = cached_engine(config.warehouse.url)
+    warehouse = cached_engine(config.warehouse.url, config.timeouts.engine())
     ensure_tables(warehouse)
     with connect(warehouse) as wh:
         with wh.begin():

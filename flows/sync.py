@@ -43,7 +43,9 @@ def sync_table_task(
         ),
     )
     summary = run_summary(run)
-    summary["failures"] = failure_summary(cached_engine(config.warehouse.url), run.run_id)
+    summary["failures"] = failure_summary(
+        cached_engine(config.warehouse.url, config.timeouts.engine()), run.run_id
+    )
     publish_failure_artifact(summary["failures"], table)
     get_run_logger().info("%s", {k: v for k, v in summary.items() if k != "failures"})
     return summary

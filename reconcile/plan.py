@@ -117,8 +117,8 @@ def plan_table(
 ) -> TablePlan:
     """Reflect both tables and decide, per column, how it is canonicalized on each side."""
     table_config = config.table(name)
-    source_engine = cached_engine(config.sources[table_config.source].url)
-    target_engine = cached_engine(config.warehouse.url)
+    source_engine = cached_engine(config.sources[table_config.source].url, config.timeouts.engine())
+    target_engine = cached_engine(config.warehouse.url, config.timeouts.engine())
     with connect(source_engine) as src:
         source = reflect(src, table_config.source_table, table_config.source_schema)
         if source is not None:

@@ -120,7 +120,7 @@ def reconcile_table(
 ) -> ReconcileReport:
     """Compare one table with its source, repair it if asked, and record the run."""
     options = options or ReconcileOptions()
-    warehouse = cached_engine(config.warehouse.url)
+    warehouse = cached_engine(config.warehouse.url, config.timeouts.engine())
     ensure_tables(warehouse)
     run = ReconcileRun(
         run_id=str(uuid4()),
@@ -185,7 +185,7 @@ def outcome_metrics(run: ReconcileRun) -> list[MetricPoint]:
 def _reconcile(
     config: PipewardenConfig, name: str, options: ReconcileOptions, run: ReconcileRun
 ) -> ReconcileReport:
-    warehouse = cached_engine(config.warehouse.url)
+    warehouse = cached_engine(config.warehouse.url, config.timeouts.engine())
     plan = plan_table(config, name, options.columns, options.keys_only)
     result = diff_plan(plan, options)
     timings = dict(result.timings)

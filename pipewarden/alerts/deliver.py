@@ -79,7 +79,7 @@ def deliver_pending(
     limit: int = 500,
 ) -> DeliveryReport:
     """Send what waits in the outbox; without a `slack:` section, only count it."""
-    engine = cached_engine(config.warehouse.url)
+    engine = cached_engine(config.warehouse.url, config.timeouts.engine())
     ensure_tables(engine)
     with engine.connect() as conn:
         queue = undelivered(conn, limit)

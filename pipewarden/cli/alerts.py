@@ -51,7 +51,7 @@ def show(
     from pipewarden.records.tables import ensure_tables
 
     with configured(config, checks=False) as cfg:
-        engine = cached_engine(cfg.warehouse.url)
+        engine = cached_engine(cfg.warehouse.url, cfg.timeouts.engine())
         ensure_tables(engine)
         with connect(engine) as conn:
             incidents = list(open_incidents(conn).values())
@@ -133,7 +133,7 @@ def send(
     from pipewarden.records.tables import ensure_tables
 
     with configured(config) as cfg:
-        engine = cached_engine(cfg.warehouse.url)
+        engine = cached_engine(cfg.warehouse.url, cfg.timeouts.engine())
         ensure_tables(engine)
         if cfg.slack is None:
             raise fail("no slack: section in the configuration: alerts stay in the outbox")

@@ -121,7 +121,7 @@ def status(config: ConfigOption = None, json_output: JsonOption = False) -> None
     with configured(config, checks=False) as cfg:
         now = datetime.now(UTC)
         try:
-            engine = cached_engine(cfg.warehouse.url)
+            engine = cached_engine(cfg.warehouse.url, cfg.timeouts.engine())
             ensure_tables(engine)
             states = table_states(engine, cfg, list(cfg.tables), now)
         except Exception as error:  # noqa: BLE001 - shown without a traceback, secrets hidden

@@ -57,7 +57,7 @@ def list_(
     with configured(config, checks=False) as cfg:
         if table and table not in cfg.tables:
             raise fail(f"unknown table {table!r} (configured: {', '.join(cfg.tables)})")
-        engine = cached_engine(cfg.warehouse.url)
+        engine = cached_engine(cfg.warehouse.url, cfg.timeouts.engine())
         ensure_tables(engine)
         with connect(engine) as conn:
             rows = q.counts(conn, table)
@@ -116,7 +116,7 @@ def show(
     with configured(config) as cfg:
         if table not in cfg.tables:
             raise fail(f"unknown table {table!r} (configured: {', '.join(cfg.tables)})")
-        engine = cached_engine(cfg.warehouse.url)
+        engine = cached_engine(cfg.warehouse.url, cfg.timeouts.engine())
         ensure_tables(engine)
         with connect(engine) as conn:
             entries = q.entries(

@@ -86,7 +86,7 @@ def sync(
                 except Exception as error:  # noqa: BLE001 - reported per table, then exit 2
                     failed.append((name, redact_secrets(f"{type(error).__name__}: {error}")))
                 progress.remove_task(bar)
-        engine = cached_engine(cfg.warehouse.url)
+        engine = cached_engine(cfg.warehouse.url, cfg.timeouts.engine())
         held = {r.run_id: failure_summary(engine, r.run_id) for r in runs if r.rows_quarantined}
     if json_output:
         print_json(

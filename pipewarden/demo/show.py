@@ -122,7 +122,7 @@ def _alerts(console: Console, config: PipewardenConfig, config_path: Path, began
     from pipewarden.records.alerts import OPENED, PENDING, SENDING, WORSE, recent_alerts
     from pipewarden.records.incidents import open_incidents
 
-    with cached_engine(config.warehouse.url).connect() as conn:
+    with cached_engine(config.warehouse.url, config.timeouts.engine()).connect() as conn:
         raised = recent_alerts(conn, since=began)
         waiting = len(recent_alerts(conn, states=[PENDING, SENDING], limit=10_000))
         quiet = [i for i in open_incidents(conn).values() if i.opened_at < began <= i.last_seen_at]

@@ -1,6 +1,6 @@
 """The small interface every database implements; one file per dialect implements it."""
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
@@ -59,11 +59,18 @@ class Dialect:
         a read transaction may be refused the upgrade to a writer (SQLite)."""
 
     @contextmanager
-    def run_lock(self, conn: sa.Connection, name: str, wait: float) -> Iterator[bool]:
+    def run_lock(
+        self,
+        conn: sa.Connection,
+        name: str,
+        wait: float,
+        on_wait: Callable[[], None] = lambda: None,
+    ) -> Iterator[bool]:
         """Hold the lock that lets one run at a time work on `name` (a warehouse table), for
-        the `with` block; yields False when another holder kept it for `wait` seconds. A holder
-        that dies (SIGKILL, a lost host) loses it: who holds it is alive. `conn` is the run's
-        own warehouse connection, outside a transaction."""
+        the `with` block; yields False when another holder kept it for `wait` seconds, and
+        calls `on_wait` once before waiting. A holder that dies (SIGKILL, a lost host) loses
+        it: who holds it is alive. `conn` is the run's warehouse connection, outside a
+        transaction."""
         raise NotImplementedError(f"{self.name} cannot be a warehouse")
         yield False  # pragma: no cover
 

@@ -23,6 +23,8 @@ Kind = Literal[
     "json",
     "binary",
     "uuid",
+    "interval",
+    "array",
 ]
 
 
@@ -35,6 +37,8 @@ class ColumnKind:
     scale: int | None = None
     length: int | None = None
     timezone: bool = False
+    #: An array's element type as PostgreSQL names it (`INTEGER`, `TEXT`, `VARCHAR(20)`).
+    element: str | None = None
 
     def polars_dtype(self) -> pl.DataType:
         """The batch column type; decimals stay decimals so no value passes through float."""
@@ -63,6 +67,12 @@ class ColumnKind:
 def kind_of(type_: TypeEngine[object]) -> ColumnKind:
     """Classify a reflected SQLAlchemy type; unknown types are carried as text."""
     name = type(type_).__name__.upper()
+    if isinstance(type_, sa.ARRAY):
+        from sqlalchemy.dialects import postgresql
+
+        return ColumnKind("array", element=type_.item_type.compile(dialect=postgresql.dialect()))
+    if name == "INTERVAL" or isinstance(type_, sa.Interval):
+        return ColumnKind("interval")
     if name in ("JSON", "JSONB"):
         return ColumnKind("json")
     if name == "UUID" or isinstance(type_, sa.Uuid):
@@ -100,5 +110,8 @@ def compatible(source: ColumnKind, target: ColumnKind) -> bool:
         ("uuid", "text"),
         ("json", "text"),
         ("boolean", "integer"),
+        # Tables created before intervals and arrays had kinds of their own hold their text.
+        ("interval", "text"),
+        ("array", "text"),
     }
     return (source.kind, target.kind) in widenings

@@ -21,10 +21,12 @@ class MariaDB(Dialect):
 
     def engine_options(self, timeouts: Timeouts = DEFAULT_TIMEOUTS) -> dict[str, Any]:
         lock = max(1, math.ceil(timeouts.lock))
+        # max_statement_time is MariaDB's: inside `/*M! … */`, which MySQL reads as a comment
+        # (there the socket's read timeout below is the statement's limit).
         session = (
             "SET time_zone = '+00:00', "
-            f"SESSION max_statement_time = {timeouts.statement:g}, "
             f"SESSION lock_wait_timeout = {lock}, SESSION innodb_lock_wait_timeout = {lock}"
+            f" /*M!100108 , SESSION max_statement_time = {timeouts.statement:g} */"
         )
         # The socket's own limits back the server's: a server that stops answering is left.
         network = math.ceil(max(timeouts.statement, timeouts.lock)) + 30

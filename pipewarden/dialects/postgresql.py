@@ -3,7 +3,7 @@
 import hashlib
 import io
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -13,7 +13,7 @@ import polars as pl
 import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
-from sqlalchemy.types import TypeEngine
+from sqlalchemy.types import TypeEngine, UserDefinedType
 
 from pipewarden.db.timeouts import DEFAULT_TIMEOUTS, TimeoutKind, Timeouts
 from pipewarden.dialects import arrow_csv
@@ -36,6 +36,7 @@ class PostgreSQL(Dialect):
     def engine_options(self, timeouts: Timeouts = DEFAULT_TIMEOUTS) -> dict[str, Any]:
         session = {
             "timezone": "UTC",
+            "intervalstyle": "postgres",  # the text intervals travel as: one form everywhere
             "statement_timeout": _millis(timeouts.statement),
             "lock_timeout": _millis(timeouts.lock),
         }
@@ -62,13 +63,17 @@ class PostgreSQL(Dialect):
             return pg.UUID(as_uuid=False)
         if kind.kind == "time" and kind.timezone:
             return pg.TIME(timezone=True)
+        if kind.kind == "interval":
+            return pg.INTERVAL()
+        if kind.kind == "array" and kind.element:
+            return ArrayOf(kind.element)
         return _generic_type(kind)
 
     def staging_type(self, kind: ColumnKind) -> TypeEngine[Any]:
         """JSON and unconstrained numerics travel as text and are cast in the merge."""
         if kind.kind == "json" or (kind.kind == "decimal" and kind.scale is None):
             return sa.Text()
-        if kind.kind == "uuid" or (kind.kind == "time" and kind.timezone):
+        if kind.kind in ("uuid", "interval", "array") or (kind.kind == "time" and kind.timezone):
             return sa.Text()
         return self.column_type(kind)
 
@@ -80,7 +85,8 @@ class PostgreSQL(Dialect):
     def read_expression(self, column: sa.ColumnElement[Any], kind: ColumnKind) -> Any:
         if kind.kind in ("json", "uuid") or (kind.kind == "decimal" and kind.scale is None):
             return sa.cast(column, sa.Text).label(column.key)
-        if kind.kind == "time" and kind.timezone:  # the offset kept, as PostgreSQL writes it
+        if kind.kind in ("interval", "array") or (kind.kind == "time" and kind.timezone):
+            # PostgreSQL's own text: exact, and what it parses back (a timetz keeps its offset).
             return sa.cast(column, sa.Text).label(column.key)
         return column
 
@@ -90,10 +96,30 @@ class PostgreSQL(Dialect):
         return 6 if precision is None else int(precision)
 
     @contextmanager
-    def run_lock(self, conn: sa.Connection, name: str, wait: float) -> Iterator[bool]:
+    def run_lock(
+        self,
+        conn: sa.Connection,
+        name: str,
+        wait: float,
+        on_wait: Callable[[], None] = lambda: None,
+    ) -> Iterator[bool]:
         """A session-level advisory lock: it outlives the run's transactions, and the server
         drops it with the session of a holder that died."""
         key = advisory_key(f"{conn.engine.url.database}|{name}")
+        with conn.begin():
+            held = bool(
+                conn.execute(sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar()
+            )
+        if not held:
+            on_wait()
+            held = self._wait_for_lock(conn, key, wait)
+        try:
+            yield held
+        finally:
+            if held:
+                _release(conn, key)
+
+    def _wait_for_lock(self, conn: sa.Connection, key: int, wait: float) -> bool:
         try:
             with conn.begin():
                 conn.execute(
@@ -104,14 +130,8 @@ class PostgreSQL(Dialect):
         except sa.exc.DBAPIError as error:
             if self.timeout_kind(error) != "lock":
                 raise
-            held = False
-        else:
-            held = True
-        try:
-            yield held
-        finally:
-            if held:
-                _release(conn, key)
+            return False
+        return True
 
     def relax_commit(self, conn: sa.Connection) -> None:
         conn.execute(sa.text("SET LOCAL synchronous_commit TO OFF"))
@@ -260,6 +280,18 @@ class PostgreSQL(Dialect):
             copy.set_types(oids)
             for row in batch.iter_rows():
                 copy.write_row(row)
+
+
+class ArrayOf(UserDefinedType[Any]):
+    """`<element>[]`, the array type of a source column, named as the source names it."""
+
+    cache_ok = True
+
+    def __init__(self, element: str) -> None:
+        self.element = element
+
+    def get_col_spec(self, **kw: Any) -> str:
+        return f"{self.element}[]"
 
 
 def advisory_key(text: str) -> int:

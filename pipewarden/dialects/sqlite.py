@@ -1,6 +1,6 @@
 """SQLite: the embedded warehouse and the demo's sources. Decimals are stored as exact text."""
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -63,11 +63,17 @@ class SQLite(Dialect):
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     @contextmanager
-    def run_lock(self, conn: sa.Connection, name: str, wait: float) -> Iterator[bool]:
+    def run_lock(
+        self,
+        conn: sa.Connection,
+        name: str,
+        wait: float,
+        on_wait: Callable[[], None] = lambda: None,
+    ) -> Iterator[bool]:
         """An exclusive `flock` on a file beside the database: the kernel drops it with the
         process that held it, and SQLite's own write lock cannot be held across a run's
         transactions without stopping every other table's writes."""
-        with file_lock(conn.engine.url.database, name, wait) as held:
+        with file_lock(conn.engine.url.database, name, wait, on_wait) as held:
             yield held
 
     def column_type(self, kind: ColumnKind) -> TypeEngine[Any]:

@@ -9,7 +9,7 @@ import hashlib
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -21,12 +21,18 @@ _memory_guard = threading.Lock()
 
 
 @contextmanager
-def file_lock(database: str | None, name: str, wait: float) -> Iterator[bool]:
-    """Hold the lock on `name` for this database; yields False after `wait` seconds without."""
+def file_lock(
+    database: str | None, name: str, wait: float, on_wait: Callable[[], None]
+) -> Iterator[bool]:
+    """Hold the lock on `name` for this database; yields False after `wait` seconds without.
+    `on_wait` is called once when another holder has it."""
     if not database or database == ":memory:" or database.startswith("file::memory:"):
         with _memory_guard:
             lock = _memory_locks.setdefault(name, threading.Lock())
-        held = lock.acquire(timeout=max(wait, 0.0))
+        held = lock.acquire(blocking=False)
+        if not held:
+            on_wait()
+            held = lock.acquire(timeout=max(wait, 0.0))
         try:
             yield held
         finally:
@@ -38,7 +44,7 @@ def file_lock(database: str | None, name: str, wait: float) -> Iterator[bool]:
     path.parent.mkdir(exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        held = _acquire(fd, wait)
+        held = _acquire(fd, wait, on_wait)
         try:
             yield held
         finally:
@@ -48,13 +54,17 @@ def file_lock(database: str | None, name: str, wait: float) -> Iterator[bool]:
         os.close(fd)
 
 
-def _acquire(fd: int, wait: float) -> bool:
+def _acquire(fd: int, wait: float, on_wait: Callable[[], None]) -> bool:
     deadline = time.monotonic() + wait
+    waiting = False
     while True:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return True
         except BlockingIOError:
+            if not waiting:
+                on_wait()
+                waiting = True
             if time.monotonic() >= deadline:
                 return False
             time.sleep(_POLL_SECONDS)

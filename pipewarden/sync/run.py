@@ -1,6 +1,7 @@
 """One table's delta sync, start to finish: the plain function the flow and the CLI call."""
 
 import functools
+import logging
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -48,6 +49,8 @@ from pipewarden.sync.schema import (
     refuse_breaking_drift,
 )
 
+log = logging.getLogger(__name__)
+
 
 class SyncError(RuntimeError):
     """A sync that cannot proceed; the message says which table and why."""
@@ -90,7 +93,11 @@ def sync_table(config: PipewardenConfig, name: str, options: SyncOptions | None 
         dialect = dialect_for(wh.dialect.name)
         wait = config.timeouts.run_lock.total_seconds()
         lock_name = f"{config.warehouse.schema_name or ''}.{table_config.target_table}"
-        with dialect.run_lock(wh, lock_name, wait) as held:
+        waiting = (
+            f"table {name}: another sync of warehouse table {table_config.target_table!r} is "
+            f"running; waiting up to {wait:g} s for it to finish (timeouts.run_lock)"
+        )
+        with dialect.run_lock(wh, lock_name, wait, lambda: log.warning(waiting)) as held:
             if not held:
                 message = _lock_refused(wh, table_config, wait)
                 finish_run(wh, run, "failed", message, also=run_alerts)

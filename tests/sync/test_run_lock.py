@@ -50,7 +50,9 @@ def test_two_first_syncs_at_once_take_turns_and_both_succeed(make_url, warehouse
 
 
 @pytest.mark.parametrize("warehouse_kind", WAREHOUSES)
-def test_a_run_that_waits_too_long_gives_up_naming_the_run_it_waited_for(make_url, warehouse_kind):
+def test_a_run_that_waits_too_long_gives_up_naming_the_run_it_waited_for(
+    make_url, warehouse_kind, caplog
+):
     source_url, warehouse_url = make_url("postgresql", "src"), make_url(warehouse_kind, "wh")
     source, _ = orders_source(source_url, 100)
     holding, release = threading.Event(), threading.Event()
@@ -76,6 +78,8 @@ def test_a_run_that_waits_too_long_gives_up_naming_the_run_it_waited_for(make_ur
     finally:
         release.set()
         thread.join()
+    waited = "another sync of warehouse table 'orders' is running; waiting up to 0.3 s"
+    assert f"table orders: {waited}" in caplog.text
     message = str(refused.value)
     assert "table orders" in message and first["run_id"] in message
     assert "0.3 s" in message and "timeouts.run_lock" in message
