@@ -56,3 +56,9 @@ def deliver_after(config_path: str | None) -> None:
     if state.is_failed():
         message = "alert delivery failed, alerts stay in the outbox: %s"
         get_run_logger().warning(message, state.message)
+        return
+    from pipewarden.alerts.deliver import undelivered_warning
+
+    warning = undelivered_warning(state.result())
+    if warning is not None:  # no usable token, Slack down: said once per run, never raised
+        get_run_logger().warning("%s", warning)

@@ -7,13 +7,15 @@ transaction (the metric in a savepoint, so it cannot undo the outcome). When Sla
 reached or keeps answering 429/5xx after the client's retries, the alert goes back to the
 outbox with a later `next_attempt_at` (doubling from a minute up to an hour, at least
 Retry-After) and the run stops: the rest wait for the next run, in order. A permanent refusal
-marks the alert failed with Slack's error; one about the token also stops the run; so does an
+marks the alert failed with Slack's error; one about the token leaves it in the outbox (the
+token is at fault, not the alert) and stops the run, as a token that is not set does; so does an
 alert whose claim was lost (the run outlived the lease), whose outcome is then the other run's.
 An alert that cannot be rendered or posted for a reason of our own fails alone, with the error.
 `pipewarden alerts send --retry-failed` puts failed alerts back once fixed.
 """
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -86,6 +88,9 @@ def deliver_pending(
     if config.slack is None:
         return DeliveryReport(configured=False, waiting=[a.id for a in queue if a.id])
     slack = config.slack
+    if slack.token_problem is not None:  # nothing to try: every alert waits for a token
+        stopped = f"no usable Slack token: {slack.token_problem}"
+        return DeliveryReport(waiting=[a.id for a in queue if a.id], stopped=stopped)
     client = client or slack_client(slack)
     report = DeliveryReport()
     blocked: set[str] = set()
@@ -106,6 +111,24 @@ def deliver_pending(
         outcome = _post(client, channel, alert, slack.links)
         _record(engine, alert, held, channel, outcome, now or datetime.now(UTC), report)
     return report
+
+
+def undelivered_warning(counts: Mapping[str, object]) -> str | None:
+    """What a stage says, once, about the alerts its delivery left: why they wait, or None.
+
+    `counts` is `DeliveryReport.as_dict()`. Without a `slack:` section alerts wait by choice,
+    and with none waiting there is nothing to say.
+    """
+    if not counts.get("configured"):
+        return None
+    waiting = int(str(counts.get("retrying") or 0)) + int(str(counts.get("waiting") or 0))
+    failed = int(str(counts.get("failed") or 0))
+    parts = []
+    if counts.get("stopped") and waiting:
+        parts.append(f"alerts not delivered, {waiting} wait in the outbox: {counts['stopped']}")
+    if failed:
+        parts.append(f"{failed} alerts refused by Slack (`pipewarden alerts` shows why)")
+    return "; ".join(parts) or None
 
 
 def _post(client: WebClient, channel: str, alert: Alert, links: SlackLinks) -> Posted | Refused:
@@ -147,6 +170,10 @@ def _record(
             status = "retrying"
             next_attempt = at + _backoff(held.attempt, outcome.retry_after)
             kept = mark_retry(conn, held, outcome.error, next_attempt)
+        elif outcome.token:
+            # The token is at fault, not the alert: it waits, due as soon as a token works.
+            status = "retrying"
+            kept = mark_retry(conn, held, outcome.error, at)
         else:
             status = "failed"
             kept = mark_failed(conn, held, outcome.error)
@@ -169,10 +196,11 @@ def _record(
     elif outcome.transient:
         report.retrying.append(alert.id)
         report.stopped = f"Slack did not take alert {alert.id}: {outcome.error}"
+    elif outcome.token:
+        report.retrying.append(alert.id)
+        report.stopped = f"Slack refused the token: {outcome.error}"
     else:
         report.failed.append(alert.id)
-        if outcome.token:
-            report.stopped = f"Slack refused the token: {outcome.error}"
     error = outcome.error if isinstance(outcome, Refused) else ""
     log.info("alert %s to %s: %s %s", alert.id, channel, status, error)
 

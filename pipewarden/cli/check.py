@@ -42,7 +42,7 @@ def check(
     """Check freshness and anomalies, record the results; exit 1 if any check fails."""
     from checks.monitor import run_checks
 
-    with configured(config) as cfg:
+    with configured(config, deliver=True) as cfg:
         unknown = [n for n in tables or [] if n not in cfg.tables]
         if unknown:
             raise fail(

@@ -79,11 +79,15 @@ def fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
 
 
 @contextmanager
-def configured(path: str | None, checks: bool = True) -> Iterator[PipewardenConfig]:
+def configured(
+    path: str | None, checks: bool = True, deliver: bool = False
+) -> Iterator[PipewardenConfig]:
     """Load the configuration, turning a bad file into a clear error and exit code 2.
 
     `checks`: also import every table's schema and check its normalize steps (pandera); the
     commands that never validate rows (`status`, `alerts`, `quarantine list`) skip it.
+    `deliver`: the command's alerts go out when its work is done, whatever its outcome (a
+    failed sync raises one): see `deliver_alerts`.
     """
     from pipewarden.config import ConfigError, load_config
 
@@ -95,4 +99,37 @@ def configured(path: str | None, checks: bool = True) -> Iterator[PipewardenConf
             verify_schema_refs(config)
     except ConfigError as error:
         raise fail(str(error)) from None
-    yield config
+    try:
+        yield config
+    except Exception:  # typer.Exit too: the exit code is the work's, delivery comes first
+        if deliver:
+            deliver_alerts(config)
+        raise
+    if deliver:
+        deliver_alerts(config)
+
+
+def deliver_alerts(config: PipewardenConfig) -> None:
+    """Deliver the outbox (what the command raised, after what waited before it) to Slack.
+
+    Alerts never block data and never change an exit code: without a `slack:` section nothing
+    is tried; when alerts are left waiting (no usable token, Slack down) the command says why
+    once, as a warning on stderr. At least once: a post whose answer is lost (a time-out after
+    Slack took it) is sent again by a later delivery.
+    """
+    if config.slack is None:
+        return
+    from pipewarden.alerts.deliver import deliver_pending, undelivered_warning
+
+    try:
+        warning = undelivered_warning(deliver_pending(config).as_dict())
+    except Exception as error:  # noqa: BLE001 - the warehouse out of reach: the alerts wait
+        warning = (
+            f"alert delivery failed, alerts stay in the outbox: {type(error).__name__}: {error}"
+        )
+    if warning is not None:
+        from pipewarden.db.urls import redact_secrets
+
+        errors.print(
+            f"[yellow]warning:[/] {redact_secrets(warning)}", highlight=False, soft_wrap=True
+        )

@@ -88,7 +88,7 @@ def reconcile(
     if dry_run and repair:
         raise fail("--dry-run and --repair exclude each other")
     bounds = split_key_range(key_range) if key_range is not None else None
-    with configured(config) as cfg:
+    with configured(config, deliver=True) as cfg:
         if table not in cfg.tables:
             raise fail(f"unknown table {table!r} (configured: {', '.join(cfg.tables)})")
         picked = [c.strip() for c in columns.split(",") if c.strip()] if columns else None

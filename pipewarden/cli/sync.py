@@ -51,7 +51,7 @@ def sync(
     from pipewarden.db.urls import redact_secrets
     from pipewarden.sync.run import SyncOptions, sync_table
 
-    with configured(config) as cfg:
+    with configured(config, deliver=True) as cfg:
         names = tables or list(cfg.tables)
         unknown = [n for n in names if n not in cfg.tables]
         if unknown:

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from pipewarden.config.advice import config_warnings
 from pipewarden.config.imports import make_importable
-from pipewarden.config.models import PipewardenConfig
+from pipewarden.config.models import TOKEN_PROBLEM, PipewardenConfig
 from pipewarden.db.urls import redact_secrets
 
 log = logging.getLogger(__name__)
@@ -69,12 +69,31 @@ def _describe(error: ValidationError, file: Path) -> str:
     return "\n".join(lines)
 
 
+def _slack_token(data: dict[str, Any], file: Path) -> tuple[dict[str, Any], str | None]:
+    """`slack.token` naming a variable not set here is no error: alerts never block data.
+
+    The token is left empty and the reason kept (`SlackConfig.token_problem`): syncs, checks
+    and reconciliations run, and their alerts wait in the outbox.
+    """
+    slack = data.get("slack")
+    if not isinstance(slack, dict) or not isinstance(slack.get("token"), str):
+        return data, None
+    try:
+        expand_env(slack["token"], f"{file}: slack.token")
+    except ConfigError as error:
+        return {**data, "slack": {**slack, "token": ""}}, str(error)
+    return data, None
+
+
 def parse_config(data: Any, file: Path) -> PipewardenConfig:
     """Validate already-parsed YAML; `file` is only used in messages."""
     if not isinstance(data, dict):
         raise ConfigError(f"{file}: expected a mapping at the top level")
+    data, token_problem = _slack_token(data, file)
     try:
-        return PipewardenConfig.model_validate(_expand_tree(data, file))
+        return PipewardenConfig.model_validate(
+            _expand_tree(data, file), context={TOKEN_PROBLEM: token_problem}
+        )
     except ValidationError as error:
         raise ConfigError(_describe(error, file)) from None
 

@@ -9,7 +9,9 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -191,6 +193,10 @@ SLACK_MAX_WAIT_SECONDS = 20
 SLACK_POST_BUDGET_SECONDS = 300
 
 
+#: The validation context's key for why the loader could not give `slack.token` a value.
+TOKEN_PROBLEM = "slack_token_problem"
+
+
 class SlackConfig(_Strict):
     """Delivery of the alert outbox to Slack. Without it, alerts wait in the outbox."""
 
@@ -204,6 +210,26 @@ class SlackConfig(_Strict):
     #: goes back to the outbox for a later delivery run.
     retries: int = Field(default=2, ge=0, le=10)
     timeout_seconds: int = Field(default=30, ge=1, le=300)
+    _token_problem: str | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _token_from_loader(self, info: ValidationInfo) -> "SlackConfig":
+        """The loader's word on the token: its variable not set on this machine."""
+        self._token_problem = (info.context or {}).get(TOKEN_PROBLEM)
+        return self
+
+    @property
+    def token_problem(self) -> str | None:
+        """Why no alert can be delivered with this token (unset, empty), or None.
+
+        Alerts never block data: a configuration without a usable token still loads, the
+        stages run, and their alerts wait in the outbox until a token is there.
+        """
+        if self._token_problem:
+            return self._token_problem
+        if not self.token.get_secret_value().strip():
+            return "slack.token is empty"
+        return None
 
     @model_validator(mode="after")
     def _post_within_budget(self) -> "SlackConfig":

@@ -4,9 +4,10 @@ import json
 import re
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 
-from pipewarden.alerts.deliver import deliver_pending
+from pipewarden.alerts.deliver import deliver_pending, undelivered_warning
 from pipewarden.alerts.findings import PASSING
 from pipewarden.db.engines import cached_engine
 from pipewarden.records.alerts import FAILED, PENDING, SENT, claim
@@ -114,17 +115,36 @@ def test_a_permanent_refusal_is_marked_and_not_tried_again(
     assert len(fake_slack.seen) == tried
 
 
-def test_a_bad_token_fails_the_alert_and_stops_the_run(
+def test_a_bad_token_leaves_the_alerts_waiting_and_stops_the_run(
     warehouse_url: str, fake_slack: FakeSlack
 ) -> None:
     config = alert_config(warehouse_url, fake_slack.url, token="xoxb-revoked")
     raise_now(config, finding("orders"), finding("customers"))
     report = deliver_pending(config, now=NOW)
-    assert len(report.failed) == 1 and report.stopped and "invalid_auth" in report.stopped
+    assert report.failed == [] and report.stopped and "invalid_auth" in report.stopped
     first, second = outbox(config)
-    assert (first.state, first.last_error) == (FAILED, "invalid_auth")
+    # The token is at fault, not the alert: it waits, due at once, for a token that works.
+    assert (first.state, first.last_error, first.next_attempt_at) == (PENDING, "invalid_auth", NOW)
     assert (second.state, second.attempts) == (PENDING, 0)
     assert len(fake_slack.seen) == 1
+    fixed = alert_config(warehouse_url, fake_slack.url)
+    assert len(deliver_pending(fixed, now=NOW).sent) == 2
+
+
+def test_a_token_not_set_tries_nothing_and_says_why(
+    warehouse_url: str, fake_slack: FakeSlack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PIPEWARDEN_NO_SUCH_TOKEN", raising=False)
+    config = alert_config(warehouse_url, fake_slack.url, token="${PIPEWARDEN_NO_SUCH_TOKEN}")
+    assert config.slack is not None
+    assert "PIPEWARDEN_NO_SUCH_TOKEN is not set" in (config.slack.token_problem or "")
+    raise_now(config, finding("orders"))
+    counts = deliver_pending(config, now=NOW).as_dict()
+    assert (counts["waiting"], fake_slack.seen) == (1, [])
+    warning = undelivered_warning(counts) or ""
+    assert "alerts not delivered, 1 wait in the outbox: no usable Slack token" in warning
+    assert "PIPEWARDEN_NO_SUCH_TOKEN is not set" in warning
+    assert [a.state for a in outbox(config)] == [PENDING]
 
 
 def test_order_is_kept_per_channel(warehouse_url: str, fake_slack: FakeSlack) -> None:
