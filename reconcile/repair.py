@@ -26,7 +26,7 @@ import sqlalchemy as sa
 
 from pipewarden.db.engines import connect
 from pipewarden.dialects import dialect_for
-from pipewarden.dialects.kinds import ColumnKind, kind_of
+from pipewarden.dialects.kinds import ColumnKind
 from pipewarden.records.reconcile_runs import RepairRecord, forget_repairs, record_repairs
 from pipewarden.records.watermarks import read_watermark
 from pipewarden.sync.gate import BatchGate, PassThroughGate
@@ -105,11 +105,11 @@ def repair(
     gate = gate or PassThroughGate()
     source, target = plan.source, plan.target
     columns = [c.name for c in source.table.columns if c.name in target.table.c]
-    source_kinds = {c: kind_of(source.table.c[c].type) for c in columns}
-    # The warehouse table was created from the source's kinds; staging follows them.
-    shape = TableShape(target.table, source_kinds)
     dialect = dialect_for(target.engine.dialect.name)
     source_dialect = dialect_for(source.engine.dialect.name)
+    source_kinds = {c: source_dialect.kind_of(source.table.c[c].type) for c in columns}
+    # The warehouse table was created from the source's kinds; staging follows them.
+    shape = TableShape(target.table, source_kinds)
     upserts = [d for d in diffs if d.kind in ("missing", "changed")]
     extras = [d for d in diffs if d.kind == "extra"]
     outcome = RepairOutcome()

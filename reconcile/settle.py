@@ -18,7 +18,6 @@ import sqlalchemy as sa
 from pipewarden.config import TableConfig
 from pipewarden.db.engines import connect
 from pipewarden.dialects import dialect_for
-from pipewarden.dialects.kinds import kind_of
 from pipewarden.sync.gate import BatchGate, PassThroughGate
 from pipewarden.sync.schema import TableShape, staging_table
 from reconcile.keys import Key, key_matcher
@@ -39,7 +38,8 @@ class Settled:
 def table_gate(plan: TablePlan, table_config: TableConfig) -> BatchGate:
     from checks.gate import gate_for
 
-    kinds = {c.name: kind_of(c.type) for c in plan.source.table.columns}
+    source_dialect = dialect_for(plan.source.engine.dialect.name)
+    kinds = {c.name: source_dialect.kind_of(c.type) for c in plan.source.table.columns}
     return gate_for(table_config, TableShape(plan.target.table, kinds))
 
 
@@ -53,10 +53,10 @@ def settle(
         return Settled(diffs)
     source, target = plan.source, plan.target
     columns = [c.name for c in source.table.columns if c.name in target.table.c]
-    kinds = {c: kind_of(source.table.c[c].type) for c in columns}
-    norm = key_matcher(plan.key_kinds) or tuple
     dialect = dialect_for(target.engine.dialect.name)
     source_dialect = dialect_for(source.engine.dialect.name)
+    kinds = {c: source_dialect.kind_of(source.table.c[c].type) for c in columns}
+    norm = key_matcher(plan.key_kinds) or tuple
     staging = staging_table(dialect, TableShape(target.table, kinds), columns, uuid4().hex[:12])
     still: set[Key] = set()
     held: set[Key] = set()

@@ -49,6 +49,9 @@ def read_csv(data: bytes | memoryview, kinds: dict[str, ColumnKind]) -> pl.DataF
         parse_options=pacsv.ParseOptions(newlines_in_values=True),
         convert_options=pacsv.ConvertOptions(
             column_types={n: arrow_type(k) for n, k in kinds.items()},
+            # NULL is the unquoted empty field and nothing else: Arrow's default list would
+            # also read the floats `NaN` and texts such as `NULL`, `NA` or `nan` as NULL.
+            null_values=[""],
             strings_can_be_null=True,
             quoted_strings_can_be_null=False,
             true_values=["t"],

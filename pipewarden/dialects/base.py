@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.types import TypeEngine
 
 from pipewarden.db.timeouts import DEFAULT_TIMEOUTS, TimeoutKind, Timeouts
-from pipewarden.dialects.kinds import ColumnKind
+from pipewarden.dialects.kinds import ColumnKind, kind_of
 
 
 class Dialect:
@@ -35,6 +35,10 @@ class Dialect:
 
     def on_connect(self, dbapi_connection: Any, connection_record: Any) -> None:
         """Per-connection set-up (session time zone, functions)."""
+
+    def kind_of(self, type_: TypeEngine[Any]) -> ColumnKind:
+        """The kind of a column reflected from this database."""
+        return kind_of(type_)
 
     def column_type(self, kind: ColumnKind) -> TypeEngine[Any]:
         """The type a warehouse column of this kind gets here."""
@@ -201,7 +205,7 @@ def _generic_type(kind: ColumnKind) -> TypeEngine[Any]:
     if kind.kind == "decimal":
         return sa.Numeric(kind.precision, kind.scale, asdecimal=True)
     if kind.kind == "float":
-        return sa.Float()
+        return sa.REAL() if kind.single else sa.Float()
     if kind.kind == "boolean":
         return sa.Boolean()
     if kind.kind == "date":

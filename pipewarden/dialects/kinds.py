@@ -28,6 +28,11 @@ Kind = Literal[
 ]
 
 
+#: `ColumnKind("float", precision=SINGLE)`: a 4-byte float (PostgreSQL `real`, MariaDB `FLOAT`);
+#: precision None is an 8-byte double.
+SINGLE = 24
+
+
 @dataclass(frozen=True)
 class ColumnKind:
     """The portable description of one column's values."""
@@ -39,6 +44,11 @@ class ColumnKind:
     timezone: bool = False
     #: An array's element type as PostgreSQL names it (`INTEGER`, `TEXT`, `VARCHAR(20)`).
     element: str | None = None
+
+    @property
+    def single(self) -> bool:
+        """A 4-byte float: its values are compared, and stored where possible, as float32."""
+        return self.kind == "float" and self.precision == SINGLE
 
     def polars_dtype(self) -> pl.DataType:
         """The batch column type; decimals stay decimals so no value passes through float."""
@@ -82,7 +92,9 @@ def kind_of(type_: TypeEngine[object]) -> ColumnKind:
     if isinstance(type_, sa.Integer):
         return ColumnKind("integer")
     if isinstance(type_, sa.Float) or name in ("REAL", "DOUBLE", "DOUBLE_PRECISION", "FLOAT"):
-        return ColumnKind("float")
+        # PostgreSQL `real` and MariaDB `FLOAT` hold 4-byte floats (SQLite: see its dialect).
+        single = isinstance(type_, (sa.REAL, sa.FLOAT)) and not isinstance(type_, sa.Double)
+        return ColumnKind("float", precision=SINGLE if single else None)
     if isinstance(type_, sa.Numeric):
         return ColumnKind("decimal", precision=type_.precision, scale=type_.scale)
     if isinstance(type_, sa.DateTime):

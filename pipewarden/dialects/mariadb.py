@@ -57,7 +57,10 @@ class MariaDB(Dialect):
         # SQLAlchemy's MySQL DOUBLE/FLOAT default to asdecimal=True and round to 10 places
         # (-1.5e-10 arrives as -1E-10): read floats as the driver's exact Python float.
         if kind.kind == "float":
-            return sa.type_coerce(column, sa.Float(asdecimal=False)).label(column.key)
+            # FLOAT is sent as text of 6 significant digits (16777216 as 16777200); as a DOUBLE
+            # (`+ 0e0`: CAST AS DOUBLE is not in every version) it arrives exact.
+            value = column + sa.literal_column("0e0") if kind.single else column
+            return sa.type_coerce(value, sa.Float(asdecimal=False)).label(column.key)
         return super().read_expression(column, kind)
 
     def column_type(self, kind: ColumnKind) -> TypeEngine[Any]:

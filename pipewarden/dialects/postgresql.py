@@ -39,6 +39,9 @@ class PostgreSQL(Dialect):
             "intervalstyle": "postgres",  # the text intervals travel as: one form everywhere
             "statement_timeout": _millis(timeouts.statement),
             "lock_timeout": _millis(timeouts.lock),
+            # Floats sent as text that reads back exactly (a server set to 0 sends 15 digits),
+            # in COPY output and in the canonical form alike.
+            "extra_float_digits": 3,
         }
         return {
             "pool_pre_ping": True,

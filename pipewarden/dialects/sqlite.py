@@ -11,9 +11,9 @@ from sqlalchemy.types import TypeEngine
 
 from pipewarden.db.timeouts import DEFAULT_TIMEOUTS, TimeoutKind, Timeouts
 from pipewarden.dialects.base import Dialect, _generic_type, changed_condition
-from pipewarden.dialects.kinds import ColumnKind
+from pipewarden.dialects.kinds import ColumnKind, kind_of
 from pipewarden.dialects.sqlite_lock import file_lock
-from pipewarden.dialects.sqlite_types import DecimalText, UtcDateTime
+from pipewarden.dialects.sqlite_types import DecimalText, ExactFloat, UtcDateTime
 
 
 class SQLite(Dialect):
@@ -76,7 +76,19 @@ class SQLite(Dialect):
         with file_lock(conn.engine.url.database, name, wait, on_wait) as held:
             yield held
 
+    def kind_of(self, type_: TypeEngine[Any]) -> ColumnKind:
+        kind = kind_of(type_)
+        # REAL, FLOAT and DOUBLE all store 8-byte doubles here.
+        return ColumnKind("float") if kind.kind == "float" else kind
+
+    def read_expression(self, column: sa.ColumnElement[Any], kind: ColumnKind) -> Any:
+        if kind.kind == "float":  # a NaN kept as text (see `ExactFloat`) is read as NaN
+            return sa.type_coerce(column, ExactFloat()).label(column.key)
+        return super().read_expression(column, kind)
+
     def column_type(self, kind: ColumnKind) -> TypeEngine[Any]:
+        if kind.kind == "float":
+            return ExactFloat()
         if kind.kind == "decimal":
             return DecimalText(kind.scale)
         if kind.kind == "timestamp":

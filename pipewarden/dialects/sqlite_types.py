@@ -1,5 +1,6 @@
 """Column types that keep values exact in SQLite, which has no decimal or time zone types."""
 
+import math
 from datetime import UTC, datetime
 from decimal import Context, Decimal
 from typing import Any
@@ -30,6 +31,28 @@ class DecimalText(TypeDecorator[Decimal]):
 
     def process_result_value(self, value: Any, dialect: Any) -> Decimal | None:
         return None if value is None else Decimal(str(value))
+
+
+class ExactFloat(TypeDecorator[float]):
+    """A double that keeps NaN. SQLite stores a bound NaN as NULL; the text `NaN` it keeps as
+    text (REAL affinity converts only well-formed numbers), and reading turns it back into NaN.
+    Infinities, -0.0 and subnormals are stored as the doubles they are."""
+
+    impl = sa.Float
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> float | str | None:
+        if value is None:
+            return None
+        number = float(value)
+        return "NaN" if math.isnan(number) else number
+
+    def bind_processor(self, dialect: Any) -> Any:
+        # Not composed with the Float's own processor, which would turn `NaN` back into NaN.
+        return lambda value: self.process_bind_param(value, dialect)
+
+    def process_result_value(self, value: Any, dialect: Any) -> float | None:
+        return None if value is None else float(value)
 
 
 class UtcDateTime(TypeDecorator[datetime]):

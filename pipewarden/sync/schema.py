@@ -8,8 +8,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from pipewarden.dialects import Dialect
-from pipewarden.dialects.kinds import ColumnKind, compatible, kind_of
+from pipewarden.dialects import Dialect, dialect_for
+from pipewarden.dialects.kinds import ColumnKind, compatible
 
 
 class SchemaDriftError(RuntimeError):
@@ -42,7 +42,8 @@ def reflect(conn: sa.Connection, name: str, schema: str | None = None) -> TableS
     if not sa.inspect(conn).has_table(name, schema=schema):
         return None
     table = sa.Table(name, sa.MetaData(), schema=schema, autoload_with=conn)
-    return TableShape(table, {c.name: kind_of(c.type) for c in table.columns})
+    dialect = dialect_for(conn.dialect.name)
+    return TableShape(table, {c.name: dialect.kind_of(c.type) for c in table.columns})
 
 
 _shapes: dict[tuple[str, str | None, str], tuple[tuple[Any, ...], TableShape]] = {}

@@ -19,14 +19,20 @@ The rules:
   insert, so truncation on both sides keeps a `DATETIME` column from looking wrong.
 - dates `YYYY-MM-DD`; times `HH:MM:SS[.fraction]`; booleans `0`/`1`; binary as lower-case hex;
   UUIDs lower-case; text exact (no trimming).
-- floats (double precision): 15 significant digits, no `-0`. JSON: keys sorted, no insignificant
-  white space, numbers normalized. Where an engine cannot produce these in SQL (MariaDB JSON,
-  floats across engines) the column is a *Python column*: its raw value is fetched and
-  canonicalized here, which forces streaming comparison for that table (see `diff.py`).
+- floats: the shortest text that reads back as the same double (`repr`), or for a 4-byte column
+  (PostgreSQL `real`, MariaDB `FLOAT`) the same float32, so every change shows; `NaN`,
+  `Infinity`, `-Infinity`; `-0` is `0`, as every engine's `=` and the merge see it.
+- JSON: keys sorted, no insignificant white space, numbers normalized.
+
+Where an engine cannot produce these in SQL (MariaDB JSON, floats across engines) the column is a
+*Python column*: its raw value is fetched and canonicalized here, which forces streaming
+comparison for that table (see `diff.py`).
 """
 
 import hashlib
 import json
+import math
+import struct
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation, localcontext
@@ -173,13 +179,35 @@ def decimal_text(value: Any, scale: int | None) -> str | None:
     return text
 
 
-def float_text(value: Any) -> str | None:
+def float_text(value: Any, single: bool = False) -> str | None:
+    """Exact: two doubles (float32 for `single`) share a text only when they are equal."""
     if value is None:
         return None
     number = float(value)
+    if math.isnan(number):
+        return "NaN"
+    if math.isinf(number):
+        return "Infinity" if number > 0 else "-Infinity"
     if number == 0:
         return "0"
-    return format(number, ".15g")
+    if not single:
+        return repr(number)
+    # The float32 the column holds (a double read from it may be its widening or the nearest
+    # double to its decimal text), then the fewest significant digits that read back as it.
+    packed = struct.pack("<f", number)
+    number = struct.unpack("<f", packed)[0]
+    for digits in range(1, 10):
+        text = f"{number:.{digits}g}"
+        if _float32_of(text) == packed:
+            return text
+    raise AssertionError(f"9 digits always identify a float32: {number!r}")
+
+
+def _float32_of(text: str) -> bytes | None:
+    try:
+        return struct.pack("<f", float(text))
+    except OverflowError:  # rounded up past the largest float32
+        return None
 
 
 def _instant(value: Any) -> datetime | None:
@@ -258,7 +286,7 @@ def python_text(value: Any, spec: ColumnSpec) -> str | None:
     if kind == "json":
         return json_text(value)
     if kind == "float":
-        return float_text(value)
+        return float_text(value, spec.kind.single)
     if kind == "decimal":
         return decimal_text(value, spec.kind.scale)
     if kind == "timestamp":

@@ -28,7 +28,10 @@ class PostgreSQLCanonical(Canonical):
                 return sa.cast(sa.func.round(column, kind.scale), sa.Text)
             return sa.cast(column, sa.Text)
         if kind.kind == "float":
-            return sa.cast(column + sa.literal(0.0, sa.Float), sa.Text)  # -0 + 0 is 0
+            # float4/float8 text is the shortest that reads back exactly (extra_float_digits
+            # >= 1, set by the dialect); a 4-byte column compares as float32; -0 is 0.
+            value = self.native_value(column, spec)
+            return sa.case((value == 0, sa.literal("0")), else_=sa.cast(value, sa.Text))
         if kind.kind == "boolean":
             return sa.cast(sa.cast(column, sa.Integer), sa.Text)
         if kind.kind == "date":
@@ -77,7 +80,7 @@ class PostgreSQLCanonical(Canonical):
                 column = sa.func.round(column, kind.scale)
             return sa.cast(column, sa.Numeric)
         if kind.kind == "float":
-            return sa.cast(column, sa.Float(53))
+            return sa.cast(column, sa.REAL if kind.single else sa.Float(53))
         if kind.kind == "boolean":
             return sa.cast(column, sa.Boolean)
         if kind.kind == "timestamp":

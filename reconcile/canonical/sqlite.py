@@ -49,7 +49,7 @@ def register_functions(raw: sqlite3.Connection) -> None:
     for name, nargs, function in (
         ("pw_h64", 1, lambda t: None if t is None else md5_hash64(t)),
         ("pw_decimal", 2, _safe(decimal_text)),
-        ("pw_float", 1, _safe(float_text)),
+        ("pw_float", 2, _safe(float_text)),
         ("pw_timestamp", 2, _safe(timestamp_text)),
         ("pw_time", 2, _safe(time_text)),
         ("pw_date", 1, _safe(date_text)),
@@ -71,7 +71,7 @@ class SQLiteCanonical(Canonical):
         if kind.kind == "decimal":
             return sa.func.pw_decimal(column, kind.scale)
         if kind.kind == "float":
-            return sa.func.pw_float(column)
+            return sa.func.pw_float(column, int(kind.single))
         if kind.kind == "boolean":
             return sa.case((column != 0, "1"), (column == 0, "0"))
         if kind.kind == "timestamp":

@@ -1,5 +1,6 @@
 """The Python reference of the canonical form (SQLite functions, Python columns)."""
 
+import struct
 from datetime import UTC, datetime, time, timedelta, timezone
 from decimal import Decimal
 
@@ -31,12 +32,35 @@ def test_decimals_are_fixed_at_the_scale_without_negative_zero():
     assert decimal_text(0.1, 10) == "0.1000000000"  # a float converts exactly, then rounds
 
 
-def test_floats_keep_15_significant_digits_and_no_negative_zero():
+def test_floats_are_exact_with_specials_and_no_negative_zero():
     assert float_text(-0.0) == "0"
     assert float_text(0.1) == "0.1"
-    assert float_text(0.1 + 0.2) == "0.3"  # 0.30000000000000004 agrees at 15 digits
+    assert float_text(0.1 + 0.2) == "0.30000000000000004"  # not 0.3: a different double
     assert float_text(1e20) == "1e+20"
     assert float_text(-1.5e-10) == "-1.5e-10"
+    assert float_text(5e-324) == "5e-324"
+    assert [float_text(v) for v in ("nan", "inf", "-inf")] == ["NaN", "Infinity", "-Infinity"]
+
+
+def test_single_floats_compare_as_float32():
+    widened = struct.unpack("<f", struct.pack("<f", 0.1))[0]  # 0.10000000149011612
+    assert float_text(widened, single=True) == float_text(0.1, single=True) == "0.1"
+    assert float_text(16777217.0, single=True) == float_text(16777216.0, single=True)
+    assert float_text(1e-45, single=True) == "1e-45"
+    assert float_text(-0.0, single=True) == "0"
+    assert float_text(float("nan"), single=True) == "NaN"
+
+
+@given(st.floats(width=32, allow_nan=False, allow_infinity=False))
+def test_single_float_texts_read_back_as_the_same_float32(number):
+    text = float_text(number, single=True)
+    assert text is not None
+    assert struct.pack("<f", float(text)) == struct.pack("<f", number + 0.0)
+
+
+@given(st.floats(allow_nan=False), st.floats(allow_nan=False))
+def test_float_texts_differ_exactly_when_the_doubles_differ(left, right):
+    assert (float_text(left) == float_text(right)) == (left == right)
 
 
 def test_timestamps_are_utc_and_truncated_to_the_declared_precision():
