@@ -68,7 +68,8 @@ class UtcDateTime(TypeDecorator[datetime]):
             value = datetime.fromisoformat(value)
         if value.tzinfo is not None:
             value = value.astimezone(UTC).replace(tzinfo=None)
-        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+        # Not strftime: its %Y writes the year 188 as `188`, which no reader parses back.
+        return value.isoformat(sep=" ", timespec="microseconds")
 
     def process_result_value(self, value: Any, dialect: Any) -> datetime | None:
         if value is None:

@@ -235,7 +235,9 @@ def timestamp_text(value: Any, precision: int) -> str | None:
     instant = _instant(value)
     if instant is None:
         return None
-    return instant.strftime("%Y-%m-%d %H:%M:%S") + _fraction(instant.microsecond, precision)
+    # isoformat, not strftime: `%Y` leaves years before 1000 unpadded (`188-07-13`).
+    whole = instant.replace(microsecond=0).isoformat(sep=" ")
+    return whole + _fraction(instant.microsecond, precision)
 
 
 def time_text(value: Any, precision: int) -> str | None:

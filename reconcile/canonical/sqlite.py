@@ -82,8 +82,8 @@ class SQLiteCanonical(Canonical):
             return sa.func.pw_time(column, spec.precision)
         if kind.kind == "json":
             return sa.func.pw_json(column)
-        if kind.kind == "binary":
-            return sa.func.lower(sa.func.hex(column))
+        if kind.kind == "binary":  # hex(NULL) is '', the text of an empty blob
+            return sa.case((column.is_not(None), sa.func.lower(sa.func.hex(column))))
         if kind.kind == "uuid":
             return sa.func.lower(column)
         return sa.cast(column, sa.Text)
