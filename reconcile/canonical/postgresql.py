@@ -88,9 +88,9 @@ class PostgreSQLCanonical(Canonical):
             if spec.precision in _TRUNC:
                 value = sa.func.date_trunc(_TRUNC[spec.precision], value)
             return sa.cast(value, sa.DateTime(timezone=True))
-        if kind.kind == "json":
-            return sa.cast(column, pg.JSONB)
-        if kind.kind in ("text", "uuid", "time"):
+        if kind.kind in ("text", "uuid", "time", "json"):
+            # JSON as jsonb's text: jsonb's own hash is 0 for NULL and for every document
+            # without a scalar ({}, [], [[]]), so those would all be equal.
             return self.value_text(column, spec)
         if kind.kind == "date":
             return sa.cast(column, sa.Date)

@@ -104,3 +104,31 @@ def test_keys_only_finds_hard_deletes_and_ignores_edits(make_url, source_kind, w
 
     assert [d.key for d in result.extra] == [(5,)]
     assert result.missing == [] and result.changed == []
+
+
+def test_empty_json_documents_differ_from_null_and_from_each_other(make_url):
+    """PostgreSQL's jsonb hash is 0 for NULL and for every document without a scalar."""
+    source_url, warehouse_url = make_url("postgresql", "src"), make_url("postgresql", "wh")
+    create_source(source_url, "postgresql").dispose()
+    execute(
+        source_url,
+        """UPDATE items SET payload = '{}' WHERE id = 1""",
+        """UPDATE items SET payload = '[]' WHERE id = 2""",
+        """UPDATE items SET payload = '{"a": []}' WHERE id = 3""",
+    )
+    config = make_config(source_url, warehouse_url)
+    copy_to_warehouse(config)
+    assert diff_table(config, "items").differences == 0
+
+    execute(
+        warehouse_url,
+        "UPDATE items SET payload = NULL WHERE id = 1",
+        """UPDATE items SET payload = '[[]]' WHERE id = 2""",
+        """UPDATE items SET payload = '{"a": [[]]}' WHERE id = 3""",
+    )
+    result = diff_table(config, "items")
+    assert sorted((d.key, d.columns) for d in result.changed) == [
+        ((1,), ["payload"]),
+        ((2,), ["payload"]),
+        ((3,), ["payload"]),
+    ]
