@@ -198,8 +198,7 @@ COLUMNS = [
         *[{e: st.uuids().map(str) for e in ("postgresql", "mariadb", "sqlite")}],
     ),
 ]
-#: Kinds the PostgreSQL warehouse loads through the binary COPY fallback (the pgload helper's
-#: part of issue 10): added to this test once that path no longer waits for ever.
+#: Kinds the PostgreSQL warehouse loads through the binary COPY fallback.
 BINARY_COPY_KINDS = [
     Column(
         "tm",
@@ -212,8 +211,7 @@ BINARY_COPY_KINDS = [
 
 
 def columns_for(source: str, warehouse: str) -> list[Column]:
-    extra = BINARY_COPY_KINDS if warehouse == "sqlite" else []
-    return [c for c in [*COLUMNS, *extra] if source in c.types]
+    return [c for c in [*COLUMNS, *BINARY_COPY_KINDS] if source in c.types]
 
 
 @st.composite
