@@ -99,7 +99,7 @@ def test_the_cli_imports_a_model_next_to_the_config_from_another_folder(tmp_path
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     done = run_cli("sync", "--config", str(config), cwd=elsewhere)
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 1, done.stderr  # synced; a held row needs attention
     warehouse = f"sqlite:///{config.parent}/warehouse.sqlite"
     assert warehouse_keys(warehouse, "customers", "customer_id") == [1]
     [entry] = held(warehouse, "customers")
@@ -126,9 +126,9 @@ def test_a_schemas_path_that_is_no_folder_fails_at_load(tmp_path):
 def test_a_freshness_sla_the_schedule_cannot_meet_is_one_warning_of_the_cli(tmp_path):
     config = project(tmp_path, schedule="daily", warn_after="1h")
     done = run_cli("sync", "--config", str(config), cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 1, done.stderr  # synced; the held row needs attention
     assert done.stderr.count("tables.customers.freshness.warn_after") == 1
     assert "1h 00m is not longer than the daily schedule's interval" in done.stderr
     healthy = project(tmp_path / "healthy", schedule="hourly", warn_after="3h")
     quiet = run_cli("sync", "--config", str(healthy), cwd=tmp_path)
-    assert quiet.returncode == 0 and "freshness" not in quiet.stderr
+    assert quiet.returncode == 1 and "freshness" not in quiet.stderr
