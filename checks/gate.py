@@ -31,7 +31,7 @@ from checks.validate import (
 )
 from pipewarden.config import ConfigError, PipewardenConfig, TableConfig
 from pipewarden.records import quarantine as q
-from pipewarden.sync.gate import BatchGate, GatedBatch, PassThroughGate
+from pipewarden.sync.gate import BatchGate, GatedBatch
 from pipewarden.sync.schema import TableShape
 
 
@@ -173,9 +173,13 @@ def _source_dtypes(config: PipewardenConfig, table: TableConfig) -> dict[str, pl
 
 
 def gate_for(table_config: TableConfig, target: TableShape) -> BatchGate:
-    """The gate for one table's sync (plug into `SyncOptions.gate_factory`)."""
+    """The gate for one table's sync (plug into `SyncOptions.gate_factory`).
+
+    A table without checks gets one too: rows the sync cannot carry (`sync.screen`) go to the
+    quarantine whatever the configuration.
+    """
     if not table_config.schema_ref and not table_config.normalize and not table_config.columns:
-        return PassThroughGate()
+        return SchemaGate(None, {}, table_config.primary_key)
     schema = None
     if table_config.schema_ref:
         schema = load_schema(table_config.schema_ref, f"tables.{table_config.name}.schema")
@@ -206,8 +210,12 @@ class SchemaGate:
         self.key = list(key)
         self._held = HeldRows(self.key)
 
-    def check(self, batch: pl.DataFrame) -> CheckedBatch:
-        normalized, failures = normalize(batch, self.rules)
+    @property
+    def transforms(self) -> bool:
+        return self.prepared is not None or bool(self.rules)
+
+    def check(self, batch: pl.DataFrame, failures: pl.DataFrame | None = None) -> CheckedBatch:
+        normalized, failures = _with_screen(normalize(batch, self.rules), failures)
         if self.prepared is not None:
             found = validate(self.prepared, normalized)
             if failures.height and found.height:
@@ -265,6 +273,16 @@ def _rejected_rows(gated: GatedBatch) -> pl.Series:
     if isinstance(gated, CheckedBatch) and len(gated.rejected_rows) == gated.rejected_count:
         return gated.rejected_rows.cast(pl.UInt32)
     return pl.int_range(0, gated.rejected_count, dtype=pl.UInt32, eager=True)
+
+
+def _with_screen(
+    normalized: tuple[pl.DataFrame, pl.DataFrame], screened: pl.DataFrame | None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The screen's failures first: a value never read is NULL now, and that is not the reason."""
+    frame, failures = normalized
+    if screened is None or screened.height == 0:
+        return frame, failures
+    return frame, pl.concat([screened, failures]) if failures.height else screened
 
 
 def _reason_lists(gated: GatedBatch) -> pl.Series:

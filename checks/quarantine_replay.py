@@ -29,6 +29,7 @@ from pipewarden.records.tables import ensure_tables
 from pipewarden.sync.gate import BatchGate, GatedBatch
 from pipewarden.sync.load import BatchLoader
 from pipewarden.sync.schema import TableShape, reflect
+from pipewarden.sync.screen import screen, unread_failures
 
 
 class ReplayError(RuntimeError):
@@ -113,10 +114,13 @@ def replay(
         dtypes = {n: k.polars_dtype() for n, k in target.kinds.items()}
         batch = frame_from_json([e.row_json for e in held], dtypes)
         gate = gate_factory(table_config, target)
-        gated = gate.check(batch)
+        key, cursor = table_config.primary_key, table_config.cursor
+        # No cursor: held rows sharing a key are all ambiguous, none is skipped as older.
+        screened = screen(batch, key, None, dialect_for(wh.dialect.name), target.kinds)
+        unread = unread_failures([e.reasons for e in held])
+        gated = gate.check(batch, pl.concat([unread, screened.failures]))
         failing = _failing_positions(gated, batch.height)
         passing = [i for i in range(batch.height) if i not in failing]
-        key, cursor = table_config.primary_key, table_config.cursor
         newer = _newer_in_warehouse(wh, target, key, cursor, gated.valid)
         release = _Release(
             released=[held[p].id for i, p in enumerate(passing) if i not in newer],
@@ -203,8 +207,9 @@ class _Release:
     superseded: list[int]
     still_failing: dict[int, list[dict[str, Any]]]
     by: str
+    transforms = False
 
-    def check(self, batch: pl.DataFrame) -> GatedBatch:
+    def check(self, batch: pl.DataFrame, failures: pl.DataFrame | None = None) -> GatedBatch:
         return GatedBatch(valid=batch)
 
     def keep_rejected(

@@ -29,8 +29,10 @@ from pipewarden.dialects import dialect_for
 from pipewarden.dialects.kinds import ColumnKind
 from pipewarden.records.reconcile_runs import RepairRecord, forget_repairs, record_repairs
 from pipewarden.records.watermarks import read_watermark
+from pipewarden.sync.extract import select_list
 from pipewarden.sync.gate import BatchGate, PassThroughGate
 from pipewarden.sync.schema import TableShape, staging_table
+from pipewarden.sync.screen import screen
 from reconcile.keys import Key, json_key, key_in, key_matcher
 from reconcile.plan import TablePlan
 from reconcile.stream_diff import RowDiff
@@ -126,7 +128,8 @@ def repair(
                     src, plan, source_dialect, source_kinds, columns, [d.key for d in chunk]
                 )
                 src.rollback()
-                gated = gate.check(read)
+                screened = screen(read, plan.key, plan.cursor, dialect, source_kinds)
+                gated = gate.check(screened.batch, screened.failures)
                 rows = gated.valid
                 with wh.begin():
                     gate.keep_rejected(wh, plan.name, run_id, gated)
@@ -282,11 +285,12 @@ def _read_rows(
     columns: list[str],
     keys: list[Key],
 ) -> pl.DataFrame:
+    """The source rows of `keys`; values no batch can hold are NULL, their text beside
+    (`extract.select_list`), for `sync.screen` to hold."""
     table = plan.source.table
-    query = sa.select(*(dialect.read_expression(table.c[c], kinds[c]) for c in columns)).where(
-        key_in(plan.source.key_columns, keys)
-    )
-    schema = {c: kinds[c].polars_dtype() for c in columns}
+    selected, fetched = select_list(dialect, table, {c: kinds[c] for c in columns})
+    query = sa.select(*selected).where(key_in(plan.source.key_columns, keys))
+    schema = {c: k.polars_dtype() for c, k in fetched.items()}
     rows = [tuple(r) for r in conn.execute(query)]
     return pl.DataFrame(rows, schema=schema, orient="row")
 

@@ -20,6 +20,7 @@ from pipewarden.db.engines import connect
 from pipewarden.dialects import dialect_for
 from pipewarden.sync.gate import BatchGate, PassThroughGate
 from pipewarden.sync.schema import TableShape, staging_table
+from pipewarden.sync.screen import screen
 from reconcile.keys import Key, key_matcher
 from reconcile.plan import TablePlan
 from reconcile.repair import _read_rows
@@ -51,6 +52,8 @@ def settle(
     candidates = [d for d in diffs if d.kind in ("missing", "changed")]
     if isinstance(gate, PassThroughGate) or not candidates:
         return Settled(diffs)
+    # Without checks only rows the sync cannot carry (`sync.screen`) are held; the rest stay.
+    stage = gate.transforms
     source, target = plan.source, plan.target
     columns = [c.name for c in source.table.columns if c.name in target.table.c]
     dialect = dialect_for(target.engine.dialect.name)
@@ -61,16 +64,21 @@ def settle(
     still: set[Key] = set()
     held: set[Key] = set()
     with connect(source.engine) as src, connect(target.engine) as wh:
-        with wh.begin():
-            staging.create(wh)
+        if stage:
+            with wh.begin():
+                staging.create(wh)
         try:
             for start in range(0, len(candidates), chunk_size):
                 keys = [d.key for d in candidates[start : start + chunk_size]]
                 rows = _read_rows(src, plan, source_dialect, kinds, columns, keys)
                 src.rollback()
-                gated = gate.check(rows)
+                screened = screen(rows, plan.key, plan.cursor, dialect, kinds)
+                gated = gate.check(screened.batch, screened.failures)
                 if gated.rejected is not None:
                     held |= {norm(tuple(k)) for k in gated.rejected.select(plan.key).iter_rows()}
+                if not stage:
+                    still |= {norm(tuple(k)) for k in keys}
+                    continue
                 with wh.begin():
                     dialect.empty_staging(wh, staging)
                     if gated.valid.height:
@@ -82,8 +90,9 @@ def settle(
         finally:
             if wh.in_transaction():
                 wh.rollback()
-            with wh.begin():
-                staging.drop(wh, checkfirst=True)
+            if stage:
+                with wh.begin():
+                    staging.drop(wh, checkfirst=True)
     kept, held_diffs, vanished = [], [], 0
     for diff in diffs:
         key = norm(tuple(diff.key))

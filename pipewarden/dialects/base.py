@@ -2,6 +2,7 @@
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -12,6 +13,23 @@ from sqlalchemy.types import TypeEngine
 
 from pipewarden.db.timeouts import DEFAULT_TIMEOUTS, TimeoutKind, Timeouts
 from pipewarden.dialects.kinds import ColumnKind, kind_of
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """Which values of a column a batch cannot hold, found by the query that reads them.
+
+    `bad` is true for such a value (never for NULL), `text` is the value as the database writes
+    it, and `check` names the problem in the row's quarantine reason (`unreadable.…`).
+    """
+
+    bad: sa.ColumnElement[bool]
+    text: sa.ColumnElement[str]
+    check: str
+
+
+#: A warehouse's refusal: (column, check, mask of the rows whose value it cannot store).
+Refusal = tuple[str, str, pl.Expr]
 
 
 class Dialect:
@@ -57,6 +75,16 @@ class Dialect:
         if kind.kind == "json":  # the document's own text, not a parsed and re-dumped object
             return sa.type_coerce(column, sa.Text).label(column.key)
         return column
+
+    def unreadable(self, column: sa.ColumnElement[Any], kind: ColumnKind) -> Unreadable | None:
+        """Values of a source column that a batch cannot hold (an infinite or year-0 date, text
+        that is no timestamp): read as NULL with their text beside, so the row is quarantined
+        by name instead of failing the whole batch in the driver or in polars."""
+        return None
+
+    def refused(self, batch: pl.DataFrame, kinds: dict[str, ColumnKind]) -> list[Refusal]:
+        """Values of a batch this warehouse cannot store (PostgreSQL: NUL in text)."""
+        return []
 
     def lock_for_write(self, conn: sa.Connection) -> None:
         """Take the write lock at the start of a transaction that reads before it writes, where

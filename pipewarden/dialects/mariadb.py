@@ -9,7 +9,7 @@ from sqlalchemy.dialects import mysql
 from sqlalchemy.types import TypeEngine
 
 from pipewarden.db.timeouts import DEFAULT_TIMEOUTS, TimeoutKind, Timeouts
-from pipewarden.dialects.base import Dialect, _generic_type
+from pipewarden.dialects.base import Dialect, Unreadable, _generic_type
 from pipewarden.dialects.kinds import ColumnKind
 
 
@@ -62,6 +62,21 @@ class MariaDB(Dialect):
             value = column + sa.literal_column("0e0") if kind.single else column
             return sa.type_coerce(value, sa.Float(asdecimal=False)).label(column.key)
         return super().read_expression(column, kind)
+
+    def unreadable(self, column: sa.ColumnElement[Any], kind: ColumnKind) -> Unreadable | None:
+        """`0000-00-00`, a zero month or day, or year 0: a permissive `sql_mode` stores them,
+        the driver hands them over as text, and no date holds them."""
+        if kind.kind not in ("date", "timestamp"):
+            return None
+        invalid = sa.or_(
+            *(part(column) == 0 for part in (sa.func.year, sa.func.month, sa.func.dayofmonth)),
+            sa.func.last_day(column).is_(None),
+        )
+        return Unreadable(
+            sa.and_(column.is_not(None), invalid),
+            sa.cast(column, sa.String),
+            "unreadable.invalid_date",
+        )
 
     def column_type(self, kind: ColumnKind) -> TypeEngine[Any]:
         if kind.kind == "timestamp":

@@ -5,7 +5,7 @@ import io
 import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import numpy as np
@@ -17,7 +17,13 @@ from sqlalchemy.types import TypeEngine, UserDefinedType
 
 from pipewarden.db.timeouts import DEFAULT_TIMEOUTS, TimeoutKind, Timeouts
 from pipewarden.dialects import arrow_csv
-from pipewarden.dialects.base import Dialect, _generic_type, changed_condition
+from pipewarden.dialects.base import (
+    Dialect,
+    Refusal,
+    Unreadable,
+    _generic_type,
+    changed_condition,
+)
 from pipewarden.dialects.kinds import ColumnKind, kind_of
 
 #: Bytes handed to COPY at a time: the driver copies what it is given into its buffers.
@@ -135,6 +141,37 @@ class PostgreSQL(Dialect):
                 raise
             return False
         return True
+
+    def unreadable(self, column: sa.ColumnElement[Any], kind: ColumnKind) -> Unreadable | None:
+        """`infinity`, `-infinity` and dates outside years 1-9999 (BC, year 10000+): Python and
+        the batch hold none of them."""
+        if kind.kind == "date":
+            low, high = sa.literal(date.min, sa.Date), sa.literal(date.max, sa.Date)
+        elif kind.kind == "timestamp":
+            zone = UTC if kind.timezone else None
+            low = sa.literal(datetime.min.replace(tzinfo=zone), column.type)
+            high = sa.literal(datetime.max.replace(tzinfo=zone), column.type)
+        else:
+            return None
+        return Unreadable(
+            sa.or_(column < low, column > high),
+            sa.cast(column, sa.Text),
+            "unreadable.out_of_range",
+        )
+
+    def refused(self, batch: pl.DataFrame, kinds: dict[str, ColumnKind]) -> list[Refusal]:
+        """Text cannot hold a NUL character, nor `jsonb` the escape `\\u0000`."""
+        out: list[Refusal] = []
+        for name, dtype in batch.schema.items():
+            if dtype != pl.String:
+                continue
+            value = pl.col(name)
+            out.append((name, "refused.nul_character", value.str.contains("\x00", literal=True)))
+            kind = kinds.get(name)
+            if kind is not None and kind.kind == "json":
+                escape = value.str.contains("\\u0000", literal=True)
+                out.append((name, "refused.json_nul_escape", escape))
+        return out
 
     def relax_commit(self, conn: sa.Connection) -> None:
         conn.execute(sa.text("SET LOCAL synchronous_commit TO OFF"))

@@ -1,5 +1,6 @@
 """SQLite: the embedded warehouse and the demo's sources. Decimals are stored as exact text."""
 
+import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -7,10 +8,11 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
+from sqlalchemy.engine import processors
 from sqlalchemy.types import TypeEngine
 
 from pipewarden.db.timeouts import DEFAULT_TIMEOUTS, TimeoutKind, Timeouts
-from pipewarden.dialects.base import Dialect, _generic_type, changed_condition
+from pipewarden.dialects.base import Dialect, Unreadable, _generic_type, changed_condition
 from pipewarden.dialects.kinds import ColumnKind, kind_of
 from pipewarden.dialects.sqlite_lock import file_lock
 from pipewarden.dialects.sqlite_types import DecimalText, ExactFloat, UtcDateTime
@@ -34,6 +36,20 @@ class SQLite(Dialect):
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
+        dbapi_connection.create_function(
+            "pipewarden_unreadable", 2, _unreadable, deterministic=True
+        )
+
+    def unreadable(self, column: sa.ColumnElement[Any], kind: ColumnKind) -> Unreadable | None:
+        """SQLite stores any text in any column: a timestamp or date that SQLAlchemy cannot
+        parse (`'not a date'`), or a declared JSON column holding text that is not JSON."""
+        if kind.kind not in _PARSERS:
+            return None
+        return Unreadable(
+            sa.func.pipewarden_unreadable(column, kind.kind) == 1,
+            sa.cast(column, sa.Text),
+            f"unreadable.not_{'a_' if kind.kind != 'json' else ''}{kind.kind}",
+        )
 
     def fraction_digits(self, type_: TypeEngine[Any]) -> int:
         """Timestamps are text, written by anything (`CURRENT_TIMESTAMP` keeps whole seconds):
@@ -126,3 +142,29 @@ class SQLite(Dialect):
             set_={c: stmt.excluded[c] for c in updates},
             where=changed_condition(target, stmt.excluded, updates, cursor),
         )
+
+
+def _strict_json(text: str) -> Any:
+    def refuse(constant: str) -> None:
+        raise ValueError(f"{constant} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+#: How SQLAlchemy reads each kind back (the same parsers, so they fail on the same values).
+_PARSERS: dict[str, Callable[[Any], Any]] = {
+    "timestamp": processors.str_to_datetime,
+    "date": processors.str_to_date,
+    "json": _strict_json,
+}
+
+
+def _unreadable(value: Any, kind: str) -> int:
+    """1 when the value (not NULL) would fail its kind's parser: an SQL function of SQLite."""
+    if value is None:
+        return 0
+    try:
+        _PARSERS[kind](value)
+    except (ValueError, TypeError):
+        return 1
+    return 0

@@ -16,6 +16,10 @@ import sqlalchemy as sa
 from pipewarden.dialects import Dialect
 from pipewarden.dialects.kinds import ColumnKind
 
+#: Prefix of the text column read beside a column whose value a batch may not hold:
+#: `pipewarden:unreadable:<check>:<column>`, the value's text where it cannot be read, else NULL.
+UNREADABLE = "pipewarden:unreadable:"
+
 
 @dataclass(frozen=True)
 class Position:
@@ -48,6 +52,45 @@ def after(order: Sequence[sa.ColumnElement[Any]], values: Sequence[Any], row_val
     return sa.or_(*clauses)
 
 
+def select_list(
+    dialect: Dialect, table: sa.Table, kinds: dict[str, ColumnKind]
+) -> tuple[list[Any], dict[str, ColumnKind]]:
+    """The columns a batch query selects, and the kinds of what it returns.
+
+    A column the dialect knows may hold values no batch can hold is read as NULL where it does,
+    with the value's text in a column of its own after the table's (`UNREADABLE`): the sync
+    quarantines that row by name (`sync.screen`) instead of failing the batch.
+    """
+    columns: list[Any] = []
+    flags: list[Any] = []
+    fetched = dict(kinds)
+    for name, kind in kinds.items():
+        column = table.c[name]
+        expression = dialect.read_expression(column, kind)
+        problem = dialect.unreadable(column, kind)
+        if problem is None:
+            columns.append(expression)
+            continue
+        inner = expression.element if isinstance(expression, sa.Label) else expression
+        value = sa.case((problem.bad, sa.null()), else_=inner)
+        columns.append(sa.type_coerce(value, inner.type).label(name))
+        flag = f"{UNREADABLE}{problem.check}:{name}"
+        flags.append(sa.case((problem.bad, problem.text)).label(flag))
+        fetched[flag] = ColumnKind("text")
+    return columns + flags, fetched
+
+
+def last_position(batch: pl.DataFrame, columns: Sequence[str]) -> list[Any]:
+    """The values of `columns` in the batch's last row where none is NULL (else its last row).
+
+    A NULL in a keyset position compares as unknown and would end the read; rows with a NULL
+    key are quarantined, not followed.
+    """
+    complete = batch.select(columns).filter(pl.all_horizontal(pl.all().is_not_null()))
+    source = complete if complete.height else batch.select(columns)
+    return list(source.row(source.height - 1))
+
+
 def read_batches(
     conn: sa.Connection,
     dialect: Dialect,
@@ -63,8 +106,7 @@ def read_batches(
 
     With `resume_after`, reading resumes strictly after that `(cursor, key)` instead.
     """
-    names = list(kinds)
-    columns = [dialect.read_expression(table.c[n], kinds[n]) for n in names]
+    columns, fetched = select_list(dialect, table, kinds)
     order = [table.c[cursor], *(table.c[k] for k in key)]
     order_kinds = [kinds[cursor], *(kinds[k] for k in key)]
     base = sa.select(*columns).where(table.c[cursor].is_not(None))
@@ -75,18 +117,16 @@ def read_batches(
     position: list[Any] | None = (
         None if resume_after is None else [resume_after.cursor, *resume_after.key]
     )
-    cursor_at, key_at = names.index(cursor), [names.index(k) for k in key]
     while True:
         query = base
         if position is not None:
             bound = [bind_value(v, k) for v, k in zip(position, order_kinds)]
             query = query.where(after(order, bound, dialect.row_value_keyset))
-        batch = dialect.fetch_frame(conn, query, kinds)
+        batch = dialect.fetch_frame(conn, query, fetched)
         conn.rollback()  # no snapshot held on the source between batches
         if batch.height == 0:
             return
-        last = batch.row(batch.height - 1)
-        position = [last[cursor_at], *(last[i] for i in key_at)]
+        position = last_position(batch, [cursor, *key])
         yield batch
         if batch.height < batch_size:
             return
@@ -102,29 +142,38 @@ def read_null_cursor_rows(
     batch_size: int,
 ) -> Iterator[pl.DataFrame]:
     """Rows whose cursor is NULL, in key order: a delta cannot see them, a full load must."""
-    names = list(kinds)
-    columns = [dialect.read_expression(table.c[n], kinds[n]) for n in names]
+    columns, fetched = select_list(dialect, table, kinds)
     order = [table.c[k] for k in key]
     base = sa.select(*columns).where(table.c[cursor].is_(None)).order_by(*order).limit(batch_size)
     position: list[Any] | None = None
-    key_at = [names.index(k) for k in key]
     while True:
         query = (
             base
             if position is None
             else base.where(after(order, position, dialect.row_value_keyset))
         )
-        batch = dialect.fetch_frame(conn, query, kinds)
+        batch = dialect.fetch_frame(conn, query, fetched)
         conn.rollback()
         if batch.height == 0:
             return
-        last = batch.row(batch.height - 1)
-        position = [last[i] for i in key_at]
+        position = last_position(batch, key)
         yield batch
         if batch.height < batch_size:
             return
 
 
-def newest_cursor(conn: sa.Connection, table: sa.Table, cursor: str) -> Any:
-    """The newest cursor value in the source (for freshness and lag)."""
-    return conn.execute(sa.select(sa.func.max(table.c[cursor]))).scalar()
+def newest_cursor(
+    conn: sa.Connection,
+    table: sa.Table,
+    cursor: str,
+    dialect: Dialect | None = None,
+    kind: ColumnKind | None = None,
+) -> Any:
+    """The newest cursor value in the source (for freshness and lag), among values a batch can
+    hold (an `infinity` or `'not a date'` cursor is quarantined, not the newest)."""
+    column = table.c[cursor]
+    query = sa.select(sa.func.max(column))
+    problem = None if dialect is None or kind is None else dialect.unreadable(column, kind)
+    if problem is not None:
+        query = query.where(sa.not_(problem.bad))
+    return conn.execute(query).scalar()

@@ -25,8 +25,14 @@ class GatedBatch:
 
 
 class BatchGate(Protocol):
-    def check(self, batch: pl.DataFrame) -> GatedBatch:
-        """Normalize and validate; never raises for bad rows, only sets them aside."""
+    #: The gate may change or hold rows that the screen lets through (it has checks).
+    transforms: bool
+
+    def check(self, batch: pl.DataFrame, failures: pl.DataFrame | None = None) -> GatedBatch:
+        """Normalize and validate; never raises for bad rows, only sets them aside.
+
+        `failures` are the screen's (`sync.screen`): rows that fail whatever the checks say.
+        """
         ...
 
     def keep_rejected(
@@ -37,12 +43,29 @@ class BatchGate(Protocol):
 
 
 class PassThroughGate:
-    """Every row loads: the gate of a table without checks."""
+    """Every row loads, and none can be kept: the gate of a sync run without the checks'
+    gate (`checks.gate.gate_for`, which the CLI and the flows use, quarantines)."""
 
-    def check(self, batch: pl.DataFrame) -> GatedBatch:
-        return GatedBatch(valid=batch)
+    transforms = False
+
+    def check(self, batch: pl.DataFrame, failures: pl.DataFrame | None = None) -> GatedBatch:
+        if failures is None or failures.height == 0:
+            return GatedBatch(valid=batch)
+        bad = pl.int_range(0, pl.len(), dtype=pl.UInt32).is_in(failures["row"].implode())
+        reasons = [
+            [r for r in failures.to_dicts() if r["row"] == row]
+            for row in sorted(set(failures["row"].to_list()))
+        ]
+        return GatedBatch(valid=batch.filter(~bad), rejected=batch.filter(bad), reasons=reasons)
 
     def keep_rejected(
         self, conn: sa.Connection, table_name: str, run_id: str, gated: GatedBatch
     ) -> int:
+        if gated.rejected_count:
+            first = gated.reasons[0][0]
+            raise ValueError(
+                f"table {table_name}: {gated.rejected_count} row(s) cannot load (column "
+                f"{first['column']}: {first['check']}) and this run "
+                "has no quarantine: sync with the checks' gate (checks.gate.gate_for)"
+            )
         return 0

@@ -35,8 +35,14 @@ from pipewarden.records.sync_runs import (
 from pipewarden.records.tables import ensure_tables
 from pipewarden.records.watermarks import Watermark, read_watermark
 from pipewarden.sync.cursor import effective_lookback, lookback_problem, read_from
-from pipewarden.sync.extract import Position, newest_cursor, read_batches, read_null_cursor_rows
-from pipewarden.sync.gate import BatchGate, PassThroughGate
+from pipewarden.sync.extract import (
+    Position,
+    last_position,
+    newest_cursor,
+    read_batches,
+    read_null_cursor_rows,
+)
+from pipewarden.sync.gate import BatchGate, GatedBatch, PassThroughGate
 from pipewarden.sync.load import BatchLoader, BatchResult, backfill
 from pipewarden.sync.prefetch import prefetch
 from pipewarden.sync.schema import (
@@ -48,6 +54,7 @@ from pipewarden.sync.schema import (
     reflect_cached,
     refuse_breaking_drift,
 )
+from pipewarden.sync.screen import screen
 
 log = logging.getLogger(__name__)
 
@@ -222,9 +229,17 @@ def _sync(
         cap = min(c for c in (run.started_at, open_since) if c is not None)
     # Rows per cursor hour count what the watermark moves over: each row once.
     profiles.count_between(None if watermark is None else (watermark.cursor, watermark.key), cap)
-    run.newest_source_cursor = newest_cursor(src, source.table, cursor)
+    run.newest_source_cursor = newest_cursor(
+        src, source.table, cursor, source_dialect, source.kinds[cursor]
+    )
     src.rollback()
     gate = (options.gate_factory or (lambda _c, _s: PassThroughGate()))(table_config, target)
+
+    def check(batch: pl.DataFrame) -> tuple[GatedBatch, int]:
+        """The screen, then the gate: rows that cannot load held with their reasons."""
+        screened = screen(batch, key, cursor, target_dialect, target.kinds)
+        return gate.check(screened.batch, screened.failures), screened.skipped
+
     latencies: list[np.ndarray] = []
     # Profiling is columnar work that releases the GIL: a worker overlaps it with the next load.
     with (
@@ -238,7 +253,7 @@ def _sync(
         start_at = read_from(watermark.cursor if watermark else None, lookback, tick)
         # The gate's checks are columnar work too: they run in the reading thread, a batch ahead.
         batches = prefetch(
-            (batch, gate.check(batch))
+            (batch, *check(batch))
             for batch in read_batches(
                 src,
                 source_dialect,
@@ -250,11 +265,11 @@ def _sync(
                 table_config.batch_size,
             )
         )
-        for batch, gated in batches:
+        for batch, gated, skipped in batches:
             position = _next_watermark(batch, key, cursor, watermark, cap)
             with on_warehouse():
                 result = loader.load(gated, gate, table_config.name, run.run_id, position)
-            _count(run, batch, result)
+            _count(run, batch, result, skipped)
             if position is not None:
                 run.new_watermark = position.cursor
                 watermark = Watermark(
@@ -278,10 +293,10 @@ def _sync(
                 cursor,
                 table_config.batch_size,
             ):
-                gated = gate.check(batch)
+                gated, skipped = check(batch)
                 with on_warehouse():
                     result = loader.load(gated, gate, table_config.name, run.run_id, None)
-                _count(run, batch, result)
+                _count(run, batch, result, skipped)
         for done in profiling:
             done.result()
     if run.new_watermark is None:
@@ -298,11 +313,11 @@ def _is_empty(wh: sa.Connection, table: sa.Table) -> bool:
         return wh.execute(sa.select(sa.literal(1)).select_from(table).limit(1)).first() is None
 
 
-def _count(run: SyncRun, batch: pl.DataFrame, result: BatchResult) -> None:
+def _count(run: SyncRun, batch: pl.DataFrame, result: BatchResult, skipped: int = 0) -> None:
     run.batches += 1
     run.rows_read += batch.height
     run.rows_loaded += result.rows_loaded
-    run.rows_unchanged += result.rows_unchanged
+    run.rows_unchanged += result.rows_unchanged + skipped
     run.rows_quarantined += result.rows_quarantined
 
 
@@ -390,8 +405,10 @@ def _next_watermark(
     `cap` is the run's start or, if earlier, the start of the oldest transaction still open on
     the source: its rows, when it commits, carry cursor values from before it started.
     """
-    last = batch.row(batch.height - 1, named=True)
-    position = Position(last[cursor], tuple(last[k] for k in key))
+    last = last_position(batch, [cursor, *key])
+    if last[0] is None:  # no row of the batch has a cursor it could be read by
+        return None
+    position = Position(last[0], tuple(last[1:]))
     if previous is not None and previous.cursor is not None:
         try:
             if (previous.cursor, previous.key or ()) > (position.cursor, position.key):

@@ -16,7 +16,6 @@ from checks.schemas.shop import Orders
 from checks.validate import SchemaMismatch, reasons_by_row, validate
 from pipewarden.config import ConfigError
 from pipewarden.config.load import parse_config
-from pipewarden.sync.gate import PassThroughGate
 from tests.checks.quarantine_support import BATCH_SCHEMA as SCHEMA
 from tests.checks.quarantine_support import NOW
 from tests.checks.quarantine_support import order_batch as orders
@@ -146,11 +145,13 @@ def test_a_model_that_does_not_match_the_table_is_described():
     assert problems[1].startswith("column 'amount' is Float64 in the table")
 
 
-def test_tables_without_checks_get_the_pass_through_gate():
+def test_tables_without_checks_get_a_gate_that_only_quarantines():
     from pipewarden.sync.schema import TableShape
 
     gate = gate_for(config().tables["orders"], TableShape(None, {}))  # type: ignore[arg-type]
-    assert isinstance(gate, PassThroughGate)
+    assert isinstance(gate, SchemaGate) and not gate.transforms
+    batch = orders({}, {})
+    assert gate.check(batch).valid.equals(batch)
 
 
 def test_the_gate_splits_and_keeps_rows_as_read():
