@@ -45,8 +45,10 @@ class SQLite(Dialect):
         parse (`'not a date'`), or a declared JSON column holding text that is not JSON."""
         if kind.kind not in _PARSERS:
             return None
+        parsed = sa.func.pipewarden_unreadable(column, kind.kind) == 1
+        canonical = _canonical(column, kind.kind)
         return Unreadable(
-            sa.func.pipewarden_unreadable(column, kind.kind) == 1,
+            parsed if canonical is None else sa.and_(sa.not_(canonical), parsed),
             sa.cast(column, sa.Text),
             f"unreadable.not_{'a_' if kind.kind != 'json' else ''}{kind.kind}",
         )
@@ -157,6 +159,27 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "date": processors.str_to_date,
     "json": _strict_json,
 }
+
+
+_DAY = "[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]"
+_SECOND = _DAY + " [0-2][0-9]:[0-5][0-9]:[0-5][0-9]"
+
+
+def _canonical(column: sa.ColumnElement[Any], kind: str) -> sa.ColumnElement[bool] | None:
+    """The forms SQLAlchemy writes, checked in SQL (a valid day and time of a year from 1):
+    the common value costs no call into Python; anything else asks the parser itself."""
+    text = sa.type_coerce(column, sa.Text)
+    day = sa.and_(
+        sa.func.substr(text, 1, 4) != "0000",
+        # A modifier makes SQLite normalize: `2026-02-30` becomes `2026-03-02`, unequal.
+        sa.func.date(text, "+0 days") == sa.func.substr(text, 1, 10),
+    )
+    if kind == "date":
+        return sa.and_(text.op("GLOB")(_DAY), day)
+    if kind == "timestamp":
+        shape = sa.or_(text.op("GLOB")(_SECOND), text.op("GLOB")(_SECOND + "." + "[0-9]" * 6))
+        return sa.and_(shape, sa.func.substr(text, 12, 2) < "24", day)
+    return None
 
 
 def _unreadable(value: Any, kind: str) -> int:

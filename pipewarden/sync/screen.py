@@ -52,16 +52,17 @@ def screen(
     """Find the values and keys of `batch` the warehouse cannot take; drop older duplicates."""
     key = list(key)
     present = pl.all_horizontal(pl.col(k).is_not_null() for k in key)
-    dated = cursor is not None and cursor in batch.columns
     group = pl.struct(key) if len(key) > 1 else pl.col(key[0])
-    older = pl.lit(False)
-    if dated:
+    # Hashing keys once tells the usual batch, without repeats, from one that needs a window.
+    repeated = batch.height > 1 and batch.select(group.n_unique()).item() < batch.height
+    skipped = 0
+    if repeated and cursor is not None and cursor in batch.columns:
         newest = pl.col(cursor).max().over(key)
         older = present & group.is_duplicated() & ~pl.col(cursor).eq_missing(newest)
-    skip = batch.select(older.alias("skip")).to_series()
-    skipped = int(skip.sum())
-    if skipped:
-        batch = batch.filter(~skip)
+        skip = batch.select(older.alias("skip")).to_series()
+        skipped = int(skip.sum())
+        if skipped:
+            batch = batch.filter(~skip)
     flags = [c for c in batch.columns if c.startswith(UNREADABLE)]
     parts = [_unreadable(batch, flag) for flag in flags]
     batch = batch.drop(flags)
@@ -72,8 +73,9 @@ def screen(
         ]
     key_text = _key_text(batch, key)
     parts.append(_failing(batch, ~present, ",".join(key), "key.null", key_text))
-    duplicate = present & group.is_duplicated()
-    parts.append(_failing(batch, duplicate, ",".join(key), "key.duplicate", key_text))
+    if repeated:
+        duplicate = present & group.is_duplicated()
+        parts.append(_failing(batch, duplicate, ",".join(key), "key.duplicate", key_text))
     return Screened(batch, pl.concat(parts), skipped)
 
 
@@ -85,17 +87,17 @@ def _unreadable(batch: pl.DataFrame, flag: str) -> pl.DataFrame:
 def _failing(
     batch: pl.DataFrame, mask: pl.Expr, column: str, check: str, value: pl.Expr
 ) -> pl.DataFrame:
+    """The rows of `batch` where `mask` holds, as failures (the value turned to text only there)."""
     return (
         batch.lazy()
+        .with_row_index("pipewarden:row")
+        .filter(mask.fill_null(False))
         .select(
-            pl.int_range(0, pl.len(), dtype=pl.UInt32).alias("row"),
+            pl.col("pipewarden:row").cast(pl.UInt32).alias("row"),
             pl.lit(column, pl.String).alias("column"),
             pl.lit(check, pl.String).alias("check"),
             value.cast(pl.String).alias("value"),
-            mask.fill_null(False).alias("failed"),
         )
-        .filter(pl.col("failed"))
-        .drop("failed")
         .collect()
     )
 

@@ -203,7 +203,9 @@ UNREADABLE: dict[str, tuple[str, dict[str, tuple[str, str]], list[tuple[str, str
         },
         [
             ("shipped", "not a date", "unreadable.not_a_timestamp"),
+            ("shipped", "2026-02-30 10:00:00.000000", "unreadable.not_a_timestamp"),
             ("due", "soon", "unreadable.not_a_date"),
+            ("due", "2026-04-31", "unreadable.not_a_date"),
             ("doc", "{bad", "unreadable.not_json"),
             ("doc", "NaN", "unreadable.not_json"),
         ],
