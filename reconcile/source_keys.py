@@ -94,17 +94,20 @@ def find_key_problems(conn: sa.Connection, side: Side, where: Any) -> list[KeyFi
             sample = [tuple(r) for r in conn.execute(picked)]
             findings.append(KeyFinding("null_key", int(rows), 0, sample, set(sample)))
     if not unique:
-        grouped = sa.select(*columns, sa.func.count().label("pw_rows"))
+        # Keys as the comparison orders them (bytewise across engines): MariaDB's default
+        # collation would otherwise call 'a' and 'A' one key.
+        ordered = [c.label(k) for c, k in zip(side.key_columns, side.key)]
+        grouped = sa.select(*ordered, sa.func.count().label("pw_rows"))
         if where is not None:
             grouped = grouped.where(where)
         if not not_null:
             grouped = grouped.where(sa.not_(key_is_null(side)))
-        groups = grouped.group_by(*columns).having(sa.func.count() > 1).subquery()
+        groups = grouped.group_by(*side.key_columns).having(sa.func.count() > 1).subquery()
         keys, rows = conn.execute(sa.select(sa.func.count(), sa.func.sum(groups.c.pw_rows))).one()
         if keys:
             picked = sa.select(*(groups.c[k] for k in side.key))
-            ordered = picked.order_by(*(groups.c[k] for k in side.key)).limit(MAX_KEYS)
-            held = [tuple(r) for r in conn.execute(ordered)]
+            first = picked.order_by(*(groups.c[k] for k in side.key)).limit(MAX_KEYS)
+            held = [tuple(r) for r in conn.execute(first)]
             findings.append(
                 KeyFinding("duplicate_key", int(rows), int(keys), held[:SAMPLE_KEYS], set(held))
             )

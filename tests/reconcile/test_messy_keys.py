@@ -115,3 +115,30 @@ def test_a_duplicated_key_is_not_repaired(tmp_path, make_url, source_kind, wareh
         ids = set(conn.execute(sa.text("SELECT id FROM t WHERE id IN (500, 501)")).scalars())
     engine.dispose()
     assert ids == {501}
+
+
+def test_keys_that_differ_in_case_are_not_duplicates_on_mariadb(tmp_path, mariadb, postgres):
+    """MariaDB's default collation calls 'a' and 'A' equal; the comparison (and the warehouse)
+    tells them apart, so they are two keys."""
+    source, warehouse = mariadb.new("src"), postgres.new("wh")
+    rows = [{"id": k, "v": 0} for k in ("a", "A", "b")]
+    for url, key in ((source, False), (warehouse, True)):
+        engine = sa.create_engine(url)
+        table = sa.Table(
+            "t",
+            sa.MetaData(),
+            sa.Column("id", sa.String(10), primary_key=key),
+            sa.Column("v", sa.Integer),
+        )
+        with engine.begin() as conn:
+            table.create(conn)
+            conn.execute(table.insert(), rows)
+        engine.dispose()
+
+    result = CliRunner().invoke(
+        app, ["t", "--config", config_file(tmp_path, one_table(source, warehouse)), "--json"]
+    )
+
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["key_problems"] == [] and data["complete"] is True
