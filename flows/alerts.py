@@ -30,7 +30,12 @@ def deliver_alerts_task(config_path: str | None) -> dict[str, Any]:
 
 @flow(name="pipewarden-alerts")
 def alerts_flow(config_path: str | None = None) -> dict[str, Any]:
-    """Deliver the outbox now: what an outage of Slack held back goes out here."""
+    """Deliver the outbox now: what an outage of Slack held back goes out here.
+
+    Args:
+        config_path: The configuration: a file, prefect-variable:NAME or prefect-secret:NAME
+            (default: PIPEWARDEN_CONFIG, else ./pipewarden.yaml in the working directory).
+    """
     counts = deliver_alerts_task(config_path)
     get_run_logger().info("alerts: %s", counts)
     return counts

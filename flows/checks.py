@@ -3,12 +3,15 @@ then the alerts they raised delivered."""
 
 from typing import Any
 
-from prefect import flow, get_run_logger, task
+from prefect import flow, get_run_logger, tags, task
 from prefect.artifacts import create_table_artifact
+from prefect.states import State
 
 from flows.alerts import deliver_after
+from flows.outcome import finish
 from pipewarden.config import load_config
 from pipewarden.records.metrics import FAILING, CheckResult
+from pipewarden.verdict import FailOn, check_problems
 
 ARTIFACT_KEY = "pipewarden-checks"
 
@@ -39,11 +42,25 @@ def run_checks_task(config_path: str | None, tables: list[str] | None) -> list[d
 
 @flow(name="pipewarden-checks")
 def checks_flow(
-    tables: list[str] | None = None, config_path: str | None = None
-) -> list[dict[str, Any]]:
-    """Check the named tables (default: all) and publish the results as a table artifact."""
+    tables: list[str] | None = None,
+    config_path: str | None = None,
+    fail_on: FailOn | None = None,
+) -> list[dict[str, Any]] | State[Any]:
+    """Check the named tables (default: all) and publish the results as a table artifact.
+
+    Args:
+        tables: Tables to check, by their names in the configuration; empty: every table.
+        config_path: The configuration: a file, prefect-variable:NAME or prefect-secret:NAME
+            (default: PIPEWARDEN_CONFIG, else ./pipewarden.yaml in the working directory).
+        fail_on: When the run ends Failed: error (a check with status error), warn (also warn
+            and anomaly) or never; default: the configuration's fail_on.
+    """
+    config = load_config(config_path)
+    if tables:
+        config.tables_named(tables)  # unknown names fail before anything runs
     try:
-        rows = run_checks_task(config_path, tables)
+        with tags("stage:check"):
+            rows = run_checks_task(config_path, tables)
     finally:
         deliver_after(config_path)
     failing = [r for r in rows if r["status"] in FAILING]
@@ -53,4 +70,4 @@ def checks_flow(
         description=f"{len(failing)} of {len(rows)} checks need attention",
     )
     get_run_logger().info("%d checks, %d need attention", len(rows), len(failing))
-    return rows
+    return finish(rows, check_problems(rows), fail_on or config.fail_on)

@@ -7,12 +7,16 @@ alerts it raised are delivered.
 
 from typing import Any
 
-from prefect import flow, get_run_logger, task
+from prefect import flow, get_run_logger, tags, task
 from prefect.artifacts import create_table_artifact
 from prefect.futures import wait
+from prefect.states import State
 
 from flows.alerts import deliver_after
+from flows.outcome import finish, task_errors
+from flows.slots import ensure_read_limits, read_slot, task_tags
 from pipewarden.config import load_config
+from pipewarden.verdict import FailOn, reconcile_problems
 
 ARTIFACT_ROWS = 500
 
@@ -43,7 +47,9 @@ def reconcile_task(
         max_diffs=max_diffs,
         repair=repair,
     )
-    report = reconcile_table(load_config(config_path), table, options)
+    config = load_config(config_path)
+    with read_slot(config, config.table(table).source):
+        report = reconcile_table(config, table, options)
     return {**report.as_dict(), "clean": report.clean}
 
 
@@ -57,21 +63,57 @@ def reconcile_flow(
     max_seconds: float | None = None,
     max_diffs: int | None = None,
     config_path: str | None = None,
-) -> dict[str, Any]:
-    """Reconcile one table (a dry run unless `repair`), and publish what was found."""
+    fail_on: FailOn | None = None,
+) -> dict[str, Any] | State[Any]:
+    """Reconcile one table (a dry run unless `repair`), and publish what was found.
+
+    Args:
+        table: The table to compare with its source, by its name in the configuration.
+        repair: Make the warehouse equal the source; off: a dry run that changes nothing.
+        key_range: Only keys in LOW:HIGH (either side may be empty), for a large table.
+        columns: Compare only these columns (default: every column).
+        keys_only: Compare keys only: finds rows deleted in the source, cheaply.
+        max_seconds: Stop comparing after this many seconds (the run says how far it got).
+        max_diffs: Stop after this many differences.
+        config_path: The configuration: a file, prefect-variable:NAME or prefect-secret:NAME
+            (default: PIPEWARDEN_CONFIG, else ./pipewarden.yaml in the working directory).
+        fail_on: When the run ends Failed: error (differences left: found by a dry run, or
+            remaining after a repair), warn (also differences repaired, an incomplete
+            comparison) or never; default: the configuration's fail_on.
+    """
+    config = load_config(config_path)
+    config.tables_named([table])  # an unknown name fails before anything runs
+    ensure_read_limits(config)
     try:
-        result = reconcile_task(
-            table, repair, key_range, columns, keys_only, max_seconds, max_diffs, config_path
-        )
+        with tags(*task_tags(config, table, "reconcile")):
+            state = reconcile_task(
+                table,
+                repair,
+                key_range,
+                columns,
+                keys_only,
+                max_seconds,
+                max_diffs,
+                config_path,
+                return_state=True,
+            )
     finally:
         deliver_after(config_path)
-    create_table_artifact(
-        key=artifact_key(table),
-        table=artifact_rows(result),
-        description=summary(result),
-    )
-    get_run_logger().info(summary(result))
-    return result
+    results = [state.result()] if state.is_completed() else []
+    publish(results)
+    problems = reconcile_problems(results, task_errors({table: state}))
+    return finish(results[0] if results else None, problems, fail_on or config.fail_on)
+
+
+def publish(results: list[dict[str, Any]]) -> None:
+    """One table artifact per reconciled table (what was found, capped), and a log line."""
+    for result in results:
+        create_table_artifact(
+            key=artifact_key(result["table"]),
+            table=artifact_rows(result),
+            description=summary(result),
+        )
+        get_run_logger().info(summary(result))
 
 
 def artifact_key(table: str) -> str:
@@ -120,21 +162,34 @@ def reconcile_all_flow(
     keys_only: bool = False,
     max_seconds: float | None = None,
     config_path: str | None = None,
-) -> list[dict[str, Any]]:
-    """The nightly run: every configured table (or the named ones), one task each."""
-    names = tables or list(load_config(config_path).tables)
-    futures = [
-        reconcile_task.submit(name, repair, None, None, keys_only, max_seconds, None, config_path)
-        for name in names
-    ]
-    wait(futures)
+    fail_on: FailOn | None = None,
+) -> list[dict[str, Any]] | State[Any]:
+    """The nightly run: every configured table (or the named ones), one task each.
+
+    Args:
+        tables: Tables to reconcile, by their names in the configuration; empty: every table.
+        repair: Make the warehouse equal the source; off: a dry run that changes nothing.
+        keys_only: Compare keys only: finds rows deleted in the source, cheaply.
+        max_seconds: Stop comparing a table after this many seconds.
+        config_path: The configuration: a file, prefect-variable:NAME or prefect-secret:NAME
+            (default: PIPEWARDEN_CONFIG, else ./pipewarden.yaml in the working directory).
+        fail_on: When the run ends Failed: error (differences left: found by a dry run, or
+            remaining after a repair), warn (also differences repaired, an incomplete
+            comparison) or never; default: the configuration's fail_on.
+    """
+    config = load_config(config_path)
+    names = config.tables_named(tables) if tables else list(config.tables)
+    ensure_read_limits(config)
+    futures = {}
+    for name in names:
+        with tags(*task_tags(config, name, "reconcile")):
+            futures[name] = reconcile_task.submit(
+                name, repair, None, None, keys_only, max_seconds, None, config_path
+            )
+    wait(list(futures.values()))
     deliver_after(config_path)
-    results = [future.result() for future in futures]
-    for result in results:
-        create_table_artifact(
-            key=artifact_key(result["table"]),
-            table=artifact_rows(result),
-            description=summary(result),
-        )
-        get_run_logger().info(summary(result))
-    return results
+    states = {name: future.state for name, future in futures.items()}
+    results = [f.result() for name, f in futures.items() if states[name].is_completed()]
+    publish(results)
+    problems = reconcile_problems(results, task_errors(states))
+    return finish(results, problems, fail_on or config.fail_on)

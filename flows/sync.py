@@ -1,18 +1,24 @@
 """The sync deployment: one task per table, retried with backoff on transient errors only."""
 
-from typing import Any
+from typing import Any, Literal
 
-from prefect import flow, get_run_logger, task
+from prefect import flow, get_run_logger, tags, task
 from prefect.futures import wait
+from prefect.states import State
 from prefect.tasks import exponential_backoff
 
 from checks.gate import verify_schema_refs
 from flows.alerts import deliver_after
+from flows.outcome import finish, task_errors
 from flows.retries import retry_if_transient
+from flows.slots import ensure_read_limits, read_slot, task_tags
 from pipewarden.config import load_config
 from pipewarden.db.engines import cached_engine
 from pipewarden.sync.run import SyncOptions, sync_table
 from pipewarden.sync.summary import run_summary
+from pipewarden.verdict import FailOn, sync_problems
+
+ScheduleClass = Literal["realtime", "hourly", "daily"]
 
 
 @task(
@@ -33,15 +39,16 @@ def sync_table_task(
     from checks.report import failure_summary, publish_failure_artifact
 
     config = load_config(config_path)
-    run = sync_table(
-        config,
-        table,
-        SyncOptions(
-            full_refresh=full_refresh,
-            backfill_columns=backfill_columns or [],
-            gate_factory=gate_for,
-        ),
-    )
+    with read_slot(config, config.table(table).source):
+        run = sync_table(
+            config,
+            table,
+            SyncOptions(
+                full_refresh=full_refresh,
+                backfill_columns=backfill_columns or [],
+                gate_factory=gate_for,
+            ),
+        )
     summary = run_summary(run)
     summary["failures"] = failure_summary(
         cached_engine(config.warehouse.url, config.timeouts.engine()), run.run_id
@@ -54,24 +61,40 @@ def sync_table_task(
 @flow(name="pipewarden-sync")
 def sync_flow(
     tables: list[str] | None = None,
-    schedule_class: str | None = None,
+    schedule_class: ScheduleClass | None = None,
     config_path: str | None = None,
     full_refresh: bool = False,
     backfill_columns: list[str] | None = None,
-) -> list[dict[str, Any]]:
-    """Sync the named tables, or those of one schedule class, or all configured tables."""
+    fail_on: FailOn | None = None,
+) -> list[dict[str, Any]] | State[Any]:
+    """Sync the named tables, or those of one schedule class, or all configured tables.
+
+    Args:
+        tables: Tables to sync, by their names in the configuration; empty: by schedule_class.
+        schedule_class: Sync the tables of this schedule (realtime, hourly or daily) when no
+            tables are named; neither: every configured table.
+        config_path: The configuration: a file, prefect-variable:NAME or prefect-secret:NAME
+            (default: PIPEWARDEN_CONFIG, else ./pipewarden.yaml in the working directory).
+        full_refresh: Re-read each table from the start instead of from its watermark.
+        backfill_columns: Columns to fill for rows loaded before the column was added.
+        fail_on: When the run ends Failed: error (a table's sync failed), warn (also rows held
+            in quarantine) or never; default: the configuration's fail_on.
+    """
     config = load_config(config_path)
-    names = tables or [
-        name
-        for name, table in config.tables.items()
-        if schedule_class is None or table.schedule == schedule_class
-    ]
-    for name in names:
-        config.table(name)  # unknown names fail before any table runs
+    names = config.tables_named(tables) if tables else config.tables_of(schedule_class)
     verify_schema_refs(config)  # a bad schema reference fails before any table runs
-    futures = [
-        sync_table_task.submit(config_path, name, full_refresh, backfill_columns) for name in names
-    ]
-    wait(futures)
+    ensure_read_limits(config)
+    futures = {}
+    for name in names:
+        with tags(*task_tags(config, name, "sync")):
+            futures[name] = sync_table_task.submit(
+                config_path, name, full_refresh, backfill_columns
+            )
+    wait(list(futures.values()))
     deliver_after(config_path)  # a failed sync's alert goes out before the flow fails
-    return [future.result() for future in futures]
+    states = {name: future.state for name, future in futures.items()}
+    summaries = [f.result() for name, f in futures.items() if states[name].is_completed()]
+    if not names:
+        get_run_logger().info("no table has schedule %s", schedule_class)
+    problems = sync_problems(summaries, task_errors(states))
+    return finish(summaries, problems, fail_on or config.fail_on)

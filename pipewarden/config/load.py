@@ -13,12 +13,21 @@ from pydantic import ValidationError
 from pipewarden.config.advice import config_warnings
 from pipewarden.config.imports import make_importable
 from pipewarden.config.models import TOKEN_PROBLEM, PipewardenConfig
+from pipewarden.config.prefect_values import (
+    PrefectValueError,
+    is_prefect_reference,
+    read_reference,
+    read_secret,
+)
 from pipewarden.db.urls import redact_secrets
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PATH = Path("pipewarden.yaml")
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_VAR = re.compile(
+    r"\$\{(?:prefect-secret:(?P<secret>[A-Za-z0-9][A-Za-z0-9_-]*)"
+    r"|(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?)\}"
+)
 
 
 class ConfigError(ValueError):
@@ -26,18 +35,23 @@ class ConfigError(ValueError):
 
 
 def config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
-    """`--config` wins, then PIPEWARDEN_CONFIG, then ./pipewarden.yaml."""
+    """`--config` wins, then PIPEWARDEN_CONFIG, then ./pipewarden.yaml. (It may name a Prefect
+    Variable or Secret block instead of a file: `prefect-variable:NAME`, `prefect-secret:NAME`.)"""
     if explicit:
         return Path(explicit)
     env = os.environ.get("PIPEWARDEN_CONFIG")
     return Path(env) if env else DEFAULT_PATH
 
 
-def expand_env(text: str, where: str) -> str:
-    """Replace `${VAR}` and `${VAR:-default}`; a missing variable without default is an error."""
+def expand_env(text: str, where: str, secrets: list[str] | None = None) -> str:
+    """Replace `${VAR}` and `${VAR:-default}`; a missing variable without default is an error.
+    `${prefect-secret:NAME}` is the value of a Prefect Secret block, added to `secrets` so that
+    errors can hide it."""
 
     def substitute(match: re.Match[str]) -> str:
-        name, default = match.group(1), match.group(2)
+        if match.group("secret"):
+            return _secret(match.group("secret"), where, secrets)
+        name, default = match.group("name"), match.group("default")
         value = os.environ.get(name)
         if value is None:
             if default is None:
@@ -48,23 +62,38 @@ def expand_env(text: str, where: str) -> str:
     return _VAR.sub(substitute, text)
 
 
-def _expand_tree(node: Any, file: Path, path: str = "") -> Any:
+def _secret(name: str, where: str, secrets: list[str] | None) -> str:
+    try:
+        value = read_secret(name)
+    except PrefectValueError as error:
+        raise ConfigError(f"{where}: {error}") from None
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}: Prefect Secret block {name!r} holds no text")
+    if secrets is not None and value:
+        secrets.append(value)
+    return value
+
+
+def _expand_tree(node: Any, file: Path, path: str = "", secrets: list[str] | None = None) -> Any:
     if isinstance(node, dict):
         return {
-            k: _expand_tree(v, file, f"{path}.{k}" if path else str(k)) for k, v in node.items()
+            k: _expand_tree(v, file, f"{path}.{k}" if path else str(k), secrets)
+            for k, v in node.items()
         }
     if isinstance(node, list):
-        return [_expand_tree(v, file, f"{path}[{i}]") for i, v in enumerate(node)]
+        return [_expand_tree(v, file, f"{path}[{i}]", secrets) for i, v in enumerate(node)]
     if isinstance(node, str):
-        return expand_env(node, f"{file}: {path}")
+        return expand_env(node, f"{file}: {path}", secrets)
     return node
 
 
-def _describe(error: ValidationError, file: Path) -> str:
+def _describe(error: ValidationError, file: Path, secrets: list[str]) -> str:
     lines = [f"{file}: invalid configuration"]
     for item in error.errors():
         key = ".".join(str(p) for p in item["loc"]) or "(top level)"
         message = redact_secrets(str(item["msg"]).removeprefix("Value error, "))
+        for value in secrets:
+            message = message.replace(value, "***")
         lines.append(f"  {key}: {message}")
     return "\n".join(lines)
 
@@ -90,28 +119,28 @@ def parse_config(data: Any, file: Path) -> PipewardenConfig:
     if not isinstance(data, dict):
         raise ConfigError(f"{file}: expected a mapping at the top level")
     data, token_problem = _slack_token(data, file)
+    secrets: list[str] = []
     try:
         return PipewardenConfig.model_validate(
-            _expand_tree(data, file), context={TOKEN_PROBLEM: token_problem}
+            _expand_tree(data, file, secrets=secrets), context={TOKEN_PROBLEM: token_problem}
         )
     except ValidationError as error:
-        raise ConfigError(_describe(error, file)) from None
+        raise ConfigError(_describe(error, file, secrets)) from None
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> PipewardenConfig:
-    """Load and validate the configuration file."""
+    """Load and validate the configuration: a file, or a Prefect Variable or Secret block."""
     file = config_path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{file}: configuration file not found") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        problem = getattr(error, "problem", None) or "not valid YAML"
-        raise ConfigError(f"{file}{where}: {problem}") from None
+    where = str(path or os.environ.get("PIPEWARDEN_CONFIG") or file)
+    if is_prefect_reference(where):
+        file = Path(where)  # in messages; schemas_path is relative to the working directory
+        data = _read_from_prefect(where)
+    else:
+        try:
+            text = file.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ConfigError(f"{file}: configuration file not found") from None
+        data = _parse_yaml(text, file)
     config = parse_config(data, file)
     folder = file.parent / (config.schemas_path or ".")
     if not folder.is_dir():
@@ -119,6 +148,27 @@ def load_config(path: str | os.PathLike[str] | None = None) -> PipewardenConfig:
     make_importable(folder)
     warn_once(config, file)
     return config
+
+
+def _read_from_prefect(where: str) -> Any:
+    """The configuration held by a Prefect Variable or Secret block: YAML text or a mapping."""
+    try:
+        value = read_reference(where)
+    except PrefectValueError as error:
+        raise ConfigError(f"{where}: {error}") from None
+    return _parse_yaml(value, Path(where)) if isinstance(value, str) else value
+
+
+def _parse_yaml(text: str, file: Path) -> Any:
+    """YAML text as data; a syntax error names the line and the problem."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(error, "problem", None) or "not valid YAML"
+        raise ConfigError(f"{file}{where}: {problem}") from None
+    return data
 
 
 _warned: set[str] = set()

@@ -1,5 +1,6 @@
 """The configuration as typed models: what a user may write in pipewarden.yaml."""
 
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
@@ -50,10 +51,24 @@ class WarehouseConfig(_Strict):
     _url = field_validator("url")(_database_url)
 
 
+#: When a flow ends Failed: on error-level problems (the default), on warnings too, or never.
+FailOn = Literal["error", "warn", "never"]
+
+
 class SourceConfig(_Strict):
     """A system rows are copied from (any SQLAlchemy URL)."""
 
     url: str = Field(repr=False)  # may hold a password
+    #: Tasks reading this source at once, across every flow run and worker (a Prefect global
+    #: concurrency limit named `pipewarden-source-<name>`); unset: no limit.
+    max_concurrent_reads: int | None = Field(default=None, ge=1)
+    #: How long a task waits for a read slot before it fails (it never waits for ever).
+    read_slot_timeout: timedelta = timedelta(hours=1)
+
+    @field_validator("read_slot_timeout", mode="before")
+    @classmethod
+    def _slot_timeout(cls, value: Any) -> timedelta:
+        return parse_duration(value)
 
     _url = field_validator("url")(_database_url)
 
@@ -291,6 +306,8 @@ class PipewardenConfig(_Strict):
     #: The folder of the user's check modules (`schema: myschemas:Customers`), relative to the
     #: configuration file; its own folder when unset. Importable wherever the file is loaded.
     schemas_path: str | None = None
+    #: A flow's default for its `fail_on` parameter.
+    fail_on: FailOn = "error"
 
     @model_validator(mode="before")
     @classmethod
@@ -313,6 +330,22 @@ class PipewardenConfig(_Strict):
                     f"tables.{name}.source: unknown source {table.source!r} (known: {known})"
                 )
         return self
+
+    def tables_named(self, names: Sequence[str]) -> list[str]:
+        """`names`, checked before anything runs: the unknown ones fail together, with the
+        configured ones."""
+        unknown = [name for name in names if name not in self.tables]
+        if unknown:
+            known = ", ".join(sorted(self.tables)) or "none"
+            listed = ", ".join(repr(name) for name in unknown)
+            raise ValueError(
+                f"unknown table{'s' if len(unknown) > 1 else ''} {listed} (configured: {known})"
+            )
+        return list(names)
+
+    def tables_of(self, schedule: str | None) -> list[str]:
+        """The tables with this schedule class (None: every table)."""
+        return [n for n, t in self.tables.items() if schedule is None or t.schedule == schedule]
 
     def table(self, name: str) -> TableConfig:
         """The table called `name`, or a KeyError that lists the known ones."""

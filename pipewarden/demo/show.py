@@ -2,6 +2,7 @@
 
 import contextlib
 import random
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -61,12 +62,23 @@ def _show_failures(console: Console, summaries: list[dict[str, Any]]) -> None:
         console.print(f"    [yellow]•[/] {line}", highlight=False)
 
 
+def _flow_result(run: Callable[[], Any]) -> Any:
+    """What a flow returned, also when it ended Failed because the data needs attention (the
+    demo's data does, by design: the flow's state tells Prefect, the demo shows the result)."""
+    from pipewarden.verdict import NeedsAttention
+
+    try:
+        return run()
+    except NeedsAttention as found:
+        return found.result
+
+
 def _reconcile(console: Console, demo: DemoRound) -> None:
     """Hash comparison against the shop finds what no cursor can see, then repairs it."""
     from flows.reconcile import reconcile_flow
 
     console.print("\n[bold]3. Reconcile[/] orders against the shop (checksums on both sides)")
-    found = reconcile_flow(table="orders", config_path=str(demo.config_path))
+    found = _flow_result(lambda: reconcile_flow(table="orders", config_path=str(demo.config_path)))
     console.print(f"  dry run: {_diff_line(found)}")
     for kind, label in (
         ("extra", "hard-deleted in the shop, still in the warehouse"),
@@ -81,7 +93,9 @@ def _reconcile(console: Console, demo: DemoRound) -> None:
             f"    changed: {len(changed)}: "
             + ", ".join(f"{k} ({', '.join(cols)})" for k, cols in changed[:6])
         )
-    fixed = reconcile_flow(table="orders", repair=True, config_path=str(demo.config_path))
+    fixed = _flow_result(
+        lambda: reconcile_flow(table="orders", repair=True, config_path=str(demo.config_path))
+    )
     repair = fixed["repair"]
     console.print(
         f"  repair: {repair['upserted']} rows re-read from the shop and merged, "
@@ -94,7 +108,7 @@ def _checks(console: Console, demo: DemoRound) -> None:
     from flows.checks import checks_flow
 
     console.print("\n[bold]4. Checks[/] (freshness SLAs, anomalies against the metric history)")
-    rows = checks_flow(config_path=str(demo.config_path))
+    rows = _flow_result(lambda: checks_flow(config_path=str(demo.config_path)))
     colours = {"ok": "green", "warn": "yellow", "error": "red", "anomaly": "red"}
     attention = [r for r in rows if r["status"] in colours and r["status"] != "ok"]
     for r in attention:

@@ -19,6 +19,7 @@ import polars as pl
 import sqlalchemy as sa
 
 from pipewarden.dialects import dialect_for
+from pipewarden.records.flow_runs import current_flow_run_id
 from pipewarden.records.tables import metadata
 from pipewarden.records.values import utc as _utc
 
@@ -60,6 +61,8 @@ check_results = sa.Table(
     sa.Column("reason", sa.Text),
     sa.Column("history_size", sa.Integer),
     sa.Column("run_id", sa.String(36), nullable=False),
+    # The Prefect flow run the check ran in (NULL outside Prefect).
+    sa.Column("flow_run_id", sa.String(36)),
     sa.Index("ix_pipewarden_check_results_table", "table_name", "checked_at"),
 )
 
@@ -247,10 +250,12 @@ def latest_values(
 def write_check_results(conn: sa.Connection, results: Iterable[CheckResult]) -> int:
     """Insert check results (in the caller's transaction), in bulk where the database can."""
     rows = []
+    flow_run_id = current_flow_run_id()
     for r in results:
         row = [getattr(r, name) for name in _RESULT_FIELDS]  # asdict deep-copies every field
         row[_CHECKED] = _utc(r.checked_at)
         row[_OBSERVED] = None if r.observed_at is None else _utc(r.observed_at)
+        row.append(flow_run_id)
         rows.append(row)
     if rows:
         frame = pl.DataFrame(rows, schema=_CHECK_RESULT_SCHEMA, orient="row")
@@ -273,6 +278,7 @@ _CHECK_RESULT_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "reason": pl.String,
     "history_size": pl.Int64,
     "run_id": pl.String,
+    "flow_run_id": pl.String,
 }
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from pipewarden.records.flow_runs import current_flow_run_id
 from pipewarden.records.tables import metadata
 
 reconcile_runs = sa.Table(
@@ -38,6 +39,8 @@ reconcile_runs = sa.Table(
     sa.Column("duration_seconds", sa.Float),
     sa.Column("timings", sa.Text),
     sa.Column("error", sa.Text),
+    # The Prefect flow run the reconciliation ran in (NULL outside Prefect).
+    sa.Column("flow_run_id", sa.String(36)),
 )
 
 reconcile_diffs = sa.Table(
@@ -97,6 +100,7 @@ class ReconcileRun:
     #: Source keys the rows could not be compared by (NULL, duplicated), one line per kind;
     #: stored in `error` (and the sampled keys among the diffs), so not a column of its own.
     key_problems: list[str] = field(default_factory=list)
+    flow_run_id: str | None = field(default_factory=current_flow_run_id)
 
     def as_row(self) -> dict[str, Any]:
         row = asdict(self)

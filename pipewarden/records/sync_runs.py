@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from pipewarden.dialects import dialect_for
+from pipewarden.records.flow_runs import current_flow_run_id
 from pipewarden.records.tables import sync_runs
 from pipewarden.records.values import dumps
 
@@ -37,6 +38,7 @@ class SyncRun:
     latency_max_seconds: float | None = None
     schema_changes: list[dict[str, str]] = field(default_factory=list)
     error: str | None = None
+    flow_run_id: str | None = field(default_factory=current_flow_run_id)
 
     def as_row(self) -> dict[str, Any]:
         row = asdict(self)

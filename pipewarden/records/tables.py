@@ -41,6 +41,8 @@ sync_runs = sa.Table(
     sa.Column("latency_max_seconds", sa.Float),
     sa.Column("schema_changes", sa.Text),
     sa.Column("error", sa.Text),
+    # The Prefect flow run the sync ran in (NULL outside Prefect): alerts and panels link to it.
+    sa.Column("flow_run_id", sa.String(36)),
 )
 
 schema_changes = sa.Table(
@@ -71,7 +73,43 @@ def ensure_tables(engine: sa.Engine) -> None:
         except sa.exc.DBAPIError:
             # Another process created them between the check and the CREATE: check again.
             metadata.create_all(engine, checkfirst=True)
+        try:
+            add_missing_columns(engine)
+        except sa.exc.DBAPIError:
+            add_missing_columns(engine)  # another process added them meanwhile: check again
         _created.add(key)
+
+
+def add_missing_columns(engine: sa.Engine) -> list[str]:
+    """Add the columns a newer pipewarden declares to tables an older one created (pipewarden
+    has no migrations: its tables only ever gain nullable columns). Returns what was added."""
+    added: list[str] = []
+    with engine.begin() as conn:
+        names = [t.name for t in metadata.sorted_tables]
+        present = sa.inspect(conn).get_multi_columns(filter_names=names)
+        preparer = conn.dialect.identifier_preparer
+        for table in metadata.sorted_tables:
+            columns = present.get((None, table.name))
+            if columns is None:
+                continue
+            have = {c["name"] for c in columns}
+            for column in table.columns:
+                if column.name in have:
+                    continue
+                if not column.nullable:
+                    raise RuntimeError(
+                        f"{table.name}.{column.name}: a new column that is not nullable "
+                        "cannot be added to an existing warehouse"
+                    )
+                type_sql = column.type.compile(dialect=conn.dialect)
+                conn.execute(
+                    sa.text(
+                        f"ALTER TABLE {preparer.format_table(table)} "
+                        f"ADD COLUMN {preparer.format_column(column)} {type_sql}"
+                    )
+                )
+                added.append(f"{table.name}.{column.name}")
+    return added
 
 
 column_kinds = sa.Table(

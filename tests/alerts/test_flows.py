@@ -9,6 +9,7 @@ import yaml
 
 from flows.alerts import deliver_alerts_task
 from flows.checks import checks_flow
+from pipewarden.verdict import NeedsAttention
 from tests.fixtures.slack import TOKEN, FakeSlack
 from tests.metrics.support import ORDERS, Shop
 
@@ -62,7 +63,9 @@ def test_the_checks_flow_delivers_what_it_raised(
     shop, path = _shop_with_slack(sqlite_url, tmp_path, fake_slack.url)
     shop.add(10, minutes_ago=180)
     shop.sync(load_config(path))
-    rows = checks_flow(config_path=path)
+    with pytest.raises(NeedsAttention) as failed:  # a freshness error fails the run
+        checks_flow(config_path=path)
+    rows = failed.value.result
     assert any(r["check"] == "freshness" and r["status"] == "error" for r in rows)
     (message,) = fake_slack.posted
     assert message["channel"] == "#shop-data" and "orders · freshness: error" in message["text"]
