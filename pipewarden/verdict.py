@@ -153,12 +153,14 @@ def _reconcile_result_problems(r: Mapping[str, Any]) -> list[Problem]:
     if repair["applied"]:
         remaining = repair.get("remaining") or 0
         if remaining:
+            left = [k["key"] for k in repair.get("remaining_keys", [])]
             out.append(
                 Problem(
                     table,
                     "reconcile",
                     ERROR,
-                    f"{remaining} of {found} differences remain after the repair ({split})",
+                    f"{remaining} of {found} differences remain after the repair "
+                    f"({split}; keys {_keys(left)})",
                     "The source changed during the repair or a row cannot be written: see "
                     f"pipewarden_reconcile_repairs for run {r['run_id']}, then rerun the "
                     f"reconcile-rerun deployment with table={table}, repair=true",
@@ -177,19 +179,28 @@ def _reconcile_result_problems(r: Mapping[str, Any]) -> list[Problem]:
             )
     elif found:
         keys = [*r["missing"], *r["extra"], *(c["key"] for c in r["changed"])]
-        shown = ", ".join(str(k) for k in keys[:MESSAGE_KEYS])
-        more = " …" if len(keys) > MESSAGE_KEYS else ""
         out.append(
             Problem(
                 table,
                 "reconcile",
                 ERROR,
-                f"{found} differences left ({split}; keys {shown}{more})",
+                f"{found} differences left ({split}; keys {_keys(keys)})",
                 f"Repair them: rerun the reconcile-rerun deployment with table={table}, "
                 f"repair=true (or `pipewarden reconcile {table} --repair`)",
             )
         )
-    if not r["complete"]:
+    for key_problem in r.get("key_problems", []):
+        out.append(
+            Problem(
+                table,
+                "reconcile",
+                ERROR,
+                _short(key_problem["message"]),
+                "Rows without a usable key are neither compared nor repaired: fix the keys in "
+                "the source",
+            )
+        )
+    if not r["complete"] and r["stopped_by"]:
         out.append(
             Problem(
                 table,
@@ -200,6 +211,11 @@ def _reconcile_result_problems(r: Mapping[str, Any]) -> list[Problem]:
             )
         )
     return out
+
+
+def _keys(keys: Sequence[Any]) -> str:
+    shown = ", ".join(str(k) for k in keys[:MESSAGE_KEYS])
+    return shown + (" …" if len(keys) > MESSAGE_KEYS else "")
 
 
 def _short(text: str, limit: int = 300) -> str:

@@ -234,6 +234,8 @@ def test_deployments_run_on_workers_elsewhere_and_their_states_tell_the_truth(
     table = {"source": "shop", "cursor": "updated_at", "lookback": "0s"}
     config = {
         "warehouse": {"url": warehouse_url},
+        # The reader at the test's lock waits while the other flow run starts (slow when busy).
+        "timeouts": {"lock": "10m"},
         "sources": {
             "shop": {"url": "${prefect-secret:pw-e2e-shop-url}", "max_concurrent_reads": 1}
         },
