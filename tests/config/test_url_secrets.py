@@ -13,7 +13,7 @@ from urllib.parse import unquote
 import pytest
 import sqlalchemy as sa
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
@@ -69,6 +69,7 @@ def leaks(password: str, texts: list[str], urls: list[str], benign: str = "") ->
 
 @settings(max_examples=400, deadline=None)
 @given(password=passwords, reason=st.sampled_from(["Connection refused", "'root'@'host'"]))
+@example(password="@ %40", reason="Connection refused")  # the hint's own "%40" is no leak
 def test_redaction_by_position_hides_every_password(password: str, reason: str) -> None:
     for url in _urls(password).values():
         texts = [display_url(url), redact_secrets(f"cannot connect to {url}: {reason}")]
@@ -82,7 +83,16 @@ def test_redaction_by_position_hides_every_password(password: str, reason: str) 
             assert parsed.password == unquote(password) and parsed.host == "127.0.0.1"
             texts.append(describe_connection_error(parsed, ConnectionError(reason)))
             texts.append(describe_connection_error(url, ConnectionError(reason)))
-        assert not leaks(password, texts, [url, reason]), texts
+        assert not leaks(password, texts, [url, reason], _refusal_text(url, password)), texts
+
+
+def _refusal_text(url: str, password: str) -> str:
+    """The refusal's own words for an ambiguous URL (its hint names `%40`), password aside."""
+    try:
+        parse_url(url.replace(password, f"{PLACEHOLDER}@x", 1))
+    except ValueError as error:
+        return str(error)
+    return ""
 
 
 def test_the_reported_passwords_are_hidden_whole() -> None:
