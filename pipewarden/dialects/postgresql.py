@@ -394,5 +394,5 @@ def _type_oids(conn: sa.Connection, table: sa.Table, columns: Sequence[str]) -> 
         ),
         {"table": preparer.format_table(table)},
     ).all()
-    oids = {name: oid for name, oid in rows}
+    oids = {str(row[0]): int(str(row[1])) for row in rows}
     return [oids[c] for c in columns]

@@ -74,7 +74,7 @@ def abandon_runs(conn: sa.Connection, table_name: str, found_by: str) -> int:
     return max(result.rowcount, 0)
 
 
-def running_runs(conn: sa.Connection, table_name: str) -> list[tuple[str, datetime]]:
+def running_runs(conn: sa.Connection, table_name: str) -> list[tuple[str, Any]]:
     """Run ids and starts of the table's runs recorded as running."""
     rows = conn.execute(
         sa.select(sync_runs.c.run_id, sync_runs.c.started_at)
