@@ -58,6 +58,17 @@ class Dialect:
         """The kind of a column reflected from this database."""
         return kind_of(type_)
 
+    def refusal(self, type_: TypeEngine[Any]) -> str | None:
+        """Why a source column of this type cannot be carried exactly, and what to do instead;
+        None when it can. A sync refuses such a table before it loads anything."""
+        if isinstance(type_, sa.types.NullType):
+            return (
+                "pipewarden does not know its type, so it cannot promise its values arrive "
+                "exactly; declare the column's type, or read the table through a view that "
+                "casts the column to a type pipewarden knows (text, a number, a date)"
+            )
+        return None
+
     def column_type(self, kind: ColumnKind) -> TypeEngine[Any]:
         """The type a warehouse column of this kind gets here."""
         return _generic_type(kind)

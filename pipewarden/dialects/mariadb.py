@@ -61,6 +61,9 @@ class MariaDB(Dialect):
             # (`+ 0e0`: CAST AS DOUBLE is not in every version) it arrives exact.
             value = column + sa.literal_column("0e0") if kind.single else column
             return sa.type_coerce(value, sa.Float(asdecimal=False)).label(column.key)
+        if isinstance(column.type, (mysql.YEAR, mysql.SET)):
+            # As their text (`2024`, `a,b`): SQLAlchemy would give an int and a Python set.
+            return sa.cast(column, sa.CHAR).label(column.key)
         return super().read_expression(column, kind)
 
     def unreadable(self, column: sa.ColumnElement[Any], kind: ColumnKind) -> Unreadable | None:
@@ -77,6 +80,25 @@ class MariaDB(Dialect):
             sa.cast(column, sa.String),
             "unreadable.invalid_date",
         )
+
+    def kind_of(self, type_: TypeEngine[Any]) -> ColumnKind:
+        if isinstance(type_, (mysql.YEAR, mysql.SET)):  # a SET's text is longer than a member
+            return ColumnKind("text")
+        return super().kind_of(type_)
+
+    def refusal(self, type_: TypeEngine[Any]) -> str | None:
+        if isinstance(type_, mysql.BIT):
+            return (
+                "MariaDB sends BIT values as raw bytes; read the table through a view with "
+                "CAST(column AS UNSIGNED)"
+            )
+        if isinstance(type_, sa.types.NullType):
+            return (
+                "pipewarden does not know its type (geometry, INET6, a plugin's type), so it "
+                "cannot promise its values arrive exactly; read the table through a view that "
+                "casts the column (ST_AsText(column), CAST(column AS CHAR))"
+            )
+        return super().refusal(type_)
 
     def column_type(self, kind: ColumnKind) -> TypeEngine[Any]:
         if kind.kind == "timestamp":

@@ -97,7 +97,14 @@ class PostgreSQL(Dialect):
         if kind.kind in ("interval", "array") or (kind.kind == "time" and kind.timezone):
             # PostgreSQL's own text: exact, and what it parses back (a timetz keeps its offset).
             return sa.cast(column, sa.Text).label(column.key)
+        if kind.kind == "text" and not isinstance(column.type, sa.String):
+            # inet, xml, money, bit, point, tsvector, a type of an extension: carried as the
+            # text PostgreSQL writes for them (the driver would return objects on some paths).
+            return sa.cast(column, sa.Text).label(column.key)
         return column
+
+    def refusal(self, type_: TypeEngine[Any]) -> str | None:
+        return None  # every type has a text form, and unknown ones travel as it
 
     def fraction_digits(self, type_: TypeEngine[Any]) -> int:
         """`timestamp(p)`; without `p`, microseconds."""

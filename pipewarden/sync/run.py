@@ -53,6 +53,7 @@ from pipewarden.sync.schema import (
     create_target,
     reflect_cached,
     refuse_breaking_drift,
+    refuse_uncarried_types,
 )
 from pipewarden.sync.screen import screen
 
@@ -197,6 +198,7 @@ def _sync(
             f"in source {table_config.source!r}"
         )
     _require_columns(table_config, source)
+    refuse_uncarried_types(source_dialect, source, table_config.name)
     cursor_kind = source.kinds[table_config.cursor]
     problem = lookback_problem(table_config, cursor_kind)
     if problem:

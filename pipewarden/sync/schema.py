@@ -174,6 +174,25 @@ def refuse_breaking_drift(
     raise SchemaDriftError(f"source table {source_name}: " + "; ".join(problems) + ". " + outcome)
 
 
+def refuse_uncarried_types(dialect: Dialect, source: TableShape, table_name: str) -> None:
+    """Fail before anything loads when a source column has a type pipewarden cannot carry
+    exactly, naming each such column and what to do."""
+    problems = [
+        f"column {column.name!r} ({_type_name(column.type)}): {reason}"
+        for column in source.table.columns
+        if (reason := dialect.refusal(column.type))
+    ]
+    if problems:
+        raise SchemaDriftError(
+            f"table {table_name}: source table {source.table.name} has columns pipewarden "
+            f"cannot carry exactly: {'; '.join(problems)}. Nothing was loaded."
+        )
+
+
+def _type_name(type_: Any) -> str:
+    return "unknown type" if isinstance(type_, sa.types.NullType) else str(type_)
+
+
 def add_columns(
     conn: sa.Connection, dialect: Dialect, target: TableShape, source: TableShape, names: list[str]
 ) -> TableShape:

@@ -49,8 +49,8 @@ class MariaDBCanonical(Canonical):
             return sa.func.lower(sa.func.hex(column))
         if kind.kind == "uuid":
             return sa.func.lower(column)
-        if kind.kind == "text":
-            return column
+        if kind.kind == "text":  # YEAR is a number to `+`, which would add instead of concatenate
+            return column if isinstance(column.type, sa.String) else sa.cast(column, sa.CHAR)
         return sa.cast(column, sa.CHAR)
 
     def concat(self, parts: list[Any]) -> Any:
