@@ -1,18 +1,22 @@
 """The small interface every database implements; one file per dialect implements it."""
 
+from __future__ import annotations
+
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.types import TypeEngine
 
 from pipewarden.db.timeouts import DEFAULT_TIMEOUTS, TimeoutKind, Timeouts
 from pipewarden.dialects.kinds import ColumnKind, kind_of
+
+if TYPE_CHECKING:  # polars and numpy load where a batch is handled, not for `pipewarden status`
+    import numpy as np
+    import polars as pl
 
 
 @dataclass(frozen=True)
@@ -29,7 +33,7 @@ class Unreadable:
 
 
 #: A warehouse's refusal: (column, check, mask of the rows whose value it cannot store).
-Refusal = tuple[str, str, pl.Expr]
+Refusal = tuple[str, str, "pl.Expr"]
 
 
 class Dialect:
@@ -154,6 +158,8 @@ class Dialect:
         self, conn: sa.Connection, query: sa.Select[Any], kinds: dict[str, ColumnKind]
     ) -> pl.DataFrame:
         """Run a query and return its rows as a batch typed by the columns' kinds."""
+        import polars as pl
+
         rows = conn.execute(query).fetchall()
         schema = {n: k.polars_dtype() for n, k in kinds.items()}
         return pl.DataFrame([tuple(r) for r in rows], schema=schema, orient="row")
@@ -165,6 +171,8 @@ class Dialect:
         and a float value, none NULL; per key: the instants as int64 microseconds since the
         epoch (UTC) and the values as float64, ordered by time, then value (so the order of
         points measured at the same instant does not depend on how the database returned them)."""
+        import polars as pl
+
         *keys, at, value = (column.name for column in query.selected_columns)
         kinds = {k: ColumnKind("text") for k in keys}
         kinds |= {at: ColumnKind("timestamp", timezone=True), value: ColumnKind("float")}

@@ -4,12 +4,16 @@ Every dialect maps its own types to a `ColumnKind` (reading a source) and a `Col
 its own type (creating a warehouse table); batches, hashing and checks speak only of kinds.
 """
 
-from dataclasses import dataclass
-from typing import Literal
+from __future__ import annotations
 
-import polars as pl
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
 import sqlalchemy as sa
 from sqlalchemy.types import TypeEngine
+
+if TYPE_CHECKING:
+    import polars as pl
 
 Kind = Literal[
     "integer",
@@ -52,6 +56,8 @@ class ColumnKind:
 
     def polars_dtype(self) -> pl.DataType:
         """The batch column type; decimals stay decimals so no value passes through float."""
+        import polars as pl
+
         if self.kind == "integer":
             return pl.Int64()
         if self.kind == "decimal":

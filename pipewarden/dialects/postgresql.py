@@ -1,22 +1,21 @@
 """PostgreSQL: a warehouse and a source. Binary COPY into staging, ON CONFLICT merges."""
 
+from __future__ import annotations
+
 import hashlib
 import io
 import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import polars as pl
-import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.types import TypeEngine, UserDefinedType
 
 from pipewarden.db.timeouts import DEFAULT_TIMEOUTS, TimeoutKind, Timeouts
-from pipewarden.dialects import arrow_csv
 from pipewarden.dialects.base import (
     Dialect,
     Refusal,
@@ -26,10 +25,14 @@ from pipewarden.dialects.base import (
 )
 from pipewarden.dialects.kinds import ColumnKind, kind_of
 
+if TYPE_CHECKING:
+    import numpy as np
+    import polars as pl
+
 #: Bytes handed to COPY at a time: the driver copies what it is given into its buffers.
 COPY_CHUNK = 1 << 20
 #: `timestamptz_send(t) || float8send(v)`: microseconds since 2000-01-01 UTC, then the value.
-_POINT = np.dtype([("at", ">i8"), ("value", ">f8")])
+_POINT = [("at", ">i8"), ("value", ">f8")]
 _POSTGRES_EPOCH_US = 946_684_800_000_000
 
 
@@ -168,6 +171,8 @@ class PostgreSQL(Dialect):
 
     def refused(self, batch: pl.DataFrame, kinds: dict[str, ColumnKind]) -> list[Refusal]:
         """Text cannot hold a NUL character, nor `jsonb` the escape `\\u0000`."""
+        import polars as pl
+
         out: list[Refusal] = []
         for name, dtype in batch.schema.items():
             if dtype != pl.String:
@@ -232,6 +237,8 @@ class PostgreSQL(Dialect):
         object per row and value (0.8 s of CPU for the 400,000 points of a 200-table check run;
         this costs 0.03 s). No ORDER BY in the aggregate: the database then hashes instead of
         sorting by text, and the points are put in order here."""
+        import numpy as np
+
         points = query.subquery("points")
         *keys, at, value = points.c
         packed = sa.func.string_agg(
@@ -247,7 +254,7 @@ class PostgreSQL(Dialect):
             rows = cur.fetchall()
         out = {}
         for *key, blob in rows:
-            pairs = np.frombuffer(blob, dtype=_POINT)
+            pairs = np.frombuffer(blob, dtype=np.dtype(_POINT))
             micros = pairs["at"].astype(np.int64) + _POSTGRES_EPOCH_US
             values = pairs["value"].astype(np.float64)
             if len(micros) > 1 and np.any(micros[1:] <= micros[:-1]):
@@ -270,7 +277,9 @@ class PostgreSQL(Dialect):
         self, conn: sa.Connection, query: sa.Select[Any], kinds: dict[str, ColumnKind]
     ) -> pl.DataFrame:
         """`COPY (query) TO STDOUT` as CSV, parsed by Arrow: no per-value Python objects."""
-        if not arrow_csv.supports(kinds):
+        import pyarrow as pa
+
+        if not _arrow_csv().supports(kinds):
             return super().fetch_frame(conn, query, kinds)
         compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
         raw = _driver(conn)
@@ -282,7 +291,7 @@ class PostgreSQL(Dialect):
             for block in copy:
                 buffer.write(block)
         try:
-            return arrow_csv.read_csv(buffer.getbuffer(), kinds)
+            return _arrow_csv().read_csv(buffer.getbuffer(), kinds)
         except pa.ArrowInvalid:
             # A value Arrow cannot parse exactly (`infinity`, a BC date): take the slow road.
             return super().fetch_frame(conn, query, kinds)
@@ -295,7 +304,7 @@ class PostgreSQL(Dialect):
 
     def bulk_insert(self, conn: sa.Connection, table: sa.Table, batch: pl.DataFrame) -> bool:
         """COPY as CSV straight into the table; the target's own types parse the text."""
-        if not arrow_csv.supports(_kinds(table, batch)):
+        if not _arrow_csv().supports(_kinds(table, batch)):
             return False
         if batch.height:
             _copy_csv(conn, table, batch)
@@ -303,7 +312,7 @@ class PostgreSQL(Dialect):
 
     def append(self, conn: sa.Connection, table: sa.Table, frame: pl.DataFrame) -> None:
         """COPY as CSV written by polars: no statement, and no Python object, per row."""
-        if not arrow_csv.supports(_kinds(table, frame)):
+        if not _arrow_csv().supports(_kinds(table, frame)):
             super().append(conn, table, frame)
         elif frame.height:
             _copy_csv(conn, table, frame)
@@ -312,7 +321,7 @@ class PostgreSQL(Dialect):
         """COPY into staging: CSV written by polars, or binary rows for types CSV cannot carry."""
         if batch.height == 0:
             return
-        if arrow_csv.supports(_kinds(staging, batch)):
+        if _arrow_csv().supports(_kinds(staging, batch)):
             _copy_csv(conn, staging, batch)
             return
         preparer = conn.dialect.identifier_preparer
@@ -374,6 +383,14 @@ def _driver(conn: sa.Connection) -> Any:
     return raw
 
 
+def _arrow_csv() -> ModuleType:
+    """Arrow and polars load with the first batch, not with the dialect: `pipewarden status`
+    creates a PostgreSQL engine and should not wait for them."""
+    from pipewarden.dialects import arrow_csv
+
+    return arrow_csv
+
+
 def _kinds(table: sa.Table, batch: pl.DataFrame) -> dict[str, ColumnKind]:
     return {c.name: kind_of(c.type) for c in table.columns if c.name in batch.columns}
 
@@ -381,7 +398,7 @@ def _kinds(table: sa.Table, batch: pl.DataFrame) -> dict[str, ColumnKind]:
 def _copy_csv(conn: sa.Connection, table: sa.Table, batch: pl.DataFrame) -> None:
     preparer = conn.dialect.identifier_preparer
     names = ", ".join(preparer.quote(c) for c in batch.columns)
-    data = arrow_csv.write_csv(batch)
+    data = _arrow_csv().write_csv(batch)
     raw = _driver(conn)
     with (
         raw.cursor() as cur,

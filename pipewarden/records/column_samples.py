@@ -13,6 +13,8 @@ a tenth of the bytes and cost a check run 0.35 s of decompression for 10,000 sam
 (`sample_values`, `summed_counts`), rather than a `ColumnSample` with its arrays per row.
 """
 
+from __future__ import annotations
+
 import json
 import zlib
 from collections.abc import Iterable, Sequence
@@ -20,13 +22,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import groupby
 from operator import itemgetter
-from typing import NamedTuple, Protocol, TypeVar
+from typing import TYPE_CHECKING, NamedTuple, Protocol, TypeVar
 
-import numpy as np
 import sqlalchemy as sa
 
 from pipewarden.dialects import dialect_for
 from pipewarden.records.tables import metadata
+
+if TYPE_CHECKING:  # numpy loads with the first sample, not with the table (`pipewarden status`)
+    import numpy as np
 
 SAMPLE_SIZE = 1000
 #: First byte of a sample stored raw. A zlib stream's first byte has 8 in its low four bits.
@@ -165,6 +169,8 @@ def read_samples(
 
 def sample_values(blobs: Sequence[bytes]) -> np.ndarray:
     """The numbers of stored samples, one after another, as float64."""
+    import numpy as np
+
     if all(blob[:1] == RAW_FLOAT32 for blob in blobs):
         joined = b"".join(memoryview(blob)[1:] for blob in blobs)
         return np.frombuffer(joined, dtype="<f4").astype(np.float64)
@@ -197,10 +203,14 @@ def by_run(samples: Iterable[_S]) -> list[list[_S]]:
 
 
 def _pack(values: np.ndarray) -> bytes:
+    import numpy as np
+
     return RAW_FLOAT32 + np.asarray(values, dtype="<f4").tobytes()
 
 
 def _unpack(blob: bytes) -> np.ndarray:
+    import numpy as np
+
     if blob[:1] == RAW_FLOAT32:
         return np.frombuffer(blob, dtype="<f4", offset=1).astype(np.float64)
     return np.frombuffer(zlib.decompress(blob), dtype="<f4").astype(np.float64)

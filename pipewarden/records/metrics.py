@@ -7,21 +7,25 @@ the two reads that matter: one metric's history for one or many tables over a ti
 drift:<column>), with the observed value, the expected range and why.
 """
 
+from __future__ import annotations
+
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import polars as pl
 import sqlalchemy as sa
 
-from pipewarden.dialects import dialect_for
 from pipewarden.records.flow_runs import current_flow_run_id
 from pipewarden.records.tables import metadata
 from pipewarden.records.values import utc as _utc
+
+if TYPE_CHECKING:  # polars, numpy and the dialects load where a function needs them, not for
+    import numpy as np  # `pipewarden status`, which reads this module
+    import polars as pl
 
 _Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
@@ -114,18 +118,26 @@ def write_metrics(conn: sa.Connection, points: Iterable[MetricPoint]) -> int:
         if p.value is not None and p.value == p.value
     ]
     if rows:
-        frame = pl.DataFrame(rows, schema=_METRIC_SCHEMA, orient="row")
+        import polars as pl
+
+        from pipewarden.dialects import dialect_for
+
+        frame = pl.DataFrame(rows, schema=_metric_schema(), orient="row")
         dialect_for(conn.dialect.name).append(conn, metrics, frame)
     return len(rows)
 
 
-_METRIC_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
-    "measured_at": pl.Datetime("us", "UTC"),
-    "table_name": pl.String,
-    "metric": pl.String,
-    "value": pl.Float64,
-    "labels": pl.String,
-}
+@cache
+def _metric_schema() -> dict[str, pl.DataType | type[pl.DataType]]:
+    import polars as pl
+
+    return {
+        "measured_at": pl.Datetime("us", "UTC"),
+        "table_name": pl.String,
+        "metric": pl.String,
+        "value": pl.Float64,
+        "labels": pl.String,
+    }
 
 
 def history(
@@ -143,7 +155,7 @@ def history(
 
 Series = tuple[list[datetime], list[float]]
 #: A series as arrays: instants in microseconds since the epoch (UTC, int64), values (float64).
-EpochSeries = tuple[np.ndarray, np.ndarray]
+EpochSeries = tuple["np.ndarray", "np.ndarray"]
 
 
 def histories(
@@ -185,6 +197,8 @@ def metric_arrays(
         q = q.where(c.measured_at <= _utc(until))
     if labels is not None:
         q = q.where(c.labels == labels_text(labels))
+    from pipewarden.dialects import dialect_for
+
     out: dict[str, dict[str, EpochSeries]] = defaultdict(dict)
     for (metric, table_name), series in (
         dialect_for(conn.dialect.name).fetch_series(conn, q).items()
@@ -258,28 +272,36 @@ def write_check_results(conn: sa.Connection, results: Iterable[CheckResult]) -> 
         row.append(flow_run_id)
         rows.append(row)
     if rows:
-        frame = pl.DataFrame(rows, schema=_CHECK_RESULT_SCHEMA, orient="row")
+        import polars as pl
+
+        from pipewarden.dialects import dialect_for
+
+        frame = pl.DataFrame(rows, schema=_check_result_schema(), orient="row")
         dialect_for(conn.dialect.name).append(conn, check_results, frame)
     return len(rows)
 
 
-_INSTANT = pl.Datetime("us", "UTC")
-_CHECK_RESULT_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
-    "checked_at": _INSTANT,
-    "table_name": pl.String,
-    "check": pl.String,
-    "status": pl.String,
-    "observed": pl.Float64,
-    "observed_at": _INSTANT,
-    "expected_low": pl.Float64,
-    "expected_high": pl.Float64,
-    "score": pl.Float64,
-    "method": pl.String,
-    "reason": pl.String,
-    "history_size": pl.Int64,
-    "run_id": pl.String,
-    "flow_run_id": pl.String,
-}
+@cache
+def _check_result_schema() -> dict[str, pl.DataType | type[pl.DataType]]:
+    import polars as pl
+
+    instant = pl.Datetime("us", "UTC")
+    return {
+        "checked_at": instant,
+        "table_name": pl.String,
+        "check": pl.String,
+        "status": pl.String,
+        "observed": pl.Float64,
+        "observed_at": instant,
+        "expected_low": pl.Float64,
+        "expected_high": pl.Float64,
+        "score": pl.Float64,
+        "method": pl.String,
+        "reason": pl.String,
+        "history_size": pl.Int64,
+        "run_id": pl.String,
+        "flow_run_id": pl.String,
+    }
 
 
 def latest_check_results(

@@ -6,23 +6,36 @@ version of the same key arrives from the source (`superseded`). Nothing is ever 
 examples that the metrics stage, the CLI summary and the Prefect artifact show.
 """
 
+from __future__ import annotations
+
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import polars as pl
 import sqlalchemy as sa
 
 from pipewarden.dialects import dialect_for
 from pipewarden.records.tables import metadata
 
+if TYPE_CHECKING:  # polars loads with the first held row, not with the table (`pipewarden status`)
+    import polars as pl
+
 HELD, RELEASED, SUPERSEDED = "held", "released", "superseded"
 #: Examples kept per run, column and check.
 MAX_EXAMPLES = 3
+
+
 #: One reason of a held row, as the gate hands them to `hold`.
-REASON = pl.Struct({"column": pl.String, "check": pl.String, "value": pl.String})
+def __getattr__(name: str) -> Any:
+    """`REASON`, the polars type of one reason, made on first use."""
+    if name == "REASON":
+        import polars as pl
+
+        return pl.Struct({"column": pl.String, "check": pl.String, "value": pl.String})
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 _Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
@@ -100,6 +113,8 @@ def hold(conn: sa.Connection, table_name: str, run_id: str, rows: pl.DataFrame) 
     warehouse's bulk path (COPY on PostgreSQL): many bad rows cost no statement and no Python
     object per row.
     """
+    import polars as pl
+
     if rows.height == 0:
         return
     reasons = pl.col("reasons")

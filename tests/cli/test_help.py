@@ -57,3 +57,51 @@ def test_help_shows_no_internal_type_labels(command, monkeypatch):
         r"<[a-z_\[\], ]+>|\b(?:TEXT|INTEGER|FLOAT|BOOLEAN|PATH RANGE)\b", result.output
     )
     assert labels == [], f"{' '.join(command)}: {labels}"
+
+
+STATUS_HEAVY = (*HEAVY, "numpy", "pyarrow")
+
+_STATUS = (
+    "import sys\n"
+    "from pipewarden.cli.main import app\n"
+    "try:\n"
+    "    app(['status', '--json', '--config', sys.argv[1]])\n"
+    "except SystemExit:\n"
+    "    pass\n"
+    f"print('loaded:', *(m for m in {STATUS_HEAVY!r} if m in sys.modules), file=sys.stderr)\n"
+)
+
+
+@pytest.mark.parametrize("warehouse", ["sqlite", "postgresql"])
+def test_status_reads_a_synced_warehouse_without_the_heavy_libraries(warehouse, tmp_path, request):
+    """`pipewarden status` on a warehouse a sync filled: the tables and engines it touches load
+    no polars, numpy or Arrow (they come with the first batch, not with the table definitions)."""
+    import sqlalchemy as sa
+    import yaml
+
+    source = f"sqlite:///{tmp_path / 'source.db'}"
+    with sa.create_engine(source).begin() as conn:
+        conn.execute(sa.text("CREATE TABLE t (id INTEGER PRIMARY KEY, at TIMESTAMP)"))
+        conn.execute(sa.text("INSERT INTO t VALUES (1, '2026-01-01 00:00:00')"))
+    if warehouse == "sqlite":
+        target = f"sqlite:///{tmp_path / 'warehouse.db'}"
+    else:
+        target = request.getfixturevalue("postgres").new()
+    config = tmp_path / "pipewarden.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "warehouse": {"url": target},
+                "sources": {"src": {"url": source}},
+                "tables": {"t": {"source": "src", "primary_key": ["id"], "cursor": "at"}},
+            }
+        )
+    )
+    synced = CliRunner().invoke(app, ["sync", "--config", str(config)])
+    assert synced.exit_code == 0, synced.output
+    done = subprocess.run(
+        [sys.executable, "-c", _STATUS, str(config)], capture_output=True, text=True, check=True
+    )
+    assert '"tables"' in done.stdout, done.stdout
+    (loaded,) = [line for line in done.stderr.splitlines() if line.startswith("loaded:")]
+    assert loaded.split()[1:] == [], done.stderr
