@@ -86,9 +86,11 @@ def last_position(batch: pl.DataFrame, columns: Sequence[str]) -> list[Any]:
     A NULL in a keyset position compares as unknown and would end the read; rows with a NULL
     key are quarantined, not followed.
     """
-    complete = batch.select(columns).filter(pl.all_horizontal(pl.all().is_not_null()))
-    source = complete if complete.height else batch.select(columns)
-    return list(source.row(source.height - 1))
+    names = list(dict.fromkeys(columns))  # a cursor that is also the key is one column
+    complete = batch.select(names).filter(pl.all_horizontal(pl.all().is_not_null()))
+    source = complete if complete.height else batch.select(names)
+    last = dict(zip(names, source.row(source.height - 1), strict=True))
+    return [last[name] for name in columns]
 
 
 def read_batches(
