@@ -1,4 +1,5 @@
-"""PostgreSQL: a warehouse and a source. Binary COPY into staging, ON CONFLICT merges."""
+"""PostgreSQL: a warehouse and a source. CSV COPY into staging (binary rows only for types CSV
+cannot carry), ON CONFLICT merges."""
 
 from __future__ import annotations
 
