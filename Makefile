@@ -34,7 +34,7 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy pipewarden checks reconcile flows dashboards
+	$(BIN)/mypy pipewarden
 
 clean:
 	rm -rf $(VENV) .pipewarden .pytest_cache

@@ -39,11 +39,11 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import PG_ADMIN, fresh_database, report  # noqa: E402
-from checks import processes  # noqa: E402
-from checks.anomaly.detector import DetectorSettings, Verdict  # noqa: E402
-from checks.column_monitor import column_results  # noqa: E402
-from checks.monitor import ANOMALY_METRICS, run_checks, table_states  # noqa: E402
-from checks.volume import VOLUME  # noqa: E402
+from pipewarden.checks import processes  # noqa: E402
+from pipewarden.checks.anomaly.detector import DetectorSettings, Verdict  # noqa: E402
+from pipewarden.checks.column_monitor import column_results  # noqa: E402
+from pipewarden.checks.monitor import ANOMALY_METRICS, run_checks, table_states  # noqa: E402
+from pipewarden.checks.volume import VOLUME  # noqa: E402
 from pipewarden.config.load import parse_config  # noqa: E402
 from pipewarden.config.models import PipewardenConfig  # noqa: E402
 from pipewarden.db.engines import cached_engine  # noqa: E402

@@ -43,8 +43,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import MARIADB_ADMIN, PG_ADMIN, report  # noqa: E402
 from pipewarden.config.load import parse_config  # noqa: E402
 from pipewarden.db.engines import cached_engine, connect  # noqa: E402
-from reconcile.diff import DiffOptions, DiffResult, diff_table  # noqa: E402
-from reconcile.plan import Side, plan_table  # noqa: E402
+from pipewarden.reconcile.diff import DiffOptions, DiffResult, diff_table  # noqa: E402
+from pipewarden.reconcile.plan import Side, plan_table  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_DDL = """

@@ -1,6 +1,7 @@
 """What schema checks cost a full load: PostgreSQL → PostgreSQL, 1,000,000 orders.
 
-The orders table is the demo's (checks.schemas.shop:Orders), with 3% lower-case currencies that
+The orders table is the demo's (pipewarden.checks.schemas.shop:Orders), with 3% lower-case
+currencies that
 the normalization fixes. Runs are interleaved — checks off, checks on, on a clean table and on one
 with 1% bad rows — so that the machine's drift hits every method alike; medians are compared
 within the same run. Goals: checks on ≤ 1.15x checks off (clean), ≤ 1.25x with 1% bad rows.
@@ -97,7 +98,7 @@ def _config(source: str, target: str, table: str, checks: bool, batch_size: int)
         "batch_size": batch_size,
     }
     if checks:
-        settings |= {"schema": "checks.schemas.shop:Orders", "normalize": NORMALIZE}
+        settings |= {"schema": "pipewarden.checks.schemas.shop:Orders", "normalize": NORMALIZE}
     return parse_config(
         {
             "warehouse": {"url": target},
@@ -109,7 +110,7 @@ def _config(source: str, target: str, table: str, checks: bool, batch_size: int)
 
 
 def _load(source: str, target: str, table: str, checks: bool, batch_size: int) -> tuple[float, Any]:
-    from checks.gate import gate_for
+    from pipewarden.checks.gate import gate_for
     from pipewarden.sync.run import SyncOptions, sync_table
 
     config = _config(source, target, table, checks, batch_size)
@@ -125,7 +126,7 @@ def gate_cost(source: str, table: str, batch_size: int, warehouse: str | None) -
     """Seconds the gate alone spends on the table: check, and holding rows when some fail."""
     import polars as pl
 
-    from checks.gate import SchemaGate, load_schema
+    from pipewarden.checks.gate import SchemaGate, load_schema
     from pipewarden.records.tables import ensure_tables
 
     with psycopg.connect(_dsn(source)) as conn:
@@ -136,7 +137,7 @@ def gate_cost(source: str, table: str, batch_size: int, warehouse: str | None) -
         pl.col("amount").cast(pl.Decimal(12, 2)),
         pl.col("created_at", "updated_at").dt.convert_time_zone("UTC").dt.cast_time_unit("us"),
     )
-    gate = SchemaGate(load_schema("checks.schemas.shop:Orders"), NORMALIZE, ["order_id"])
+    gate = SchemaGate(load_schema("pipewarden.checks.schemas.shop:Orders"), NORMALIZE, ["order_id"])
     batches = list(frame.iter_slices(batch_size))
     start = time.perf_counter()
     gated = [gate.check(b) for b in batches]

@@ -15,9 +15,14 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from checks.anomaly.detector import DetectorSettings, Kind, Verdict, detect_series
-from checks.anomaly.incidents import group_incidents
-from checks.anomaly.windows import load_windows, parse_timestamp, score_windows, windows_for
+from pipewarden.checks.anomaly.detector import DetectorSettings, Kind, Verdict, detect_series
+from pipewarden.checks.anomaly.incidents import group_incidents
+from pipewarden.checks.anomaly.windows import (
+    load_windows,
+    parse_timestamp,
+    score_windows,
+    windows_for,
+)
 
 OUTPUT_COLUMNS = ["timestamp", "value", "expected_low", "expected_high", "score", "is_anomaly"]
 

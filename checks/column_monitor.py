@@ -33,7 +33,7 @@ import numpy as np
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field
 
-from checks.drift import (
+from pipewarden.checks.drift import (
     DriftResult,
     DriftSettings,
     benjamini_hochberg,

@@ -9,9 +9,10 @@ What an analyst writes as in Soda or Great Expectations:
       sku: {regex: '^[A-Z]{3}-\\d+$'}
 
 becomes the checks a Python model would hold (Pandera's own `isin`, `in_range`, `str_contains`,
-`str_length`, and the named rules of `checks.schemas.rules` under the names the shipped models
-give them), so a failing row is quarantined with the same reason either way. With `schema:` too,
-the YAML adds its checks to the model's columns (and `nullable` overrides the model's).
+`str_length`, and the named rules of `pipewarden.checks.schemas.rules` under the names the
+shipped models give them), so a failing row is quarantined with the same reason either way.
+With `schema:` too, the YAML adds its checks to the model's columns (and `nullable` overrides
+the model's).
 
 A check's fitness for its column's type is known only once the table is reflected; what can be
 judged from the text alone (a rule's name, a regex) is checked when the configuration loads.
@@ -26,7 +27,7 @@ import pandera.polars as pa
 import polars as pl
 from pandera.api.polars.types import PolarsData
 
-from checks.schemas import rules
+from pipewarden.checks.schemas import rules
 from pipewarden.config.models import ColumnChecks, TableConfig
 
 #: Longest check name kept whole; a longer one (a long `in` list) is shortened: reasons are

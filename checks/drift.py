@@ -19,7 +19,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from scipy import special, stats
 
-from checks.ks import ks_2samp_sorted_many
+from pipewarden.checks.ks import ks_2samp_sorted_many
 
 # PSI smoothing: a bin empty on one side would make the index infinite.
 PSI_EPSILON = 1e-4

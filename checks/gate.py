@@ -7,9 +7,12 @@ names the table and the key, before anything is read.
 """
 
 import importlib
+import importlib.util
+import logging
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pandera.polars as pa
@@ -17,11 +20,11 @@ import polars as pl
 import sqlalchemy as sa
 from pandera.engines import polars_engine
 
-from checks.columns import table_problems as column_problems
-from checks.columns import text_problems, with_columns
-from checks.held_rows import KEY, ROW, HeldRows
-from checks.normalize import normalize, rule_problems, unknown_steps
-from checks.validate import (
+from pipewarden.checks.columns import table_problems as column_problems
+from pipewarden.checks.columns import text_problems, with_columns
+from pipewarden.checks.held_rows import KEY, ROW, HeldRows
+from pipewarden.checks.normalize import normalize, rule_problems, unknown_steps
+from pipewarden.checks.validate import (
     FAILURE_SCHEMA,
     PreparedSchema,
     no_failures,
@@ -60,10 +63,36 @@ def load_schema(ref: str, where: str = "schema") -> pa.DataFrameSchema:
         return _load_schema(ref, where)
 
 
+_OUR_CHECKS = Path(__file__).resolve().parent
+
+
+def _moved_schema_module(module_name: str, where: str) -> str:
+    """Map a configuration written before 0.2 (`checks.schemas.shop`) to the module's name now.
+
+    pipewarden's schemas moved under the `pipewarden` import name; a `checks` package of the
+    user's own is left alone, and the mapping is logged, never silent.
+    """
+    if not module_name.startswith("checks.schemas."):
+        return module_name
+    spec = importlib.util.find_spec("checks")
+    origin = Path(spec.origin).resolve().parent if spec and spec.origin else None
+    if spec is not None and origin != _OUR_CHECKS:
+        return module_name
+    moved = f"pipewarden.{module_name}"
+    logging.getLogger(__name__).warning(
+        "%s: %r is pipewarden's own schema module, imported as %r since 0.2; write that name",
+        where,
+        module_name,
+        moved,
+    )
+    return moved
+
+
 def _load_schema(ref: str, where: str) -> pa.DataFrameSchema:
     module_name, sep, attr = ref.partition(":")
     if not sep or not module_name or not attr:
         raise ConfigError(f"{where}: {ref!r} is not a reference: expected 'module.path:ClassName'")
+    module_name = _moved_schema_module(module_name, where)
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as error:

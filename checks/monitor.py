@@ -18,14 +18,14 @@ from uuid import uuid4
 import numpy as np
 import sqlalchemy as sa
 
-from checks.anomaly.detector import DetectorSettings, Verdict, score_tail
-from checks.column_monitor import column_results
-from checks.freshness import describe
-from checks.processes import map_tables
-from checks.state import TableState, table_states, utc
-from checks.volume import VOLUME, volume_judge
 from pipewarden.alerts.findings import from_check_results
 from pipewarden.alerts.raise_ import Coverage, raise_alerts
+from pipewarden.checks.anomaly.detector import DetectorSettings, Verdict, score_tail
+from pipewarden.checks.column_monitor import column_results
+from pipewarden.checks.freshness import describe
+from pipewarden.checks.processes import map_tables
+from pipewarden.checks.state import TableState, table_states, utc
+from pipewarden.checks.volume import VOLUME, volume_judge
 from pipewarden.config import PipewardenConfig
 from pipewarden.db.engines import cached_engine
 from pipewarden.records.metrics import (

@@ -18,8 +18,8 @@ from uuid import uuid4
 import polars as pl
 import sqlalchemy as sa
 
-from checks.gate import gate_for
-from checks.row_json import frame_from_json
+from pipewarden.checks.gate import gate_for
+from pipewarden.checks.row_json import frame_from_json
 from pipewarden.config import PipewardenConfig, TableConfig
 from pipewarden.db.engines import cached_engine, connect
 from pipewarden.dialects import dialect_for

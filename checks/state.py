@@ -11,7 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from checks.freshness import FreshnessVerdict, freshness_status, staleness
+from pipewarden.checks.freshness import FreshnessVerdict, freshness_status, staleness
 from pipewarden.config import PipewardenConfig
 from pipewarden.metrics.cursor import NEWEST_CURSOR, cursor_instant
 from pipewarden.records.metrics import (

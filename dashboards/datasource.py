@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from dashboards.catalog import POSTGRES_PLUGIN
+from pipewarden.dashboards.catalog import POSTGRES_PLUGIN
 from pipewarden.db.urls import display_url, parse_url
 
 #: Grafana 10.2 renamed the plugin; a datasource created before says `postgres`, and is the same.

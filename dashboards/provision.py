@@ -21,11 +21,11 @@ from typing import Any, TypeVar
 from grafana_client import GrafanaApi
 from grafana_client.client import GrafanaClientError
 
-from dashboards import catalog
-from dashboards.datasource import DatasourceSpec, datasource_spec
-from dashboards.grafana import ProvisionError, grafana_api, message_of, status_of, step
 from pipewarden.config import PipewardenConfig
 from pipewarden.config.grafana import GrafanaConfig
+from pipewarden.dashboards import catalog
+from pipewarden.dashboards.datasource import DatasourceSpec, datasource_spec
+from pipewarden.dashboards.grafana import ProvisionError, grafana_api, message_of, status_of, step
 
 log = logging.getLogger(__name__)
 

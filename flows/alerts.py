@@ -9,9 +9,9 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.tasks import exponential_backoff
 
-from flows.retries import retry_if_transient
 from pipewarden.config import load_config
 from pipewarden.db.urls import redact_secrets
+from pipewarden.flows.retries import retry_if_transient
 
 
 @task(

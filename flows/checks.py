@@ -7,9 +7,9 @@ from prefect import flow, get_run_logger, tags, task
 from prefect.artifacts import create_table_artifact
 from prefect.states import State
 
-from flows.alerts import deliver_after
-from flows.outcome import finish
 from pipewarden.config import load_config
+from pipewarden.flows.alerts import deliver_after
+from pipewarden.flows.outcome import finish
 from pipewarden.records.metrics import FAILING, CheckResult
 from pipewarden.verdict import FailOn, check_problems
 
@@ -35,7 +35,7 @@ def result_rows(results: list[CheckResult]) -> list[dict[str, Any]]:
 @task(task_run_name="run-checks")
 def run_checks_task(config_path: str | None, tables: list[str] | None) -> list[dict[str, Any]]:
     """Run and record the checks (retrying would only record them twice: no retries)."""
-    from checks.monitor import run_checks
+    from pipewarden.checks.monitor import run_checks
 
     return result_rows(run_checks(load_config(config_path), tables))
 

@@ -12,10 +12,10 @@ from prefect.artifacts import create_table_artifact
 from prefect.futures import wait
 from prefect.states import State
 
-from flows.alerts import deliver_after
-from flows.outcome import finish, task_errors
-from flows.slots import ensure_read_limits, read_slot, task_tags
 from pipewarden.config import load_config
+from pipewarden.flows.alerts import deliver_after
+from pipewarden.flows.outcome import finish, task_errors
+from pipewarden.flows.slots import ensure_read_limits, read_slot, task_tags
 from pipewarden.verdict import FailOn, reconcile_problems
 
 ARTIFACT_ROWS = 500
@@ -33,7 +33,7 @@ def reconcile_task(
     config_path: str | None,
 ) -> dict[str, Any]:
     """Run and record one reconciliation; returns the report as plain data."""
-    from reconcile.run import ReconcileOptions, reconcile_table
+    from pipewarden.reconcile.run import ReconcileOptions, reconcile_table
 
     bounds = None
     if key_range:

@@ -7,13 +7,13 @@ from prefect.futures import wait
 from prefect.states import State
 from prefect.tasks import exponential_backoff
 
-from checks.gate import verify_schema_refs
-from flows.alerts import deliver_after
-from flows.outcome import finish, task_errors
-from flows.retries import retry_if_transient
-from flows.slots import ensure_read_limits, read_slot, task_tags
+from pipewarden.checks.gate import verify_schema_refs
 from pipewarden.config import load_config
 from pipewarden.db.engines import cached_engine
+from pipewarden.flows.alerts import deliver_after
+from pipewarden.flows.outcome import finish, task_errors
+from pipewarden.flows.retries import retry_if_transient
+from pipewarden.flows.slots import ensure_read_limits, read_slot, task_tags
 from pipewarden.sync.run import SyncOptions, sync_table
 from pipewarden.sync.summary import run_summary
 from pipewarden.verdict import FailOn, sync_problems
@@ -35,8 +35,8 @@ def sync_table_task(
     backfill_columns: list[str] | None = None,
 ) -> dict[str, Any]:
     """Sync one table; returns the run's summary (a plain dict, so Prefect can persist it)."""
-    from checks.gate import gate_for
-    from checks.report import failure_summary, publish_failure_artifact
+    from pipewarden.checks.gate import gate_for
+    from pipewarden.checks.report import failure_summary, publish_failure_artifact
 
     config = load_config(config_path)
     with read_slot(config, config.table(table).source):

@@ -18,9 +18,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 
 from pipewarden.db.engines import connect
-from reconcile.canonical import MASK64
-from reconcile.keys import Key, compare_key, in_span
-from reconcile.plan import Side
+from pipewarden.reconcile.canonical import MASK64
+from pipewarden.reconcile.keys import Key, compare_key, in_span
+from pipewarden.reconcile.plan import Side
 
 #: Sampled keys per bucket: more makes bucket sizes more even.
 SAMPLES_PER_BUCKET = 6

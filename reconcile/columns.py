@@ -5,10 +5,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from reconcile.canonical import MASK64, md5_hash64, python_part
-from reconcile.keys import Key, key_in_for
-from reconcile.narrow import raw_rows
-from reconcile.plan import Side
+from pipewarden.reconcile.canonical import MASK64, md5_hash64, python_part
+from pipewarden.reconcile.keys import Key, key_in_for
+from pipewarden.reconcile.narrow import raw_rows
+from pipewarden.reconcile.plan import Side
 
 KEYS_PER_QUERY = 5000
 

@@ -39,13 +39,13 @@ import sqlalchemy as sa
 
 from pipewarden.config import PipewardenConfig
 from pipewarden.db.engines import connect
-from reconcile.buckets import BucketChecksum, Buckets, sample_buckets, sliced_checksums
-from reconcile.columns import column_hashes, differing_columns, ordered_columns
-from reconcile.keys import key_matcher, parse_key_bound
-from reconcile.narrow import Digests, Span, fetch_digests, group_spans
-from reconcile.plan import Side, TablePlan, plan_table
-from reconcile.source_keys import KeyFinding, find_key_problems, key_is_null
-from reconcile.stream_diff import RowDiff, StreamComparison
+from pipewarden.reconcile.buckets import BucketChecksum, Buckets, sample_buckets, sliced_checksums
+from pipewarden.reconcile.columns import column_hashes, differing_columns, ordered_columns
+from pipewarden.reconcile.keys import key_matcher, parse_key_bound
+from pipewarden.reconcile.narrow import Digests, Span, fetch_digests, group_spans
+from pipewarden.reconcile.plan import Side, TablePlan, plan_table
+from pipewarden.reconcile.source_keys import KeyFinding, find_key_problems, key_is_null
+from pipewarden.reconcile.stream_diff import RowDiff, StreamComparison
 
 T = TypeVar("T")
 U = TypeVar("U")

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 
 from pipewarden.dialects.kinds import ColumnKind
-from reconcile.canonical import ColumnSpec, python_text
+from pipewarden.reconcile.canonical import ColumnSpec, python_text
 
 Key = tuple[Any, ...]
 

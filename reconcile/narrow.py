@@ -11,9 +11,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from reconcile.canonical import MASK64, md5_hash64, python_part
-from reconcile.keys import Key, in_span
-from reconcile.plan import Side
+from pipewarden.reconcile.canonical import MASK64, md5_hash64, python_part
+from pipewarden.reconcile.keys import Key, in_span
+from pipewarden.reconcile.plan import Side
 
 Span = tuple[Key | None, Key | None]
 

@@ -11,9 +11,9 @@ import sqlalchemy as sa
 
 from pipewarden.config import PipewardenConfig
 from pipewarden.db.engines import connect
-from reconcile.columns import column_hashes, differing_columns, ordered_columns
-from reconcile.keys import Key, key_matcher
-from reconcile.plan import plan_table
+from pipewarden.reconcile.columns import column_hashes, differing_columns, ordered_columns
+from pipewarden.reconcile.keys import Key, key_matcher
+from pipewarden.reconcile.plan import plan_table
 
 
 @dataclass

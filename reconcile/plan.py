@@ -10,10 +10,10 @@ from pipewarden.config import PipewardenConfig, TableConfig
 from pipewarden.db.engines import cached_engine, connect
 from pipewarden.dialects import dialect_for
 from pipewarden.dialects.kinds import ColumnKind
+from pipewarden.reconcile.canonical import Canonical, ColumnSpec, canonical_for
 from pipewarden.records.column_kinds import read_kinds
 from pipewarden.records.tables import column_kinds as column_kinds_table
 from pipewarden.sync.schema import Drift, TableShape, compare, reflect, refuse_breaking_drift
-from reconcile.canonical import Canonical, ColumnSpec, canonical_for
 
 #: Kinds whose fetched Python values are equal across drivers, so keys can be matched as is.
 _PORTABLE_KEY_KINDS = ("integer", "text")

@@ -27,15 +27,15 @@ import sqlalchemy as sa
 from pipewarden.db.engines import connect
 from pipewarden.dialects import dialect_for
 from pipewarden.dialects.kinds import ColumnKind
+from pipewarden.reconcile.keys import Key, json_key, key_in, key_matcher
+from pipewarden.reconcile.plan import TablePlan
+from pipewarden.reconcile.stream_diff import RowDiff
 from pipewarden.records.reconcile_runs import RepairRecord, forget_repairs, record_repairs
 from pipewarden.records.watermarks import read_watermark
 from pipewarden.sync.extract import select_list
 from pipewarden.sync.gate import BatchGate, PassThroughGate
 from pipewarden.sync.schema import TableShape, staging_table
 from pipewarden.sync.screen import screen
-from reconcile.keys import Key, json_key, key_in, key_matcher
-from reconcile.plan import TablePlan
-from reconcile.stream_diff import RowDiff
 
 #: Why a repair wrote a source row older (by its cursor) than the warehouse's.
 SOURCE_CURSOR_BACK = "source_cursor_back"

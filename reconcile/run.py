@@ -16,6 +16,12 @@ from pipewarden.config import PipewardenConfig
 from pipewarden.db.engines import cached_engine
 from pipewarden.db.urls import redact_secrets
 from pipewarden.metrics.outcomes import outcome_points
+from pipewarden.reconcile.diff import DiffOptions, DiffResult, diff_plan, recheck
+from pipewarden.reconcile.keys import Key, json_key
+from pipewarden.reconcile.plan import plan_table
+from pipewarden.reconcile.repair import RepairOutcome, hash_text, plan_repair, repair, settle_audit
+from pipewarden.reconcile.settle import settle, table_gate
+from pipewarden.reconcile.stream_diff import RowDiff
 from pipewarden.records.metrics import MetricPoint, write_metrics
 from pipewarden.records.reconcile_runs import (
     DiffRecord,
@@ -25,12 +31,6 @@ from pipewarden.records.reconcile_runs import (
     start_run,
 )
 from pipewarden.records.tables import ensure_tables
-from reconcile.diff import DiffOptions, DiffResult, diff_plan, recheck
-from reconcile.keys import Key, json_key
-from reconcile.plan import plan_table
-from reconcile.repair import RepairOutcome, hash_text, plan_repair, repair, settle_audit
-from reconcile.settle import settle, table_gate
-from reconcile.stream_diff import RowDiff
 
 
 @dataclass

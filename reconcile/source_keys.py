@@ -13,8 +13,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from reconcile.keys import Key, json_key
-from reconcile.plan import Side
+from pipewarden.reconcile.keys import Key, json_key
+from pipewarden.reconcile.plan import Side
 
 #: Keys named per finding: enough to find the rows, few enough for a message.
 SAMPLE_KEYS = 10

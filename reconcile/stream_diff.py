@@ -10,8 +10,8 @@ differences found (and `--max-diffs`).
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconcile.keys import Key
-from reconcile.narrow import Digests
+from pipewarden.reconcile.keys import Key
+from pipewarden.reconcile.narrow import Digests
 
 
 @dataclass

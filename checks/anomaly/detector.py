@@ -50,17 +50,23 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from checks.anomaly.baseline import Expectation, SeriesBaseline
-from checks.anomaly.counts import MAX_SCORE, count_band, count_score, count_scores
-from checks.anomaly.expectations import (
+from pipewarden.checks.anomaly.baseline import Expectation, SeriesBaseline
+from pipewarden.checks.anomaly.counts import MAX_SCORE, count_band, count_score, count_scores
+from pipewarden.checks.anomaly.expectations import (
     Expectations,
     Layout,
     TrailingSorted,
     expectations,
     median_bounds,
 )
-from checks.anomaly.incidents import IncidentTracker
-from checks.anomaly.season import NO_SEASON, Season, SeasonName, declared_season, detect_season
+from pipewarden.checks.anomaly.incidents import IncidentTracker
+from pipewarden.checks.anomaly.season import (
+    NO_SEASON,
+    Season,
+    SeasonName,
+    declared_season,
+    detect_season,
+)
 
 Kind = Literal["gauge", "count"]
 THRESHOLDS = {"low": 4.5, "medium": 3.5, "high": 3.0}

@@ -1,7 +1,10 @@
-"""Pandera models, one per table, referenced from the config as `checks.schemas.shop:Orders`."""
+"""Pandera models, one per table.
 
-from checks.schemas.crm import Customers
-from checks.schemas.shop import Orders
-from checks.schemas.web import Events
+Referenced from the config as `pipewarden.checks.schemas.shop:Orders`.
+"""
+
+from pipewarden.checks.schemas.crm import Customers
+from pipewarden.checks.schemas.shop import Orders
+from pipewarden.checks.schemas.web import Events
 
 __all__ = ["Customers", "Events", "Orders"]

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
-from checks.schemas.codes import COUNTRIES, CURRENCIES
+from pipewarden.checks.schemas.codes import COUNTRIES, CURRENCIES
 
 #: How far ahead of the checking machine's clock a timestamp may be: source clocks drift.
 FUTURE_TOLERANCE = timedelta(minutes=10)

@@ -6,7 +6,7 @@ import pandera.polars as pa
 import polars as pl
 from pandera.api.polars.types import PolarsData
 
-from checks.schemas import rules
+from pipewarden.checks.schemas import rules
 
 UTC_TS = Annotated[pl.Datetime, "us", "UTC"]
 MONEY = Annotated[pl.Decimal, 12, 2]

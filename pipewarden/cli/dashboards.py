@@ -29,8 +29,8 @@ def provision(
     ] = False,
 ) -> None:
     """Create or update the datasource, the folder and the dashboards in Grafana (idempotent)."""
-    from dashboards.grafana import ProvisionError
-    from dashboards.provision import provision as run
+    from pipewarden.dashboards.grafana import ProvisionError
+    from pipewarden.dashboards.provision import provision as run
 
     with configured(config) as cfg:
         if cfg.grafana is None:
@@ -73,8 +73,8 @@ def export(
     config: ConfigOption = None,
 ) -> None:
     """Write the dashboards' JSON, bound to the datasource, for Grafana's file provisioning."""
-    from dashboards import catalog
     from pipewarden.config.grafana import GrafanaConfig
+    from pipewarden.dashboards import catalog
 
     uid = datasource_uid
     if uid is None:
@@ -104,7 +104,7 @@ def reader_sql(
     ] = None,
 ) -> None:
     """Print the SQL that creates the read-only role for Grafana's datasource (run it as owner)."""
-    from dashboards.reader_role import DEFAULT_ROLE, reader_role_sql
+    from pipewarden.dashboards.reader_role import DEFAULT_ROLE, reader_role_sql
     from pipewarden.db.urls import parse_url
 
     with configured(config) as cfg:

@@ -23,7 +23,7 @@ from pipewarden.cli.common import (
 def _check_key_range(value: str | None) -> str | None:
     """Refuse a malformed or empty range before anything connects (the engine checks it again
     in the key column's own type, for text keys and the flows)."""
-    from reconcile.keys import empty_range, split_key_range
+    from pipewarden.reconcile.keys import empty_range, split_key_range
 
     if value is None:
         return None
@@ -81,9 +81,9 @@ def reconcile(
 ) -> None:
     """Find rows that differ between a source table and its warehouse copy; optionally repair."""
     from pipewarden.db.urls import redact_secrets
-    from reconcile.keys import split_key_range
-    from reconcile.parity import check_parity as parity
-    from reconcile.run import ReconcileOptions, reconcile_table
+    from pipewarden.reconcile.keys import split_key_range
+    from pipewarden.reconcile.parity import check_parity as parity
+    from pipewarden.reconcile.run import ReconcileOptions, reconcile_table
 
     if dry_run and repair:
         raise fail("--dry-run and --repair exclude each other")
@@ -132,7 +132,7 @@ def _print_parity(data: dict[str, object]) -> None:
 
 
 def _print_report(data: dict[str, object]) -> None:
-    from reconcile.repair import REASONS
+    from pipewarden.reconcile.repair import REASONS
 
     view = Table(title=f"reconcile {data['table']} ({data['action']})")
     repair = data["repair"]

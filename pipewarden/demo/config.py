@@ -21,7 +21,7 @@ def demo_config(folder: Path) -> dict[str, object]:
                 "schedule": "hourly",
                 "owner": "#crm-data",
                 "freshness": {"warn_after": "2h", "error_after": "6h"},
-                "schema": "checks.schemas.crm:Customers",
+                "schema": "pipewarden.checks.schemas.crm:Customers",
                 "normalize": {
                     "email": ["email"],
                     "first_name": ["trim", "empty_to_null"],
@@ -38,7 +38,7 @@ def demo_config(folder: Path) -> dict[str, object]:
                 "schedule": "realtime",
                 "owner": "#shop-data",
                 "freshness": {"warn_after": "30m", "error_after": "2h"},
-                "schema": "checks.schemas.shop:Orders",
+                "schema": "pipewarden.checks.schemas.shop:Orders",
                 "normalize": {"status": ["trim", "lower"], "currency": ["currency_code"]},
             },
             "events": {
@@ -49,7 +49,7 @@ def demo_config(folder: Path) -> dict[str, object]:
                 "schedule": "realtime",
                 "owner": "#web-analytics",
                 "freshness": {"warn_after": "1h", "error_after": "2h"},
-                "schema": "checks.schemas.web:Events",
+                "schema": "pipewarden.checks.schemas.web:Events",
                 "normalize": {"url": ["trim", "empty_to_null"]},
             },
         },

@@ -53,7 +53,7 @@ def _sync_view(title: str, summaries: list[dict[str, Any]]) -> Table:
 
 def _show_failures(console: Console, summaries: list[dict[str, Any]]) -> None:
     """What the schema checks held back, grouped by column and check."""
-    from checks.report import failure_lines
+    from pipewarden.checks.report import failure_lines
 
     lines = [line for s in summaries for line in failure_lines(s.get("failures", []))]
     if lines:
@@ -75,7 +75,7 @@ def _flow_result(run: Callable[[], Any]) -> Any:
 
 def _reconcile(console: Console, demo: DemoRound) -> None:
     """Hash comparison against the shop finds what no cursor can see, then repairs it."""
-    from flows.reconcile import reconcile_flow
+    from pipewarden.flows.reconcile import reconcile_flow
 
     console.print("\n[bold]3. Reconcile[/] orders against the shop (checksums on both sides)")
     found = _flow_result(lambda: reconcile_flow(table="orders", config_path=str(demo.config_path)))
@@ -105,7 +105,7 @@ def _reconcile(console: Console, demo: DemoRound) -> None:
 
 def _checks(console: Console, demo: DemoRound) -> None:
     """Freshness against each table's SLA, and anomalies against four weeks of history."""
-    from flows.checks import checks_flow
+    from pipewarden.flows.checks import checks_flow
 
     console.print("\n[bold]4. Checks[/] (freshness SLAs, anomalies against the metric history)")
     rows = _flow_result(lambda: checks_flow(config_path=str(demo.config_path)))
@@ -195,7 +195,7 @@ def _diff_line(result: dict[str, Any]) -> str:
 
 
 def run_and_show(folder: Path, reset: bool, console: Console) -> DemoRound:
-    from flows.sync import sync_flow
+    from pipewarden.flows.sync import sync_flow
 
     began = datetime.now(UTC)
     demo, sources = prepare_round(folder, reset)

@@ -135,15 +135,15 @@ class Canonical:
 def canonical_for(backend: str) -> Canonical:
     """The canonical fragments for a SQLAlchemy backend name."""
     if backend == "postgresql":
-        from reconcile.canonical.postgresql import PostgreSQLCanonical
+        from pipewarden.reconcile.canonical.postgresql import PostgreSQLCanonical
 
         return PostgreSQLCanonical()
     if backend in ("mysql", "mariadb"):
-        from reconcile.canonical.mariadb import MariaDBCanonical
+        from pipewarden.reconcile.canonical.mariadb import MariaDBCanonical
 
         return MariaDBCanonical()
     if backend == "sqlite":
-        from reconcile.canonical.sqlite import SQLiteCanonical
+        from pipewarden.reconcile.canonical.sqlite import SQLiteCanonical
 
         return SQLiteCanonical()
     raise ValueError(f"reconciliation does not support {backend!r} yet")

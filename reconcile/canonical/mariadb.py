@@ -12,7 +12,7 @@ from sqlalchemy.dialects import mysql
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
-from reconcile.canonical import Canonical, ColumnSpec
+from pipewarden.reconcile.canonical import Canonical, ColumnSpec
 
 
 class MariaDBCanonical(Canonical):

@@ -5,7 +5,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 
-from reconcile.canonical import Canonical, ColumnSpec
+from pipewarden.reconcile.canonical import Canonical, ColumnSpec
 
 _TRUNC = {0: "second", 3: "milliseconds"}
 

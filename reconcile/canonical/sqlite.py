@@ -6,7 +6,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from reconcile.canonical import (
+from pipewarden.reconcile.canonical import (
     MASK64,
     Canonical,
     ColumnSpec,

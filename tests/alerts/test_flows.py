@@ -7,8 +7,8 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from flows.alerts import deliver_alerts_task
-from flows.checks import checks_flow
+from pipewarden.flows.alerts import deliver_alerts_task
+from pipewarden.flows.checks import checks_flow
 from pipewarden.verdict import NeedsAttention
 from tests.fixtures.slack import TOKEN, FakeSlack
 from tests.metrics.support import ORDERS, Shop
@@ -36,7 +36,7 @@ def _shop_with_slack(
 def test_the_delivery_task_returns_counts(
     sqlite_url: Callable[[str], str], tmp_path: Path, fake_slack: FakeSlack
 ) -> None:
-    from checks.monitor import run_checks
+    from pipewarden.checks.monitor import run_checks
     from pipewarden.config import load_config
 
     shop, path = _shop_with_slack(sqlite_url, tmp_path, fake_slack.url)
@@ -79,7 +79,7 @@ def test_a_configuration_error_in_delivery_leaves_the_flow_its_own_error(
 ) -> None:
     from prefect import flow
 
-    from flows.alerts import deliver_after
+    from pipewarden.flows.alerts import deliver_after
 
     broken = tmp_path / "pipewarden.yaml"
     broken.write_text("warehouse: {url: 'postgresql://pw:hunter2@h/db'}\nsources: [\n")

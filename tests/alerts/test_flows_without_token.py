@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from flows.sync import sync_flow
+from pipewarden.flows.sync import sync_flow
 from pipewarden.records.alerts import PENDING, alerts
 from tests.fixtures.slack import TOKEN, FakeSlack
 from tests.metrics.support import ORDERS, Shop

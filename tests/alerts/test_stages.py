@@ -5,14 +5,14 @@ from collections.abc import Callable
 import pytest
 import sqlalchemy as sa
 
-from checks.monitor import run_checks
+from pipewarden.checks.monitor import run_checks
 from pipewarden.config.models import PipewardenConfig
 from pipewarden.db.engines import cached_engine
+from pipewarden.reconcile.run import ReconcileOptions, reconcile_table
 from pipewarden.records.alerts import NOTICE, OPENED, RECOVERED, Alert, alerts, recent_alerts
 from pipewarden.records.metrics import check_results
 from pipewarden.records.sync_runs import sync_runs
 from pipewarden.records.tables import ensure_tables
-from reconcile.run import ReconcileOptions, reconcile_table
 from tests.metrics.support import Shop
 from tests.reconcile.support import copy_to_warehouse, create_source, execute, make_config
 

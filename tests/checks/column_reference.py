@@ -18,7 +18,7 @@ import numpy as np
 import sqlalchemy as sa
 from scipy import stats
 
-from checks.column_monitor import (
+from pipewarden.checks.column_monitor import (
     REFERENCE_VALUES,
     ColumnMonitorSettings,
     NullRateTest,
@@ -26,7 +26,7 @@ from checks.column_monitor import (
     _null_result,
     _split,
 )
-from checks.drift import (
+from pipewarden.checks.drift import (
     DriftResult,
     DriftSettings,
     _judged,

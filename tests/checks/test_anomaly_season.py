@@ -9,7 +9,12 @@ import numpy as np
 import pytest
 from scipy import signal
 
-from checks.anomaly.season import _periodogram, declared_season, detect_period, detect_season
+from pipewarden.checks.anomaly.season import (
+    _periodogram,
+    declared_season,
+    detect_period,
+    detect_season,
+)
 
 
 def epoch_seconds(stamps: list[datetime]) -> np.ndarray:

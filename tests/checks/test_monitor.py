@@ -13,8 +13,8 @@ import typer
 import yaml
 from typer.testing import CliRunner
 
-from checks.anomaly.detector import score_tail
-from checks.monitor import run_checks, table_states
+from pipewarden.checks.anomaly.detector import score_tail
+from pipewarden.checks.monitor import run_checks, table_states
 from pipewarden.cli.check import check, status
 from pipewarden.config.load import parse_config
 from pipewarden.config.models import PipewardenConfig
@@ -288,7 +288,7 @@ def test_a_point_already_scored_is_not_scored_again(warehouse_url: str) -> None:
 
 
 def test_the_flow_task_records_and_returns_plain_rows(warehouse_url: str, tmp_path: Path) -> None:
-    from flows.checks import ARTIFACT_KEY, run_checks_task
+    from pipewarden.flows.checks import ARTIFACT_KEY, run_checks_task
 
     path = _write_config(tmp_path, warehouse_url)
     _seed(_config(warehouse_url), [_newest("orders", datetime.now(UTC))])

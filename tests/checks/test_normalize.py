@@ -6,7 +6,12 @@ from decimal import Decimal
 import polars as pl
 import pytest
 
-from checks.normalize import NormalizeConfigError, normalize, rule_problems, unknown_steps
+from pipewarden.checks.normalize import (
+    NormalizeConfigError,
+    normalize,
+    rule_problems,
+    unknown_steps,
+)
 
 TEXT = pl.String()
 

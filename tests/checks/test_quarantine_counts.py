@@ -22,7 +22,7 @@ from tests.checks.quarantine_support import (
     with_engine,
 )
 
-SCHEMA = {"schema": "checks.schemas.shop:Orders"}
+SCHEMA = {"schema": "pipewarden.checks.schemas.shop:Orders"}
 
 
 def _quarantined_points(warehouse: str) -> list[float]:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from checks.report import failure_summary
+from pipewarden.checks.report import failure_summary
 from pipewarden.config.load import parse_config
 from pipewarden.demo.config import demo_config
 from pipewarden.demo.sources import DemoSources
@@ -14,7 +14,7 @@ from tests.checks.quarantine_support import balanced, sync
 
 CHECKS = {
     "customers": {
-        "schema": "checks.schemas.crm:Customers",
+        "schema": "pipewarden.checks.schemas.crm:Customers",
         "normalize": {
             "email": ["email"],
             "country": ["country_code"],
@@ -22,10 +22,10 @@ CHECKS = {
         },
     },
     "orders": {
-        "schema": "checks.schemas.shop:Orders",
+        "schema": "pipewarden.checks.schemas.shop:Orders",
         "normalize": {"currency": ["currency_code"], "status": ["trim", "lower"]},
     },
-    "events": {"schema": "checks.schemas.web:Events"},
+    "events": {"schema": "pipewarden.checks.schemas.web:Events"},
 }
 
 

@@ -14,14 +14,14 @@ import polars as pl
 import pytest
 import sqlalchemy as sa
 
-from checks.gate import SchemaGate, load_schema
-from checks.row_json import row_json
+from pipewarden.checks.gate import SchemaGate, load_schema
+from pipewarden.checks.row_json import row_json
 from pipewarden.db.engines import make_engine
 from pipewarden.records import quarantine as q
 from pipewarden.records.tables import ensure_tables
 from tests.checks.quarantine_support import NOW, order_batch
 
-ORDERS = load_schema("checks.schemas.shop:Orders")
+ORDERS = load_schema("pipewarden.checks.schemas.shop:Orders")
 #: Text that CSV must quote, escape or keep apart from NULL.
 AWKWARD = 'lost, "maybe"\nsecond line é ✓ \\N'
 

@@ -8,7 +8,7 @@ import typer
 import yaml
 from typer.testing import CliRunner
 
-from checks.quarantine_replay import ReplayError, matches, parse_where, replay
+from pipewarden.checks.quarantine_replay import ReplayError, matches, parse_where, replay
 from pipewarden.cli.quarantine import quarantine_app
 from tests.checks.quarantine_support import (
     BASE,
@@ -22,7 +22,7 @@ from tests.checks.quarantine_support import (
     warehouse_keys,
 )
 
-SCHEMA = {"schema": "checks.schemas.shop:Orders"}
+SCHEMA = {"schema": "pipewarden.checks.schemas.shop:Orders"}
 
 
 def held_three(sqlite_url, warehouse_url):  # type: ignore[no-untyped-def]

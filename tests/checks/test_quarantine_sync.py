@@ -7,9 +7,9 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from checks.gate import gate_for
-from checks.report import failure_lines, failure_summary
-from checks.validate import SchemaMismatch
+from pipewarden.checks.gate import gate_for
+from pipewarden.checks.report import failure_lines, failure_summary
+from pipewarden.checks.validate import SchemaMismatch
 from pipewarden.config import ConfigError
 from pipewarden.records.sync_runs import last_runs
 from pipewarden.sync.run import SyncOptions, sync_table
@@ -29,7 +29,7 @@ from tests.checks.quarantine_support import (
     with_engine,
 )
 
-SCHEMA = {"schema": "checks.schemas.shop:Orders"}
+SCHEMA = {"schema": "pipewarden.checks.schemas.shop:Orders"}
 
 
 def reasons_of(entries: list) -> dict[int, set[tuple[str, str]]]:
@@ -206,13 +206,13 @@ def test_one_bad_row_never_blocks_the_table(sqlite_url, warehouse_url):
 def test_a_schema_reference_that_does_not_import_fails_the_run_clearly(sqlite_url, warehouse_url):
     source = sqlite_url("shop")
     make_source(source, ORDERS, [order(1)])
-    config = make_config(source, warehouse_url, schema="checks.schemas.shop:Ordrs")
+    config = make_config(source, warehouse_url, schema="pipewarden.checks.schemas.shop:Ordrs")
 
     with pytest.raises(ConfigError) as error:
         sync(config)
 
     assert str(error.value).startswith(
-        "tables.orders.schema: cannot import 'checks.schemas.shop:Ordrs': "
+        "tables.orders.schema: cannot import 'pipewarden.checks.schemas.shop:Ordrs': "
         "module has no attribute 'Ordrs' (in "
     )
     assert str(error.value).endswith("shop.py)")  # the file found: a user's may be shadowed
@@ -222,7 +222,7 @@ def test_a_schema_reference_that_does_not_import_fails_the_run_clearly(sqlite_ur
 def test_a_model_for_other_columns_fails_before_loading(sqlite_url, warehouse_url):
     source = sqlite_url("shop")
     make_source(source, ORDERS, [order(1)])
-    config = make_config(source, warehouse_url, schema="checks.schemas.crm:Customers")
+    config = make_config(source, warehouse_url, schema="pipewarden.checks.schemas.crm:Customers")
 
     with pytest.raises(ConfigError, match="column 'email' is not in the table"):
         sync(config)
@@ -310,7 +310,7 @@ def test_normalized_customers_load_and_unparseable_dates_are_held(sqlite_url, wa
         source,
         warehouse_url,
         table="customers",
-        schema="checks.schemas.crm:Customers",
+        schema="pipewarden.checks.schemas.crm:Customers",
         normalize={
             "email": ["email"],
             "country": ["country_code"],
@@ -364,7 +364,9 @@ def test_events_with_bad_json_type_or_url_are_held(sqlite_url, warehouse_url):
     ]
     source = sqlite_url("web")
     make_source(source, events, rows)
-    config = make_config(source, warehouse_url, table="events", schema="checks.schemas.web:Events")
+    config = make_config(
+        source, warehouse_url, table="events", schema="pipewarden.checks.schemas.web:Events"
+    )
 
     run = sync(config, "events")
 

@@ -8,12 +8,18 @@ import pandera.polars as pa
 import polars as pl
 import pytest
 
-from checks.gate import SchemaGate, gate_for, load_schema, schema_problems, verify_schema_refs
-from checks.report import artifact_key, publish_failure_artifact
-from checks.row_json import frame_from_json, row_json
-from checks.schemas import rules
-from checks.schemas.shop import Orders
-from checks.validate import SchemaMismatch, reasons_by_row, validate
+from pipewarden.checks.gate import (
+    SchemaGate,
+    gate_for,
+    load_schema,
+    schema_problems,
+    verify_schema_refs,
+)
+from pipewarden.checks.report import artifact_key, publish_failure_artifact
+from pipewarden.checks.row_json import frame_from_json, row_json
+from pipewarden.checks.schemas import rules
+from pipewarden.checks.schemas.shop import Orders
+from pipewarden.checks.validate import SchemaMismatch, reasons_by_row, validate
 from pipewarden.config import ConfigError
 from pipewarden.config.load import parse_config
 from tests.checks.quarantine_support import BATCH_SCHEMA as SCHEMA
@@ -91,17 +97,20 @@ def test_shared_rules():
     ("ref", "message"),
     [
         (
-            "checks.schemas.shop:Ordrs",
-            "tables.orders.schema: cannot import 'checks.schemas.shop:Ordrs': "
+            "pipewarden.checks.schemas.shop:Ordrs",
+            "tables.orders.schema: cannot import 'pipewarden.checks.schemas.shop:Ordrs': "
             "module has no attribute 'Ordrs'",
         ),
         (
-            "checks.schemas.shopp:Orders",
-            "tables.orders.schema: cannot import 'checks.schemas.shopp:Orders': "
-            "No module named 'checks.schemas.shopp'",
+            "pipewarden.checks.schemas.shopp:Orders",
+            "tables.orders.schema: cannot import 'pipewarden.checks.schemas.shopp:Orders': "
+            "No module named 'pipewarden.checks.schemas.shopp'",
         ),
-        ("checks.schemas.shop.Orders", "expected 'module.path:ClassName'"),
-        ("checks.schemas.shop:STATUSES", "is a list, not a pandera.polars DataFrameModel"),
+        ("pipewarden.checks.schemas.shop.Orders", "expected 'module.path:ClassName'"),
+        (
+            "pipewarden.checks.schemas.shop:STATUSES",
+            "is a list, not a pandera.polars DataFrameModel",
+        ),
     ],
 )
 def test_schema_references_that_do_not_import_say_why(ref, message):
@@ -129,11 +138,15 @@ def config(**table: object):  # type: ignore[no-untyped-def]
 
 
 def test_verify_schema_refs_at_config_load():
-    verify_schema_refs(config(schema="checks.schemas.shop:Orders", normalize={"currency": "upper"}))
+    verify_schema_refs(
+        config(schema="pipewarden.checks.schemas.shop:Orders", normalize={"currency": "upper"})
+    )
     with pytest.raises(ConfigError) as error:
-        verify_schema_refs(config(schema="checks.schemas.shop:Ordrs", normalize={"c": "shout"}))
+        verify_schema_refs(
+            config(schema="pipewarden.checks.schemas.shop:Ordrs", normalize={"c": "shout"})
+        )
     text = str(error.value)
-    assert "tables.orders.schema: cannot import 'checks.schemas.shop:Ordrs'" in text
+    assert "tables.orders.schema: cannot import 'pipewarden.checks.schemas.shop:Ordrs'" in text
     assert "tables.orders.normalize.c: unknown step 'shout'" in text
 
 
@@ -212,9 +225,23 @@ def test_verify_schema_refs_against_the_source_tables(sqlite_url):
         )
         verify_schema_refs(cfg, reflect=True)
 
-    checked(schema="checks.schemas.shop:Orders", normalize={"currency": "currency_code"})
+    checked(schema="pipewarden.checks.schemas.shop:Orders", normalize={"currency": "currency_code"})
     with pytest.raises(ConfigError) as error:
-        checked(schema="checks.schemas.web:Events", normalize={"amount": "lower"})
+        checked(schema="pipewarden.checks.schemas.web:Events", normalize={"amount": "lower"})
     text = str(error.value)
     assert "tables.orders.normalize.amount: step 'lower' cannot apply to Decimal" in text
-    assert "tables.orders.schema (checks.schemas.web:Events): column 'event_id' is not in" in text
+    assert (
+        "tables.orders.schema (pipewarden.checks.schemas.web:Events): column 'event_id' is not in"
+        in text
+    )
+
+
+def test_a_schema_named_as_before_0_2_still_loads_and_says_its_new_name(caplog):
+    """Configurations name pipewarden's own schemas `checks.schemas...` from before the rename."""
+    with caplog.at_level("WARNING"):
+        schema = load_schema("checks.schemas.shop:Orders", "tables.orders.schema")
+    assert (
+        schema.columns.keys() == load_schema("pipewarden.checks.schemas.shop:Orders").columns.keys()
+    )
+    assert "'pipewarden.checks.schemas.shop'" in caplog.text
+    assert "tables.orders.schema" in caplog.text

@@ -11,10 +11,10 @@ import pytest
 import sqlalchemy as sa
 from pandera.api.polars.types import PolarsData
 
-from checks.columns import with_columns
-from checks.gate import verify_schema_refs
-from checks.schemas import rules
-from checks.validate import validate
+from pipewarden.checks.columns import with_columns
+from pipewarden.checks.gate import verify_schema_refs
+from pipewarden.checks.schemas import rules
+from pipewarden.checks.validate import validate
 from pipewarden.config import ConfigError
 from pipewarden.config.load import parse_config
 from tests.checks.quarantine_support import (
@@ -157,7 +157,7 @@ def test_yaml_checks_add_to_a_python_model(sqlite_url, warehouse_url):
     make_source(source, ORDERS, rows)
     columns = {"status": {"in": ["paid", "shipped"]}, "customer_id": {"between": [100, 200]}}
     config = make_config(
-        source, warehouse_url, schema="checks.schemas.shop:Orders", columns=columns
+        source, warehouse_url, schema="pipewarden.checks.schemas.shop:Orders", columns=columns
     )
 
     run = sync(config)

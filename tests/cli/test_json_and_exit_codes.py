@@ -39,7 +39,7 @@ def shop(request: pytest.FixtureRequest, make_url: Any, tmp_path: Path) -> dict[
             "source": "src",
             "primary_key": "order_id",
             "cursor": "updated_at",
-            "schema": "checks.schemas.shop:Orders",
+            "schema": "pipewarden.checks.schemas.shop:Orders",
             "freshness": sla,
         }
         data = {

@@ -17,13 +17,13 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from checks.monitor import run_checks
+from pipewarden.checks.monitor import run_checks
 from pipewarden.cli.main import app
 from pipewarden.config.load import _VAR, ConfigError, load_config
 from pipewarden.db.engines import describe_connection_error
 from pipewarden.db.urls import display_url, parse_url, redact_secrets
+from pipewarden.reconcile.run import reconcile_table
 from pipewarden.sync.run import sync_table
-from reconcile.run import reconcile_table
 
 #: Nothing listens here: every connection is refused at once.
 CLOSED = "127.0.0.1:1"

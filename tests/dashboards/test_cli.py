@@ -7,8 +7,8 @@ from typing import Any
 import yaml
 from typer.testing import CliRunner
 
-from dashboards import catalog
 from pipewarden.cli.main import app
+from pipewarden.dashboards import catalog
 from tests.dashboards.conftest import PASSWORD, TOKEN
 
 runner = CliRunner()

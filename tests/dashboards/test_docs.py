@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from dashboards.reader_role import reader_role_sql
+from pipewarden.dashboards.reader_role import reader_role_sql
 
 
 def test_the_readme_shows_the_role_as_reader_sql_prints_it():

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from dashboards import catalog
-from dashboards.reader_role import reader_role_sql
+from pipewarden.dashboards import catalog
+from pipewarden.dashboards.reader_role import reader_role_sql
 from tests.dashboards.grafana_sql import TimeRange, expand
 from tests.dashboards.warehouse import Seeded, seed
 from tests.fixtures.databases import PG_ADMIN, DatabaseFactory, _factory

@@ -5,9 +5,9 @@ import socket
 
 import pytest
 
-from dashboards import catalog
-from dashboards.grafana import ProvisionError
-from dashboards.provision import provision
+from pipewarden.dashboards import catalog
+from pipewarden.dashboards.grafana import ProvisionError
+from pipewarden.dashboards.provision import provision
 from tests.dashboards.conftest import PASSWORD, TOKEN, config_for
 from tests.dashboards.grafana_server import LocalGrafana
 

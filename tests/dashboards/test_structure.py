@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from dashboards import catalog
+from pipewarden.dashboards import catalog
 
 FILES = catalog.dashboard_files()
 #: What each panel type's targets must return, in Grafana's SQL datasource terms.

@@ -18,17 +18,17 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
-from checks.gate import gate_for
-from checks.monitor import run_checks
+from pipewarden.checks.gate import gate_for
+from pipewarden.checks.monitor import run_checks
 from pipewarden.config.load import parse_config
 from pipewarden.config.models import PipewardenConfig
 from pipewarden.db.engines import cached_engine
 from pipewarden.metrics.sync_metrics import NEWEST_CURSOR
+from pipewarden.reconcile.run import ReconcileOptions, ReconcileReport, reconcile_table
 from pipewarden.records.metrics import CheckResult, MetricPoint, write_metrics
 from pipewarden.records.sync_runs import SyncRun, start_run
 from pipewarden.records.tables import ensure_tables
 from pipewarden.sync.run import SyncOptions, sync_table
-from reconcile.run import ReconcileOptions, ReconcileReport, reconcile_table
 from tests.checks.quarantine_support import ORDERS
 
 
@@ -69,7 +69,7 @@ def _config(source: str, warehouse: str) -> PipewardenConfig:
             "tables": {
                 "orders": orders
                 | {
-                    "schema": "checks.schemas.shop:Orders",
+                    "schema": "pipewarden.checks.schemas.shop:Orders",
                     "freshness": {"warn_after": "30m", "error_after": "2h"},
                 },
                 "orders_copy": orders

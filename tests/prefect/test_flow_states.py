@@ -8,10 +8,10 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from flows.checks import checks_flow
-from flows.reconcile import reconcile_all_flow, reconcile_flow
-from flows.sync import sync_flow
 from pipewarden.config import load_config
+from pipewarden.flows.checks import checks_flow
+from pipewarden.flows.reconcile import reconcile_all_flow, reconcile_flow
+from pipewarden.flows.sync import sync_flow
 from pipewarden.verdict import NeedsAttention
 from tests.metrics.support import ORDERS, Shop
 from tests.reconcile.support import copy_to_warehouse, create_source, execute, make_config

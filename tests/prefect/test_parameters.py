@@ -4,10 +4,10 @@ import pytest
 from prefect import Flow
 from prefect.utilities.callables import parameter_schema
 
-from flows.alerts import alerts_flow
-from flows.checks import checks_flow
-from flows.reconcile import reconcile_all_flow, reconcile_flow
-from flows.sync import sync_flow
+from pipewarden.flows.alerts import alerts_flow
+from pipewarden.flows.checks import checks_flow
+from pipewarden.flows.reconcile import reconcile_all_flow, reconcile_flow
+from pipewarden.flows.sync import sync_flow
 
 FLOWS = [sync_flow, checks_flow, reconcile_flow, reconcile_all_flow, alerts_flow]
 

@@ -6,9 +6,15 @@ from uuid import uuid4
 
 import pytest
 
-from flows.slots import ReadSlotTimeout, ensure_read_limits, limit_name, read_slot, task_tags
 from pipewarden.config.load import parse_config
 from pipewarden.config.models import PipewardenConfig
+from pipewarden.flows.slots import (
+    ReadSlotTimeout,
+    ensure_read_limits,
+    limit_name,
+    read_slot,
+    task_tags,
+)
 
 pytestmark = pytest.mark.prefect
 

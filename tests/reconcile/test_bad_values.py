@@ -5,7 +5,7 @@ from collections.abc import Callable
 
 import pytest
 
-from reconcile.run import ReconcileOptions, reconcile_table
+from pipewarden.reconcile.run import ReconcileOptions, reconcile_table
 from tests.sync.helpers import make_config
 from tests.sync.test_bad_values import PERMISSIVE, held, prepared, stamp, sync
 

@@ -4,7 +4,7 @@ import pytest
 import sqlalchemy as sa
 
 from pipewarden.config.load import parse_config
-from reconcile.diff import DiffOptions, diff_table
+from pipewarden.reconcile.diff import DiffOptions, diff_table
 
 
 def _config(source_url: str, warehouse_url: str, key: list[str]):  # type: ignore[no-untyped-def]

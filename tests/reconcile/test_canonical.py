@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pipewarden.dialects.kinds import ColumnKind
-from reconcile.canonical import (
+from pipewarden.reconcile.canonical import (
     ColumnSpec,
     decimal_text,
     float_text,

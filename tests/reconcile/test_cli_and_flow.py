@@ -6,8 +6,8 @@ import typer
 import yaml
 from typer.testing import CliRunner
 
-from flows.reconcile import artifact_key, artifact_rows, reconcile_task, summary
 from pipewarden.cli.reconcile import reconcile
+from pipewarden.flows.reconcile import artifact_key, artifact_rows, reconcile_task, summary
 from tests.reconcile.support import copy_to_warehouse, create_source, execute, make_config
 
 app = typer.Typer()

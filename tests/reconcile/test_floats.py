@@ -16,10 +16,10 @@ import sqlalchemy as sa
 from pipewarden.config.load import parse_config
 from pipewarden.config.models import PipewardenConfig
 from pipewarden.dialects import dialect_for
+from pipewarden.reconcile.diff import diff_table
+from pipewarden.reconcile.run import ReconcileOptions, reconcile_table
 from pipewarden.sync.run import sync_table
 from pipewarden.sync.schema import reflect
-from reconcile.diff import diff_table
-from reconcile.run import ReconcileOptions, reconcile_table
 from tests.reconcile.support import execute
 
 NAN, INF = float("nan"), float("inf")

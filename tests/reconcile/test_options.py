@@ -7,8 +7,8 @@ from typer.testing import CliRunner
 
 from pipewarden.cli.reconcile import reconcile
 from pipewarden.config.load import parse_config
+from pipewarden.reconcile.diff import DiffOptions, diff_table
 from pipewarden.records.reconcile_runs import reconcile_runs
-from reconcile.diff import DiffOptions, diff_table
 from tests.reconcile.support import config_file, one_table
 
 app = typer.Typer()

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipewarden.config.load import parse_config
-from reconcile.diff import DiffOptions, diff_table
+from pipewarden.reconcile.diff import DiffOptions, diff_table
 
 TEXT = st.text(
     st.characters(codec="utf-8", exclude_categories=("Cs",), exclude_characters="\x00"), max_size=12

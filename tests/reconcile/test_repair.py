@@ -6,10 +6,10 @@ import pytest
 import sqlalchemy as sa
 
 from pipewarden.db.engines import cached_engine
+from pipewarden.reconcile.diff import diff_table
+from pipewarden.reconcile.run import ReconcileOptions, reconcile_table
 from pipewarden.records.metrics import history, metrics
 from pipewarden.records.reconcile_runs import reconcile_diffs, reconcile_repairs, reconcile_runs
-from reconcile.diff import diff_table
-from reconcile.run import ReconcileOptions, reconcile_table
 from tests.reconcile.conftest import PAIRS
 from tests.reconcile.support import copy_to_warehouse, create_source, execute, make_config
 

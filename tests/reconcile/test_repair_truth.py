@@ -11,14 +11,14 @@ import typer
 import yaml
 from typer.testing import CliRunner
 
-from flows.reconcile import artifact_rows, summary
 from pipewarden.config import PipewardenConfig
 from pipewarden.db.engines import cached_engine
+from pipewarden.flows.reconcile import artifact_rows, summary
+from pipewarden.reconcile.diff import diff_table
+from pipewarden.reconcile.repair import hash_text
+from pipewarden.reconcile.run import ReconcileOptions, reconcile_table
 from pipewarden.records.alerts import recent_alerts
 from pipewarden.records.reconcile_runs import reconcile_repairs
-from reconcile.diff import diff_table
-from reconcile.repair import hash_text
-from reconcile.run import ReconcileOptions, reconcile_table
 from tests.reconcile.support import copy_to_warehouse, create_source, execute, make_config
 
 SOURCES = ["postgresql", "mariadb"]

@@ -27,9 +27,9 @@ from sqlalchemy.dialects import postgresql as pg
 
 from pipewarden.config.load import parse_config
 from pipewarden.config.models import PipewardenConfig
+from pipewarden.reconcile.diff import diff_table
+from pipewarden.reconcile.run import ReconcileOptions, reconcile_table
 from pipewarden.sync.run import sync_table
-from reconcile.diff import diff_table
-from reconcile.run import ReconcileOptions, reconcile_table
 
 #: Texts that look like the markers of some format: CSV, COPY, the canonical form, JSON.
 MARKERS = [

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from checks.gate import gate_for
+from pipewarden.checks.gate import gate_for
 from pipewarden.config.load import parse_config
 from pipewarden.db.engines import cached_engine
+from pipewarden.reconcile.run import ReconcileOptions, reconcile_table
 from pipewarden.sync.run import SyncOptions, sync_table
-from reconcile.run import ReconcileOptions, reconcile_table
 from tests.checks.quarantine_support import ORDERS
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC).replace(tzinfo=None)
@@ -55,7 +55,7 @@ def test_normalized_rows_are_equal_and_rejected_rows_are_held_not_repaired(
                     "source": "shop",
                     "primary_key": ["order_id"],
                     "cursor": "updated_at",
-                    "schema": "checks.schemas.shop:Orders",
+                    "schema": "pipewarden.checks.schemas.shop:Orders",
                     "normalize": {"currency": ["currency_code"]},
                 }
             },

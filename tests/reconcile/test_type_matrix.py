@@ -2,7 +2,7 @@
 
 import pytest
 
-from reconcile.diff import DiffOptions, diff_table
+from pipewarden.reconcile.diff import DiffOptions, diff_table
 from tests.reconcile.conftest import PAIRS
 from tests.reconcile.support import copy_to_warehouse, create_source, execute, make_config
 

@@ -8,9 +8,9 @@ import pytest
 import sqlalchemy as sa
 
 from pipewarden.db.engines import cached_engine
+from pipewarden.reconcile.diff import diff_table
 from pipewarden.records.column_kinds import read_kinds
 from pipewarden.sync.run import sync_table
-from reconcile.diff import diff_table
 from tests.sync.conftest import WAREHOUSES
 from tests.sync.helpers import make_config
 

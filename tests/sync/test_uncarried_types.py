@@ -13,9 +13,9 @@ import sqlalchemy as sa
 
 from pipewarden.config.load import parse_config
 from pipewarden.config.models import PipewardenConfig
+from pipewarden.reconcile.diff import diff_table
 from pipewarden.sync.run import sync_table
 from pipewarden.sync.schema import SchemaDriftError
-from reconcile.diff import diff_table
 from tests.reconcile.support import execute
 
 
