@@ -4,6 +4,11 @@ Each input CSV (`timestamp,value`) gets an output CSV at the same relative path 
 `timestamp,value,expected_low,expected_high,score,is_anomaly`, one row per input row, in order.
 Every point is decided from earlier points only, with the detector and defaults that monitor
 metrics. Labels (windows.json) are used for scoring only, never by the detector.
+
+Rows may be out of order, share timestamps and leave gaps, as real exports do: the detector
+reads them sorted, with repeated timestamps merged into one point (the median of their values,
+`checks.anomaly.history`); every row of a merged point gets its verdict, and each series'
+result says what was done (`SeriesResult.notes`).
 """
 
 from __future__ import annotations
@@ -11,11 +16,14 @@ from __future__ import annotations
 import csv
 import math
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 from pydantic import BaseModel
 
 from pipewarden.checks.anomaly.detector import DetectorSettings, Kind, Verdict, detect_series
+from pipewarden.checks.anomaly.history import tidy
 from pipewarden.checks.anomaly.incidents import group_incidents
 from pipewarden.checks.anomaly.windows import (
     load_windows,
@@ -40,6 +48,7 @@ class SeriesResult(BaseModel):
     windows_found: int | None = None
     false_alarms: int | None = None
     scored_points: int | None = None
+    notes: str = ""  # rows sorted, repeats merged, gaps: how the history was read
 
 
 class BacktestSummary(BaseModel):
@@ -105,7 +114,13 @@ def backtest_series(
     texts: list[str], values: list[float], settings: DetectorSettings, kind: Kind
 ) -> list[Verdict | None]:
     """Verdicts per row; None for rows without a value (they never enter a baseline)."""
-    stamps = [parse_timestamp(t) for t in texts]
+    return verdicts_of([parse_timestamp(t) for t in texts], values, settings, kind)
+
+
+def verdicts_of(
+    stamps: list[datetime], values: list[float], settings: DetectorSettings, kind: Kind
+) -> list[Verdict | None]:
+    """`backtest_series` of parsed timestamps."""
     present = [i for i, v in enumerate(values) if not math.isnan(v)]
     verdicts = detect_series(
         [stamps[i] for i in present], [values[i] for i in present], settings, kind
@@ -114,6 +129,20 @@ def backtest_series(
     for i, verdict in zip(present, verdicts, strict=True):
         out[i] = verdict
     return out
+
+
+def history_notes(stamps: list[datetime], values: list[float]) -> str:
+    """What reading the rows with a value took: sorting, merging repeats, gaps (or "")."""
+    present = [i for i, v in enumerate(values) if not math.isnan(v)]
+    seconds = np.array([_epoch_seconds(stamps[i]) for i in present], dtype=np.int64)
+    return tidy(seconds, np.array([values[i] for i in present])).describe()
+
+
+def _epoch_seconds(stamp: datetime) -> int:
+    return int((stamp.replace(tzinfo=None) - _EPOCH).total_seconds())
+
+
+_EPOCH = datetime(1970, 1, 1)
 
 
 def write_verdicts(
@@ -160,11 +189,12 @@ def run_backtest(
         texts, cells, values = read_series(file)
         kind = infer_kind(values)
         try:
-            verdicts = backtest_series(texts, values, settings, kind)
+            stamps = [parse_timestamp(t) for t in texts]
         except ValueError as error:
             raise ValueError(f"{file}: {error}") from error
+        verdicts = verdicts_of(stamps, values, settings, kind)
         write_verdicts(Path(output) / relative, texts, cells, verdicts)
-        present = [v for v in verdicts if v is not None]
+        present = sorted((v for v in verdicts if v is not None), key=lambda v: v.timestamp)
         result = SeriesResult(
             path=relative,
             kind=kind,
@@ -172,10 +202,10 @@ def run_backtest(
             anomalies=sum(v.is_anomaly for v in present),
             incidents=len(group_incidents(present)),
             method=present[-1].method if present else "",
+            notes=history_notes(stamps, values),
         )
         spans = windows_for(windows, relative) if windows is not None else None
         if spans is not None:
-            stamps = [parse_timestamp(t) for t in texts]
             flags = [v is not None and v.is_anomaly for v in verdicts]
             score = score_windows(stamps, flags, spans)
             result = result.model_copy(update=score.model_dump())
@@ -206,5 +236,6 @@ __all__ = [
     "infer_kind",
     "read_series",
     "run_backtest",
+    "verdicts_of",
     "write_verdicts",
 ]

@@ -59,6 +59,7 @@ from pipewarden.checks.anomaly.expectations import (
     expectations,
     median_bounds,
 )
+from pipewarden.checks.anomaly.history import tidy
 from pipewarden.checks.anomaly.incidents import IncidentTracker
 from pipewarden.checks.anomaly.season import (
     NO_SEASON,
@@ -167,12 +168,17 @@ def detect_series(
     kind: Kind = "gauge",
     excluded: Sequence[tuple[datetime, datetime]] = (),
 ) -> list[Verdict]:
-    """Verdicts for every point, each decided from the points before it."""
+    """Verdicts for every point, each decided from the points before it.
+
+    Points may come in any order and share timestamps (`history.tidy`: sorted, repeats merged
+    into their median); each gets the verdict of its instant, in the order given.
+    """
     settings = settings or DetectorSettings()
-    seconds = _seconds(timestamps)
-    x = np.asarray(values, dtype=np.float64)
+    history = tidy(_seconds(timestamps), np.asarray(values, dtype=np.float64))
+    seconds, x = history.instants, history.values
     replay = _replay(seconds, x, settings, kind, _excluded_mask(seconds, excluded))
-    return [_verdict(timestamps[i], x[i], replay, i, settings) for i in range(len(x))]
+    point = history.point_of_row.tolist()
+    return [_verdict(timestamps[i], x[p], replay, p, settings) for i, p in enumerate(point)]
 
 
 def score_latest(
@@ -187,7 +193,7 @@ def score_latest(
         raise ValueError("score_latest needs at least one point")
     micros = _seconds(timestamps, _MICROSECOND)
     verdict = score_tail(micros, values, settings, kind, excluded=excluded)[-1]
-    return verdict.model_copy(update={"timestamp": timestamps[-1]})
+    return verdict.model_copy(update={"timestamp": timestamps[int(np.argmax(micros))]})
 
 
 def score_tail(
@@ -201,15 +207,15 @@ def score_tail(
     """Verdicts of the newest `points` points, oldest first, from one replay of the trailing
     `history_window` before the newest point; each is decided from the points before it.
 
-    Instants are microseconds since the epoch (int64, UTC), ascending: a check run reads its
-    histories as arrays and needs no datetime per point.
+    Instants are microseconds since the epoch (int64, UTC): a check run reads its histories as
+    arrays and needs no datetime per point. Unsorted instants are sorted and repeated ones merged
+    (`history.tidy`); the newest `points` are then the newest distinct instants.
     """
     settings = settings or DetectorSettings()
     if len(values) == 0:
         raise ValueError("score_tail needs at least one point")
-    micros = np.asarray(micros, dtype=np.int64)
-    if len(micros) > 1 and np.any(micros[1:] < micros[:-1]):
-        raise ValueError("timestamps must be in ascending order")
+    history = tidy(micros, values)
+    micros, values = history.instants, history.values
     # Only the trailing history_window can reach the newest verdicts: replay that.
     horizon = int(micros[-1]) - settings.history_window // _MICROSECOND
     points = min(points, len(micros))
@@ -227,14 +233,11 @@ def score_tail(
 def _seconds(timestamps: Sequence[datetime], unit: timedelta = timedelta(seconds=1)) -> np.ndarray:
     """Whole `unit`s since the epoch; aware timestamps are converted to UTC, naive ones read as
     UTC."""
-    seconds = np.fromiter(
+    return np.fromiter(
         ((t - (_EPOCH_UTC if t.tzinfo else _EPOCH)) // unit for t in timestamps),
         dtype=np.int64,
         count=len(timestamps),
     )
-    if len(seconds) > 1 and np.any(np.diff(seconds) < 0):
-        raise ValueError("timestamps must be in ascending order")
-    return seconds
 
 
 def _instant(micros: np.integer) -> datetime:

@@ -39,6 +39,9 @@ def backtest(
     except (OSError, ValueError) as error:
         raise fail(str(error)) from None
     console.print(summary_table(summary))
+    for result in summary.series:
+        if result.notes:
+            console.print(f"{result.path}: {result.notes}", highlight=False)
     console.print(summary_line(summary), highlight=False)
 
 

@@ -266,12 +266,6 @@ def test_aware_timestamps_are_read_as_utc() -> None:
     assert a.score == b.score and a.expected_high == b.expected_high
 
 
-def test_rejects_unordered_timestamps() -> None:
-    stamps = [datetime(2024, 1, 2), datetime(2024, 1, 1)]
-    with pytest.raises(ValueError, match="ascending"):
-        detect_series(stamps, [1.0, 2.0])
-
-
 def test_missing_values_are_neither_judged_nor_learned() -> None:
     stamps = hourly(20)
     values = hour_of_day_series(20, seed=12)

@@ -147,11 +147,45 @@ def test_command_prints_the_summary(series_folder: Path, tmp_path: Path) -> None
     assert missing.exit_code == 2
 
 
-def test_unordered_series_is_an_error_naming_the_file(tmp_path: Path) -> None:
-    source = tmp_path / "bad.csv"
-    source.write_text("timestamp,value\n2024-01-02 00:00:00,1\n2024-01-01 00:00:00,2\n")
-    with pytest.raises(ValueError, match=r"bad\.csv.*ascending"):
-        run_backtest(source, tmp_path / "out")
+def test_rows_out_of_order_repeated_and_with_gaps_are_read_sorted_and_merged(
+    tmp_path: Path,
+) -> None:
+    """A real export: a DST hour twice, a few rows swapped, a gap. Each row gets the verdict of
+    its instant in the sorted, merged series, in the order of the file, and the run says what it
+    did."""
+    rng = np.random.default_rng(3)
+    start = datetime(2024, 10, 20)
+    tidy_rows = [(start + timedelta(hours=h), 100 + rng.normal(0, 2)) for h in range(24 * 14)]
+    spike = tidy_rows[300][0]
+    tidy_rows[300] = (spike, 180.0)
+    del tidy_rows[200:206]  # a six-hour gap
+    messy = list(tidy_rows)
+    repeated_hour = tidy_rows[250][0]
+    messy.insert(251, (repeated_hour, tidy_rows[250][1] + 4.0))  # the clock set back
+    messy[120], messy[121] = messy[121], messy[120]
+    messy[310], messy[311] = messy[311], messy[310]
+
+    def write(path: Path, rows: list[tuple[datetime, float]]) -> None:
+        lines = [f"{t:%Y-%m-%d %H:%M:%S},{v}" for t, v in rows]
+        path.write_text("timestamp,value\n" + "\n".join(lines) + "\n")
+
+    write(tmp_path / "messy.csv", messy)
+    merged = [(t, v + 2.0 if t == repeated_hour else v) for t, v in tidy_rows]
+    write(tmp_path / "clean.csv", merged)
+    messy_run = run_backtest(tmp_path / "messy.csv", tmp_path / "out")
+    clean_run = run_backtest(tmp_path / "clean.csv", tmp_path / "out")
+    written = read_rows(tmp_path / "out" / "messy.csv")
+    assert [r["timestamp"] for r in written] == [f"{t:%Y-%m-%d %H:%M:%S}" for t, _ in messy]
+    by_time = {r["timestamp"]: r for r in read_rows(tmp_path / "out" / "clean.csv")}
+    for row in written:
+        clean = by_time[row["timestamp"]]
+        assert (row["is_anomaly"], row["score"]) == (clean["is_anomaly"], clean["score"])
+    assert by_time[f"{spike:%Y-%m-%d %H:%M:%S}"]["is_anomaly"] == "1"
+    (notes,) = [r.notes for r in messy_run.series]
+    assert "sorted 2 rows out of order" in notes
+    assert "merged 1 repeated timestamps" in notes
+    assert "1 gaps (longest 7 h)" in notes
+    assert clean_run.series[0].notes == "1 gaps (longest 7 h)"
 
 
 def test_timestamps_in_iso_and_with_offsets(tmp_path: Path) -> None:
