@@ -178,24 +178,12 @@ def test_without_a_usable_token_the_data_moves_and_alerts_wait(
     assert subjects(fake_slack) == ["orders · schema", "orders · freshness"]
 
 
-class Recorded(list):  # type: ignore[type-arg]
-    """The local Slack's record of requests, telling a waiting test of each one appended."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.appended = threading.Semaphore(0)
-
-    def append(self, item: Any) -> None:
-        super().append(item)
-        self.appended.release()
-
-
 def test_a_post_whose_answer_times_out_is_sent_again(source: Source, fake_slack: FakeSlack) -> None:
     """At least once: Slack took the message, its answer came after the client gave up."""
     source.add(1, 2, 3)
     path = source.write(fake_slack.url, timeout_seconds=1)
     assert pipewarden(path, "sync", "orders").returncode == 0
-    recorded = fake_slack.seen = Recorded()
+    before = len(fake_slack.seen)
     release, held = threading.Event(), threading.Event()
 
     def hold_the_first_answer() -> None:
@@ -206,7 +194,7 @@ def test_a_post_whose_answer_times_out_is_sent_again(source: Source, fake_slack:
     fake_slack.on_request = hold_the_first_answer
     timed_out = pipewarden(path, "check", "orders")
     release.set()
-    assert recorded.appended.acquire(timeout=60)  # the held request is answered and recorded
+    assert fake_slack.wait_for_requests(before + 1)  # the held request is answered and recorded
 
     assert timed_out.returncode == 1, timed_out.stdout
     assert "alerts not delivered, 1 wait in the outbox" in timed_out.stderr
