@@ -9,7 +9,8 @@ from typer.testing import CliRunner
 
 from pipewarden.cli.main import app
 from pipewarden.dashboards import catalog
-from tests.dashboards.conftest import PASSWORD, TOKEN
+from tests.dashboards.support import PASSWORD
+from tests.fixtures.grafana import TOKEN
 
 runner = CliRunner()
 

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.dashboards.grafana_sql import TimeRange, expand
+from tests.fixtures.grafana_sql import TimeRange, expand
 
 RANGE = TimeRange(
     datetime(2017, 4, 21, 5, 1, 17, tzinfo=UTC), datetime(2017, 4, 21, 5, 6, 17, tzinfo=UTC)

@@ -12,9 +12,9 @@ import sqlalchemy as sa
 
 from pipewarden.dashboards import catalog
 from pipewarden.dashboards.reader_role import reader_role_sql
-from tests.dashboards.grafana_sql import TimeRange, expand
-from tests.dashboards.warehouse import Seeded, seed
+from tests.dashboards.support import Seeded, seed
 from tests.fixtures.databases import PG_ADMIN, DatabaseFactory, _factory
+from tests.fixtures.grafana_sql import TimeRange, expand
 
 pytestmark = pytest.mark.postgres
 

@@ -8,8 +8,8 @@ import pytest
 from pipewarden.dashboards import catalog
 from pipewarden.dashboards.grafana import ProvisionError
 from pipewarden.dashboards.provision import provision
-from tests.dashboards.conftest import PASSWORD, TOKEN, config_for
-from tests.dashboards.grafana_server import LocalGrafana
+from tests.dashboards.support import PASSWORD, config_for
+from tests.fixtures.grafana import TOKEN, LocalGrafana
 
 UID = "pipewarden-warehouse"
 
@@ -119,7 +119,7 @@ def test_a_grafana_under_a_sub_path_is_reached():
     finally:
         server.stop()
     assert {c.action for c in done.changes} == {"created"}
-    assert server.state.requests[0].path == "/api/frontend/settings"
+    assert server.requests[0].path == "/api/frontend/settings"
 
 
 def test_a_wrong_token_is_named_without_showing_it(grafana, caplog):

@@ -1,10 +1,12 @@
-"""A PostgreSQL warehouse filled the way pipewarden fills one, for the dashboards' SQL to read.
+"""What the dashboard tests share: configurations for the local Grafana, and a warehouse to read.
 
-Two syncs of `orders` (with the shop's checks, so rows are held) and of `orders_copy` (the same
-source without checks), a repair of `orders` after three rows were spoiled in the warehouse, a
-clean dry run of `orders_copy`, ten days of hourly history for `events` ending in a volume
-spike, and one check run over all three: `orders` is past its error threshold, `orders_copy`
-past its warning, `events` has an anomaly.
+`config_for` points a configuration's grafana: section at a local Grafana. `seed` fills a
+PostgreSQL warehouse the way pipewarden fills one, for the dashboards' SQL to read: two syncs
+of `orders` (with the shop's checks, so rows are held) and of `orders_copy` (the same source
+without checks), a repair of `orders` after three rows were spoiled in the warehouse, a clean
+dry run of `orders_copy`, ten days of hourly history for `events` ending in a volume spike,
+and one check run over all three: `orders` is past its error threshold, `orders_copy` past its
+warning, `events` has an anomaly.
 """
 
 import math
@@ -30,6 +32,27 @@ from pipewarden.records.sync_runs import SyncRun, start_run
 from pipewarden.records.tables import ensure_tables
 from pipewarden.sync.run import SyncOptions, sync_table
 from tests.checks.quarantine_support import ORDERS
+from tests.fixtures.grafana import TOKEN
+
+PASSWORD = "reader-password-that-must-never-show-91c2"
+READER_URL = (
+    f"postgresql+psycopg://pipewarden_grafana:{PASSWORD}@db.internal:5433/warehouse"
+    "?sslmode=verify-full"
+)
+
+
+def config_for(url: str, **grafana: Any) -> PipewardenConfig:
+    """A configuration whose grafana: section points at `url`; `grafana` overrides its keys."""
+    section = {"url": url, "token": TOKEN, "warehouse_url": READER_URL, **grafana}
+    return parse_config(
+        {
+            "warehouse": {"url": "sqlite:///unused.sqlite"},
+            "sources": {"shop": {"url": "sqlite:///unused.sqlite"}},
+            "tables": {"orders": {"source": "shop", "primary_key": "id", "cursor": "updated_at"}},
+            "grafana": {k: v for k, v in section.items() if v is not None},
+        },
+        Path("t.yaml"),
+    )
 
 
 @dataclass
