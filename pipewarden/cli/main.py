@@ -14,6 +14,7 @@ from pipewarden.cli.backtest import backtest
 from pipewarden.cli.check import check, status
 from pipewarden.cli.dashboards import dashboards_app
 from pipewarden.cli.demo import demo
+from pipewarden.cli.events import events_app
 from pipewarden.cli.quarantine import quarantine_app
 from pipewarden.cli.reconcile import reconcile
 from pipewarden.cli.sync import sync
@@ -62,6 +63,7 @@ app.command()(check)
 app.command()(status)
 app.command()(backtest)
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(events_app, name="events")
 app.command()(demo)
 
 

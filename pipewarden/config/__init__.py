@@ -2,11 +2,15 @@
 
 from pipewarden.config.load import ConfigError, load_config
 from pipewarden.config.models import PipewardenConfig, SourceConfig, TableConfig, WarehouseConfig
+from pipewarden.config.streams import StreamConfig
+
+PipewardenConfig.model_rebuild(_types_namespace={"StreamConfig": StreamConfig})
 
 __all__ = [
     "ConfigError",
     "PipewardenConfig",
     "SourceConfig",
+    "StreamConfig",
     "TableConfig",
     "WarehouseConfig",
     "load_config",

@@ -2,7 +2,7 @@
 
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     AnyHttpUrl,
@@ -21,6 +21,9 @@ from pipewarden.config.durations import parse_duration
 from pipewarden.config.grafana import GrafanaConfig
 from pipewarden.db.timeouts import DEFAULT_TIMEOUTS, Timeouts
 
+if TYPE_CHECKING:  # defined beside, resolved by pipewarden.config (it uses the models here)
+    from pipewarden.config.streams import StreamConfig
+
 
 def _one_or_many(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
@@ -28,6 +31,13 @@ def _one_or_many(value: Any) -> Any:
 
 #: A list of names that may be written as one name (`primary_key: id`).
 Names = Annotated[list[str], BeforeValidator(_one_or_many)]
+
+
+def steps_as_lists(value: Any) -> Any:
+    """`normalize: {email: trim}`: one step may be written without a list."""
+    if isinstance(value, dict):
+        return {k: [v] if isinstance(v, str) else v for k, v in value.items()}
+    return value
 
 
 class _Strict(BaseModel):
@@ -183,12 +193,7 @@ class TableConfig(_Strict):
             raise ValueError(f"{value!r} is negative: a lookback must be 0 or more")
         return parse_duration(value)
 
-    @field_validator("normalize", mode="before")
-    @classmethod
-    def _steps_as_list(cls, value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: [v] if isinstance(v, str) else v for k, v in value.items()}
-        return value
+    _steps = field_validator("normalize", mode="before")(steps_as_lists)
 
 
 class SlackLinks(_Strict):
@@ -300,6 +305,8 @@ class PipewardenConfig(_Strict):
     warehouse: WarehouseConfig
     sources: dict[str, SourceConfig]
     tables: dict[str, TableConfig]
+    #: Webhook streams the event receiver accepts (`pipewarden events serve`).
+    streams: "dict[str, StreamConfig]" = Field(default_factory=dict)
     timeouts: TimeoutsConfig = TimeoutsConfig()
     slack: SlackConfig | None = None
     grafana: GrafanaConfig | None = None
@@ -319,6 +326,14 @@ class PipewardenConfig(_Strict):
                     table = {"name": name, "source_table": name, "target_table": name, **table}
                 tables[name] = table
             data = {**data, "tables": tables}
+        if isinstance(data, dict) and isinstance(data.get("streams"), dict):
+            streams = {
+                name: {"name": name, "landing_table": name, **stream}
+                if isinstance(stream, dict)
+                else stream
+                for name, stream in data["streams"].items()
+            }
+            data = {**data, "streams": streams}
         return data
 
     @model_validator(mode="after")
@@ -328,6 +343,15 @@ class PipewardenConfig(_Strict):
                 known = ", ".join(sorted(self.sources)) or "none"
                 raise ValueError(
                     f"tables.{name}.source: unknown source {table.source!r} (known: {known})"
+                )
+        for name, stream in self.streams.items():
+            if name in self.tables:
+                raise ValueError(f"streams.{name}: a table has that name already")
+            source = stream.reconcile.source if stream.reconcile else None
+            if source is not None and source not in self.sources:
+                known = ", ".join(sorted(self.sources)) or "none"
+                raise ValueError(
+                    f"streams.{name}.reconcile.source: unknown source {source!r} (known: {known})"
                 )
         return self
 

@@ -1,0 +1,1 @@
+"""The real-time half: a webhook receiver that lands signed events, watched and reconciled."""

@@ -1,0 +1,139 @@
+"""A real receiver for tests: `pipewarden events serve` in a process of its own on 127.0.0.1,
+ready once /health/ready answers 200 (polled, with a deadline), and a signing sender."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+SHOP_SECRET = "shop-test-secret-7f3a"
+PAY_SECRET, PAY_OLD_SECRET = "whsec_new_9c1d", "whsec_old_2b8e"
+ENV = {"PW_SHOP_SECRET": SHOP_SECRET, "PW_PAY_SECRET": PAY_SECRET, "PW_PAY_OLD": PAY_OLD_SECRET}
+
+
+def stream_config(warehouse_url: str, source_url: str | None = None) -> dict[str, Any]:
+    """Two streams: `shop` signed Shopify-style, `pay` Stripe-style with a rotated secret."""
+    shop: dict[str, Any] = {
+        "signing": {"scheme": "shopify", "secrets": "${PW_SHOP_SECRET}"},
+        "event_types": ["order.paid", "cart.updated", "cart.abandoned"],
+        "subject": "json:customer_id",
+        "landing_table": "shop_events",
+        "latest_table": "shop_latest",
+        "fields": {"customer_id": "integer", "total": "float"},
+        "columns": {"customer_id": {"nullable": False}, "total": {"between": [0, None]}},
+        "max_body_bytes": 4096,
+        "freshness": {"warn_after": "10m", "error_after": "1h"},
+    }
+    config: dict[str, Any] = {
+        "warehouse": {"url": warehouse_url},
+        "sources": {},
+        "tables": {},
+        "streams": {
+            "shop": shop,
+            "pay": {
+                "signing": {
+                    "scheme": "stripe",
+                    "secrets": ["${PW_PAY_SECRET}", "${PW_PAY_OLD}"],
+                    "tolerance": "5m",
+                },
+                "event_types": ["charge.succeeded"],
+                "landing_table": "pay_events",
+            },
+        },
+    }
+    if source_url is not None:
+        config["sources"]["shop"] = {"url": source_url}
+        shop["reconcile"] = {
+            "source": "shop",
+            "table": "orders",
+            "key": "order_id",
+            "time_column": "paid_at",
+            "event_type": "order.paid",
+            "event_key": "json:order_id",
+            "where": {"status": "paid"},
+            "settle": "0s",
+        }
+    return config
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Receiver:
+    """A running `pipewarden events serve` process."""
+
+    config_path: Path
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, deadline_seconds: float = 90) -> "Receiver":
+        log = open(self.config_path.parent / f"receiver-{self.port}.log", "ab")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "pipewarden.cli.main", "events", "serve"]
+            + ["--config", str(self.config_path), "--port", str(self.port)],
+            env={**os.environ, **ENV},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        self.wait_ready(deadline_seconds)
+        return self
+
+    def wait_ready(self, deadline_seconds: float) -> None:
+        deadline = time.monotonic() + deadline_seconds
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"receiver exited with {self.proc.returncode}: {self.log()}")
+            try:
+                if httpx.get(f"{self.url}/health/ready", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)  # a poll interval; the deadline is what bounds the wait
+        raise TimeoutError(f"receiver not ready within {deadline_seconds}s: {self.log()}")
+
+    def log(self) -> str:
+        path = self.config_path.parent / f"receiver-{self.port}.log"
+        return path.read_text(errors="replace")[-3000:] if path.exists() else ""
+
+    def kill(self) -> None:
+        """SIGKILL this receiver (the process this test started, by its pid)."""
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=30)
+
+
+def write_config(folder: Path, config: dict[str, Any]) -> Path:
+    path = folder / "pipewarden.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def body_of(payload: Any) -> bytes:
+    return payload if isinstance(payload, bytes) else json.dumps(payload).encode()
