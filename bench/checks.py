@@ -21,8 +21,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipewarden.checks.anomaly.detector import DetectorSettings, score_latest  # noqa: E402
-from pipewarden.checks.backtest import backtest_series, infer_kind, read_series  # noqa: E402
+from pipewarden.checks.monitoring.anomaly.detector import DetectorSettings, score_latest  # noqa: E402
+from pipewarden.checks.monitoring.backtest import backtest_series, infer_kind, read_series  # noqa: E402
 
 TABLES = 200
 DAYS = 90

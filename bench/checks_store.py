@@ -4,18 +4,19 @@ Seeds, per table: `pipewarden_metrics` with hourly rows by cursor hour (daily an
 overdispersed counts), latency_p95_seconds, freshness_seconds and the newest loaded cursor; a
 successful sync that started five minutes before the check; and `pipewarden_column_samples` of
 its last 25 delta runs (two numeric columns with 1,000-value samples, two category columns).
-Then times `checks.monitor.run_checks` over all tables: reading every history (one query per
+Then times `checks.monitoring.run.run_checks` over all tables: reading every history (one query per
 metric family), scoring each table's newest points with the anomaly detector (latency,
 freshness, the last complete cursor hour and the hour in progress), the drift and null-rate
 monitors of every column with Benjamini–Hochberg across them, recording the results.
 Figures, medians of `--repeat` runs:
 
 * store: the reads alone (the freshness inputs and the histories of the metrics);
-* column monitors: `checks.column_monitor.column_results` alone, reads included (goal: 0.5 s);
+* column monitors: `checks.monitoring.column_monitor.column_results` alone, reads included
+  (goal: 0.5 s);
 * run_checks, null scorer: reads, bookkeeping and writes, the detector replaced by a constant;
 * run_checks, cold: the whole check run with every series scored by the detector (earlier
   verdicts deleted before each run, untimed) (goal: under 5 s), with the tables shared by
-  forked helpers as on the command line (`checks.processes`);
+  forked helpers as on the command line (`checks.monitoring.processes`);
 * run_checks, cold, one process: the same scored in this process alone, as a Prefect flow does;
 * run_checks, warm: the same with no new point since the last check, whose verdicts are reused.
 
@@ -39,11 +40,11 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import PG_ADMIN, fresh_database, report  # noqa: E402
-from pipewarden.checks import processes  # noqa: E402
-from pipewarden.checks.anomaly.detector import DetectorSettings, Verdict  # noqa: E402
-from pipewarden.checks.column_monitor import column_results  # noqa: E402
-from pipewarden.checks.monitor import ANOMALY_METRICS, run_checks, table_states  # noqa: E402
-from pipewarden.checks.volume import VOLUME  # noqa: E402
+from pipewarden.checks.monitoring import processes  # noqa: E402
+from pipewarden.checks.monitoring.anomaly.detector import DetectorSettings, Verdict  # noqa: E402
+from pipewarden.checks.monitoring.column_monitor import column_results  # noqa: E402
+from pipewarden.checks.monitoring.run import ANOMALY_METRICS, run_checks, table_states  # noqa: E402
+from pipewarden.checks.monitoring.volume import VOLUME  # noqa: E402
 from pipewarden.config.load import parse_config  # noqa: E402
 from pipewarden.config.models import PipewardenConfig  # noqa: E402
 from pipewarden.db.engines import cached_engine  # noqa: E402

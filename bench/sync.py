@@ -126,7 +126,7 @@ def config_for(source: str, target: str) -> object:
 
 
 def pipewarden_load(source: str, target: str) -> None:
-    from pipewarden.checks.gate import gate_for
+    from pipewarden.checks.validation.schema_gate import gate_for
 
     config = config_for(source, target)
     sync_table(config, "orders", SyncOptions(gate_factory=gate_for))  # type: ignore[arg-type]
@@ -152,7 +152,7 @@ import resource, sys
 sys.path.insert(0, {str(ROOT)!r})
 from bench.sync import pipewarden_load, reset_target
 # imported by a worker before its first run
-import pipewarden.checks.gate, pipewarden.metrics.profiles
+import pipewarden.checks.validation.schema_gate, pipewarden.metrics.profiles
 reset_target({target!r})
 import os
 page = os.sysconf("SC_PAGE_SIZE")
@@ -193,7 +193,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    import pipewarden.checks.gate  # noqa: F401  imported before timing, as a long-running worker has it
+    import pipewarden.checks.validation.schema_gate  # noqa: F401  imported before timing, as a long-running worker has it
 
     with (
         fresh_database(PG_ADMIN, "bench_src") as source,

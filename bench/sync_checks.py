@@ -110,7 +110,7 @@ def _config(source: str, target: str, table: str, checks: bool, batch_size: int)
 
 
 def _load(source: str, target: str, table: str, checks: bool, batch_size: int) -> tuple[float, Any]:
-    from pipewarden.checks.gate import gate_for
+    from pipewarden.checks.validation.schema_gate import gate_for
     from pipewarden.sync.run import SyncOptions, sync_table
 
     config = _config(source, target, table, checks, batch_size)
@@ -126,7 +126,7 @@ def gate_cost(source: str, table: str, batch_size: int, warehouse: str | None) -
     """Seconds the gate alone spends on the table: check, and holding rows when some fail."""
     import polars as pl
 
-    from pipewarden.checks.gate import SchemaGate, load_schema
+    from pipewarden.checks.validation.schema_gate import SchemaGate, load_schema
     from pipewarden.records.tables import ensure_tables
 
     with psycopg.connect(_dsn(source)) as conn:

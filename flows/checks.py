@@ -35,7 +35,7 @@ def result_rows(results: list[CheckResult]) -> list[dict[str, Any]]:
 @task(task_run_name="run-checks")
 def run_checks_task(config_path: str | None, tables: list[str] | None) -> list[dict[str, Any]]:
     """Run and record the checks (retrying would only record them twice: no retries)."""
-    from pipewarden.checks.monitor import run_checks
+    from pipewarden.checks.monitoring.run import run_checks
 
     return result_rows(run_checks(load_config(config_path), tables))
 

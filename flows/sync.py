@@ -7,7 +7,7 @@ from prefect.futures import wait
 from prefect.states import State
 from prefect.tasks import exponential_backoff
 
-from pipewarden.checks.gate import verify_schema_refs
+from pipewarden.checks.validation.schema_gate import verify_schema_refs
 from pipewarden.config import load_config
 from pipewarden.db.engines import cached_engine
 from pipewarden.flows.alerts import deliver_after
@@ -35,8 +35,8 @@ def sync_table_task(
     backfill_columns: list[str] | None = None,
 ) -> dict[str, Any]:
     """Sync one table; returns the run's summary (a plain dict, so Prefect can persist it)."""
-    from pipewarden.checks.gate import gate_for
-    from pipewarden.checks.report import failure_summary, publish_failure_artifact
+    from pipewarden.checks.validation.report import failure_summary, publish_failure_artifact
+    from pipewarden.checks.validation.schema_gate import gate_for
 
     config = load_config(config_path)
     with read_slot(config, config.table(table).source):

@@ -24,6 +24,7 @@ from uuid import uuid4
 import polars as pl
 import sqlalchemy as sa
 
+from pipewarden.checks.validation.gate import BatchGate, PassThroughGate
 from pipewarden.db.engines import connect
 from pipewarden.dialects import dialect_for
 from pipewarden.dialects.kinds import ColumnKind
@@ -33,7 +34,6 @@ from pipewarden.reconcile.stream_diff import RowDiff
 from pipewarden.records.reconcile_runs import RepairRecord, forget_repairs, record_repairs
 from pipewarden.records.watermarks import read_watermark
 from pipewarden.sync.extract import select_list
-from pipewarden.sync.gate import BatchGate, PassThroughGate
 from pipewarden.sync.schema import TableShape, staging_table
 from pipewarden.sync.screen import screen
 

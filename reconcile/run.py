@@ -10,8 +10,8 @@ from uuid import uuid4
 
 import sqlalchemy as sa
 
+from pipewarden.alerts.announce import raise_alerts
 from pipewarden.alerts.findings import from_reconcile_run, repaired_backwards
-from pipewarden.alerts.raise_ import raise_alerts
 from pipewarden.config import PipewardenConfig
 from pipewarden.db.engines import cached_engine
 from pipewarden.db.urls import redact_secrets

@@ -15,6 +15,7 @@ from uuid import uuid4
 
 import sqlalchemy as sa
 
+from pipewarden.checks.validation.gate import BatchGate, PassThroughGate
 from pipewarden.config import TableConfig
 from pipewarden.db.engines import connect
 from pipewarden.dialects import dialect_for
@@ -22,7 +23,6 @@ from pipewarden.reconcile.keys import Key, key_matcher
 from pipewarden.reconcile.plan import TablePlan
 from pipewarden.reconcile.repair import _read_rows
 from pipewarden.reconcile.stream_diff import RowDiff
-from pipewarden.sync.gate import BatchGate, PassThroughGate
 from pipewarden.sync.schema import TableShape, staging_table
 from pipewarden.sync.screen import screen
 
@@ -37,7 +37,7 @@ class Settled:
 
 
 def table_gate(plan: TablePlan, table_config: TableConfig) -> BatchGate:
-    from pipewarden.checks.gate import gate_for
+    from pipewarden.checks.validation.schema_gate import gate_for
 
     source_dialect = dialect_for(plan.source.engine.dialect.name)
     kinds = {c.name: source_dialect.kind_of(c.type) for c in plan.source.table.columns}

@@ -11,7 +11,7 @@ from rich.table import Table
 from pipewarden.cli.common import console, fail
 
 if TYPE_CHECKING:
-    from pipewarden.checks.backtest import BacktestSummary
+    from pipewarden.checks.monitoring.backtest import BacktestSummary
 
 
 def backtest(
@@ -32,7 +32,7 @@ def backtest(
     ] = None,
 ) -> None:
     """Replay each series point by point, each point decided from earlier points only."""
-    from pipewarden.checks.backtest import run_backtest
+    from pipewarden.checks.monitoring.backtest import run_backtest
 
     try:
         summary = run_backtest(path, output, labels)

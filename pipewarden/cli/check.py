@@ -19,7 +19,7 @@ from pipewarden.cli.common import (
 )
 
 if TYPE_CHECKING:
-    from pipewarden.checks.state import TableState
+    from pipewarden.checks.monitoring.state import TableState
     from pipewarden.records.metrics import CheckResult
 
 COLOURS = {
@@ -40,7 +40,7 @@ def check(
     json_output: JsonOption = False,
 ) -> None:
     """Check freshness and anomalies, record the results; exit 1 if any check fails."""
-    from pipewarden.checks.monitor import run_checks
+    from pipewarden.checks.monitoring.run import run_checks
 
     with configured(config, deliver=True) as cfg:
         unknown = [n for n in tables or [] if n not in cfg.tables]
@@ -113,7 +113,7 @@ def result_dict(r: CheckResult) -> dict[str, object]:
 def status(config: ConfigOption = None, json_output: JsonOption = False) -> None:
     """Every table's freshness, staleness, latency and last check, coloured by its SLA; exit 1
     if any table is over its SLA."""
-    from pipewarden.checks.state import table_states
+    from pipewarden.checks.monitoring.state import table_states
     from pipewarden.config.durations import describe
     from pipewarden.db.engines import cached_engine
     from pipewarden.records.tables import ensure_tables

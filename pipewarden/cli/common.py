@@ -94,7 +94,7 @@ def configured(
     try:
         config = load_config(path)
         if checks:
-            from pipewarden.checks.gate import verify_schema_refs
+            from pipewarden.checks.validation.schema_gate import verify_schema_refs
 
             verify_schema_refs(config)
     except ConfigError as error:

@@ -45,8 +45,8 @@ def sync(
     2 if a table failed."""
     from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-    from pipewarden.checks.gate import gate_for
-    from pipewarden.checks.report import failure_lines, failure_summary
+    from pipewarden.checks.validation.report import failure_lines, failure_summary
+    from pipewarden.checks.validation.schema_gate import gate_for
     from pipewarden.db.engines import cached_engine
     from pipewarden.db.urls import redact_secrets
     from pipewarden.sync.run import SyncOptions, sync_table

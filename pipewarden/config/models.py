@@ -102,14 +102,14 @@ class FreshnessConfig(_Strict):
 
 
 class NormalizeRule(_Strict):
-    """One normalization applied to a column before validation (see checks.normalize)."""
+    """One normalization applied to a column before validation (see checks.validation.normalize)."""
 
     column: str
     steps: list[str]
 
 
 class ColumnChecks(_Strict):
-    """One column's checks written in YAML, compiled to Pandera by `checks.columns`."""
+    """One column's checks written in YAML, compiled to Pandera by `checks.validation.columns`."""
 
     #: False: NULL fails (`not_nullable`). Unset: the Python model decides, else NULL passes.
     nullable: bool | None = None

@@ -53,7 +53,7 @@ def _sync_view(title: str, summaries: list[dict[str, Any]]) -> Table:
 
 def _show_failures(console: Console, summaries: list[dict[str, Any]]) -> None:
     """What the schema checks held back, grouped by column and check."""
-    from pipewarden.checks.report import failure_lines
+    from pipewarden.checks.validation.report import failure_lines
 
     lines = [line for s in summaries for line in failure_lines(s.get("failures", []))]
     if lines:

@@ -10,9 +10,9 @@ from typing import Any
 
 import polars as pl
 
-from pipewarden.checks.columns import table_problems, with_columns
-from pipewarden.checks.gate import SchemaGate, load_schema, schema_problems
-from pipewarden.checks.normalize import rule_problems
+from pipewarden.checks.validation.columns import table_problems, with_columns
+from pipewarden.checks.validation.normalize import rule_problems
+from pipewarden.checks.validation.schema_gate import SchemaGate, load_schema, schema_problems
 from pipewarden.config import ConfigError
 from pipewarden.config.streams import FieldKind, StreamConfig
 from pipewarden.events.delivery import Event, locate, parse_time

@@ -14,9 +14,9 @@ table, so two statistics are sketches that merge across batches:
   values with the smallest random keys (bottom-k sampling). Merging two samples is keeping the
   smallest keys of both, so the sample stays uniform over everything seen.
 
-For the column monitors (`checks.column_monitor`) a run also leaves, per column, its exact null
-count and either a uniform sample of its numbers (the reservoir's smallest keys again) or, for a
-text or boolean column with at most `CATEGORIES` distinct values, its exact value counts.
+For the column monitors (`checks.monitoring.column_monitor`) a run also leaves, per column, its
+exact null count and either a uniform sample of its numbers (the reservoir's smallest keys again)
+or, for a text or boolean column with at most `CATEGORIES` distinct values, its exact value counts.
 """
 
 from collections.abc import Sequence

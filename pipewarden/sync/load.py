@@ -14,10 +14,10 @@ from uuid import uuid4
 import polars as pl
 import sqlalchemy as sa
 
+from pipewarden.checks.validation.gate import BatchGate, GatedBatch
 from pipewarden.dialects import Dialect
 from pipewarden.records.watermarks import write_watermark
 from pipewarden.sync.extract import Position
-from pipewarden.sync.gate import BatchGate, GatedBatch
 from pipewarden.sync.schema import TableShape, staging_table
 
 

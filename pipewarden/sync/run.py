@@ -13,8 +13,9 @@ import numpy as np
 import polars as pl
 import sqlalchemy as sa
 
+from pipewarden.alerts.announce import raise_alerts
 from pipewarden.alerts.findings import from_sync_run
-from pipewarden.alerts.raise_ import raise_alerts
+from pipewarden.checks.validation.gate import BatchGate, GatedBatch, PassThroughGate
 from pipewarden.config import PipewardenConfig, TableConfig
 from pipewarden.db.engines import cached_engine, connect
 from pipewarden.db.timeouts import naming_timeouts
@@ -42,7 +43,6 @@ from pipewarden.sync.extract import (
     read_batches,
     read_null_cursor_rows,
 )
-from pipewarden.sync.gate import BatchGate, GatedBatch, PassThroughGate
 from pipewarden.sync.load import BatchLoader, BatchResult, backfill
 from pipewarden.sync.prefetch import prefetch
 from pipewarden.sync.schema import (

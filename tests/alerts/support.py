@@ -6,8 +6,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from pipewarden.alerts.announce import Raised, raise_alerts
 from pipewarden.alerts.findings import FAILING, Finding, Verdict
-from pipewarden.alerts.raise_ import Raised, raise_alerts
 from pipewarden.config.load import parse_config
 from pipewarden.config.models import PipewardenConfig
 from pipewarden.db.engines import cached_engine

@@ -36,7 +36,7 @@ def _shop_with_slack(
 def test_the_delivery_task_returns_counts(
     sqlite_url: Callable[[str], str], tmp_path: Path, fake_slack: FakeSlack
 ) -> None:
-    from pipewarden.checks.monitor import run_checks
+    from pipewarden.checks.monitoring.run import run_checks
     from pipewarden.config import load_config
 
     shop, path = _shop_with_slack(sqlite_url, tmp_path, fake_slack.url)

@@ -13,8 +13,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 
+from pipewarden.alerts.announce import Raised, raise_alerts
 from pipewarden.alerts.findings import PASSING, Finding
-from pipewarden.alerts.raise_ import Raised, raise_alerts
 from pipewarden.db.engines import cached_engine
 from pipewarden.records.alerts import OPENED, RECOVERED, WORSE
 from pipewarden.records.incidents import close_incident, open_incidents, repeat_incident

@@ -132,7 +132,7 @@ def test_alerts_roll_back_with_the_transaction_of_their_cause(warehouse_url: str
     config = alert_config(warehouse_url)
     engine = cached_engine(warehouse_url)
     ensure_tables(engine)
-    from pipewarden.alerts.raise_ import raise_alerts
+    from pipewarden.alerts.announce import raise_alerts
 
     with pytest.raises(RuntimeError), engine.begin() as conn:
         assert len(raise_alerts(conn, config, [finding()], NOW).alerts) == 1

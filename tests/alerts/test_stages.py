@@ -5,7 +5,7 @@ from collections.abc import Callable
 import pytest
 import sqlalchemy as sa
 
-from pipewarden.checks.monitor import run_checks
+from pipewarden.checks.monitoring.run import run_checks
 from pipewarden.config.models import PipewardenConfig
 from pipewarden.db.engines import cached_engine
 from pipewarden.reconcile.run import ReconcileOptions, reconcile_table

@@ -2,9 +2,9 @@
 
 from datetime import UTC, datetime
 
-from pipewarden.alerts.raise_ import UNCHECKED, Coverage
+from pipewarden.alerts.announce import UNCHECKED, Coverage
 from pipewarden.alerts.slack_message import render
-from pipewarden.checks.monitor import run_checks
+from pipewarden.checks.monitoring.run import run_checks
 from pipewarden.records.alerts import NOTICE
 from tests.alerts.support import alert_config, all_incidents, finding, outbox, raise_now
 from tests.metrics.support import Shop

@@ -4,7 +4,7 @@ Every sample decoded into a `ColumnSample`, each column's samples gathered by sc
 runs, the reference thinned with `rng.choice` on the values, and every test through scipy's
 public functions (`ks_2samp` with the documented method switch, `np.quantile` bins counted
 with `bincount`, `anderson_ksamp`, `chi2_contingency`). Only the verdicts' wording is shared
-with `checks.column_monitor`.
+with `checks.monitoring.column_monitor`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy as np
 import sqlalchemy as sa
 from scipy import stats
 
-from pipewarden.checks.column_monitor import (
+from pipewarden.checks.monitoring.column_monitor import (
     REFERENCE_VALUES,
     ColumnMonitorSettings,
     NullRateTest,
@@ -26,7 +26,7 @@ from pipewarden.checks.column_monitor import (
     _null_result,
     _split,
 )
-from pipewarden.checks.drift import (
+from pipewarden.checks.monitoring.distribution_drift import (
     DriftResult,
     DriftSettings,
     _judged,
@@ -42,7 +42,8 @@ from pipewarden.records.metrics import INSUFFICIENT, CheckResult
 def reference_numeric_drift(
     column: str, reference: np.ndarray, current: np.ndarray, settings: DriftSettings
 ) -> DriftResult:
-    """`checks.drift.numeric_drift` through scipy, unsorted arrays and all."""
+    """`checks.monitoring.distribution_drift.numeric_drift` through scipy, unsorted arrays and
+    all."""
     ref = reference[np.isfinite(reference)]
     cur = current[np.isfinite(current)]
     if min(len(ref), len(cur)) < settings.min_size:
@@ -69,7 +70,7 @@ def reference_numeric_drift(
 def reference_counts_drift(
     column: str, ref: dict[str, int], cur: dict[str, int], settings: DriftSettings
 ) -> DriftResult:
-    """`checks.drift.counts_drift` with scipy's `chi2_contingency`."""
+    """`checks.monitoring.distribution_drift.counts_drift` with scipy's `chi2_contingency`."""
     n_ref, n_cur = sum(ref.values()), sum(cur.values())
     if min(n_ref, n_cur) < settings.min_size:
         return _too_small(column, "categorical", n_ref, n_cur, settings)
@@ -102,7 +103,7 @@ def reference_column_results(
     run_id: str,
     settings: ColumnMonitorSettings | None = None,
 ) -> list[CheckResult]:
-    """`checks.column_monitor.column_results`, the plain way."""
+    """`checks.monitoring.column_monitor.column_results`, the plain way."""
     settings = settings or ColumnMonitorSettings()
     with engine.connect() as conn:
         samples = read_samples(conn, names)

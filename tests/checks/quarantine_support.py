@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 import sqlalchemy as sa
 
-from pipewarden.checks.gate import gate_for
+from pipewarden.checks.validation.schema_gate import gate_for
 from pipewarden.config.load import parse_config
 from pipewarden.config.models import PipewardenConfig
 from pipewarden.records.sync_runs import SyncRun

@@ -7,7 +7,12 @@ import warnings
 import numpy as np
 import pytest
 
-from pipewarden.checks.anomaly.counts import MAX_SCORE, count_band, count_score, count_scores
+from pipewarden.checks.monitoring.anomaly.counts import (
+    MAX_SCORE,
+    count_band,
+    count_score,
+    count_scores,
+)
 
 
 def test_small_counts_have_small_scores() -> None:

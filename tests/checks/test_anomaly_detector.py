@@ -8,14 +8,14 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from pipewarden.checks.anomaly.detector import (
+from pipewarden.checks.monitoring.anomaly.detector import (
     DetectorSettings,
     Verdict,
     detect_series,
     score_latest,
     score_tail,
 )
-from pipewarden.checks.anomaly.incidents import group_incidents
+from pipewarden.checks.monitoring.anomaly.incidents import group_incidents
 
 START = datetime(2024, 1, 1)  # a Monday
 

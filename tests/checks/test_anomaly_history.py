@@ -6,8 +6,8 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from pipewarden.checks.anomaly.detector import detect_series, score_latest, score_tail
-from pipewarden.checks.anomaly.history import tidy
+from pipewarden.checks.monitoring.anomaly.detector import detect_series, score_latest, score_tail
+from pipewarden.checks.monitoring.anomaly.history import tidy
 
 
 def test_tidy_sorts_merges_repeats_by_median_and_maps_rows_to_points() -> None:

@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 import numpy as np
 import pytest
 
-from pipewarden.checks.anomaly.baseline import SortedWindow, quantile_of_sorted
-from pipewarden.checks.anomaly.detector import Verdict
-from pipewarden.checks.anomaly.incidents import IncidentTracker, group_incidents
+from pipewarden.checks.monitoring.anomaly.baseline import SortedWindow, quantile_of_sorted
+from pipewarden.checks.monitoring.anomaly.detector import Verdict
+from pipewarden.checks.monitoring.anomaly.incidents import IncidentTracker, group_incidents
 
 
 def verdict(hour: int, anomalous: bool, score: float = 0.0) -> Verdict:

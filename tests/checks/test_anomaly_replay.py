@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import pytest
 
-from pipewarden.checks.anomaly.detector import (
+from pipewarden.checks.monitoring.anomaly.detector import (
     DetectorSettings,
     Kind,
     _excluded_mask,
@@ -141,7 +141,7 @@ def test_detect_series_is_the_fast_replay() -> None:
 
 def test_long_series_are_gathered_in_row_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
     """Bucket windows of a long series are gathered a block of rows at a time, to the same end."""
-    import pipewarden.checks.anomaly.expectations as expectations
+    import pipewarden.checks.monitoring.anomaly.expectations as expectations
 
     monkeypatch.setattr(expectations, "ROWS_AT_ONCE", 100)
     monkeypatch.setattr(expectations, "CHUNK_CELLS", 1000)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import signal
 
-from pipewarden.checks.anomaly.season import (
+from pipewarden.checks.monitoring.anomaly.season import (
     _periodogram,
     declared_season,
     detect_period,

@@ -13,8 +13,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from pipewarden.checks.anomaly.windows import score_windows
-from pipewarden.checks.backtest import OUTPUT_COLUMNS, infer_kind, run_backtest
+from pipewarden.checks.monitoring.anomaly.windows import score_windows
+from pipewarden.checks.monitoring.backtest import OUTPUT_COLUMNS, infer_kind, run_backtest
 from pipewarden.cli.backtest import backtest
 
 SHARED_SCORER = Path(__file__).resolve().parents[3] / "shared" / "eval" / "score_anomalies.py"

@@ -9,8 +9,12 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from pipewarden.checks.column_monitor import ColumnMonitorSettings, column_results, null_rate_band
-from pipewarden.checks.monitor import run_checks
+from pipewarden.checks.monitoring.column_monitor import (
+    ColumnMonitorSettings,
+    column_results,
+    null_rate_band,
+)
+from pipewarden.checks.monitoring.run import run_checks
 from pipewarden.config.load import parse_config
 from pipewarden.db.engines import cached_engine
 from pipewarden.records.column_samples import (

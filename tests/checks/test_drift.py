@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from pipewarden.checks.drift import (
+from pipewarden.checks.monitoring.distribution_drift import (
     DriftSettings,
     benjamini_hochberg,
     categorical_drift,

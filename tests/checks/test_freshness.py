@@ -4,7 +4,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from pipewarden.checks.freshness import ERROR, OK, WARN, describe, freshness_status, staleness
+from pipewarden.checks.monitoring.freshness import (
+    ERROR,
+    OK,
+    WARN,
+    describe,
+    freshness_status,
+    staleness,
+)
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 WARN_AFTER, ERROR_AFTER = timedelta(hours=1), timedelta(hours=2)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from pipewarden.checks.ks import ASYMPTOTIC_FROM, ks_2samp_sorted, ks_2samp_sorted_many
+from pipewarden.checks.monitoring.ks import ASYMPTOTIC_FROM, ks_2samp_sorted, ks_2samp_sorted_many
 
 
 def _scipy(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:

@@ -13,8 +13,8 @@ import typer
 import yaml
 from typer.testing import CliRunner
 
-from pipewarden.checks.anomaly.detector import score_tail
-from pipewarden.checks.monitor import run_checks, table_states
+from pipewarden.checks.monitoring.anomaly.detector import score_tail
+from pipewarden.checks.monitoring.run import run_checks, table_states
 from pipewarden.cli.check import check, status
 from pipewarden.config.load import parse_config
 from pipewarden.config.models import PipewardenConfig

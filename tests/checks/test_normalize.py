@@ -6,7 +6,7 @@ from decimal import Decimal
 import polars as pl
 import pytest
 
-from pipewarden.checks.normalize import (
+from pipewarden.checks.validation.normalize import (
     NormalizeConfigError,
     normalize,
     rule_problems,

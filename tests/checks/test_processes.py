@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 SPLIT = """
 import json, os
-from pipewarden.checks.processes import map_tables, _helpers
+from pipewarden.checks.monitoring.processes import map_tables, _helpers
 names = [f"t{i:03d}" for i in range(64)]
 print(json.dumps({"helpers": _helpers(len(names)),
                   "out": map_tables(names, lambda n: [n, os.getpid()])}))
@@ -24,8 +24,8 @@ import json, math, sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 import numpy as np
-from pipewarden.checks import processes
-from pipewarden.checks.monitor import run_checks
+from pipewarden.checks.monitoring import processes
+from pipewarden.checks.monitoring.run import run_checks
 from pipewarden.config.load import parse_config
 from pipewarden.db.engines import cached_engine
 from pipewarden.metrics.sync_metrics import NEWEST_CURSOR

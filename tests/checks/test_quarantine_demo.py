@@ -6,7 +6,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from pipewarden.checks.report import failure_summary
+from pipewarden.checks.validation.report import failure_summary
 from pipewarden.config.load import parse_config
 from pipewarden.demo.config import demo_config
 from pipewarden.demo.sources import DemoSources

@@ -14,8 +14,8 @@ import polars as pl
 import pytest
 import sqlalchemy as sa
 
-from pipewarden.checks.gate import SchemaGate, load_schema
-from pipewarden.checks.row_json import row_json
+from pipewarden.checks.validation.row_json import row_json
+from pipewarden.checks.validation.schema_gate import SchemaGate, load_schema
 from pipewarden.db.engines import make_engine
 from pipewarden.records import quarantine as q
 from pipewarden.records.tables import ensure_tables

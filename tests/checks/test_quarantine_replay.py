@@ -8,7 +8,7 @@ import typer
 import yaml
 from typer.testing import CliRunner
 
-from pipewarden.checks.quarantine_replay import ReplayError, matches, parse_where, replay
+from pipewarden.checks.validation.quarantine_replay import ReplayError, matches, parse_where, replay
 from pipewarden.cli.quarantine import quarantine_app
 from tests.checks.quarantine_support import (
     BASE,

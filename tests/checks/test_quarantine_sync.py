@@ -7,9 +7,9 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from pipewarden.checks.gate import gate_for
-from pipewarden.checks.report import failure_lines, failure_summary
-from pipewarden.checks.validate import SchemaMismatch
+from pipewarden.checks.validation.report import failure_lines, failure_summary
+from pipewarden.checks.validation.schema_gate import gate_for
+from pipewarden.checks.validation.validate import SchemaMismatch
 from pipewarden.config import ConfigError
 from pipewarden.records.sync_runs import last_runs
 from pipewarden.sync.run import SyncOptions, sync_table

@@ -8,18 +8,18 @@ import pandera.polars as pa
 import polars as pl
 import pytest
 
-from pipewarden.checks.gate import (
+from pipewarden.checks.schemas import rules
+from pipewarden.checks.schemas.shop import Orders
+from pipewarden.checks.validation.report import artifact_key, publish_failure_artifact
+from pipewarden.checks.validation.row_json import frame_from_json, row_json
+from pipewarden.checks.validation.schema_gate import (
     SchemaGate,
     gate_for,
     load_schema,
     schema_problems,
     verify_schema_refs,
 )
-from pipewarden.checks.report import artifact_key, publish_failure_artifact
-from pipewarden.checks.row_json import frame_from_json, row_json
-from pipewarden.checks.schemas import rules
-from pipewarden.checks.schemas.shop import Orders
-from pipewarden.checks.validate import SchemaMismatch, reasons_by_row, validate
+from pipewarden.checks.validation.validate import SchemaMismatch, reasons_by_row, validate
 from pipewarden.config import ConfigError
 from pipewarden.config.load import parse_config
 from tests.checks.quarantine_support import BATCH_SCHEMA as SCHEMA

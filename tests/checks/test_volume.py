@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from pipewarden.checks.monitor import run_checks
-from pipewarden.checks.volume import hourly_counts
+from pipewarden.checks.monitoring.run import run_checks
+from pipewarden.checks.monitoring.volume import hourly_counts
 from pipewarden.config.load import parse_config
 from pipewarden.db.engines import cached_engine
 from pipewarden.metrics.sync_metrics import NEWEST_CURSOR

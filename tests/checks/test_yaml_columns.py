@@ -11,10 +11,10 @@ import pytest
 import sqlalchemy as sa
 from pandera.api.polars.types import PolarsData
 
-from pipewarden.checks.columns import with_columns
-from pipewarden.checks.gate import verify_schema_refs
 from pipewarden.checks.schemas import rules
-from pipewarden.checks.validate import validate
+from pipewarden.checks.validation.columns import with_columns
+from pipewarden.checks.validation.schema_gate import verify_schema_refs
+from pipewarden.checks.validation.validate import validate
 from pipewarden.config import ConfigError
 from pipewarden.config.load import parse_config
 from tests.checks.quarantine_support import (

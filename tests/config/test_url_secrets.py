@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from pipewarden.checks.monitor import run_checks
+from pipewarden.checks.monitoring.run import run_checks
 from pipewarden.cli.main import app
 from pipewarden.config.load import _VAR, ConfigError, load_config
 from pipewarden.db.engines import describe_connection_error

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
-from pipewarden.checks.gate import gate_for
-from pipewarden.checks.monitor import run_checks
+from pipewarden.checks.monitoring.run import run_checks
+from pipewarden.checks.validation.schema_gate import gate_for
 from pipewarden.config.load import parse_config
 from pipewarden.config.models import PipewardenConfig
 from pipewarden.db.engines import cached_engine

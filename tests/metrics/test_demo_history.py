@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from pipewarden.checks.anomaly.detector import Kind, detect_series
-from pipewarden.checks.column_monitor import KINDS
-from pipewarden.checks.gate import gate_for
-from pipewarden.checks.monitor import run_checks
+from pipewarden.checks.monitoring.anomaly.detector import Kind, detect_series
+from pipewarden.checks.monitoring.column_monitor import KINDS
+from pipewarden.checks.monitoring.run import run_checks
+from pipewarden.checks.validation.schema_gate import gate_for
 from pipewarden.config.load import parse_config
 from pipewarden.config.models import PipewardenConfig
 from pipewarden.db.engines import cached_engine

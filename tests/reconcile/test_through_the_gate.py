@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from pipewarden.checks.gate import gate_for
+from pipewarden.checks.validation.schema_gate import gate_for
 from pipewarden.config.load import parse_config
 from pipewarden.db.engines import cached_engine
 from pipewarden.reconcile.run import ReconcileOptions, reconcile_table

@@ -14,7 +14,7 @@ import polars as pl
 import pytest
 import sqlalchemy as sa
 
-from pipewarden.checks.gate import gate_for
+from pipewarden.checks.validation.schema_gate import gate_for
 from pipewarden.records import quarantine as q
 from pipewarden.sync.run import SyncOptions, sync_table
 from tests.sync.conftest import SOURCES, WAREHOUSES
@@ -281,7 +281,7 @@ def test_rows_a_run_held_are_in_the_runs_check_failures(
 def test_a_replay_keeps_rows_whose_value_was_never_read(
     make_url: Callable[[str, str], str], warehouse: str
 ) -> None:
-    from pipewarden.checks.quarantine_replay import replay
+    from pipewarden.checks.validation.quarantine_replay import replay
 
     good = {"shipped": "2026-01-01 00:00:00.000000", "doc": "{}"}
     rows = [

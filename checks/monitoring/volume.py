@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import sqlalchemy as sa
 
-from pipewarden.checks.anomaly.detector import DetectorSettings, Verdict
+from pipewarden.checks.monitoring.anomaly.detector import DetectorSettings, Verdict
 from pipewarden.metrics.sync_metrics import NEWEST_CURSOR
 from pipewarden.records.metrics import (
     ANOMALY,

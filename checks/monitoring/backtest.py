@@ -7,7 +7,7 @@ metrics. Labels (windows.json) are used for scoring only, never by the detector.
 
 Rows may be out of order, share timestamps and leave gaps, as real exports do: the detector
 reads them sorted, with repeated timestamps merged into one point (the median of their values,
-`checks.anomaly.history`); every row of a merged point gets its verdict, and each series'
+`checks.monitoring.anomaly.history`); every row of a merged point gets its verdict, and each series'
 result says what was done (`SeriesResult.notes`).
 """
 
@@ -22,10 +22,15 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel
 
-from pipewarden.checks.anomaly.detector import DetectorSettings, Kind, Verdict, detect_series
-from pipewarden.checks.anomaly.history import tidy
-from pipewarden.checks.anomaly.incidents import group_incidents
-from pipewarden.checks.anomaly.windows import (
+from pipewarden.checks.monitoring.anomaly.detector import (
+    DetectorSettings,
+    Kind,
+    Verdict,
+    detect_series,
+)
+from pipewarden.checks.monitoring.anomaly.history import tidy
+from pipewarden.checks.monitoring.anomaly.incidents import group_incidents
+from pipewarden.checks.monitoring.anomaly.windows import (
     load_windows,
     parse_timestamp,
     score_windows,

@@ -19,7 +19,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from scipy import special, stats
 
-from pipewarden.checks.ks import ks_2samp_sorted_many
+from pipewarden.checks.monitoring.ks import ks_2samp_sorted_many
 
 # PSI smoothing: a bin empty on one side would make the index infinite.
 PSI_EPSILON = 1e-4
@@ -75,7 +75,7 @@ def numeric_drifts(
     settings: DriftSettings | None = None,
 ) -> list[DriftResult]:
     """`numeric_drift` of many (column, reference, current): their KS p-values are computed
-    together (`checks.ks.ks_2samp_sorted_many`)."""
+    together (`checks.monitoring.ks.ks_2samp_sorted_many`)."""
     settings = settings or DriftSettings()
     # Sorted once for KS and PSI alike.
     sides = [(column, np.sort(_finite(ref)), np.sort(_finite(cur))) for column, ref, cur in columns]

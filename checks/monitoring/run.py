@@ -3,7 +3,7 @@
 Reads are per family, never per table or point: one statement for the newest loaded cursor of
 all tables, one for their latest runs, one for their last checks, and one scan for the histories
 of every anomaly metric of all tables over the detector's window. Each table's newest point is
-then scored against its own past by `checks.anomaly.detector.score_latest`, which keeps
+then scored against its own past by `checks.monitoring.anomaly.detector.score_latest`, which keeps
 earlier anomalies out of the baseline by itself, so no excluded windows are passed. Full loads
 carry the label `{"load": "full"}` and are left out of the histories: a first load is not a
 delta and says nothing about the next one. A point already scored by the previous check keeps
@@ -18,14 +18,14 @@ from uuid import uuid4
 import numpy as np
 import sqlalchemy as sa
 
+from pipewarden.alerts.announce import Coverage, raise_alerts
 from pipewarden.alerts.findings import from_check_results
-from pipewarden.alerts.raise_ import Coverage, raise_alerts
-from pipewarden.checks.anomaly.detector import DetectorSettings, Verdict, score_tail
-from pipewarden.checks.column_monitor import column_results
-from pipewarden.checks.freshness import describe
-from pipewarden.checks.processes import map_tables
-from pipewarden.checks.state import TableState, table_states, utc
-from pipewarden.checks.volume import VOLUME, volume_judge
+from pipewarden.checks.monitoring.anomaly.detector import DetectorSettings, Verdict, score_tail
+from pipewarden.checks.monitoring.column_monitor import column_results
+from pipewarden.checks.monitoring.freshness import describe
+from pipewarden.checks.monitoring.processes import map_tables
+from pipewarden.checks.monitoring.state import TableState, table_states, utc
+from pipewarden.checks.monitoring.volume import VOLUME, volume_judge
 from pipewarden.config import PipewardenConfig
 from pipewarden.db.engines import cached_engine
 from pipewarden.records.metrics import (
@@ -44,7 +44,8 @@ from pipewarden.records.metrics import (
 from pipewarden.records.tables import ensure_tables
 
 #: The metrics whose newest point is checked, and how the detector should read them. Volume is
-#: checked per cursor hour (`checks.volume`), not per run, whose size follows the cadence.
+#: checked per cursor hour (`checks.monitoring.volume`), not per run, whose size follows the
+#: cadence.
 ANOMALY_METRICS: tuple[tuple[str, str], ...] = (
     ("latency_p95_seconds", "gauge"),
     ("freshness_seconds", "gauge"),
@@ -57,7 +58,8 @@ OUTCOME = {OK: 0.0, INSUFFICIENT: 0.0, WARN: 1.0, ANOMALY: 1.0, ERROR: 2.0}
 #: run is no longer checked and is closed. Sync, reconcile and schema incidents are not ours.
 CHECK_KINDS = ("freshness", "anomaly:", "drift:", "null_rate:")
 
-#: `checks.anomaly.detector.score_tail` or a stand-in: the verdicts of a series' newest points.
+#: `checks.monitoring.anomaly.detector.score_tail` or a stand-in: the verdicts of a series' newest
+#: points.
 Scorer = Callable[..., list[Verdict]]
 _EMPTY = (np.zeros(0, dtype=np.int64), np.zeros(0))
 

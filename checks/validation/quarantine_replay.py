@@ -18,15 +18,15 @@ from uuid import uuid4
 import polars as pl
 import sqlalchemy as sa
 
-from pipewarden.checks.gate import gate_for
-from pipewarden.checks.row_json import frame_from_json
+from pipewarden.checks.validation.gate import BatchGate, GatedBatch
+from pipewarden.checks.validation.row_json import frame_from_json
+from pipewarden.checks.validation.schema_gate import gate_for
 from pipewarden.config import PipewardenConfig, TableConfig
 from pipewarden.db.engines import cached_engine, connect
 from pipewarden.dialects import dialect_for
 from pipewarden.records import quarantine as q
 from pipewarden.records.column_kinds import read_kinds
 from pipewarden.records.tables import ensure_tables
-from pipewarden.sync.gate import BatchGate, GatedBatch
 from pipewarden.sync.load import BatchLoader
 from pipewarden.sync.schema import TableShape, reflect
 from pipewarden.sync.screen import screen, unread_failures

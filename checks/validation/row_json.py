@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from pipewarden.checks.normalize import iso_text
+from pipewarden.checks.validation.normalize import iso_text
 
 
 def json_value(name: str, dtype: pl.DataType) -> pl.Expr:

@@ -1,6 +1,6 @@
 """What is known about each table now (freshness, its last sync, its last check), for `status`.
 
-Kept apart from `checks.monitor` so that `pipewarden status` reads it without importing the
+Kept apart from `checks.monitoring.run` so that `pipewarden status` reads it without importing the
 anomaly detector (scipy) and the column monitors.
 """
 
@@ -11,7 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from pipewarden.checks.freshness import FreshnessVerdict, freshness_status, staleness
+from pipewarden.checks.monitoring.freshness import FreshnessVerdict, freshness_status, staleness
 from pipewarden.config import PipewardenConfig
 from pipewarden.metrics.cursor import NEWEST_CURSOR, cursor_instant
 from pipewarden.records.metrics import (

@@ -30,11 +30,11 @@ Algorithm, for each point in time order:
 a metric and returns the newest verdict, with the same code and defaults.
 
 How it runs: between anomalies the replay only learns, so a calm stretch is replayed at once
-(`checks.anomaly.expectations`: the baseline's windows as array statistics), a lone anomaly just
-stays out of the learned points, and only an incident with several anomalies goes point by point
-(from a baseline restored as of its second anomaly) until it closes; series whose level window
-holds hundreds of points (minutely data) go point by point throughout. The point-by-point loop
-over the whole series is kept as the reference (`_replay(..., pointwise=True)`); the tests hold
+(`checks.monitoring.anomaly.expectations`: the baseline's windows as array statistics), a lone
+anomaly just stays out of the learned points, and only an incident with several anomalies goes point
+by point (from a baseline restored as of its second anomaly) until it closes; series whose level
+window holds hundreds of points (minutely data) go point by point throughout. The point-by-point
+loop over the whole series is kept as the reference (`_replay(..., pointwise=True)`); the tests hold
 both to the same verdicts.
 """
 
@@ -50,18 +50,23 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipewarden.checks.anomaly.baseline import Expectation, SeriesBaseline
-from pipewarden.checks.anomaly.counts import MAX_SCORE, count_band, count_score, count_scores
-from pipewarden.checks.anomaly.expectations import (
+from pipewarden.checks.monitoring.anomaly.baseline import Expectation, SeriesBaseline
+from pipewarden.checks.monitoring.anomaly.counts import (
+    MAX_SCORE,
+    count_band,
+    count_score,
+    count_scores,
+)
+from pipewarden.checks.monitoring.anomaly.expectations import (
     Expectations,
     Layout,
     TrailingSorted,
     expectations,
     median_bounds,
 )
-from pipewarden.checks.anomaly.history import tidy
-from pipewarden.checks.anomaly.incidents import IncidentTracker
-from pipewarden.checks.anomaly.season import (
+from pipewarden.checks.monitoring.anomaly.history import tidy
+from pipewarden.checks.monitoring.anomaly.incidents import IncidentTracker
+from pipewarden.checks.monitoring.anomaly.season import (
     NO_SEASON,
     Season,
     SeasonName,

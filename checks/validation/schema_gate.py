@@ -20,11 +20,12 @@ import polars as pl
 import sqlalchemy as sa
 from pandera.engines import polars_engine
 
-from pipewarden.checks.columns import table_problems as column_problems
-from pipewarden.checks.columns import text_problems, with_columns
-from pipewarden.checks.held_rows import KEY, ROW, HeldRows
-from pipewarden.checks.normalize import normalize, rule_problems, unknown_steps
-from pipewarden.checks.validate import (
+from pipewarden.checks.validation.columns import table_problems as column_problems
+from pipewarden.checks.validation.columns import text_problems, with_columns
+from pipewarden.checks.validation.gate import BatchGate, GatedBatch
+from pipewarden.checks.validation.held_rows import KEY, ROW, HeldRows
+from pipewarden.checks.validation.normalize import normalize, rule_problems, unknown_steps
+from pipewarden.checks.validation.validate import (
     FAILURE_SCHEMA,
     PreparedSchema,
     no_failures,
@@ -34,7 +35,6 @@ from pipewarden.checks.validate import (
 )
 from pipewarden.config import ConfigError, PipewardenConfig, TableConfig
 from pipewarden.records import quarantine as q
-from pipewarden.sync.gate import BatchGate, GatedBatch
 from pipewarden.sync.schema import TableShape
 
 
@@ -63,7 +63,7 @@ def load_schema(ref: str, where: str = "schema") -> pa.DataFrameSchema:
         return _load_schema(ref, where)
 
 
-_OUR_CHECKS = Path(__file__).resolve().parent
+_OUR_CHECKS = Path(__file__).resolve().parents[1]
 
 
 def _moved_schema_module(module_name: str, where: str) -> str:

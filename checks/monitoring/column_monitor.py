@@ -13,14 +13,13 @@ What is compared, from `pipewarden_column_samples` (one row per delta run and co
   A change that lasts a whole reference window (`reference_runs` flagged runs in a row) is the
   new normal: those runs count again.
 
-Numbers: `checks.drift.numeric_drift` (KS and Anderson-Darling, gated on KS D or PSI) over the
-runs' samples, every numeric column of the check run in one `numeric_drifts` call (the KS
-p-values are computed together); columns with few distinct values: `counts_drift`
-(chi-square, gated on PSI) over exact counts. Null rates: chi-square of the two (nulls,
-present) rows, gated on Cohen's h = |2 asin sqrt(p1) - 2 asin sqrt(p0)| and an absolute floor,
-so 0% -> 0.5% stays quiet while 0% -> 40% does not. Every p-value of a check run, across
-tables and both kinds of monitor, is adjusted by Benjamini-Hochberg together before anything
-is called a change.
+Numbers: `checks.monitoring.distribution_drift.numeric_drift` (KS and Anderson-Darling, gated on KS
+D or PSI) over the runs' samples, every numeric column of the check run in one `numeric_drifts` call
+(the KS p-values are computed together); columns with few distinct values: `counts_drift`
+(chi-square, gated on PSI) over exact counts. Null rates: chi-square of the two (nulls, present)
+rows, gated on Cohen's h = |2 asin sqrt(p1) - 2 asin sqrt(p0)| and an absolute floor, so 0% -> 0.5%
+stays quiet while 0% -> 40% does not. Every p-value of a check run, across tables and both kinds of
+monitor, is adjusted by Benjamini-Hochberg together before anything is called a change.
 """
 
 import math
@@ -33,7 +32,7 @@ import numpy as np
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipewarden.checks.drift import (
+from pipewarden.checks.monitoring.distribution_drift import (
     DriftResult,
     DriftSettings,
     benjamini_hochberg,

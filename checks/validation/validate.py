@@ -19,7 +19,7 @@ import pandera.polars as pa
 import polars as pl
 from pandera.errors import SchemaError, SchemaErrors
 
-from pipewarden.checks.row_json import json_value
+from pipewarden.checks.validation.row_json import json_value
 
 #: Failing values are cut to this many characters before they are stored or shown.
 MAX_VALUE_CHARS = 120

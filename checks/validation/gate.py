@@ -44,7 +44,8 @@ class BatchGate(Protocol):
 
 class PassThroughGate:
     """Every row loads, and none can be kept: the gate of a sync run without the checks'
-    gate (`checks.gate.gate_for`, which the CLI and the flows use, quarantines)."""
+    gate (`checks.validation.schema_gate.gate_for`, which the CLI and the flows use,
+    quarantines)."""
 
     transforms = False
 
@@ -66,6 +67,7 @@ class PassThroughGate:
             raise ValueError(
                 f"table {table_name}: {gated.rejected_count} row(s) cannot load (column "
                 f"{first['column']}: {first['check']}) and this run "
-                "has no quarantine: sync with the checks' gate (checks.gate.gate_for)"
+                "has no quarantine: sync with the checks' gate "
+                "(checks.validation.schema_gate.gate_for)"
             )
         return 0

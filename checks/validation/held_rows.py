@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import polars as pl
 import sqlalchemy as sa
 
-from pipewarden.checks.row_json import json_safe, json_safe_from_json, row_json
+from pipewarden.checks.validation.row_json import json_safe, json_safe_from_json, row_json
 from pipewarden.records import quarantine as q
 
 #: Column names of the key's and the row's JSON text (not valid SQL names: no clash with a table's).

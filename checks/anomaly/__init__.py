@@ -1,5 +1,0 @@
-"""Anomaly detection over metric histories: seasonal robust baselines, scored from the past only.
-
-The entry points are `checks.anomaly.detector.score_latest` (monitoring: the newest point of a
-metric) and `checks.anomaly.detector.detect_series` (backtests: every point, in order).
-"""

@@ -1,0 +1,2 @@
+"""Table monitoring after the sync: freshness, volume, anomalies of metric histories, column
+drift."""

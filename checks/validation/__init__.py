@@ -1,0 +1,2 @@
+"""Row validation inside the sync: normalize, validate with Pandera, hold bad rows in the
+quarantine, replay it."""
