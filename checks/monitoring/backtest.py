@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -218,6 +218,67 @@ def run_backtest(
     return _summarise(results, labelled=windows is not None)
 
 
+#: Thresholds `sweep` replays by default: from very sensitive to very quiet.
+SWEEP_THRESHOLDS = (2.5, 3.0, 3.5, 4.0, 4.5, 5.0, 6.0)
+
+
+class SweepPoint(BaseModel):
+    """A labelled backtest's figures at one threshold."""
+
+    threshold: float
+    windows: int
+    windows_found: int
+    false_alarms: int
+    scored_points: int
+
+    @property
+    def window_recall(self) -> float | None:
+        return self.windows_found / self.windows if self.windows else None
+
+    @property
+    def false_alarms_per_1000(self) -> float | None:
+        return 1000 * self.false_alarms / self.scored_points if self.scored_points else None
+
+
+def sweep_thresholds(
+    path: Path,
+    labels: Path,
+    thresholds: Sequence[float] = SWEEP_THRESHOLDS,
+    settings: DetectorSettings | None = None,
+) -> list[SweepPoint]:
+    """Window recall and false alarms of every labelled series under `path` at each threshold
+    (the other settings as given): the curve a user picks a sensitivity from."""
+    settings = settings or DetectorSettings()
+    windows = load_windows(labels)
+    totals = {t: [0, 0, 0, 0] for t in thresholds}
+    for file, relative in find_series(path):
+        spans = windows_for(windows, relative)
+        if spans is None:
+            continue
+        texts, _, values = read_series(file)
+        try:
+            stamps = [parse_timestamp(t) for t in texts]
+        except ValueError as error:
+            raise ValueError(f"{file}: {error}") from error
+        kind = infer_kind(values)
+        for threshold in thresholds:
+            at = settings.model_copy(update={"threshold": threshold})
+            verdicts = verdicts_of(stamps, values, at, kind)
+            score = score_windows(stamps, [v is not None and v.is_anomaly for v in verdicts], spans)
+            found = (score.windows, score.windows_found, score.false_alarms, score.scored_points)
+            totals[threshold] = [a + b for a, b in zip(totals[threshold], found, strict=True)]
+    return [
+        SweepPoint(
+            threshold=t,
+            windows=totals[t][0],
+            windows_found=totals[t][1],
+            false_alarms=totals[t][2],
+            scored_points=totals[t][3],
+        )
+        for t in thresholds
+    ]
+
+
 def _summarise(results: list[SeriesResult], labelled: bool) -> BacktestSummary:
     scored = [r for r in results if r.windows is not None]
     return BacktestSummary(
@@ -236,11 +297,13 @@ def _summarise(results: list[SeriesResult], labelled: bool) -> BacktestSummary:
 __all__ = [
     "BacktestSummary",
     "SeriesResult",
+    "SweepPoint",
     "backtest_series",
     "find_series",
     "infer_kind",
     "read_series",
     "run_backtest",
+    "sweep_thresholds",
     "verdicts_of",
     "write_verdicts",
 ]

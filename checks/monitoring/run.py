@@ -20,7 +20,13 @@ import sqlalchemy as sa
 
 from pipewarden.alerts.announce import Coverage, raise_alerts
 from pipewarden.alerts.findings import from_check_results
-from pipewarden.checks.monitoring.anomaly.detector import DetectorSettings, Verdict, score_tail
+from pipewarden.checks.monitoring.anomaly.detector import (
+    DetectorSettings,
+    Verdict,
+    score_tail,
+    table_settings,
+)
+from pipewarden.checks.monitoring.anomaly.resets import Reset, reset_instants, since_reset
 from pipewarden.checks.monitoring.column_monitor import column_results
 from pipewarden.checks.monitoring.freshness import describe
 from pipewarden.checks.monitoring.processes import map_tables
@@ -35,6 +41,7 @@ from pipewarden.records.metrics import (
     OK,
     WARN,
     CheckResult,
+    EpochSeries,
     MetricPoint,
     as_instant,
     metric_arrays,
@@ -82,17 +89,22 @@ def run_checks(
     run_id = str(uuid4())
     states = table_states(engine, config, names, now)
     results = [_freshness_result(states[n], now, run_id) for n in names]
-    since = now - settings.history_window - timedelta(hours=1)
+    own = {n: _own_settings(settings, config, n) for n in names}
+    window = max((s.history_window for s in own.values()), default=settings.history_window)
+    since = now - window - timedelta(hours=1)
     wanted = [metric for metric, _ in ANOMALY_METRICS] + [VOLUME]
     with engine.connect() as conn:  # one scan for every history the checks read
         read = metric_arrays(conn, names, wanted, since=since, until=now, labels={})
-    series = {metric: read.get(metric, {}) for metric in wanted}
-    last_checks = {name: states[name].last_checks for name in names}
-    volume = volume_judge(engine, names, now, run_id, settings, scorer, series[VOLUME], last_checks)
+        resets = reset_instants(conn, names, wanted)
+    series = {metric: _since_resets(read.get(metric, {}), resets.get(metric)) for metric in wanted}
+    last_checks = {name: _after_resets(states[name].last_checks, resets, name) for name in names}
+    volume = volume_judge(
+        engine, names, now, run_id, settings, scorer, series[VOLUME], last_checks, own
+    )
 
     def scored(name: str) -> list[CheckResult]:
         """The table's anomaly checks, then its volume: the detector's share, per table."""
-        earlier = {r.check: r for r in states[name].last_checks}
+        earlier = {r.check: r for r in last_checks[name]}
         out = []
         for metric, kind in ANOMALY_METRICS:
             micros, values = series[metric].get(name, _EMPTY)
@@ -101,7 +113,7 @@ def run_checks(
                 out.append(replace(again, checked_at=now, run_id=run_id))
                 continue
             out.append(
-                _anomaly_result(name, metric, kind, micros, values, settings, scorer, now, run_id)
+                _anomaly_result(name, metric, kind, micros, values, own[name], scorer, now, run_id)
             )
         return [*out, volume(name)]
 
@@ -113,6 +125,41 @@ def run_checks(
     coverage = Coverage(frozenset(names), CHECK_KINDS, unconfigured=not tables, run_id=run_id)
     _record(engine, config, states, results, now, coverage)
     return results
+
+
+def _since_resets(
+    read: dict[str, EpochSeries], resets: dict[str, Reset] | None
+) -> dict[str, EpochSeries]:
+    """Each table's history from its newest baseline reset on (`anomaly.resets`)."""
+    if not resets:
+        return read
+    return {
+        name: since_reset(s, resets[name].since_micros if name in resets else None)
+        for name, s in read.items()
+    }
+
+
+def _after_resets(
+    results: Sequence[CheckResult], resets: dict[str, dict[str, Reset]], name: str
+) -> list[CheckResult]:
+    """The table's last check results, less those of a metric reset after they were made: a
+    verdict from the old baseline is no verdict to reuse."""
+    kept = []
+    for r in results:
+        metric = r.check.removeprefix("anomaly:")
+        reset = resets.get(metric, {}).get(name)
+        if r.check.startswith("anomaly:") and reset and reset.recorded_at >= r.checked_at:
+            continue
+        kept.append(r)
+    return kept
+
+
+def _own_settings(
+    settings: DetectorSettings, config: PipewardenConfig, name: str
+) -> DetectorSettings:
+    """The detector settings of one table: the run's, with the table's `anomaly` choices."""
+    chosen = config.table(name).anomaly
+    return table_settings(settings, chosen.sensitivity, chosen.min_change, chosen.season)
 
 
 def _freshness_result(state: TableState, now: datetime, run_id: str) -> CheckResult:
@@ -186,7 +233,7 @@ def _anomaly_result(
     verdict = scorer(micros, values, settings, kind=kind)[-1]
     status = ANOMALY if verdict.is_anomaly else OK
     reason = f"{metric}: {verdict.reason}"
-    below = verdict.expected_low is not None and verdict.observed < verdict.expected_low
+    below = verdict.score < 0  # beyond the band, or a lasting change below the expected value
     if status == ANOMALY and metric in ONLY_HIGH_IS_BAD and below:
         status, reason = OK, f"{reason}; lower is better for {metric}, so no incident"
     if verdict.expected_low is None:

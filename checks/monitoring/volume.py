@@ -55,13 +55,16 @@ def volume_judge(
     scorer: Scorer,
     series: Mapping[str, EpochSeries] | None = None,
     last_checks: Mapping[str, Sequence[CheckResult]] | None = None,
+    own_settings: Mapping[str, DetectorSettings] | None = None,
 ) -> Callable[[str], CheckResult]:
     """Reads what the volume checks of the named tables need, and returns the check of one
     table, which reads nothing more (so tables can be judged apart, in other processes).
 
     `series` (the histories of rows_by_cursor_hour) and `last_checks` (each table's results of
-    the last check run) are read here unless the caller has read them already.
+    the last check run) are read here unless the caller has read them already; `own_settings`
+    holds the tables' own detector settings where they differ from `settings`.
     """
+    own_settings = own_settings or {}
     since = now - settings.history_window - HOUR
     with engine.connect() as conn:
         if series is None:
@@ -85,7 +88,8 @@ def volume_judge(
         covered = max([*seen, *([started[name]] if name in started else [])], default=None)
         open_hour = _hour(min(covered, now)) if covered is not None else None
         hours, counts = hourly_counts(micros, values, open_hour)
-        return _result(name, hours, counts, settings, scorer, now, run_id, earlier.get(name))
+        chosen = own_settings.get(name, settings)
+        return _result(name, hours, counts, chosen, scorer, now, run_id, earlier.get(name))
 
     return judge
 

@@ -11,7 +11,7 @@ from rich.table import Table
 from pipewarden.cli.common import console, fail
 
 if TYPE_CHECKING:
-    from pipewarden.checks.monitoring.backtest import BacktestSummary
+    from pipewarden.checks.monitoring.backtest import BacktestSummary, SweepPoint
 
 
 def backtest(
@@ -30,12 +30,51 @@ def backtest(
             help="windows.json: also print window recall and false alarms.",
         ),
     ] = None,
+    sensitivity: Annotated[
+        str | None,
+        typer.Option(
+            "--sensitivity",
+            metavar="LEVEL",
+            help="low, medium (default), high, or a threshold in robust standard deviations.",
+        ),
+    ] = None,
+    min_change: Annotated[
+        float | None,
+        typer.Option(
+            "--min-change",
+            metavar="NUMBER",
+            min=0,
+            help="Smallest absolute change from the expected value that may fire.",
+        ),
+    ] = None,
+    sweep: Annotated[
+        bool,
+        typer.Option(
+            "--sweep",
+            help="With --labels: also print recall and false alarms at a range of thresholds.",
+        ),
+    ] = False,
 ) -> None:
     """Replay each series point by point, each point decided from earlier points only."""
-    from pipewarden.checks.monitoring.backtest import run_backtest
+    from pipewarden.checks.monitoring.anomaly.detector import DetectorSettings, sensitivity_settings
+    from pipewarden.checks.monitoring.backtest import (
+        SWEEP_THRESHOLDS,
+        run_backtest,
+        sweep_thresholds,
+    )
 
+    if sweep and labels is None:
+        raise fail("--sweep needs --labels: recall and false alarms are counted against them")
     try:
-        summary = run_backtest(path, output, labels)
+        chosen = sensitivity_settings(sensitivity)
+        if min_change is not None:
+            chosen["abs_floor"] = min_change
+        settings = DetectorSettings(**chosen)
+        summary = run_backtest(path, output, labels, settings)
+        curve = []
+        if labels is not None and sweep:
+            grid = sorted({*SWEEP_THRESHOLDS, settings.effective_threshold})
+            curve = sweep_thresholds(path, labels, grid, settings)
     except (OSError, ValueError) as error:
         raise fail(str(error)) from None
     console.print(summary_table(summary))
@@ -43,6 +82,30 @@ def backtest(
         if result.notes:
             console.print(f"{result.path}: {result.notes}", highlight=False)
     console.print(summary_line(summary), highlight=False)
+    if curve:
+        console.print(sweep_table(curve, settings.effective_threshold))
+
+
+def sweep_table(curve: list[SweepPoint], current: float) -> Table:
+    """Recall and false alarms per threshold; the one this run used is marked."""
+    from pipewarden.checks.monitoring.anomaly.detector import THRESHOLDS
+
+    names = {threshold: name for name, threshold in THRESHOLDS.items()}
+    table = Table(title="sweep: lower thresholds fire more")
+    for column in ("threshold", "sensitivity", "windows", "window_recall", "false alarms"):
+        table.add_column(column, justify="left" if column == "sensitivity" else "right")
+    table.add_column("per_1000_points", justify="right")
+    for point in curve:
+        recall, rate = point.window_recall, point.false_alarms_per_1000
+        table.add_row(
+            f"{point.threshold:g}" + (" *" if point.threshold == current else ""),
+            names.get(point.threshold, ""),
+            f"{point.windows_found}/{point.windows}",
+            "n/a" if recall is None else f"{recall:.3f}",
+            str(point.false_alarms),
+            "n/a" if rate is None else f"{rate:.3f}",
+        )
+    return table
 
 
 def summary_table(summary: BacktestSummary) -> Table:

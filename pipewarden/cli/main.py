@@ -11,6 +11,7 @@ import typer
 
 from pipewarden.cli.alerts import alerts_app
 from pipewarden.cli.backtest import backtest
+from pipewarden.cli.baseline import baseline_app
 from pipewarden.cli.check import check, status
 from pipewarden.cli.dashboards import dashboards_app
 from pipewarden.cli.demo import demo
@@ -62,6 +63,7 @@ app.command()(reconcile)
 app.command()(check)
 app.command()(status)
 app.command()(backtest)
+app.add_typer(baseline_app, name="baseline")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(events_app, name="events")
 app.command()(demo)

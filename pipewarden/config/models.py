@@ -101,6 +101,28 @@ class FreshnessConfig(_Strict):
         return self
 
 
+class AnomalyConfig(_Strict):
+    """How a table's metrics are watched for anomalies (`checks.monitoring.anomaly.detector`)."""
+
+    #: low (4.5), medium (3.5) or high (3.0), or the threshold itself: how many robust standard
+    #: deviations a point must leave its expected value by to fire; lower fires more.
+    sensitivity: Literal["low", "medium", "high"] | float | None = None
+    #: Smallest absolute change from the expected value that may fire, in the metric's unit.
+    min_change: float | None = Field(default=None, ge=0)
+    #: auto (found in the data), none, or a calendar season: hour_of_day, hour_of_week,
+    #: day_of_week, day_of_month.
+    season: (
+        Literal["auto", "none", "hour_of_day", "hour_of_week", "day_of_week", "day_of_month"] | None
+    ) = None
+
+    @field_validator("sensitivity")
+    @classmethod
+    def _threshold(cls, value: Any) -> Any:
+        if isinstance(value, float) and not 0 < value < 40:
+            raise ValueError(f"{value} is no threshold: low, medium, high or a number in (0, 40)")
+        return value
+
+
 class NormalizeRule(_Strict):
     """One normalization applied to a column before validation (see checks.validation.normalize)."""
 
@@ -161,6 +183,7 @@ class TableConfig(_Strict):
     lookback: timedelta | int | None = None
     schedule: Literal["realtime", "hourly", "daily"] = "hourly"
     freshness: FreshnessConfig = FreshnessConfig()
+    anomaly: AnomalyConfig = AnomalyConfig()
     owner: str | None = None
     batch_size: int = Field(default=50_000, ge=1, le=5_000_000)
     schema_ref: str | None = Field(default=None, alias="schema")

@@ -317,3 +317,47 @@ def test_score_latest_equals_the_replay_of_its_window_through_shifts_and_inciden
         agree += latest.is_anomaly == whole[end].is_anomaly
     # The window forgets what came before it; the verdicts still mostly match the full replay.
     assert agree >= 0.9 * len(ends)
+
+
+def test_hour_of_week_season_knows_a_weekly_job_by_its_hour() -> None:
+    """A job runs every Monday at 09:00: then it is normal, at any other hour (or missing) not."""
+    stamps = hourly(56)
+    rng = np.random.default_rng(21)
+    values = 100 + rng.normal(0, 3, len(stamps))
+    job = [i for i, t in enumerate(stamps) if t.weekday() == 0 and t.hour == 9]
+    values[job] = 400.0
+    skipped_job = job[-2]
+    values[skipped_job] = 100.0
+    wrong_day = index_of(stamps, stamps[job[-3]] + timedelta(days=1))  # Tuesday 09:00
+    values[wrong_day] = 400.0
+    verdicts = detect_series(stamps, values, DetectorSettings(season="hour_of_week"))
+    assert "hour of week" in verdicts[-1].method
+    assert verdicts[skipped_job].is_anomaly and verdicts[skipped_job].score < 0
+    assert verdicts[wrong_day].is_anomaly
+    assert not any(verdicts[i].is_anomaly for i in job if i not in (skipped_job,))
+    flat = detect_series(stamps, values, DetectorSettings(season="none"))
+    assert sum(flat[i].is_anomaly for i in job) > 3  # without the season, every job alarms
+
+
+def test_a_lasting_shift_inside_the_band_fires_after_sustained_points() -> None:
+    """A shift of 3 sigma stays inside a 3.5 sigma band point by point, but six points in a row
+    beyond 0.6 x 3.5 = 2.1 sigma do not happen by chance."""
+    stamps = hourly(30)
+    rng = np.random.default_rng(22)
+    values = 100 + rng.normal(0, 2, len(stamps))
+    shift = 20 * 24
+    values[shift : shift + 12] = 106.0  # 3 sigma, no noise: every point counts
+    settings = DetectorSettings(season="none", sustained_points=6, sustained_ratio=0.6)
+    verdicts = detect_series(stamps, values, settings)
+    fired = [i for i in flagged(verdicts) if shift <= i < shift + 12]
+    assert fired and fired[0] == shift + settings.sustained_points - 1
+    assert "lasting change" in verdicts[fired[0]].reason
+    assert all(abs(verdicts[i].observed - 100) < 8 for i in fired)  # inside the point band
+    alone = detect_series(stamps, values, settings.model_copy(update={"sustained_points": 1}))
+    assert not any(alone[i].is_anomaly for i in range(shift, shift + 12))
+    latest = score_tail(
+        np.array([int(t.timestamp() * 1e6) for t in stamps[: fired[0] + 1]]),
+        values[: fired[0] + 1],
+        settings,
+    )
+    assert latest[-1].is_anomaly

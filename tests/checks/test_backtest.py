@@ -195,3 +195,44 @@ def test_timestamps_in_iso_and_with_offsets(tmp_path: Path) -> None:
     run_backtest(source, tmp_path / "out")
     written = read_rows(tmp_path / "out" / "iso.csv")
     assert [r["timestamp"] for r in written] == [r.split(",")[0] for r in rows]
+
+
+def test_sweep_prints_recall_and_false_alarms_per_threshold(
+    series_folder: Path, tmp_path: Path
+) -> None:
+    app = typer.Typer()
+    app.command()(backtest)
+    app.command("noop")(lambda: None)
+    start = datetime(2024, 3, 1)
+    labels = tmp_path / "windows.json"
+    around = [str(start + timedelta(hours=248)), str(start + timedelta(hours=262))]
+    labels.write_text(json.dumps({"shop/orders/latency.csv": [around], "rows.csv": [around]}))
+    args = ["backtest", str(series_folder), "--output", str(tmp_path / "o"), "--labels"]
+    result = CliRunner().invoke(app, [*args, str(labels), "--sweep", "--sensitivity", "high"])
+    assert result.exit_code == 0, result.output
+    rows = [line.split("│") for line in result.output.splitlines() if line.count("│") == 7]
+    table = {r[1].strip(): r for r in rows if r[1].strip()[:1].isdigit()}
+    assert "3 *" in table and table["3 *"][2].strip() == "high"  # the one this run used
+    assert {"2.5", "3.5", "6"} <= set(table)
+    alarms = [int(table[key][5]) for key in ("2.5", "3 *", "3.5", "4", "4.5", "5", "6")]
+    assert alarms == sorted(alarms, reverse=True)  # lower thresholds fire more
+    unlabelled = CliRunner().invoke(app, [*args[:-1], "--sweep"])
+    assert unlabelled.exit_code == 2 and "--labels" in unlabelled.output
+    wrong = CliRunner().invoke(app, [*args, str(labels), "--sensitivity", "loud"])
+    assert wrong.exit_code == 2 and "sensitivity" in wrong.output
+
+
+def test_a_lower_sensitivity_and_a_minimum_change_flag_less(
+    series_folder: Path, tmp_path: Path
+) -> None:
+    from pipewarden.checks.monitoring.anomaly.detector import DetectorSettings, sensitivity_settings
+
+    flagged = {}
+    for name, chosen in {
+        "high": sensitivity_settings("high"),
+        "low": sensitivity_settings("low"),
+        "coarse": {**sensitivity_settings("high"), "abs_floor": 1e6},
+    }.items():
+        summary = run_backtest(series_folder, tmp_path / name, settings=DetectorSettings(**chosen))
+        flagged[name] = summary.anomalies
+    assert flagged["high"] > flagged["low"] and flagged["coarse"] == 0

@@ -121,10 +121,65 @@ class DetectorSettings(BaseModel):
     history_window: timedelta = Field(
         default=timedelta(days=28), description="What score_latest replays."
     )
+    sustained_points: int = Field(
+        default=1, ge=1, description="Points in a row that fire together at a lower score."
+    )
+    sustained_ratio: float = Field(
+        default=0.6,
+        gt=0,
+        le=1,
+        description="The lower score of sustained points, as a fraction of the threshold.",
+    )
 
     @property
     def effective_threshold(self) -> float:
         return self.threshold if self.threshold is not None else THRESHOLDS[self.sensitivity]
+
+
+def sensitivity_settings(sensitivity: str | float | None) -> dict[str, Any]:
+    """The settings a sensitivity means: "low", "medium", "high" or a threshold (a number).
+
+    The threshold is how many robust standard deviations a point must leave its expected value
+    by to fire (the spread is read from the tails of recent residuals, so normal bursts widen
+    it). On Gaussian noise a threshold t fires on 2 (1 - Phi(t)) of normal points: 3.0 on 2.7
+    per 1,000, 3.5 (medium) on 0.47 per 1,000, 4.5 (low) on 0.007 per 1,000; heavier tails are
+    absorbed by the band. Lower is more sensitive.
+    """
+    if sensitivity is None:
+        return {}
+    if isinstance(sensitivity, str) and sensitivity.strip().lower() in THRESHOLDS:
+        return {"sensitivity": sensitivity.strip().lower(), "threshold": None}
+    try:
+        threshold = float(sensitivity)
+    except ValueError:
+        raise ValueError(
+            f"sensitivity {sensitivity!r}: expected low, medium, high or a threshold such as 3.5"
+        ) from None
+    if not 0 < threshold < MAX_SCORE:
+        raise ValueError(f"sensitivity {sensitivity!r}: a threshold must lie in (0, {MAX_SCORE:g})")
+    return {"threshold": threshold}
+
+
+def table_settings(
+    base: DetectorSettings,
+    sensitivity: str | float | None = None,
+    min_change: float | None = None,
+    season: str | None = None,
+) -> DetectorSettings:
+    """`base` with a table's own choices (`tables.<name>.anomaly` in the configuration).
+
+    A declared day-of-month season needs months of history: the replayed window grows to
+    `MIN_BUCKET` + 1 months so that every day of the month has values.
+    """
+    update = sensitivity_settings(sensitivity)
+    if min_change is not None:
+        update["abs_floor"] = min_change
+    if season is not None:
+        update["season"] = season
+        if season == "day_of_month":
+            months = timedelta(days=31 * (MIN_BUCKET + 1))
+            update["history_window"] = max(base.history_window, months)
+    return DetectorSettings.model_validate({**base.model_dump(), **update}) if update else base
 
 
 class Verdict(BaseModel):
@@ -158,11 +213,13 @@ class _Replay:
         self.rate: Any = [nan] * n
         self.variance: Any = [nan] * n
         self.method = [""] * n
+        self.sustained: Any = [False] * n
 
     def finish(self) -> None:
         for name in ("expected", "low", "high", "score", "rate", "variance"):
             setattr(self, name, np.array(getattr(self, name), dtype=np.float64))
         self.anomaly = np.array(self.anomaly, dtype=bool)
+        self.sustained = np.zeros(len(self.anomaly), dtype=bool)
         self.history = np.array(self.history, dtype=np.int64)
 
 
@@ -228,7 +285,9 @@ def score_tail(
     start = min(int(np.searchsorted(micros, horizon, side="left")), len(micros) - points)
     seconds = micros[start:] // 1_000_000
     x = np.asarray(values, dtype=np.float64)[start:]
-    replay = _replay(seconds, x, settings, kind, _excluded_mask(seconds, excluded), tail=points)
+    # The sustained rule reads the scores of the points before the newest ones too.
+    tail = min(len(x), points + settings.sustained_points - 1)
+    replay = _replay(seconds, x, settings, kind, _excluded_mask(seconds, excluded), tail=tail)
     return [
         _verdict(_instant(micros[start + i]), x[i], replay, i, settings)
         for i in range(len(x) - points, len(x))
@@ -313,7 +372,25 @@ def _replay(
     out.finish()
     if s.count:
         _apply_count_model(x, out, s.band.thr, 0 if tail is None else max(0, s.n - tail))
+    _mark_sustained(out, settings, s.skipped)
     return out
+
+
+def _mark_sustained(out: _Replay, settings: DetectorSettings, skipped: np.ndarray) -> None:
+    """Flags the points that end `sustained_points` scores in a row beyond
+    `sustained_ratio * threshold` on the same side: a shift or a ramp that stays inside the
+    band point by point, but is too long to be noise. It only adds flags: what the baseline
+    learned is unchanged (the level follows a lasting change by itself)."""
+    k = settings.sustained_points
+    if k <= 1 or len(out.score) < k:
+        return
+    lower = settings.sustained_ratio * settings.effective_threshold
+    judged = ~np.isnan(out.expected) & ~skipped
+    for side in (out.score >= lower, out.score <= -lower):
+        beyond = (side & judged).astype(np.int64)
+        runs = np.convolve(beyond, np.ones(k, dtype=np.int64))[: len(beyond)] == k
+        out.sustained |= runs & ~out.anomaly
+    out.anomaly |= out.sustained
 
 
 class _Series:
@@ -753,7 +830,15 @@ def _verdict(
         low, high, score = float(replay.low[i]), float(replay.high[i]), float(replay.score[i])
         anomalous = bool(replay.anomaly[i])
         band = f"the expected band [{low:.4g}, {high:.4g}]"
-        if anomalous:
+        if replay.sustained[i]:
+            side = "above" if score > 0 else "below"
+            lower = settings.sustained_ratio * settings.effective_threshold
+            reason = (
+                f"{value:g} within {band}, but the last {settings.sustained_points} points all "
+                f"lie {side} the expected value by a score of {lower:.2g} or more (score "
+                f"{score:+.1f}, {history} points of history): a lasting change"
+            )
+        elif anomalous:
             side = "above" if value > high else "below"
             reason = f"{value:g} is {side} {band} (score {score:+.1f}, {history} points of history)"
         else:

@@ -14,6 +14,7 @@ says what it did, so a backtest or a check can report it instead of refusing the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,7 +53,7 @@ class TidyHistory:
         return "; ".join(parts)
 
 
-def tidy(instants: np.ndarray, values: np.ndarray) -> TidyHistory:
+def tidy(instants: Sequence[int] | np.ndarray, values: Sequence[float] | np.ndarray) -> TidyHistory:
     """Sorted, one point per instant (median of repeats), with what was done; see the module."""
     instants = np.asarray(instants, dtype=np.int64)
     values = np.asarray(values, dtype=np.float64)

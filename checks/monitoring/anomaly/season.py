@@ -19,7 +19,7 @@ from typing import Literal
 import numpy as np
 from scipy import ndimage
 
-SeasonName = Literal["auto", "none", "hour_of_day", "day_of_week", "day_of_month"]
+SeasonName = Literal["auto", "none", "hour_of_day", "hour_of_week", "day_of_week", "day_of_month"]
 
 DAY = 86_400.0
 WEEK = 7 * DAY
@@ -57,6 +57,8 @@ class Season:
             return (s // 3600) % 24
         if self.name == "day_of_week":
             return (s // 86_400 + 3) % 7  # 1970-01-01 was a Thursday (weekday 3)
+        if self.name == "hour_of_week":
+            return (s // 3600 + 3 * 24) % 168  # Monday 00:00 is hour 0
         if self.name == "day_of_month":
             return _day_of_month_buckets(s)
         width = self.period_seconds / self.n_buckets
@@ -75,6 +77,8 @@ def declared_season(name: SeasonName) -> Season | None:
         return Season(name, DAY, 24, 0)
     if name == "day_of_week":
         return Season(name, WEEK, 7, 0)
+    if name == "hour_of_week":
+        return Season(name, WEEK, 168, 0)
     if name == "day_of_month":
         return Season(name, 31 * DAY, 31, 0)
     return None
