@@ -40,13 +40,22 @@ def run_checks_task(config_path: str | None, tables: list[str] | None) -> list[d
     return result_rows(run_checks(load_config(config_path), tables))
 
 
+@task(task_run_name="check-streams")
+def check_streams_task(config_path: str | None) -> list[dict[str, Any]]:
+    """Freshness and anomalies of every event stream, recorded like the tables' checks."""
+    from pipewarden.events.watch import check_streams
+
+    return result_rows(check_streams(load_config(config_path)))
+
+
 @flow(name="pipewarden-checks")
 def checks_flow(
     tables: list[str] | None = None,
     config_path: str | None = None,
     fail_on: FailOn | None = None,
 ) -> list[dict[str, Any]] | State[Any]:
-    """Check the named tables (default: all) and publish the results as a table artifact.
+    """Check the named tables (default: all, and every event stream) and publish the results
+    as a table artifact.
 
     Args:
         tables: Tables to check, by their names in the configuration; empty: every table.
@@ -61,6 +70,8 @@ def checks_flow(
     try:
         with tags("stage:check"):
             rows = run_checks_task(config_path, tables)
+            if config.streams and not tables:
+                rows += check_streams_task(config_path)
     finally:
         deliver_after(config_path)
     failing = [r for r in rows if r["status"] in FAILING]

@@ -59,7 +59,8 @@ class Coverage:
     run_id: str | None = None
 
     def covers(self, config: PipewardenConfig, table_name: str, check: str) -> bool:
-        mine = table_name in self.tables or (self.unconfigured and table_name not in config.tables)
+        configured = table_name in config.tables or table_name in config.streams
+        mine = table_name in self.tables or (self.unconfigured and not configured)
         return mine and any(
             check == kind or (kind.endswith(":") and check.startswith(kind)) for kind in self.kinds
         )
@@ -171,7 +172,7 @@ def _unchecked(
         closed = close_incident(conn, incident, now)
         if closed is None:  # closed by another run meanwhile
             continue
-        if incident.table_name in config.tables:
+        if incident.table_name in config.tables or incident.table_name in config.streams:
             why = (
                 f"no longer checked: this check run gave no {incident.check} result (a dropped "
                 "column, or values of another kind), so the incident is closed"
@@ -200,8 +201,8 @@ def _since(incident: Incident | None) -> dict[str, Any]:
 
 
 def _owner(config: PipewardenConfig, table_name: str) -> str | None:
-    table = config.tables.get(table_name)
-    return table.owner if table is not None else None
+    watched = config.tables.get(table_name) or config.streams.get(table_name)
+    return watched.owner if watched is not None else None
 
 
 def current_flow_run_id() -> str | None:

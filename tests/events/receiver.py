@@ -78,6 +78,7 @@ class Receiver:
     config_path: Path
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    extra_args: list[str] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -87,7 +88,7 @@ class Receiver:
         log = open(self.config_path.parent / f"receiver-{self.port}.log", "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "pipewarden.cli.main", "events", "serve"]
-            + ["--config", str(self.config_path), "--port", str(self.port)],
+            + ["--config", str(self.config_path), "--port", str(self.port), *self.extra_args],
             env={**os.environ, **ENV},
             stdout=log,
             stderr=subprocess.STDOUT,
