@@ -30,6 +30,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/reconcile.py
 	$(BIN)/python bench/checks.py
 	$(BIN)/python bench/checks_store.py
+	$(BIN)/python bench/events.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

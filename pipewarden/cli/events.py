@@ -1,10 +1,15 @@
 """`pipewarden events …`: the webhook receiver."""
 
-from typing import Annotated
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from pipewarden.cli.common import ConfigOption, configured, fail
+from pipewarden.cli.common import EXIT_FOUND, EXIT_OK, ConfigOption, configured, console, fail
+
+if TYPE_CHECKING:
+    from pipewarden.config import PipewardenConfig
 
 events_app = typer.Typer(
     help="The webhook receiver of the configured streams.", no_args_is_help=True
@@ -54,7 +59,6 @@ def check(
     """
     from rich.table import Table
 
-    from pipewarden.cli.common import EXIT_FOUND, console
     from pipewarden.records.metrics import FAILING
 
     with configured(config, deliver=True) as loaded:
@@ -70,3 +74,45 @@ def check(
     console.print(table)
     if any(r.status in FAILING for r in results):
         raise typer.Exit(EXIT_FOUND)
+
+
+def reconcile_stream(
+    config: PipewardenConfig,
+    name: str,
+    repair: bool,
+    since: str | None,
+    until: str | None,
+    json_output: bool,
+) -> None:
+    """`pipewarden reconcile STREAM`: print the audit, exit 0 when nothing remains, else 1."""
+    from datetime import datetime
+
+    from pipewarden.cli.common import print_json
+    from pipewarden.db.urls import redact_secrets
+    from pipewarden.events.delivery import parse_time
+    from pipewarden.events.source_audit import reconcile_stream as audit_stream
+
+    try:
+        bounds: list[datetime | None] = [
+            None if t is None else parse_time(t) for t in (since, until)
+        ]
+    except ValueError as error:
+        raise fail(f"--since/--until: {error}: write ISO 8601, e.g. 2026-12-04T10:00:00Z") from None
+    try:
+        audit = audit_stream(config, name, since=bounds[0], until=bounds[1], repair=repair)
+    except Exception as error:  # noqa: BLE001 - any failure is reported, exit code 2
+        raise fail(redact_secrets(f"{type(error).__name__}: {error}")) from None
+    if json_output:
+        print_json(audit.as_dict())
+    else:
+        console.print(
+            f"reconcile stream {name} ({'repair' if repair else 'dry run'}) "
+            f"{audit.since:%Y-%m-%d %H:%M:%S} .. {audit.until:%Y-%m-%d %H:%M:%S} UTC: "
+            f"{audit.source_keys} source keys, {len(audit.missed)} missed, "
+            f"{len(audit.unexpected)} unexpected, {len(audit.backfilled)} backfilled",
+            highlight=False,
+        )
+        for kind in ("missed", "unexpected", "backfilled"):
+            for key in getattr(audit, kind)[:20]:
+                console.print(f"  {kind} {key}", highlight=False)
+    raise typer.Exit(EXIT_OK if audit.remaining == 0 else EXIT_FOUND)

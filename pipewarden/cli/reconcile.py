@@ -78,8 +78,19 @@ def reconcile(
         typer.Option("--check-parity", help="Hash a sample column by column on both sides first."),
     ] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", metavar="TIME", help="A stream's window start (ISO 8601)."),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option("--until", metavar="TIME", help="A stream's window end (ISO 8601)."),
+    ] = None,
 ) -> None:
-    """Find rows that differ between a source table and its warehouse copy; optionally repair."""
+    """Find rows that differ between a source table and its warehouse copy; optionally repair.
+
+    Given an event stream: the source keys it missed and the unexpected events over a time
+    window; --repair backfills the missed ones from the source."""
     from pipewarden.db.urls import redact_secrets
     from pipewarden.reconcile.keys import split_key_range
     from pipewarden.reconcile.parity import check_parity as parity
@@ -89,6 +100,10 @@ def reconcile(
         raise fail("--dry-run and --repair exclude each other")
     bounds = split_key_range(key_range) if key_range is not None else None
     with configured(config, deliver=True) as cfg:
+        if table in cfg.streams:
+            from pipewarden.cli.events import reconcile_stream
+
+            reconcile_stream(cfg, table, repair, since, until, json_output)
         if table not in cfg.tables:
             raise fail(f"unknown table {table!r} (configured: {', '.join(cfg.tables)})")
         picked = [c.strip() for c in columns.split(",") if c.strip()] if columns else None

@@ -9,6 +9,8 @@ def demo_config(folder: Path) -> dict[str, object]:
     def url(name: str) -> str:
         return f"sqlite:///{folder / (name + '.sqlite')}"
 
+    from pipewarden.demo.webhooks import STREAM, stream_config
+
     return {
         "warehouse": {"url": url("warehouse")},
         "sources": {name: {"url": url(name)} for name in ("crm", "shop", "web")},
@@ -53,6 +55,7 @@ def demo_config(folder: Path) -> dict[str, object]:
                 "normalize": {"url": ["trim", "empty_to_null"]},
             },
         },
+        "streams": {STREAM: stream_config()},
     }
 
 

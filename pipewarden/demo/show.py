@@ -107,7 +107,7 @@ def _checks(console: Console, demo: DemoRound) -> None:
     """Freshness against each table's SLA, and anomalies against four weeks of history."""
     from pipewarden.flows.checks import checks_flow
 
-    console.print("\n[bold]4. Checks[/] (freshness SLAs, anomalies against the metric history)")
+    console.print("\n[bold]5. Checks[/] (freshness SLAs, anomalies against the metric history)")
     rows = _flow_result(lambda: checks_flow(config_path=str(demo.config_path)))
     colours = {"ok": "green", "warn": "yellow", "error": "red", "anomaly": "red"}
     attention = [r for r in rows if r["status"] in colours and r["status"] != "ok"]
@@ -141,7 +141,7 @@ def _alerts(console: Console, config: PipewardenConfig, config_path: Path, began
         waiting = len(recent_alerts(conn, states=[PENDING, SENDING], limit=10_000))
         quiet = [i for i in open_incidents(conn).values() if i.opened_at < began <= i.last_seen_at]
     console.print(
-        "\n[bold]5. Alerts[/] (one incident per table and check; each alert written to the "
+        "\n[bold]6. Alerts[/] (one incident per table and check; each alert written to the "
         "outbox first, in the transaction of what caused it)"
     )
     if raised:
@@ -242,6 +242,9 @@ def run_and_show(folder: Path, reset: bool, console: Console) -> DemoRound:
     for note in demo.warehouse_notes:
         console.print(f"  • {note}")
     _reconcile(console, demo)
+    from pipewarden.demo.webhooks import show_webhooks
+
+    show_webhooks(console, config, demo.round_no)
     _checks(console, demo)
     _alerts(console, config, demo.config_path, began)
     console.print()

@@ -138,3 +138,15 @@ def write_config(folder: Path, config: dict[str, Any]) -> Path:
 
 def body_of(payload: Any) -> bytes:
     return payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+
+
+def query(url: str, sql: str, **params: Any) -> list[Any]:
+    """The rows of one query on a database of the test (a connection of its own)."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(sa.text(sql), params))
+    finally:
+        engine.dispose()

@@ -16,6 +16,7 @@ from tests.events.receiver import (
     PAY_SECRET,
     SHOP_SECRET,
     body_of,
+    query,
     stream_config,
 )
 
@@ -38,12 +39,7 @@ def _order(event_id: str, customer: int, at: datetime, **extra: Any) -> dict[str
 
 
 def _rows(url: str, sql: str) -> list[Any]:
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as conn:
-            return list(conn.execute(sa.text(sql)))
-    finally:
-        engine.dispose()
+    return query(url, sql)
 
 
 def test_signatures(warehouse_url, receivers):

@@ -5,12 +5,18 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import httpx
-import sqlalchemy as sa
 
 from pipewarden.config.load import parse_config
 from pipewarden.events.watch import EVENTS_PER_HOUR, check_streams
 from tests.events.conftest import shopify_headers
-from tests.events.receiver import ENV, SHOP_SECRET, Receiver, stream_config, write_config
+from tests.events.receiver import (
+    ENV,
+    SHOP_SECRET,
+    Receiver,
+    query,
+    stream_config,
+    write_config,
+)
 
 
 def _send(url: str, payload: dict, secret: str = SHOP_SECRET) -> httpx.Response:
@@ -24,16 +30,11 @@ def _event(event_id: str, at: datetime, kind: str = "cart.updated", **extra) -> 
 
 
 def _metrics(url: str) -> dict[tuple[str, str], float]:
-    engine = sa.create_engine(url)
-    with engine.connect() as conn:
-        rows = conn.execute(
-            sa.text(
-                "SELECT metric, labels, sum(value) FROM pipewarden_metrics "
-                "WHERE table_name = 'shop' GROUP BY metric, labels"
-            )
-        ).all()
-    engine.dispose()
-    return {(m, labels): v for m, labels, v in rows}
+    sql = (
+        "SELECT metric, labels, sum(value) FROM pipewarden_metrics "
+        "WHERE table_name = 'shop' GROUP BY metric, labels"
+    )
+    return {(m, labels): v for m, labels, v in query(url, sql)}
 
 
 def test_receiver_writes_stream_metrics(warehouse_url, tmp_path):
@@ -81,16 +82,12 @@ def test_a_silent_stream_alerts_on_its_sla_and_recovers(warehouse_url, tmp_path,
         assert _alerts(warehouse_url)[-1] == ("freshness", "recovered", "ok")
     finally:
         receiver.stop()
-    engine = sa.create_engine(warehouse_url)
-    with engine.connect() as conn:
-        hours = conn.execute(
-            sa.text(
-                "SELECT measured_at, value FROM pipewarden_metrics WHERE table_name = 'shop' "
-                "AND metric = :m AND labels = '{}' ORDER BY measured_at"
-            ),
-            {"m": EVENTS_PER_HOUR},
-        ).all()
-    engine.dispose()
+    hours = query(
+        warehouse_url,
+        "SELECT measured_at, value FROM pipewarden_metrics WHERE table_name = 'shop' "
+        "AND metric = :m AND labels = '{}' ORDER BY measured_at",
+        m=EVENTS_PER_HOUR,
+    )
     # The hours of the old events are counted once, whatever the number of check runs; the
     # hours without events count zero, and the hour in progress is not counted yet.
     assert sum(v for _, v in hours) == 3
@@ -98,16 +95,11 @@ def test_a_silent_stream_alerts_on_its_sla_and_recovers(warehouse_url, tmp_path,
 
 
 def _alerts(url: str) -> list[tuple[str, str, str]]:
-    engine = sa.create_engine(url)
-    with engine.connect() as conn:
-        rows = conn.execute(
-            sa.text(
-                'SELECT "check", kind, status FROM pipewarden_alerts '
-                "WHERE table_name = 'shop' AND \"check\" = 'freshness' ORDER BY id"
-            )
-        ).all()
-    engine.dispose()
-    return [tuple(r) for r in rows]
+    sql = (
+        'SELECT "check", kind, status FROM pipewarden_alerts '
+        "WHERE table_name = 'shop' AND \"check\" = 'freshness' ORDER BY id"
+    )
+    return [tuple(r) for r in query(url, sql)]
 
 
 def test_rate_limit_per_source(warehouse_url, tmp_path):
