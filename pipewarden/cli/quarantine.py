@@ -55,7 +55,7 @@ def list_(
     from pipewarden.records.tables import ensure_tables
 
     with configured(config, checks=False) as cfg:
-        if table and table not in cfg.tables:
+        if table and table not in cfg.tables and table not in cfg.streams:
             raise fail(f"unknown table {table!r} (configured: {', '.join(cfg.tables)})")
         engine = cached_engine(cfg.warehouse.url, cfg.timeouts.engine())
         ensure_tables(engine)
@@ -114,7 +114,7 @@ def show(
     if status not in (HELD, RELEASED, SUPERSEDED, "all"):
         raise fail(f"--status {status!r}: expected held, released, superseded or all")
     with configured(config) as cfg:
-        if table not in cfg.tables:
+        if table not in cfg.tables and table not in cfg.streams:
             raise fail(f"unknown table {table!r} (configured: {', '.join(cfg.tables)})")
         engine = cached_engine(cfg.warehouse.url, cfg.timeouts.engine())
         ensure_tables(engine)

@@ -26,11 +26,11 @@ from starlette.routing import Route
 from pipewarden.config import PipewardenConfig
 from pipewarden.db.engines import make_engine
 from pipewarden.events.delivery import Rejected, read_event
+from pipewarden.events.group_commit import GroupCommit, WarehouseUnavailable
 from pipewarden.events.rate_limit import RateLimiter
 from pipewarden.events.signatures import SignatureError, verify
 from pipewarden.events.stats import StreamStats
 from pipewarden.events.tables import ensure_stream_tables
-from pipewarden.events.writer import GroupCommit, WarehouseUnavailable
 from pipewarden.records.tables import ensure_tables
 
 

@@ -32,8 +32,8 @@ from pipewarden.config.streams import StreamReconcileConfig
 from pipewarden.db.engines import cached_engine, connect
 from pipewarden.dialects import dialect_for
 from pipewarden.events.delivery import Event, locate
+from pipewarden.events.landing import advance_latest, land, landing_row
 from pipewarden.events.tables import BACKFILL, ensure_stream_tables, landing_table
-from pipewarden.events.writer import advance_latest, land, landing_row
 from pipewarden.records.metrics import MetricPoint, write_metrics
 from pipewarden.records.reconcile_runs import (
     DiffRecord,

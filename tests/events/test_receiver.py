@@ -2,6 +2,9 @@
 bad payloads, health."""
 
 import json
+import os
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -12,6 +15,7 @@ import sqlalchemy as sa
 
 from tests.events.conftest import shopify_headers, stripe_headers
 from tests.events.receiver import (
+    ENV,
     PAY_OLD_SECRET,
     PAY_SECRET,
     SHOP_SECRET,
@@ -162,6 +166,16 @@ def test_bad_payloads_are_quarantined_with_reasons(warehouse_url, receivers):
     assert json.loads(held[1][0]) == {"event_id": "x2"}
     assert json.loads(held[2][2])[0]["column"] == "total"
     assert [r[0] for r in _rows(warehouse_url, "SELECT event_id FROM shop_events")] == ["x7"]
+    shown = subprocess.run(
+        [sys.executable, "-m", "pipewarden.cli.main", "quarantine", "show", "shop", "--json"]
+        + ["--config", str(receiver.config_path)],
+        env={**os.environ, **ENV},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    entries = [json.loads(line) for line in shown.stdout.splitlines()]
+    assert len(entries) == 5, shown.stderr
 
 
 def test_health_fails_while_the_warehouse_is_unreachable(postgres, receivers):
