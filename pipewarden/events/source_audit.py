@@ -25,8 +25,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from pipewarden.alerts.announce import raise_alerts
 from pipewarden.alerts.findings import from_reconcile_run
-from pipewarden.alerts.raise_ import raise_alerts
 from pipewarden.config import PipewardenConfig, StreamConfig
 from pipewarden.config.streams import StreamReconcileConfig
 from pipewarden.db.engines import cached_engine, connect

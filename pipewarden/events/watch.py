@@ -15,10 +15,10 @@ from uuid import uuid4
 
 import sqlalchemy as sa
 
+from pipewarden.alerts.announce import Coverage, raise_alerts
 from pipewarden.alerts.findings import from_check_results
-from pipewarden.alerts.raise_ import Coverage, raise_alerts
-from pipewarden.checks.anomaly.detector import DetectorSettings, Kind, score_tail
-from pipewarden.checks.freshness import freshness_status
+from pipewarden.checks.monitoring.anomaly.detector import DetectorSettings, Kind, score_tail
+from pipewarden.checks.monitoring.freshness import freshness_status
 from pipewarden.config import PipewardenConfig, StreamConfig
 from pipewarden.db.engines import cached_engine
 from pipewarden.events.tables import ensure_stream_tables, landing_table
