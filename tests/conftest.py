@@ -10,4 +10,5 @@ pytest_plugins = [
     "tests.fixtures.prefect",
     "tests.fixtures.slack",
     "tests.fixtures.grafana",
+    "tests.fixtures.shop",
 ]

@@ -20,8 +20,8 @@ import sqlalchemy as sa
 import yaml
 
 from pipewarden.records.alerts import PENDING, SENT, alerts
+from tests.fixtures.shop import ORDERS
 from tests.fixtures.slack import TOKEN, FakeSlack
-from tests.metrics.support import ORDERS
 
 TOKEN_VARIABLE = "PIPEWARDEN_TEST_SLACK_TOKEN"
 

@@ -10,8 +10,8 @@ import yaml
 from pipewarden.flows.alerts import deliver_alerts_task
 from pipewarden.flows.checks import checks_flow
 from pipewarden.verdict import NeedsAttention
+from tests.fixtures.shop import ORDERS, Shop
 from tests.fixtures.slack import TOKEN, FakeSlack
-from tests.metrics.support import ORDERS, Shop
 
 
 def _shop_with_slack(

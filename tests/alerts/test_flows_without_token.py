@@ -10,8 +10,8 @@ import yaml
 
 from pipewarden.flows.sync import sync_flow
 from pipewarden.records.alerts import PENDING, alerts
+from tests.fixtures.shop import ORDERS, Shop
 from tests.fixtures.slack import TOKEN, FakeSlack
-from tests.metrics.support import ORDERS, Shop
 
 TOKEN_VARIABLE = "PIPEWARDEN_TEST_FLOW_SLACK_TOKEN"
 

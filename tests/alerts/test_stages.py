@@ -13,7 +13,7 @@ from pipewarden.records.alerts import NOTICE, OPENED, RECOVERED, Alert, alerts, 
 from pipewarden.records.metrics import check_results
 from pipewarden.records.sync_runs import sync_runs
 from pipewarden.records.tables import ensure_tables
-from tests.metrics.support import Shop
+from tests.fixtures.shop import Shop
 from tests.reconcile.support import copy_to_warehouse, create_source, execute, make_config
 
 

@@ -7,7 +7,7 @@ from pipewarden.alerts.slack_message import render
 from pipewarden.checks.monitoring.run import run_checks
 from pipewarden.records.alerts import NOTICE
 from tests.alerts.support import alert_config, all_incidents, finding, outbox, raise_now
-from tests.metrics.support import Shop
+from tests.fixtures.shop import Shop
 
 
 def test_a_check_run_closes_what_it_no_longer_checks_and_nothing_else(shop: Shop) -> None:

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-import pytest
 import sqlalchemy as sa
 
 from pipewarden.checks.validation.schema_gate import gate_for
@@ -40,14 +39,6 @@ ORDERS = sa.Table(
     sa.Column("created_at", sa.DateTime),
     sa.Column("updated_at", sa.DateTime, index=True),
 )
-
-
-@pytest.fixture(params=["postgresql", "sqlite"])
-def warehouse_url(request: pytest.FixtureRequest, sqlite_url: Callable[[str], str]) -> str:
-    """A fresh warehouse: PostgreSQL and SQLite."""
-    if request.param == "postgresql":
-        return str(request.getfixturevalue("postgres").new("pwcheck"))
-    return sqlite_url("warehouse")
 
 
 def order(order_id: int, **changes: Any) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from pipewarden.metrics.sync_metrics import NEWEST_CURSOR
 from pipewarden.records.metrics import MetricPoint, check_results, metrics, write_metrics
 from pipewarden.records.sync_runs import SyncRun, finish_run, start_run
 from pipewarden.records.tables import ensure_tables
-from tests.metrics.support import ORDERS, Shop
+from tests.fixtures.shop import ORDERS, Shop
 
 NOW = datetime(2026, 3, 2, 15, 20, tzinfo=UTC)
 

@@ -10,7 +10,7 @@ from pipewarden.records.column_samples import read_samples
 from pipewarden.records.metrics import history, metrics
 from pipewarden.records.sync_runs import SyncRun
 from pipewarden.records.tables import ensure_tables
-from tests.metrics.support import Shop
+from tests.fixtures.shop import Shop
 
 
 def _series(

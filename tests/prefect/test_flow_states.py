@@ -13,7 +13,7 @@ from pipewarden.flows.checks import checks_flow
 from pipewarden.flows.reconcile import reconcile_all_flow, reconcile_flow
 from pipewarden.flows.sync import sync_flow
 from pipewarden.verdict import NeedsAttention
-from tests.metrics.support import ORDERS, Shop
+from tests.fixtures.shop import ORDERS, Shop
 from tests.reconcile.support import copy_to_warehouse, create_source, execute, make_config
 
 pytestmark = pytest.mark.prefect
