@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from pipewarden.cli.main import app
 from pipewarden.db.engines import cached_engine
-from tests.sync.helpers import naive_if_needed, orders_table, utc
+from tests.sync.support import naive_if_needed, orders_table, utc
 
 runner = CliRunner()
 

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from pipewarden.db.engines import cached_engine
 from pipewarden.records.metrics import history
 from pipewarden.sync.run import sync_table
-from tests.sync.helpers import fill_orders, make_config, naive_if_needed, orders_table
+from tests.sync.support import fill_orders, make_config, naive_if_needed, orders_table
 
 
 def _counted(warehouse_url: str, labels: dict[str, str] | None = None) -> float:

@@ -10,6 +10,14 @@ from pipewarden.config.load import parse_config
 from pipewarden.config.models import PipewardenConfig
 from pipewarden.sync.run import SyncOptions, sync_table
 
+#: (source, warehouse) pairs the reconciliation tests run on.
+PAIRS = [
+    ("postgresql", "postgresql"),
+    ("mariadb", "postgresql"),
+    ("sqlite", "sqlite"),
+    ("mariadb", "sqlite"),
+]
+
 #: Source DDL per dialect: every supported column type (MariaDB: DATETIME and DATETIME(6)).
 DDL = {
     "postgresql": """

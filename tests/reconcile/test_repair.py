@@ -10,8 +10,7 @@ from pipewarden.reconcile.diff import diff_table
 from pipewarden.reconcile.run import ReconcileOptions, reconcile_table
 from pipewarden.records.metrics import history, metrics
 from pipewarden.records.reconcile_runs import reconcile_diffs, reconcile_repairs, reconcile_runs
-from tests.reconcile.conftest import PAIRS
-from tests.reconcile.support import copy_to_warehouse, create_source, execute, make_config
+from tests.reconcile.support import PAIRS, copy_to_warehouse, create_source, execute, make_config
 
 
 def _break_warehouse(source_url: str, warehouse_url: str) -> None:

@@ -3,8 +3,7 @@
 import pytest
 
 from pipewarden.reconcile.diff import DiffOptions, diff_table
-from tests.reconcile.conftest import PAIRS
-from tests.reconcile.support import copy_to_warehouse, create_source, execute, make_config
+from tests.reconcile.support import PAIRS, copy_to_warehouse, create_source, execute, make_config
 
 
 @pytest.mark.parametrize(("source_kind", "warehouse_kind"), PAIRS)

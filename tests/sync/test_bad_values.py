@@ -17,8 +17,7 @@ import sqlalchemy as sa
 from pipewarden.checks.validation.schema_gate import gate_for
 from pipewarden.records import quarantine as q
 from pipewarden.sync.run import SyncOptions, sync_table
-from tests.sync.conftest import SOURCES, WAREHOUSES
-from tests.sync.helpers import make_config
+from tests.sync.support import SOURCES, WAREHOUSES, make_config
 
 
 class Orders(pa.DataFrameModel):

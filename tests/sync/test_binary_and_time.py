@@ -14,8 +14,7 @@ from sqlalchemy.dialects import postgresql as pg
 
 from pipewarden.db.engines import cached_engine
 from pipewarden.sync.run import sync_table
-from tests.sync.conftest import SOURCES, WAREHOUSES
-from tests.sync.helpers import TIMESTAMP, make_config, naive_if_needed, utc
+from tests.sync.support import SOURCES, TIMESTAMP, WAREHOUSES, make_config, naive_if_needed, utc
 
 BLOBS = [b"", b"\x00\xff\x00", b"\\N", b'a,"b"\n\r\\x', bytes(range(256)), None]
 TIMES = [

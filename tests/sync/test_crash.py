@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from pipewarden.db.engines import cached_engine
 from pipewarden.sync.run import sync_table
-from tests.sync.helpers import (
+from tests.sync.support import (
     make_config,
     naive_if_needed,
     normalized,

@@ -14,8 +14,16 @@ from pipewarden.dialects import dialect_for
 from pipewarden.records.sync_runs import last_runs
 from pipewarden.sync.run import SyncError, sync_table
 from pipewarden.sync.schema import reflect
-from tests.sync.conftest import SOURCES, WAREHOUSES
-from tests.sync.helpers import make_config, naive_if_needed, normalized, orders_table, rows_of, utc
+from tests.sync.support import (
+    SOURCES,
+    WAREHOUSES,
+    make_config,
+    naive_if_needed,
+    normalized,
+    orders_table,
+    rows_of,
+    utc,
+)
 
 T0 = utc(2026, 3, 1, 12, 0, 0)
 #: Cursor columns that keep whole seconds, as each source declares them.

@@ -8,8 +8,9 @@ import sqlalchemy as sa
 
 from pipewarden.db.engines import cached_engine
 from pipewarden.sync.run import sync_table
-from tests.sync.conftest import SOURCES, WAREHOUSES
-from tests.sync.helpers import (
+from tests.sync.support import (
+    SOURCES,
+    WAREHOUSES,
     WHOLE_SECONDS,
     make_config,
     naive_if_needed,

@@ -7,8 +7,8 @@ import pytest
 from pipewarden.db.engines import cached_engine
 from pipewarden.dialects import dialect_for
 from pipewarden.sync.run import SyncOptions, sync_table
-from tests.sync.conftest import WAREHOUSES
-from tests.sync.helpers import (
+from tests.sync.support import (
+    WAREHOUSES,
     fill_orders,
     make_config,
     normalized,

@@ -11,8 +11,7 @@ from pipewarden.db.engines import cached_engine
 from pipewarden.reconcile.diff import diff_table
 from pipewarden.records.column_kinds import read_kinds
 from pipewarden.sync.run import sync_table
-from tests.sync.conftest import WAREHOUSES
-from tests.sync.helpers import make_config
+from tests.sync.support import WAREHOUSES, make_config
 
 INTERVALS = [
     "1 year 2 mons 3 days 04:05:06.789",

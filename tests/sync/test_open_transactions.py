@@ -6,7 +6,7 @@ import sqlalchemy as sa
 
 from pipewarden.db.engines import cached_engine
 from pipewarden.sync.run import sync_table
-from tests.sync.helpers import make_config
+from tests.sync.support import make_config
 
 
 def test_rows_of_a_long_transaction_that_commits_late_are_not_skipped(make_url):

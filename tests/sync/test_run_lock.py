@@ -8,8 +8,14 @@ import pytest
 
 from pipewarden.db.engines import cached_engine
 from pipewarden.sync.run import RunLocked, SyncOptions, sync_table
-from tests.sync.conftest import WAREHOUSES
-from tests.sync.helpers import make_config, normalized, orders_source, rows_of, sync_runs_of
+from tests.sync.support import (
+    WAREHOUSES,
+    make_config,
+    normalized,
+    orders_source,
+    rows_of,
+    sync_runs_of,
+)
 
 
 def config_for(source_url: str, warehouse_url: str, run_lock: str = "5m") -> Any:

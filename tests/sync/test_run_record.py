@@ -7,7 +7,7 @@ import pipewarden.sync.run as sync_run
 from pipewarden.db.engines import cached_engine
 from pipewarden.records.tables import sync_runs
 from pipewarden.sync.run import SyncOptions, sync_table
-from tests.sync.helpers import fill_orders, make_config, orders_table
+from tests.sync.support import fill_orders, make_config, orders_table
 
 
 def _source(url: str, count: int = 250) -> None:

@@ -10,8 +10,7 @@ from pipewarden.db.engines import cached_engine
 from pipewarden.records.tables import schema_changes, sync_runs
 from pipewarden.sync.run import SyncOptions, sync_table
 from pipewarden.sync.schema import SchemaDriftError
-from tests.sync.conftest import WAREHOUSES
-from tests.sync.helpers import make_config, naive_if_needed, orders_table, utc
+from tests.sync.support import WAREHOUSES, make_config, naive_if_needed, orders_table, utc
 
 T0 = utc(2026, 3, 1, 12)
 

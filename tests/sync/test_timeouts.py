@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from pipewarden.db.engines import ConnectionFailed, cached_engine, check_connection, make_engine
 from pipewarden.db.timeouts import DatabaseTimeout, Timeouts
 from pipewarden.sync.run import sync_table
-from tests.sync.helpers import make_config, naive_if_needed, orders_source, sync_runs_of, utc
+from tests.sync.support import make_config, naive_if_needed, orders_source, sync_runs_of, utc
 
 
 def synced_once(source_url: str, warehouse_url: str) -> Any:

@@ -1,4 +1,4 @@
-"""Building sources and configurations for sync tests."""
+"""Building sources and configurations for sync tests, and the engines they run on."""
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -12,6 +12,9 @@ from pipewarden.config.load import parse_config
 from pipewarden.config.models import PipewardenConfig
 from pipewarden.db.engines import cached_engine
 
+#: Source and warehouse kinds for the sync scenarios (`make_url` is in tests/fixtures).
+SOURCES = ["postgresql", "mariadb", "sqlite"]
+WAREHOUSES = ["postgresql", "sqlite"]
 TIMESTAMP = sa.DateTime(timezone=True).with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 WHOLE_SECONDS = sa.DateTime(timezone=True).with_variant(mysql.DATETIME(), "mysql", "mariadb")
 
