@@ -10,7 +10,8 @@ from prefect.states import State
 from pipewarden.config import load_config
 from pipewarden.flows.alerts import deliver_after
 from pipewarden.flows.outcome import finish
-from pipewarden.records.metrics import FAILING, CheckResult
+from pipewarden.records.evidence import Severity
+from pipewarden.records.metrics import CheckResult
 from pipewarden.verdict import FailOn, check_problems
 
 ARTIFACT_KEY = "pipewarden-checks"
@@ -74,7 +75,7 @@ def checks_flow(
                 rows += check_streams_task(config_path)
     finally:
         deliver_after(config_path)
-    failing = [r for r in rows if r["status"] in FAILING]
+    failing = [r for r in rows if Severity.of(r["status"]) > Severity.OK]
     create_table_artifact(
         key=ARTIFACT_KEY,
         table=rows,

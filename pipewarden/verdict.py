@@ -8,13 +8,11 @@ comparison) fail it only under `fail_on: warn`. The flows only turn this verdict
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from pipewarden.config.models import FailOn
+from pipewarden.records.evidence import Severity
 
-Level = Literal["error", "warn"]
-ERROR: Level = "error"
-WARN: Level = "warn"
 #: Problems named one by one in a state message; the others are counted.
 MESSAGE_PROBLEMS = 5
 #: Keys named in one problem's detail.
@@ -27,12 +25,12 @@ class Problem:
 
     table: str
     check: str
-    level: Level
+    level: Severity
     detail: str
     action: str
 
     def line(self) -> str:
-        return f"{self.table} · {self.check} ({self.level}): {self.detail}. {self.action}"
+        return f"{self.table} · {self.check} ({self.level.label}): {self.detail}. {self.action}"
 
 
 class NeedsAttention(Exception):
@@ -49,8 +47,8 @@ def failing(problems: Iterable[Problem], fail_on: FailOn) -> list[Problem]:
     """The problems that fail the run under `fail_on`."""
     if fail_on == "never":
         return []
-    levels = {ERROR} if fail_on == "error" else {ERROR, WARN}
-    return [p for p in problems if p.level in levels]
+    least = Severity.ERROR if fail_on == "error" else Severity.WARN
+    return [p for p in problems if p.level >= least]
 
 
 def failure_message(problems: Sequence[Problem]) -> str:
@@ -71,7 +69,7 @@ def sync_problems(
         Problem(
             table,
             "sync",
-            ERROR,
+            Severity.ERROR,
             f"the sync failed: {_short(error)}",
             "The watermark did not move and nothing was lost: fix the cause, then rerun "
             f"the sync-manual deployment with tables=[{table}] (or `pipewarden sync {table}`)",
@@ -85,7 +83,7 @@ def sync_problems(
                 Problem(
                     s["table"],
                     "quarantine",
-                    WARN,
+                    Severity.WARN,
                     f"{held} rows held in quarantine by the table's checks",
                     f"See why with `pipewarden quarantine list {s['table']}`; once the source "
                     "or the check is fixed, `pipewarden quarantine replay` loads them",
@@ -109,7 +107,8 @@ def check_problems(rows: Iterable[Mapping[str, Any]]) -> list[Problem]:
     problems = []
     for r in rows:
         status = r["status"]
-        if status not in ("error", "warn", "anomaly"):
+        severity = Severity.of(status)
+        if severity is Severity.OK:
             continue
         kind = str(r["check"]).split(":", 1)[0]
         action = _CHECK_ACTIONS.get(kind, "See `pipewarden check {table}`")
@@ -117,7 +116,7 @@ def check_problems(rows: Iterable[Mapping[str, Any]]) -> list[Problem]:
             Problem(
                 r["table"],
                 r["check"],
-                ERROR if status == "error" else WARN,
+                severity,
                 f"{status}: {_short(r.get('reason') or '')}",
                 action.format(table=r["table"]),
             )
@@ -134,7 +133,7 @@ def reconcile_problems(
         Problem(
             table,
             "reconcile",
-            ERROR,
+            Severity.ERROR,
             f"the reconciliation failed: {_short(error)}",
             f"Fix the cause, then rerun the reconcile-rerun deployment with table={table}",
         )
@@ -158,7 +157,7 @@ def _reconcile_result_problems(r: Mapping[str, Any]) -> list[Problem]:
                 Problem(
                     table,
                     "reconcile",
-                    ERROR,
+                    Severity.ERROR,
                     f"{remaining} of {found} differences remain after the repair "
                     f"({split}; keys {_keys(left)})",
                     "The source changed during the repair or a row cannot be written: see "
@@ -171,7 +170,7 @@ def _reconcile_result_problems(r: Mapping[str, Any]) -> list[Problem]:
                 Problem(
                     table,
                     "reconcile",
-                    WARN,
+                    Severity.WARN,
                     f"{found} differences found and repaired ({split})",
                     "The sync missed them: look for hard deletes or a cursor that does not "
                     "move in the source",
@@ -183,7 +182,7 @@ def _reconcile_result_problems(r: Mapping[str, Any]) -> list[Problem]:
             Problem(
                 table,
                 "reconcile",
-                ERROR,
+                Severity.ERROR,
                 f"{found} differences left ({split}; keys {_keys(keys)})",
                 f"Repair them: rerun the reconcile-rerun deployment with table={table}, "
                 f"repair=true (or `pipewarden reconcile {table} --repair`)",
@@ -194,7 +193,7 @@ def _reconcile_result_problems(r: Mapping[str, Any]) -> list[Problem]:
             Problem(
                 table,
                 "reconcile",
-                ERROR,
+                Severity.ERROR,
                 _short(key_problem["message"]),
                 "Rows without a usable key are neither compared nor repaired: fix the keys in "
                 "the source",
@@ -205,7 +204,7 @@ def _reconcile_result_problems(r: Mapping[str, Any]) -> list[Problem]:
             Problem(
                 table,
                 "reconcile",
-                WARN,
+                Severity.WARN,
                 f"compared {r['coverage']:.1%} of the table (stopped by {r['stopped_by']})",
                 "Give the run more time (max_seconds) or a key range per run",
             )

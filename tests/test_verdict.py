@@ -42,7 +42,7 @@ def test_levels_under_each_fail_on() -> None:
         {"table": "crm", "check": "null_rate:email", "status": "insufficient_history"},
     ]
     problems = check_problems(rows)
-    assert [(p.table, p.check, p.level) for p in problems] == [
+    assert [(p.table, p.check, p.level.label) for p in problems] == [
         ("orders", "freshness", "error"),
         ("orders", "anomaly:rows", "warn"),
         ("events", "drift:kind", "warn"),
@@ -54,13 +54,14 @@ def test_levels_under_each_fail_on() -> None:
 
 def test_differences_left_name_their_keys_and_the_repair() -> None:
     (dry,) = reconcile_problems([_reconcile(False)], {})
-    assert dry.level == "error"
+    assert dry.level.label == "error"
     assert dry.detail == "3 differences left (1 missing, 0 extra, 2 changed; keys [1], [2], [3])"
     assert "table=orders, repair=true" in dry.action
 
     repaired = _reconcile(True)
     (fixed,) = reconcile_problems([repaired], {})
-    assert fixed.level == "warn" and fixed.detail.startswith("3 differences found and repaired")
+    assert fixed.level.label == "warn"
+    assert fixed.detail.startswith("3 differences found and repaired")
 
     repaired["repair"] = {
         "applied": True,
@@ -68,7 +69,7 @@ def test_differences_left_name_their_keys_and_the_repair() -> None:
         "remaining_keys": [{"key": [2], "diff": "changed"}],
     }
     (left,) = reconcile_problems([repaired], {})
-    assert left.level == "error"
+    assert left.level.label == "error"
     assert "1 of 3 differences remain after the repair" in left.detail
     assert "keys [2]" in left.detail and "run r1" in left.action
 
@@ -84,13 +85,14 @@ def test_an_incomplete_comparison_is_a_warning_and_bad_source_keys_an_error() ->
         coverage=0.4,
     )
     (partial,) = reconcile_problems([stopped], {})
-    assert partial.level == "warn" and partial.detail.startswith("compared 40.0% of the table")
+    assert partial.level.label == "warn"
+    assert partial.detail.startswith("compared 40.0% of the table")
     stopped.update(
         stopped_by=None,
         key_problems=[{"message": "2 source rows have a NULL order_id"}],
     )
     (keys,) = reconcile_problems([stopped], {})
-    assert keys.level == "error" and keys.detail == "2 source rows have a NULL order_id"
+    assert keys.level.label == "error" and keys.detail == "2 source rows have a NULL order_id"
 
 
 def test_sync_failures_and_held_rows() -> None:
@@ -99,7 +101,7 @@ def test_sync_failures_and_held_rows() -> None:
         {"table": "crm", "rows_quarantined": 0},
     ]
     problems = sync_problems(summaries, {"events": "SyncError: no such table"})
-    assert [(p.table, p.check, p.level) for p in problems] == [
+    assert [(p.table, p.check, p.level.label) for p in problems] == [
         ("events", "sync", "error"),
         ("orders", "quarantine", "warn"),
     ]

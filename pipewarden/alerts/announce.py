@@ -10,7 +10,6 @@ commit with the record that caused them, or not at all; a race with another run'
 on the same incident ends in a repeat or a new incident, never in an error.
 """
 
-import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,6 +20,8 @@ import sqlalchemy as sa
 from pipewarden.alerts.findings import FAILING, PASSING, Finding
 from pipewarden.config import PipewardenConfig
 from pipewarden.records.alerts import NOTICE, OPENED, RECOVERED, WORSE, Alert, add_alert
+from pipewarden.records.evidence import UNCHECKED, Evidence
+from pipewarden.records.flow_runs import current_flow_run_id
 from pipewarden.records.incidents import (
     Incident,
     close_incident,
@@ -29,9 +30,6 @@ from pipewarden.records.incidents import (
     open_incidents,
     repeat_incident,
 )
-
-#: The status of a notice closing an incident whose check no longer gives a result.
-UNCHECKED = "unchecked"
 
 
 @dataclass
@@ -80,7 +78,7 @@ def raise_alerts(
     raised = Raised()
     if not findings and coverage is None:
         return raised
-    keys = [(f.table_name, f.check) for f in findings]
+    keys = [(f.evidence.table_name, f.evidence.check) for f in findings]
     if coverage is None:
         incidents = open_incidents(conn, keys)
     elif coverage.unconfigured:
@@ -90,7 +88,7 @@ def raise_alerts(
     flow_run = current_flow_run_id()
     notes: list[tuple[Finding, Incident | None, str, dict[str, Any]]] = []
     for finding in findings:
-        key = (finding.table_name, finding.check)
+        key = (finding.evidence.table_name, finding.evidence.check)
         incident = incidents.get(key)
         kind: str | None = None
         if finding.verdict == FAILING:
@@ -114,20 +112,11 @@ def raise_alerts(
     for finding, incident, kind, details in notes:
         alert = Alert(
             created_at=now,
-            table_name=finding.table_name,
-            check=finding.check,
             kind=kind,
-            status=finding.status,
-            severity=finding.severity,
+            evidence=finding.evidence,
             incident_id=incident.id if incident is not None else None,
-            channel=_owner(config, finding.table_name),
-            observed=finding.observed,
-            expected_low=finding.expected_low,
-            expected_high=finding.expected_high,
-            method=finding.method,
-            reason=finding.reason,
+            channel=_owner(config, finding.evidence.table_name),
             details={**finding.details, **details},
-            run_id=finding.run_id,
             flow_run_id=flow_run,
         )
         raised.alerts.append(add_alert(conn, alert))
@@ -144,13 +133,19 @@ def _failing(
     finding counts as a repeat of that incident; a repeat of an incident it closed opens a new
     one. Neither fails the caller's transaction.
     """
-    table_name, check = finding.table_name, finding.check
+    evidence = finding.evidence
+    table_name, check, status, severity = (
+        evidence.table_name,
+        evidence.check,
+        evidence.status,
+        evidence.severity,
+    )
     for _ in range(3):
         if incident is not None:
-            repeated = repeat_incident(conn, incident, finding.status, finding.severity, now)
+            repeated = repeat_incident(conn, incident, status, severity, now)
             if repeated is not None:
-                return (WORSE if finding.severity > incident.severity else None), repeated
-        opened = open_incident(conn, table_name, check, finding.status, finding.severity, now)
+                return (WORSE if severity > incident.severity else None), repeated
+        opened = open_incident(conn, table_name, check, status, severity, now)
         if opened is not None:
             return OPENED, opened
         incident = open_incident_of(conn, table_name, check)
@@ -182,14 +177,10 @@ def _unchecked(
                 f"no longer checked: {incident.table_name} is no longer in the configuration, "
                 "so the incident is closed"
             )
-        finding = Finding(
-            table_name=incident.table_name,
-            check=incident.check,
-            status=UNCHECKED,
-            verdict=PASSING,
-            reason=why,
-            run_id=coverage.run_id,
+        gone = Evidence(
+            incident.table_name, incident.check, UNCHECKED, reason=why, run_id=coverage.run_id
         )
+        finding = Finding(gone, PASSING)
         notes.append((finding, closed, NOTICE, _since(closed)))
     return notes
 
@@ -203,16 +194,3 @@ def _since(incident: Incident | None) -> dict[str, Any]:
 def _owner(config: PipewardenConfig, table_name: str) -> str | None:
     watched = config.tables.get(table_name) or config.streams.get(table_name)
     return watched.owner if watched is not None else None
-
-
-def current_flow_run_id() -> str | None:
-    """The Prefect flow run this code runs in, for the alert's link; None outside one.
-
-    Prefect is only asked when something already imported it: the command line runs checks
-    without Prefect and must not pay for importing it.
-    """
-    if "prefect.context" not in sys.modules:
-        return None
-    from prefect.runtime import flow_run
-
-    return flow_run.get_id()

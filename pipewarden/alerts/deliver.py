@@ -183,9 +183,9 @@ def _record(
             report.stopped = f"lost the claim of alert {alert.id} (lease ended) after: {status}"
             log.warning("alert %s to %s: %s, but its claim was lost", alert.id, channel, status)
             return
-        labels = {"channel": channel, "check": alert.check, "event": alert.kind}
+        labels = {"channel": channel, "check": alert.evidence.check, "event": alert.kind}
         values = {"attempts": float(held.attempt)}
-        points = outcome_points(alert.table_name, "alert", status, values, at, **labels)
+        points = outcome_points(alert.evidence.table_name, "alert", status, values, at, **labels)
         try:
             with conn.begin_nested():
                 write_metrics(conn, points)

@@ -1,16 +1,25 @@
 """Findings: what each stage's records say about a (table, check), as alerts understand it.
 
-A finding is failing, passing, or unknown. Unknown (a detector still learning, a partial
-reconciliation that came out clean) neither repeats nor ends an incident: only a verdict about
-the whole thing may announce a recovery.
+A finding is the stage's `Evidence` with a verdict: failing, passing, or unknown. Unknown (a
+detector still learning, a partial reconciliation that came out clean) neither repeats nor ends
+an incident: only a verdict about the whole thing may announce a recovery.
 """
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-from pipewarden.records.metrics import ERROR, INSUFFICIENT, SEVERITY, CheckResult
+from pipewarden.records.evidence import (
+    ADDED,
+    DIFFERENCES,
+    FAILED,
+    INSUFFICIENT,
+    OK,
+    REWRITTEN,
+    Evidence,
+)
+from pipewarden.records.metrics import CheckResult
 from pipewarden.records.reconcile_runs import ReconcileRun
 from pipewarden.records.sync_runs import SyncRun
 
@@ -18,26 +27,17 @@ Verdict = Literal["failing", "passing", "unknown"]
 FAILING: Final = "failing"
 PASSING: Final = "passing"
 UNKNOWN: Final = "unknown"
-#: Severity of the statuses that are not check statuses.
-FAILED_RUN, DIFFERENCES = SEVERITY[ERROR], SEVERITY[ERROR] - 1
 
 
 @dataclass(frozen=True)
 class Finding:
-    """One verdict about one (table, check), with what a message needs to say why."""
+    """One verdict about one (table, check): the evidence, and what else a message may say."""
 
-    table_name: str
-    check: str
-    status: str
+    evidence: Evidence
     verdict: Verdict
-    severity: int = 0
-    observed: float | None = None
-    expected_low: float | None = None
-    expected_high: float | None = None
-    method: str | None = None
-    reason: str | None = None
+    #: What the stage adds beyond the evidence (the counts of a reconciliation, the columns a
+    #: source added), kept with the alert.
     details: dict[str, Any] = field(default_factory=dict)
-    run_id: str | None = None
     #: Passing, yet worth one message even with no incident open (a repair that fixed what it
     #: found, a new source column).
     notice: bool = False
@@ -48,60 +48,34 @@ def from_check_results(results: Iterable[CheckResult]) -> list[Finding]:
     findings = []
     for r in results:
         verdict: Verdict = PASSING
-        if r.failing:
+        if r.evidence.failing:
             verdict = FAILING
-        elif r.status == INSUFFICIENT:
+        elif r.evidence.status == INSUFFICIENT:
             verdict = UNKNOWN
-        findings.append(
-            Finding(
-                table_name=r.table_name,
-                check=r.check,
-                status=r.status,
-                verdict=verdict,
-                severity=SEVERITY.get(r.status, 0),
-                observed=r.observed,
-                expected_low=r.expected_low,
-                expected_high=r.expected_high,
-                method=r.method,
-                reason=r.reason,
-                details={"score": r.score, "history_size": r.history_size},
-                run_id=r.run_id,
-            )
-        )
+        findings.append(Finding(r.evidence, verdict))
     return findings
 
 
 def from_sync_run(run: SyncRun) -> list[Finding]:
     """A failed sync fails `sync`; a success passes it, and tells of columns the source added."""
-    if run.status == "failed":
-        return [
-            Finding(
-                table_name=run.table_name,
-                check="sync",
-                status="failed",
-                verdict=FAILING,
-                severity=FAILED_RUN,
-                reason=run.error,
-                details={"rows_read": run.rows_read, "rows_loaded": run.rows_loaded},
-                run_id=run.run_id,
-            )
-        ]
+    if run.status == FAILED:
+        failed = Evidence(run.table_name, "sync", FAILED, reason=run.error, run_id=run.run_id)
+        counts = {"rows_read": run.rows_read, "rows_loaded": run.rows_loaded}
+        return [Finding(failed, FAILING, details=counts)]
     synced = f"synced: {run.rows_read} rows read, {run.rows_loaded} loaded"
-    passed = Finding(run.table_name, "sync", "ok", PASSING, reason=synced, run_id=run.run_id)
+    ok = Evidence(run.table_name, "sync", OK, reason=synced, run_id=run.run_id)
+    passed = Finding(ok, PASSING)
     added = [c["column"] for c in run.schema_changes if c.get("change") == "added"]
     if not added:
         return [passed]
-    drift = Finding(
-        table_name=run.table_name,
-        check="schema",
-        status="added",
-        verdict=PASSING,
+    drift = Evidence(
+        run.table_name,
+        "schema",
+        ADDED,
         reason=f"the source added column(s) {', '.join(added)}; added to the warehouse table",
-        details={"added": added},
         run_id=run.run_id,
-        notice=True,
     )
-    return [passed, drift]
+    return [passed, Finding(drift, PASSING, details={"added": added}, notice=True)]
 
 
 #: Keys named in an alert's reason; the rest are counted (all are in the run's records).
@@ -133,9 +107,9 @@ def from_reconcile_run(
     }
     if remaining:
         details["remaining_keys"] = [r["key"] for r in remaining[:100]]
-    base = Finding(run.table_name, check, run.status, PASSING, details=details, run_id=run.run_id)
-    if run.status == "failed":
-        return replace(base, verdict=FAILING, severity=FAILED_RUN, reason=run.error)
+    if run.status == FAILED:
+        failed = Evidence(run.table_name, check, FAILED, reason=run.error, run_id=run.run_id)
+        return Finding(failed, FAILING, details=details)
     counts = f"{run.missing} missing, {run.extra} extra, {run.changed} changed"
     if left or run.key_problems:
         # Source keys the rows could not be compared by (NULL, duplicated) fail the check too:
@@ -145,29 +119,27 @@ def from_reconcile_run(
             parts[0] += f"; repaired {run.repaired}, {left} remain"
             if remaining:
                 parts[0] += f" ({_keys_text([r['key'] for r in remaining])})"
-        return replace(
-            base,
-            status="differences",
-            verdict=FAILING,
-            severity=DIFFERENCES,
+        differences = Evidence(
+            run.table_name,
+            check,
+            DIFFERENCES,
             observed=float(left),
             expected_low=0.0,
             expected_high=0.0,
             method=f"checksums per bucket, narrowed to rows ({run.mode})",
             reason="; ".join([*parts, *run.key_problems]),
-            details={**details, "key_problems": run.key_problems} if run.key_problems else details,
+            run_id=run.run_id,
         )
+        if run.key_problems:
+            details = {**details, "key_problems": run.key_problems}
+        return Finding(differences, FAILING, details=details)
     whole = run.complete and not partial
     reason = "no differences from the source"
     if found:
         reason = f"repaired {run.repaired} rows that differed ({counts}); none remain"
-    return replace(
-        base,
-        status="ok",
-        verdict=PASSING if whole else UNKNOWN,
-        observed=0.0,
-        reason=reason,
-        notice=whole and found > 0,
+    clean = Evidence(run.table_name, check, OK, observed=0.0, reason=reason, run_id=run.run_id)
+    return Finding(
+        clean, PASSING if whole else UNKNOWN, details=details, notice=whole and found > 0
     )
 
 
@@ -187,20 +159,19 @@ def repaired_backwards(run: ReconcileRun, backwards: dict[str, str]) -> Finding:
             f"{len(ahead)} row(s) whose warehouse cursor was ahead of anything synced "
             f"({_keys_text(ahead)})"
         )
-    return Finding(
-        table_name=run.table_name,
-        check="reconcile:cursor",
-        status="rewritten",
-        verdict=PASSING,
+    rewritten = Evidence(
+        run.table_name,
+        "reconcile:cursor",
+        REWRITTEN,
         reason=(
             "repaired to the source's older version: "
             + "; ".join(parts)
             + ". Look for a clock change, a restore or a hand edit."
         ),
-        details={"source_cursor_back": back[:100], "warehouse_ahead": ahead[:100]},
         run_id=run.run_id,
-        notice=True,
     )
+    keys = {"source_cursor_back": back[:100], "warehouse_ahead": ahead[:100]}
+    return Finding(rewritten, PASSING, details=keys, notice=True)
 
 
 def _keys_text(keys: list[Any]) -> str:

@@ -60,16 +60,18 @@ def render(alert: Alert, links: SlackLinks | None = None) -> SlackMessage:
 
 
 def _header(alert: Alert) -> str:
-    where = f"{alert.table_name} · {alert.check}"
+    evidence = alert.evidence
+    where = f"{evidence.table_name} · {evidence.check}"
     if alert.kind == RECOVERED:
         return f":white_check_mark: {where} recovered"
     if alert.kind == NOTICE:
         return f":information_source: {where}"
-    return f"{EMOJI.get(alert.status, ':warning:')} {where}: {TITLE[alert.kind]}{alert.status}"
+    emoji = EMOJI.get(evidence.status, ":warning:")
+    return f"{emoji} {where}: {TITLE[alert.kind]}{evidence.status}"
 
 
 def _why(alert: Alert) -> str:
-    reason = alert.reason or "no reason recorded"
+    reason = alert.evidence.reason or "no reason recorded"
     since = alert.details.get("since")
     if alert.kind not in (RECOVERED, NOTICE) or not since:
         return reason
@@ -84,15 +86,16 @@ def _why(alert: Alert) -> str:
 def _fields(alert: Alert) -> list[tuple[str, str]]:
     if alert.kind in (RECOVERED, NOTICE):
         return []
-    seconds = alert.check == "freshness" or alert.check.endswith("_seconds")
-    fields = [("Status", alert.status)]
-    if alert.observed is not None:
-        fields.append(("Observed", _value(alert.observed, seconds)))
-    if alert.expected_low is not None or alert.expected_high is not None:
-        low, high = (_value(v, seconds) for v in (alert.expected_low, alert.expected_high))
+    evidence = alert.evidence
+    seconds = evidence.check == "freshness" or evidence.check.endswith("_seconds")
+    fields = [("Status", evidence.status)]
+    if evidence.observed is not None:
+        fields.append(("Observed", _value(evidence.observed, seconds)))
+    if evidence.expected_low is not None or evidence.expected_high is not None:
+        low, high = (_value(v, seconds) for v in (evidence.expected_low, evidence.expected_high))
         fields.append(("Expected", f"{low} – {high}"))
-    if alert.method:
-        fields.append(("Method", alert.method))
+    if evidence.method:
+        fields.append(("Method", evidence.method))
     if alert.kind == WORSE and alert.details.get("since"):
         fields.append(("Failing since", alert.details["since"][:16].replace("T", " ") + " UTC"))
     return fields
@@ -104,7 +107,8 @@ def _context(alert: Alert, links: SlackLinks | None) -> str:
         base = str(links.prefect_ui).rstrip("/")
         parts.append(f"<{base}/runs/flow-run/{alert.flow_run_id}|Prefect run>")
     if links is not None and links.grafana is not None:
-        parts.append(f"<{_with_query(str(links.grafana), table=alert.table_name)}|Grafana>")
+        dashboard = _with_query(str(links.grafana), table=alert.evidence.table_name)
+        parts.append(f"<{dashboard}|Grafana>")
     parts.append(f"pipewarden alert {alert.id}")
     if alert.incident_id is not None:
         parts.append(f"incident {alert.incident_id}")

@@ -92,7 +92,7 @@ def incident_dict(i: Incident) -> dict[str, Any]:
         "table": i.table_name,
         "check": i.check,
         "status": i.status,
-        "severity": i.severity,
+        "severity": i.severity.column,
         "opened_at": i.opened_at,
         "last_seen_at": i.last_seen_at,
         "occurrences": i.occurrences,
@@ -104,17 +104,17 @@ def alert_dict(a: Alert) -> dict[str, Any]:
     return {
         "id": a.id,
         "created_at": a.created_at,
-        "table": a.table_name,
-        "check": a.check,
+        "table": a.evidence.table_name,
+        "check": a.evidence.check,
         "kind": a.kind,
-        "status": a.status,
-        "reason": a.reason,
+        "status": a.evidence.status,
+        "reason": a.evidence.reason,
         "channel": a.slack_channel or a.channel,
         "state": a.state,
         "attempts": a.attempts,
         "last_error": a.last_error,
         "sent_at": a.sent_at,
-        "run_id": a.run_id,
+        "run_id": a.evidence.run_id,
     }
 
 
@@ -183,11 +183,11 @@ def outbox_view(alerts: list[Alert], title: str) -> Table:
         view.add_row(
             str(a.id),
             a.created_at.strftime("%Y-%m-%d %H:%M"),
-            a.table_name,
-            a.check,
-            f"{a.kind} {a.status}" if a.kind in (OPENED, WORSE) else a.kind,
+            a.evidence.table_name,
+            a.evidence.check,
+            f"{a.kind} {a.evidence.status}" if a.kind in (OPENED, WORSE) else a.kind,
             a.slack_channel or a.channel or "(default)",
             state,
-            fit_plain(" ".join((a.reason or "").split()), 90),
+            fit_plain(" ".join((a.evidence.reason or "").split()), 90),
         )
     return view

@@ -78,7 +78,7 @@ def check(
 
 def check_counts(results: list[CheckResult]) -> dict[str, int]:
     """Failing (warn, error, anomaly), ok, and waiting for history: never counted as ok."""
-    from pipewarden.records.metrics import INSUFFICIENT
+    from pipewarden.records.evidence import INSUFFICIENT
 
     failing = sum(r.failing for r in results)
     waiting = sum(r.status == INSUFFICIENT for r in results)
@@ -161,7 +161,7 @@ def status(config: ConfigOption = None, json_output: JsonOption = False) -> None
 
 def state_dict(state: TableState, now: datetime) -> dict[str, object]:
     """One table's state as JSON-ready data (the `status --json` shape); durations in seconds."""
-    from pipewarden.records.metrics import FAILING, worst_status
+    from pipewarden.records.evidence import worst_status
 
     verdict = state.freshness
     checks = state.last_checks
@@ -180,7 +180,7 @@ def state_dict(state: TableState, now: datetime) -> dict[str, object]:
         "last_check": {
             "status": worst_status(r.status for r in checks),
             "checked_at": checks[0].checked_at,
-            "failing": [r.check for r in checks if r.status in FAILING],
+            "failing": [r.check for r in checks if r.failing],
         }
         if checks
         else None,
@@ -222,12 +222,12 @@ def results_view(results: list[CheckResult]) -> Table:
 
 def _last_check(results: tuple[CheckResult, ...], now: datetime) -> str:
     from pipewarden.config.durations import describe
-    from pipewarden.records.metrics import FAILING, worst_status
+    from pipewarden.records.evidence import worst_status
 
     if not results:
         return "never"
     worst = worst_status(r.status for r in results)
-    failing = [r.check for r in results if r.status in FAILING]
+    failing = [r.check for r in results if r.failing]
     ago = describe(now - results[0].checked_at)
     text = f"[{COLOURS.get(worst, '')}]{worst}[/] {ago} ago"
     return text + (f" ({', '.join(failing)})" if failing else "")

@@ -150,10 +150,10 @@ def _alerts(console: Console, config: PipewardenConfig, config_path: Path, began
             view.add_column(column)
         styles = {"opened": "red", "worse": "red", "recovered": "green", "notice": "cyan"}
         for a in raised:
-            what = f"{a.kind} ({a.status})" if a.kind in (OPENED, WORSE) else a.kind
+            what = f"{a.kind} ({a.evidence.status})" if a.kind in (OPENED, WORSE) else a.kind
             style = styles.get(a.kind, "")
             to = a.channel or "default channel"
-            view.add_row(f"[{style}]{what}[/]", a.table_name, a.check, to)
+            view.add_row(f"[{style}]{what}[/]", a.evidence.table_name, a.evidence.check, to)
         console.print(view)
     else:
         console.print("  nothing new to tell this round")

@@ -11,5 +11,5 @@ bounded sample or category counts, for the drift and null-rate monitors. Per che
 check_freshness_seconds, staleness_seconds, the SLA it was judged by
 (freshness_warn_after_seconds, freshness_error_after_seconds) and check_outcome (labels
 `{"check": …, "status": …}`; 0 ok, 1 warn or anomaly, 2 error).
-Reconciliations and alert deliveries: `<kind>_outcome` through `metrics.outcomes.record_outcome`.
+Reconciliations and alert deliveries: `<kind>_outcome` (`metrics.outcomes.outcome_points`).
 """

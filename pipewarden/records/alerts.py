@@ -14,12 +14,13 @@ claim, so a run that outlived its lease cannot overwrite the outcome of the run 
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
+from pipewarden.records.evidence import Evidence
 from pipewarden.records.tables import metadata
 from pipewarden.records.values import utc
 
@@ -66,23 +67,15 @@ alerts = sa.Table(
 
 @dataclass(frozen=True)
 class Alert:
-    """One alert: what it says (written once) and how its delivery went (updated)."""
+    """One alert: what it tells about which evidence (written once), and how its delivery went
+    (updated)."""
 
     created_at: datetime
-    table_name: str
-    check: str
     kind: str
-    status: str
-    severity: int = 0
+    evidence: Evidence
     incident_id: int | None = None
     channel: str | None = None
-    observed: float | None = None
-    expected_low: float | None = None
-    expected_high: float | None = None
-    method: str | None = None
-    reason: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
-    run_id: str | None = None
     flow_run_id: str | None = None
     id: int | None = None
     state: str = PENDING
@@ -95,11 +88,23 @@ class Alert:
     slack_ts: str | None = None
 
 
+#: Evidence without a column of its own: kept in `details` under these names.
+_IN_DETAILS = ("observed_at", "score", "history_size")
+_NOT_COLUMNS = ("id", "evidence")
+_EVIDENCE_COLUMNS = tuple(f.name for f in fields(Evidence) if f.name not in _IN_DETAILS)
+
+
 def add_alert(conn: sa.Connection, alert: Alert) -> Alert:
     """Put an alert in the outbox (in the caller's transaction); returns it with its id."""
-    row = asdict(alert)
-    row.pop("id")
-    row["details"] = json.dumps(alert.details, sort_keys=True, default=str)
+    evidence = alert.evidence
+    row = {f.name: getattr(alert, f.name) for f in fields(Alert) if f.name not in _NOT_COLUMNS}
+    row.update({name: getattr(evidence, name) for name in _EVIDENCE_COLUMNS})
+    row["severity"] = evidence.severity.column
+    kept = {name: getattr(evidence, name) for name in _IN_DETAILS}
+    if kept["observed_at"] is not None:
+        kept["observed_at"] = utc(kept["observed_at"]).isoformat()
+    details = {**alert.details, **{k: v for k, v in kept.items() if v is not None}}
+    row["details"] = json.dumps(details, sort_keys=True, default=str)
     key = conn.execute(alerts.insert().values(**row)).inserted_primary_key
     assert key is not None
     return replace(alert, id=int(key[0]))
@@ -213,9 +218,14 @@ def requeue_failed(conn: sa.Connection) -> int:
 
 
 def _alert(row: Any) -> Alert:
-    fields = dict(row)
-    fields["details"] = json.loads(fields["details"] or "{}")
+    values = dict(row)
+    del values["severity"]  # the status's, as `Evidence.severity` says
+    details = json.loads(values.pop("details") or "{}")
+    kept = {name: details.pop(name, None) for name in _IN_DETAILS}
+    if kept["observed_at"] is not None:
+        kept["observed_at"] = datetime.fromisoformat(kept["observed_at"])
+    evidence = Evidence(**{name: values.pop(name) for name in _EVIDENCE_COLUMNS}, **kept)
     for name in ("created_at", "next_attempt_at", "claimed_until", "sent_at"):
-        if fields[name] is not None:
-            fields[name] = utc(fields[name])
-    return Alert(**fields)
+        if values[name] is not None:
+            values[name] = utc(values[name])
+    return Alert(evidence=evidence, details=details, **values)

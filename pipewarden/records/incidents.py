@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from pipewarden.dialects import dialect_for
+from pipewarden.records.evidence import Severity
 from pipewarden.records.tables import metadata
 from pipewarden.records.values import utc
 
@@ -55,7 +56,8 @@ class Incident:
     table_name: str
     check: str
     status: str
-    severity: int
+    #: The highest severity announced.
+    severity: Severity
     opened_at: datetime
     last_seen_at: datetime
     occurrences: int
@@ -77,7 +79,12 @@ def open_incidents(
 
 
 def open_incident(
-    conn: sa.Connection, table_name: str, check: str, status: str, severity: int, at: datetime
+    conn: sa.Connection,
+    table_name: str,
+    check: str,
+    status: str,
+    severity: Severity,
+    at: datetime,
 ) -> Incident | None:
     """Open an incident (in the caller's transaction); None when one is open already, opened
     by a transaction that committed first (the insert waits for it and is left out)."""
@@ -85,7 +92,7 @@ def open_incident(
         "table_name": table_name,
         "check": check,
         "status": status,
-        "severity": severity,
+        "severity": severity.column,
         "opened_at": at,
         "last_seen_at": at,
         "occurrences": 1,
@@ -120,7 +127,7 @@ def open_incident_of(conn: sa.Connection, table_name: str, check: str) -> Incide
 
 
 def repeat_incident(
-    conn: sa.Connection, incident: Incident, status: str, severity: int, at: datetime
+    conn: sa.Connection, incident: Incident, status: str, severity: Severity, at: datetime
 ) -> Incident | None:
     """Count one more failing verdict, raising the severity to `severity` if it is higher;
     None when the incident was closed meanwhile (by a run that committed first)."""
@@ -130,7 +137,7 @@ def repeat_incident(
         .where(c.id == incident.id, c.closed_at.is_(None))
         .values(
             status=status,
-            severity=sa.case((c.severity < severity, severity), else_=c.severity),
+            severity=sa.case((c.severity < severity.column, severity.column), else_=c.severity),
             last_seen_at=at,
             occurrences=c.occurrences + 1,
         )
@@ -158,4 +165,5 @@ def _incident(row: Any) -> Incident:
     for name in ("opened_at", "last_seen_at", "closed_at"):
         if fields[name] is not None:
             fields[name] = utc(fields[name])
+    fields["severity"] = Severity.from_column(fields["severity"])
     return Incident(**fields)

@@ -19,6 +19,15 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+# The check statuses: the checks import them from here until they import them from evidence.
+from pipewarden.records.evidence import (  # noqa: F401
+    ANOMALY,
+    ERROR,
+    INSUFFICIENT,
+    OK,
+    WARN,
+    Evidence,
+)
 from pipewarden.records.flow_runs import current_flow_run_id
 from pipewarden.records.tables import metadata
 from pipewarden.records.values import utc as _utc
@@ -29,11 +38,6 @@ if TYPE_CHECKING:  # polars, numpy and the dialects load where a function needs 
 
 _Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
-OK, WARN, ERROR, ANOMALY, INSUFFICIENT = "ok", "warn", "error", "anomaly", "insufficient_history"
-#: Statuses that make `pipewarden check` exit 1.
-FAILING = frozenset({WARN, ERROR, ANOMALY})
-#: Worst first: how the status of several checks of one table is summarized.
-SEVERITY = {ERROR: 3, ANOMALY: 2, WARN: 2, INSUFFICIENT: 0, OK: 0}
 
 metrics = sa.Table(
     "pipewarden_metrics",
@@ -101,8 +105,25 @@ class CheckResult:
     run_id: str = ""
 
     @property
+    def evidence(self) -> Evidence:
+        return Evidence(
+            self.table_name,
+            self.check,
+            self.status,
+            self.observed,
+            self.observed_at,
+            self.expected_low,
+            self.expected_high,
+            self.score,
+            self.method,
+            self.reason,
+            self.history_size,
+            self.run_id,
+        )
+
+    @property
     def failing(self) -> bool:
-        return self.status in FAILING
+        return self.evidence.failing
 
 
 def labels_text(labels: dict[str, Any] | None) -> str:
@@ -338,9 +359,3 @@ def latest_check_results(
 
 _RESULT_FIELDS = tuple(f.name for f in fields(CheckResult))
 _CHECKED, _OBSERVED = _RESULT_FIELDS.index("checked_at"), _RESULT_FIELDS.index("observed_at")
-
-
-def worst_status(statuses: Iterable[str]) -> str:
-    """The status a table shows for several checks: error over anomaly/warn over ok."""
-    ranked = sorted(statuses, key=lambda s: SEVERITY.get(s, 0), reverse=True)
-    return ranked[0] if ranked else OK

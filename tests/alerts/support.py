@@ -12,6 +12,7 @@ from pipewarden.config.load import parse_config
 from pipewarden.config.models import PipewardenConfig
 from pipewarden.db.engines import cached_engine
 from pipewarden.records.alerts import Alert, recent_alerts
+from pipewarden.records.evidence import Evidence, Severity
 from pipewarden.records.incidents import Incident, incidents
 from pipewarden.records.tables import ensure_tables
 from tests.fixtures.slack import TOKEN
@@ -49,10 +50,12 @@ def finding(
     check: str = "freshness",
     status: str = "error",
     verdict: Verdict = FAILING,
-    severity: int = 3,
-    **fields: Any,
+    details: dict[str, Any] | None = None,
+    notice: bool = False,
+    **evidence: Any,
 ) -> Finding:
-    return Finding(table, check, status, verdict, severity, **fields)
+    """A finding about `table` and `check`; `evidence` holds the other `Evidence` fields."""
+    return Finding(Evidence(table, check, status, **evidence), verdict, details or {}, notice)
 
 
 def raise_now(config: PipewardenConfig, *findings: Finding, now: datetime = NOW) -> Raised:
@@ -70,4 +73,6 @@ def outbox(config: PipewardenConfig) -> list[Alert]:
 def all_incidents(config: PipewardenConfig) -> list[Incident]:
     with cached_engine(config.warehouse.url).connect() as conn:
         rows = conn.execute(sa.select(incidents).order_by(incidents.c.id)).mappings()
-        return [Incident(**dict(row)) for row in rows]
+        return [
+            Incident(**{**row, "severity": Severity.from_column(row["severity"])}) for row in rows
+        ]

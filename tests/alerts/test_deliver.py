@@ -219,9 +219,7 @@ def test_a_recovery_is_delivered_after_its_opening(
     config = alert_config(warehouse_url, fake_slack.url)
     raise_now(config, finding(), now=NOW)
     raise_now(config, finding(), now=NOW + timedelta(minutes=15))
-    raise_now(
-        config, finding(status="ok", verdict=PASSING, severity=0), now=NOW + timedelta(hours=2)
-    )
+    raise_now(config, finding(status="ok", verdict=PASSING), now=NOW + timedelta(hours=2))
     deliver_pending(config, now=NOW + timedelta(hours=2))
     opened, recovered = fake_slack.posted
     assert "orders · freshness: error" in opened["text"]

@@ -21,6 +21,7 @@ from pipewarden.records.alerts import (
     mark_retry,
     mark_sent,
 )
+from pipewarden.records.evidence import Evidence
 from pipewarden.records.metrics import metrics
 from tests.alerts.support import NOW, alert_config, finding, outbox, raise_now
 from tests.fixtures.slack import TOKEN, FakeSlack
@@ -80,10 +81,8 @@ def test_one_alert_that_cannot_be_rendered_fails_alone(
     engine = cached_engine(warehouse_url)
     broken = Alert(
         created_at=NOW,
-        table_name="orders",
-        check="freshness",
         kind=RECOVERED,
-        status="ok",
+        evidence=Evidence("orders", "freshness", "ok"),
         channel="#shop-data",
         details={"since": f"not a time {TOKEN}"},
     )

@@ -6,28 +6,31 @@ from pipewarden.alerts.deliver import deliver_pending
 from pipewarden.alerts.slack_message import fit_mrkdwn, render
 from pipewarden.config.models import SlackLinks
 from pipewarden.records.alerts import OPENED, RECOVERED, SENT, Alert
+from pipewarden.records.evidence import Evidence
 from tests.alerts.support import NOW, alert_config, finding, outbox, raise_now
 from tests.fixtures.slack import FakeSlack, block_problem
 
 
-def _alert(**fields: object) -> Alert:
-    base: dict[str, object] = {
-        "created_at": NOW,
+def _alert(kind: str = OPENED, details: dict[str, object] | None = None, **fields: object) -> Alert:
+    evidence: dict[str, object] = {
         "table_name": "events",
         "check": "freshness",
-        "kind": OPENED,
         "status": "error",
-        "severity": 3,
-        "id": 7,
-        "incident_id": 3,
         "observed": 14_400.0,
         "expected_low": 0.0,
         "expected_high": 3600.0,
         "method": "sla: age > warn_after warns, age > error_after errs",
         "reason": "newest row 4h 00m old, over error_after 2h 00m",
-        "flow_run_id": "0b6f8e7a-1111-2222-3333-444455556666",
     }
-    return Alert(**{**base, **fields})  # type: ignore[arg-type]
+    return Alert(
+        created_at=NOW,
+        kind=kind,
+        evidence=Evidence(**{**evidence, **fields}),  # type: ignore[arg-type]
+        id=7,
+        incident_id=3,
+        details=details or {},
+        flow_run_id="0b6f8e7a-1111-2222-3333-444455556666",
+    )
 
 
 def test_the_message_says_what_why_and_where_to_look() -> None:

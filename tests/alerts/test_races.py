@@ -17,6 +17,7 @@ from pipewarden.alerts.announce import Raised, raise_alerts
 from pipewarden.alerts.findings import PASSING, Finding
 from pipewarden.db.engines import cached_engine
 from pipewarden.records.alerts import OPENED, RECOVERED, WORSE
+from pipewarden.records.evidence import Severity
 from pipewarden.records.incidents import close_incident, open_incidents, repeat_incident
 from pipewarden.records.tables import ensure_tables
 from tests.alerts.support import NOW, alert_config, all_incidents, finding, outbox, raise_now
@@ -63,16 +64,16 @@ def _race(url: str, first: Sequence[Finding], second: Sequence[Finding]) -> tupl
 
 def test_two_runs_opening_one_incident_count_a_repeat(warehouse_url: str) -> None:
     config = alert_config(warehouse_url)
-    warn = finding(status="warn", severity=2)
+    warn = finding(status="warn")
     first, second = _race(warehouse_url, [warn], [finding(), finding("customers")])
     assert [a.kind for a in first.alerts] == [OPENED]
     # the second's other work committed; its orders finding is a repeat, worse than the warn
-    assert [(a.table_name, a.kind) for a in second.alerts] == [
+    assert [(a.evidence.table_name, a.kind) for a in second.alerts] == [
         ("orders", WORSE),
         ("customers", OPENED),
     ]
     orders, customers = all_incidents(config)
-    assert (orders.occurrences, orders.severity, orders.status) == (2, 3, "error")
+    assert (orders.occurrences, orders.severity, orders.status) == (2, Severity.ERROR, "error")
     assert orders.closed_at is None and customers.closed_at is None
     assert second.alerts[0].incident_id == orders.id
     assert len(outbox(config)) == 3
@@ -81,7 +82,7 @@ def test_two_runs_opening_one_incident_count_a_repeat(warehouse_url: str) -> Non
 def test_a_repeat_after_a_close_elsewhere_opens_a_new_incident(warehouse_url: str) -> None:
     config = alert_config(warehouse_url)
     raise_now(config, finding())
-    back = finding(status="ok", verdict=PASSING, severity=0)
+    back = finding(status="ok", verdict=PASSING)
     first, second = _race(warehouse_url, [back], [finding()])
     assert [a.kind for a in first.alerts] == [RECOVERED]
     assert [a.kind for a in second.alerts] == [OPENED]
@@ -93,7 +94,7 @@ def test_a_repeat_after_a_close_elsewhere_opens_a_new_incident(warehouse_url: st
 def test_a_recovery_already_told_elsewhere_is_not_told_twice(warehouse_url: str) -> None:
     config = alert_config(warehouse_url)
     raise_now(config, finding())
-    back = finding(status="ok", verdict=PASSING, severity=0)
+    back = finding(status="ok", verdict=PASSING)
     first, second = _race(warehouse_url, [back], [back])
     assert [a.kind for a in first.alerts] == [RECOVERED] and second.alerts == []
     assert [a.kind for a in outbox(config)] == [OPENED, RECOVERED]
@@ -109,6 +110,6 @@ def test_updates_touch_only_an_incident_still_open(warehouse_url: str) -> None:
         assert close_incident(conn, stale, NOW) is not None
     with engine.begin() as conn:
         assert close_incident(conn, stale, NOW) is None
-        assert repeat_incident(conn, stale, "error", 3, NOW) is None
+        assert repeat_incident(conn, stale, "error", Severity.ERROR, NOW) is None
     (incident,) = all_incidents(config)
     assert incident.occurrences == 1

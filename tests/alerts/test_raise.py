@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from pipewarden.alerts.findings import PASSING, UNKNOWN
 from pipewarden.db.engines import cached_engine
 from pipewarden.records.alerts import NOTICE, OPENED, PENDING, RECOVERED, WORSE, alerts
+from pipewarden.records.evidence import Severity
 from pipewarden.records.incidents import incidents, open_incident
 from pipewarden.records.tables import ensure_tables
 from tests.alerts.support import (
@@ -26,13 +27,14 @@ def test_a_failure_opens_an_incident_and_waits_in_the_outbox(warehouse_url: str)
     raised = raise_now(config, stale)
     (alert,) = outbox(config)
     assert raised.alerts == [alert]
-    assert (alert.kind, alert.state, alert.channel, alert.status) == (
+    assert (alert.kind, alert.state, alert.channel, alert.evidence.status) == (
         OPENED,
         PENDING,
         "#shop-data",
         "error",
     )
-    assert (alert.observed, alert.expected_high, alert.reason) == (14_400.0, 3600.0, "4h old")
+    seen = alert.evidence
+    assert (seen.observed, seen.expected_high, seen.reason) == (14_400.0, 3600.0, "4h old")
     (incident,) = all_incidents(config)
     assert incident.closed_at is None and alert.incident_id == incident.id
 
@@ -47,16 +49,14 @@ def test_repeats_are_quiet_and_recovery_is_announced_once(warehouse_url: str) ->
     (incident,) = all_incidents(config)
     assert incident.occurrences == 3
 
-    back = raise_now(
-        config, finding(status="ok", verdict=PASSING, severity=0), now=NOW + timedelta(hours=1)
-    )
+    back = raise_now(config, finding(status="ok", verdict=PASSING), now=NOW + timedelta(hours=1))
     assert [a.kind for a in back.alerts] == [RECOVERED]
     recovered = back.alerts[0]
     assert recovered.incident_id == incident.id
     assert recovered.details["seen"] == 3
     assert recovered.details["since"].startswith(NOW.isoformat()[:19])
 
-    quiet = raise_now(config, finding(status="ok", verdict=PASSING, severity=0))
+    quiet = raise_now(config, finding(status="ok", verdict=PASSING))
     assert quiet.alerts == [] and quiet.repeats == 0
     again = raise_now(config, finding(), now=NOW + timedelta(hours=2))
     assert [a.kind for a in again.alerts] == [OPENED]
@@ -67,18 +67,20 @@ def test_repeats_are_quiet_and_recovery_is_announced_once(warehouse_url: str) ->
 def test_worse_is_told_once_and_flapping_stays_quiet(warehouse_url: str) -> None:
     config = alert_config(warehouse_url)
     kinds = []
-    for status, severity in (("warn", 2), ("error", 3), ("warn", 2), ("error", 3)):
-        kinds.append(
-            [a.kind for a in raise_now(config, finding(status=status, severity=severity)).alerts]
-        )
+    for status in ("warn", "error", "warn", "error"):
+        kinds.append([a.kind for a in raise_now(config, finding(status=status)).alerts])
     assert kinds == [[OPENED], [WORSE], [], []]
     (incident,) = all_incidents(config)
-    assert (incident.status, incident.severity, incident.occurrences) == ("error", 3, 4)
+    assert (incident.status, incident.severity, incident.occurrences) == (
+        "error",
+        Severity.ERROR,
+        4,
+    )
 
 
 def test_an_unknown_verdict_neither_repeats_nor_recovers(warehouse_url: str) -> None:
     config = alert_config(warehouse_url)
-    raise_now(config, finding(check="anomaly:latency_p95_seconds", status="anomaly", severity=2))
+    raise_now(config, finding(check="anomaly:latency_p95_seconds", status="anomaly"))
     learning = finding(
         check="anomaly:latency_p95_seconds", status="insufficient_history", verdict=UNKNOWN
     )
@@ -97,13 +99,13 @@ def test_notices_go_out_once_without_an_incident(warehouse_url: str) -> None:
     assert raise_now(config, plain).alerts == []
     assert all_incidents(config) == []
     (alert,) = outbox(config)
-    assert alert.incident_id is None and alert.reason == "repaired 3"
+    assert alert.incident_id is None and alert.evidence.reason == "repaired 3"
 
 
 def test_channels_follow_the_table_owner(warehouse_url: str) -> None:
     config = alert_config(warehouse_url)
     raise_now(config, finding("orders"), finding("customers"), finding("events"))
-    assert [(a.table_name, a.channel) for a in outbox(config)] == [
+    assert [(a.evidence.table_name, a.channel) for a in outbox(config)] == [
         ("orders", "#shop-data"),
         ("customers", "#crm-data"),
         ("events", None),  # the configured default channel, chosen at delivery
@@ -115,16 +117,16 @@ def test_the_database_allows_one_open_incident_per_table_and_check(warehouse_url
     engine = cached_engine(warehouse_url)
     ensure_tables(engine)
     with engine.begin() as conn:
-        assert open_incident(conn, "orders", "freshness", "warn", 2, NOW) is not None
+        assert open_incident(conn, "orders", "freshness", "warn", Severity.WARN, NOW) is not None
     with engine.begin() as conn:  # left out, not an error that would roll back the caller
-        assert open_incident(conn, "orders", "freshness", "error", 3, NOW) is None
+        assert open_incident(conn, "orders", "freshness", "error", Severity.ERROR, NOW) is None
     row = {"table_name": "orders", "check": "freshness", "status": "error", "severity": 3}
     times = {"opened_at": NOW, "last_seen_at": NOW}
     with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:  # the index itself
         conn.execute(incidents.insert().values(**row, **times))
     with engine.begin() as conn:  # a closed one does not count
         conn.execute(incidents.update().values(closed_at=NOW))
-        assert open_incident(conn, "orders", "freshness", "error", 3, NOW) is not None
+        assert open_incident(conn, "orders", "freshness", "error", Severity.ERROR, NOW) is not None
     assert len(all_incidents(config)) == 2
 
 

@@ -20,7 +20,7 @@ from tests.reconcile.support import copy_to_warehouse, create_source, execute, m
 def _outbox(config: PipewardenConfig, check: str | None = None) -> list[Alert]:
     with cached_engine(config.warehouse.url).connect() as conn:
         found = recent_alerts(conn)
-    return [a for a in found if check is None or a.check == check]
+    return [a for a in found if check is None or a.evidence.check == check]
 
 
 def test_a_stale_table_is_told_once_and_its_recovery_too(shop: Shop) -> None:
@@ -30,10 +30,11 @@ def test_a_stale_table_is_told_once_and_its_recovery_too(shop: Shop) -> None:
     run_checks(config)
     run_checks(config)
     (stale,) = _outbox(config, "freshness")
-    assert (stale.kind, stale.status, stale.channel) == (OPENED, "error", "#shop-data")
-    assert stale.observed is not None and 3 * 3600 - 60 < stale.observed < 3 * 3600 + 600
-    assert stale.expected_high == 30 * 60 and "over error_after 2h" in (stale.reason or "")
-    assert stale.method and stale.run_id
+    seen = stale.evidence
+    assert (stale.kind, seen.status, stale.channel) == (OPENED, "error", "#shop-data")
+    assert seen.observed is not None and 3 * 3600 - 60 < seen.observed < 3 * 3600 + 600
+    assert seen.expected_high == 30 * 60 and "over error_after 2h" in (seen.reason or "")
+    assert seen.method and seen.run_id
 
     shop.add(5, minutes_ago=1)
     shop.sync(config)
@@ -57,7 +58,7 @@ def test_a_check_run_and_its_alerts_commit_together(shop: Shop) -> None:
     with engine.connect() as conn:
         recorded = conn.execute(sa.select(sa.func.count()).select_from(check_results)).scalar()
     assert recorded == len(results)
-    assert [a.check for a in _outbox(config)] == ["freshness"]
+    assert [a.evidence.check for a in _outbox(config)] == ["freshness"]
 
 
 def test_a_failed_sync_is_told_and_the_next_success_ends_it(shop: Shop) -> None:
@@ -65,11 +66,12 @@ def test_a_failed_sync_is_told_and_the_next_success_ends_it(shop: Shop) -> None:
     with pytest.raises(Exception, match="not found"):
         shop.sync(broken)
     (failed,) = _outbox(broken)
-    assert (failed.check, failed.kind, failed.status) == ("sync", OPENED, "failed")
-    assert "no_such_table" in (failed.reason or "")
+    assert failed.kind == OPENED
+    assert (failed.evidence.check, failed.evidence.status) == ("sync", "failed")
+    assert "no_such_table" in (failed.evidence.reason or "")
     with cached_engine(broken.warehouse.url).connect() as conn:
         (run_id,) = conn.execute(sa.select(sync_runs.c.run_id)).scalars()
-    assert failed.run_id == run_id
+    assert failed.evidence.run_id == run_id
 
     shop.add(3, minutes_ago=5)
     shop.sync(shop.config())
@@ -86,7 +88,7 @@ def test_a_new_source_column_is_a_notice(shop: Shop) -> None:
     shop.sync(config)
     (notice,) = _outbox(config, "schema")
     assert notice.kind == NOTICE and notice.incident_id is None
-    assert notice.details["added"] == ["coupon"] and "coupon" in (notice.reason or "")
+    assert notice.details["added"] == ["coupon"] and "coupon" in (notice.evidence.reason or "")
 
 
 def test_a_sync_failure_after_the_batches_rolls_back_its_alerts_with_its_outcome(
@@ -114,8 +116,9 @@ def test_reconciliation_differences_open_and_a_whole_clean_run_recovers(
 
     reconcile_table(config, "items")
     (opened,) = _outbox(config, "reconcile")
-    assert (opened.kind, opened.status, opened.observed) == (OPENED, "differences", 1.0)
-    assert "0 missing, 0 extra, 1 changed" in (opened.reason or "")
+    assert opened.kind == OPENED
+    assert (opened.evidence.status, opened.evidence.observed) == ("differences", 1.0)
+    assert "0 missing, 0 extra, 1 changed" in (opened.evidence.reason or "")
 
     # Neither a keys-only sweep nor a clean part of the table can say the table is clean.
     reconcile_table(config, "items", ReconcileOptions(keys_only=True))
@@ -125,7 +128,7 @@ def test_reconciliation_differences_open_and_a_whole_clean_run_recovers(
 
     reconcile_table(config, "items", ReconcileOptions(repair=True))
     opened_again, recovered = _outbox(config, "reconcile")
-    assert recovered.kind == RECOVERED and "repaired 1 rows" in (recovered.reason or "")
+    assert recovered.kind == RECOVERED and "repaired 1 rows" in (recovered.evidence.reason or "")
 
     # Found and repaired in one run, with nothing open: told once as a notice.
     execute(warehouse_url, "DELETE FROM items WHERE id = 2")

@@ -52,7 +52,7 @@ def _alerts(warehouse_url: str) -> dict[str, list[str]]:
         alerts = recent_alerts(conn, limit=50)
     out: dict[str, list[str]] = {}
     for alert in alerts:
-        out.setdefault(alert.check, []).append(f"{alert.kind}: {alert.reason}")
+        out.setdefault(alert.evidence.check, []).append(f"{alert.kind}: {alert.evidence.reason}")
     return out
 
 
