@@ -123,13 +123,6 @@ class AnomalyConfig(_Strict):
         return value
 
 
-class NormalizeRule(_Strict):
-    """One normalization applied to a column before validation (see checks.validation.normalize)."""
-
-    column: str
-    steps: list[str]
-
-
 class ColumnChecks(_Strict):
     """One column's checks written in YAML, compiled to Pandera by `checks.validation.columns`."""
 

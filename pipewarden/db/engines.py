@@ -56,9 +56,3 @@ def connect(engine: Engine) -> Iterator[sa.Connection]:
         raise ConnectionFailed(f"cannot connect to {display_url(engine.url)}: {reason}") from None
     with conn:
         yield conn
-
-
-def check_connection(engine: Engine) -> None:
-    """Connect once, so a wrong URL fails early with a clear message."""
-    with connect(engine) as conn:
-        conn.execute(sa.text("SELECT 1"))

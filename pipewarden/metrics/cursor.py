@@ -4,6 +4,8 @@
 from datetime import UTC, date, datetime, time
 from typing import Any
 
+from pipewarden.records.values import utc
+
 #: The newest cursor value loaded so far, as epoch seconds: freshness is measured from it.
 NEWEST_CURSOR = "newest_cursor_epoch"
 
@@ -11,7 +13,7 @@ NEWEST_CURSOR = "newest_cursor_epoch"
 def cursor_instant(value: Any) -> datetime | None:
     """A cursor value as a UTC instant, or None when the cursor is not a time (a sequence)."""
     if isinstance(value, datetime):
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return utc(value)
     if isinstance(value, date):
         return datetime.combine(value, time(), tzinfo=UTC)
     if isinstance(value, str):

@@ -26,11 +26,10 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-import sqlalchemy as sa
 
 from pipewarden.records.column_samples import DELTA, SAMPLE_SIZE, ColumnSample
-from pipewarden.records.metrics import MetricPoint, write_metrics
-from pipewarden.records.tables import ensure_tables, sync_runs
+from pipewarden.records.metrics import MetricPoint
+from pipewarden.records.values import utc
 
 DISTINCT_SKETCH = 4096
 RESERVOIR = 10_000
@@ -239,12 +238,12 @@ class ProfileAccumulator:
             present = frame.filter(_counted(frame, keys, self.counted_after, self.counted_before))
             hours = present[_AT].dt.truncate("1h").value_counts()
             for hour, n in hours.iter_rows():
-                key = _as_utc(hour)
+                key = utc(hour)
                 self.rows_by_hour[key] = self.rows_by_hour.get(key, 0) + int(n)
 
     def _newer(self, value: Any) -> None:
         if isinstance(value, datetime):
-            value = _as_utc(value)
+            value = utc(value)
         try:
             if self.newest_cursor is None or value > self.newest_cursor:
                 self.newest_cursor = value
@@ -310,29 +309,6 @@ def profile_batch(
     return accumulator
 
 
-def record_profiles(
-    engine: sa.Engine,
-    table: str,
-    run_id: str,
-    profiles: ProfileAccumulator,
-    measured_at: datetime | None = None,
-) -> int:
-    """Write a run's profiles on their own (the sync writes them with the run's metrics).
-
-    The points are stamped with the run's end (`measured_at` overrides), so they line up with
-    its other metrics; the run is not a label, since labels name a series and a run is a point.
-    """
-    ensure_tables(engine)
-    profiles.table_name = profiles.table_name or table
-    with engine.begin() as conn:
-        if measured_at is None:
-            finished = conn.execute(
-                sa.select(sync_runs.c.finished_at).where(sync_runs.c.run_id == run_id)
-            ).scalar()
-            measured_at = _as_utc(finished) if finished is not None else None
-        return write_metrics(conn, profiles.points(measured_at))
-
-
 #: The cursor's column while rows are counted per hour (not a SQL name: no clash with a table's).
 _AT = "pipewarden:cursor"
 
@@ -374,12 +350,7 @@ def _counted(
 def _naive_utc(value: Any) -> datetime | None:
     """A cursor value as naive UTC wall-clock time, or None when it is no instant."""
     if isinstance(value, datetime):
-        return _as_utc(value).replace(tzinfo=None)
+        return utc(value).replace(tzinfo=None)
     if isinstance(value, date):
         return datetime.combine(value, time())
     return None
-
-
-def _as_utc(moment: datetime) -> datetime:
-    """Naive cursor values are UTC wall-clock time, as the sources store them."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

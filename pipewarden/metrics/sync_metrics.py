@@ -11,6 +11,7 @@ from pipewarden.records.column_samples import DELTA, FULL, write_samples
 from pipewarden.records.metrics import MetricPoint, latest_values, write_metrics
 from pipewarden.records.sync_runs import SyncRun
 from pipewarden.records.tables import ensure_tables
+from pipewarden.records.values import utc
 
 
 def run_points(
@@ -65,9 +66,7 @@ def write_sync_metrics(
     profiles: ProfileAccumulator | None = None,
 ) -> int:
     """`record_sync_metrics` in the caller's transaction (the sync writes them with its outcome)."""
-    measured_at = run.finished_at or datetime.now(UTC)
-    if measured_at.tzinfo is None:
-        measured_at = measured_at.replace(tzinfo=UTC)
+    measured_at = utc(run.finished_at or datetime.now(UTC))
     this_run = cursor_instant(profiles.newest_cursor) if profiles is not None else None
     if this_run is None and run.rows_read:
         this_run = cursor_instant(run.new_watermark)

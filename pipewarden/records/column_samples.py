@@ -19,7 +19,7 @@ import json
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from itertools import groupby
 from operator import itemgetter
 from typing import TYPE_CHECKING, NamedTuple, Protocol, TypeVar
@@ -28,6 +28,7 @@ import sqlalchemy as sa
 
 from pipewarden.dialects import dialect_for
 from pipewarden.records.tables import metadata
+from pipewarden.records.values import utc
 
 if TYPE_CHECKING:  # numpy loads with the first sample, not with the table (`pipewarden status`)
     import numpy as np
@@ -78,7 +79,7 @@ def write_samples(
     """Insert samples (in the caller's transaction); drop each table's runs beyond `keep_runs`."""
     rows = [
         {
-            "measured_at": _utc(s.measured_at),
+            "measured_at": utc(s.measured_at),
             "table_name": s.table_name,
             "run_id": s.run_id,
             "load": s.load,
@@ -139,7 +140,7 @@ def read_stored(
     )
     rows = dialect_for(conn.dialect.name).fetch_tuples(conn, q)
     return {
-        name: [StoredSample(_utc(r[1]), *r[2:]) for r in table_rows]
+        name: [StoredSample(utc(r[1]), *r[2:]) for r in table_rows]
         for name, table_rows in groupby(rows, key=itemgetter(0))
     }
 
@@ -214,10 +215,3 @@ def _unpack(blob: bytes) -> np.ndarray:
     if blob[:1] == RAW_FLOAT32:
         return np.frombuffer(blob, dtype="<f4", offset=1).astype(np.float64)
     return np.frombuffer(zlib.decompress(blob), dtype="<f4").astype(np.float64)
-
-
-def _utc(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes: they are UTC, as written."""
-    if moment.tzinfo is UTC:
-        return moment
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

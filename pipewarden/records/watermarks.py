@@ -52,7 +52,3 @@ def write_watermark(
     )
     if updated.rowcount == 0:
         conn.execute(watermarks.insert().values(table_name=table_name, **values))
-
-
-def clear_watermark(conn: sa.Connection, table_name: str) -> None:
-    conn.execute(watermarks.delete().where(watermarks.c.table_name == table_name))

@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from pipewarden.db.engines import ConnectionFailed, cached_engine, check_connection, make_engine
+from pipewarden.db.engines import ConnectionFailed, cached_engine, connect, make_engine
 from pipewarden.db.timeouts import DatabaseTimeout, Timeouts
 from pipewarden.sync.run import sync_table
 from tests.sync.support import make_config, naive_if_needed, orders_source, sync_runs_of, utc
@@ -89,5 +89,5 @@ def test_a_server_that_never_answers_fails_the_connection_in_time():
         engine = make_engine(
             f"postgresql+psycopg://u@127.0.0.1:{port}/db", Timeouts(connect=1, statement=5, lock=1)
         )
-        with pytest.raises(ConnectionFailed, match="timeout expired"):
-            check_connection(engine)
+        with pytest.raises(ConnectionFailed, match="timeout expired"), connect(engine):
+            pass
