@@ -16,6 +16,7 @@ from pipewarden.config import load_config
 from pipewarden.flows.alerts import deliver_after
 from pipewarden.flows.outcome import finish
 from pipewarden.flows.retries import retry_if_transient
+from pipewarden.records.evidence import Severity
 from pipewarden.verdict import FailOn, Problem
 
 ARTIFACT_KEY = "pipewarden-reconcile-streams"
@@ -70,12 +71,18 @@ def reconcile_streams_flow(
     for name, state in states.items():
         if not state.is_completed():
             problems.append(
-                Problem(name, "reconcile", "error", state.message or "failed", "see the task's log")
+                Problem(
+                    name,
+                    "reconcile",
+                    Severity.ERROR,
+                    state.message or "failed",
+                    "see the task's log",
+                )
             )
             continue
         result = state.result()
         results.append(result)
-        problems += [Problem(**p) for p in result["problems"]]
+        problems += [Problem(**{**p, "level": Severity(p["level"])}) for p in result["problems"]]
     rows = [
         {"stream": r["stream"], "finding": kind, "key": str(k)}
         for r in results

@@ -59,8 +59,6 @@ def check(
     """
     from rich.table import Table
 
-    from pipewarden.records.metrics import FAILING
-
     with configured(config, deliver=True) as loaded:
         from pipewarden.events.watch import check_streams
 
@@ -72,7 +70,7 @@ def check(
     for r in results:
         table.add_row(r.table_name, r.check, r.status, (r.reason or "")[:120])
     console.print(table)
-    if any(r.status in FAILING for r in results):
+    if any(r.failing for r in results):
         raise typer.Exit(EXIT_FOUND)
 
 

@@ -34,6 +34,7 @@ from pipewarden.dialects import dialect_for
 from pipewarden.events.delivery import Event, locate
 from pipewarden.events.landing import advance_latest, land, landing_row
 from pipewarden.events.tables import BACKFILL, ensure_stream_tables, landing_table
+from pipewarden.records.evidence import Severity
 from pipewarden.records.metrics import MetricPoint, write_metrics
 from pipewarden.records.reconcile_runs import (
     DiffRecord,
@@ -47,7 +48,7 @@ from pipewarden.records.reconcile_runs import (
 from pipewarden.records.tables import ensure_tables
 from pipewarden.records.values import utc
 from pipewarden.sync.schema import TableShape, reflect
-from pipewarden.verdict import ERROR, WARN, Problem
+from pipewarden.verdict import Problem
 
 CHUNK = 500
 
@@ -78,16 +79,16 @@ class StreamAudit:
         if left:
             detail = f"{len(left)} deliveries missed ({', '.join(left[:5])})"
             action = f"run pipewarden reconcile {self.stream} --repair to backfill them"
-            out.append(Problem(self.stream, "reconcile", ERROR, detail, action))
+            out.append(Problem(self.stream, "reconcile", Severity.ERROR, detail, action))
         if self.unexpected:
             detail = f"{len(self.unexpected)} events the source does not have "
             detail += f"({', '.join(self.unexpected[:5])})"
             action = "look them up in the landing table: a test shop, or a source row deleted"
-            out.append(Problem(self.stream, "reconcile", WARN, detail, action))
+            out.append(Problem(self.stream, "reconcile", Severity.WARN, detail, action))
         if self.backfilled:
             detail = f"{len(self.backfilled)} missed deliveries backfilled from the source"
             action = "nothing to do; frequent misses mean the sender drops webhooks"
-            out.append(Problem(self.stream, "reconcile", WARN, detail, action))
+            out.append(Problem(self.stream, "reconcile", Severity.WARN, detail, action))
         return out
 
     def as_dict(self) -> dict[str, Any]:
@@ -351,7 +352,8 @@ def _record(
             conn, [MetricPoint(now, audit.stream, m, float(v)) for m, v in points.items()]
         )
         finding = from_reconcile_run(run, partial=False)
-        finding = replace(finding, method="source keys over a time window against events received")
+        method = "source keys over a time window against events received"
+        finding = replace(finding, evidence=replace(finding.evidence, method=method))
         raise_alerts(conn, config, [finding], now)
 
     finish_run(engine, run, "success", also=also)
