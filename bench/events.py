@@ -61,6 +61,27 @@ def rss_mib(pid: int) -> float:
     return float("nan")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def backend_pids(url: str, database: str) -> list[int]:
+    """The PostgreSQL server processes serving the benchmark's database (this host)."""
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        pids = conn.execute(
+            sa.text(
+                "SELECT pid FROM pg_stat_activity WHERE datname = :d AND pid <> pg_backend_pid()"
+            ),
+            {"d": database},
+        ).scalars()
+        found = [int(p) for p in pids]
+    engine.dispose()
+    return found
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -361,9 +382,15 @@ def main() -> None:
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
+        backends = backend_pids(url, name)
+        cpu_before = cpu_seconds(receiver.proc.pid), sum(cpu_seconds(p) for p in backends)
+        client_before = time.process_time()
         began = time.monotonic()
         sent = asyncio.run(closed_loop(port, requests, args.connections, args.seconds))
         elapsed = time.monotonic() - began
+        client_cpu = time.process_time() - client_before
+        receiver_cpu = cpu_seconds(receiver.proc.pid) - cpu_before[0]
+        database_cpu = sum(cpu_seconds(p) for p in backends) - cpu_before[1]
         sampling.set()
         rate = len(sent.acked) / elapsed
         p50, p95, p99 = percentiles(sent.latencies)
@@ -375,6 +402,15 @@ def main() -> None:
         print(
             f"   request latency under saturation: p50 {p50:.1f} ms, p95 {p95:.1f} ms, "
             f"p99 {p99:.1f} ms"
+        )
+        per_event = 1000 / max(1, len(sent.acked))
+        print(
+            f"   CPU per acknowledged event: receiver {receiver_cpu * per_event:.3f} ms "
+            f"({receiver_cpu / elapsed:.0%} of a core), "
+            f"PostgreSQL {database_cpu * per_event:.3f} ms "
+            f"({database_cpu / elapsed:.0%}), this client {client_cpu * per_event:.3f} ms "
+            f"({client_cpu / elapsed:.0%}); the receiver alone, given one core, would take "
+            f"{1000 / max(1e-9, receiver_cpu * per_event):,.0f} events/s"
         )
         half = len(memory) // 2
         if memory:
