@@ -37,6 +37,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
@@ -71,13 +72,10 @@ def backend_pids(url: str, database: str) -> list[int]:
     """The PostgreSQL server processes serving the benchmark's database (this host)."""
     engine = sa.create_engine(url)
     with engine.connect() as conn:
-        pids = conn.execute(
-            sa.text(
-                "SELECT pid FROM pg_stat_activity WHERE datname = :d AND pid <> pg_backend_pid()"
-            ),
-            {"d": database},
-        ).scalars()
-        found = [int(p) for p in pids]
+        query = sa.text(
+            "SELECT pid FROM pg_stat_activity WHERE datname = :d AND pid <> pg_backend_pid()"
+        )
+        found = [int(row[0]) for row in conn.execute(query, {"d": database})]
     engine.dispose()
     return found
 
@@ -330,6 +328,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=1000)
     parser.add_argument("--rate-seconds", type=float, default=30)
     parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument(
+        "--no-checks", action="store_true", help="A stream without payload checks (their cost)."
+    )
     args = parser.parse_args()
     try:
         import uvloop
@@ -345,7 +346,7 @@ def main() -> None:
     url = admin.url.set(database=name).render_as_string(hide_password=False)
     folder = Path(tempfile.mkdtemp(prefix="pw-bench-events-"))
     config_path = folder / "pipewarden.yaml"
-    config = {
+    config: dict[str, Any] = {
         "warehouse": {"url": url},
         "sources": {},
         "tables": {},
@@ -356,16 +357,21 @@ def main() -> None:
                 "subject": "json:customer_id",
                 "landing_table": "bench_events",
                 "latest_table": "bench_latest",
-                "fields": {"customer_id": "integer", "total": "float"},
-                "columns": {"total": {"between": [0, None]}},
             }
         },
     }
+    if not args.no_checks:
+        config["streams"][STREAM]["fields"] = {"customer_id": "integer", "total": "float"}
+        config["streams"][STREAM]["columns"] = {"total": {"between": [0, None]}}
     config_path.write_text(yaml.safe_dump(config))
     port = free_port()
     receiver = Receiver(config_path, port)
     print(f"# {command}")
-    print(f"receiver: pipewarden events serve on 127.0.0.1:{port}, warehouse PostgreSQL ({name})")
+    checks = "no payload checks" if args.no_checks else "payload checks on two fields"
+    print(
+        f"receiver: pipewarden events serve on 127.0.0.1:{port}, warehouse PostgreSQL ({name}), "
+        f"{checks}"
+    )
     try:
         receiver.start()
         assert receiver.proc is not None
