@@ -50,8 +50,8 @@ from pipewarden.config.models import PipewardenConfig  # noqa: E402
 from pipewarden.db.engines import cached_engine  # noqa: E402
 from pipewarden.records.column_samples import ColumnSample, write_samples  # noqa: E402
 from pipewarden.records.metrics import as_instant, metric_arrays  # noqa: E402
+from pipewarden.records.migrate import ensure_tables  # noqa: E402
 from pipewarden.records.sync_runs import SyncRun, finish_run, start_run  # noqa: E402
-from pipewarden.records.tables import ensure_tables  # noqa: E402
 
 NOW = datetime(2026, 3, 30, 12, 5, tzinfo=UTC)
 

@@ -81,13 +81,14 @@ def reset_target(url: str) -> None:
             "pipewarden_sync_runs",
             "pipewarden_column_kinds",
             "pipewarden_schema_changes",
+            "pipewarden_alembic_version",
         ):
             conn.execute(f"DROP TABLE IF EXISTS {table} CASCADE")
         conn.execute("DROP TABLE IF EXISTS pipewarden_quarantine CASCADE")
         conn.execute("DROP TABLE IF EXISTS pipewarden_check_failures CASCADE")
-    from pipewarden.records import tables
+    from pipewarden.records import migrate
 
-    tables._created.clear()
+    migrate._current.clear()
 
 
 def floor_load(source: str, target: str, since: str | None = None) -> None:

@@ -81,9 +81,9 @@ def reset_target(url: str) -> None:
         ).fetchall()
         for (name,) in names:
             conn.execute(f'DROP TABLE IF EXISTS "{name}" CASCADE')  # type: ignore[arg-type]
-    from pipewarden.records import tables
+    from pipewarden.records import migrate
 
-    getattr(tables, "_created", set()).clear()
+    migrate._current.clear()
 
 
 def _config(source: str, target: str, table: str, checks: bool, batch_size: int) -> Any:
@@ -127,7 +127,7 @@ def gate_cost(source: str, table: str, batch_size: int, warehouse: str | None) -
     import polars as pl
 
     from pipewarden.checks.validation.schema_gate import SchemaGate, load_schema
-    from pipewarden.records.tables import ensure_tables
+    from pipewarden.records.migrate import ensure_tables
 
     with psycopg.connect(_dsn(source)) as conn:
         cur = conn.execute(f"SELECT * FROM {table} ORDER BY updated_at, order_id")  # type: ignore[arg-type]

@@ -23,6 +23,7 @@ from pipewarden.reconcile.repair import RepairOutcome, hash_text, plan_repair, r
 from pipewarden.reconcile.settle import settle, table_gate
 from pipewarden.reconcile.stream_diff import RowDiff
 from pipewarden.records.metrics import MetricPoint, write_metrics
+from pipewarden.records.migrate import ensure_tables
 from pipewarden.records.reconcile_runs import (
     DiffRecord,
     ReconcileRun,
@@ -30,7 +31,6 @@ from pipewarden.records.reconcile_runs import (
     record_diffs,
     start_run,
 )
-from pipewarden.records.tables import ensure_tables
 
 
 @dataclass

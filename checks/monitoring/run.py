@@ -48,7 +48,7 @@ from pipewarden.records.metrics import (
     write_check_results,
     write_metrics,
 )
-from pipewarden.records.tables import ensure_tables
+from pipewarden.records.migrate import ensure_tables
 
 #: The metrics whose newest point is checked, and how the detector should read them. Volume is
 #: checked per cursor hour (`checks.monitoring.volume`), not per run, whose size follows the

@@ -26,7 +26,7 @@ from pipewarden.db.engines import cached_engine, connect
 from pipewarden.dialects import dialect_for
 from pipewarden.records import quarantine as q
 from pipewarden.records.column_kinds import read_kinds
-from pipewarden.records.tables import ensure_tables
+from pipewarden.records.migrate import ensure_tables
 from pipewarden.sync.load import BatchLoader
 from pipewarden.sync.schema import TableShape, reflect
 from pipewarden.sync.screen import screen, unread_failures

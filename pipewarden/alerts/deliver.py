@@ -41,7 +41,7 @@ from pipewarden.records.alerts import (
     undelivered,
 )
 from pipewarden.records.metrics import write_metrics
-from pipewarden.records.tables import ensure_tables
+from pipewarden.records.migrate import ensure_tables
 
 log = logging.getLogger(__name__)
 

@@ -48,7 +48,7 @@ def show(
     from pipewarden.db.engines import cached_engine, connect
     from pipewarden.records.alerts import recent_alerts
     from pipewarden.records.incidents import open_incidents
-    from pipewarden.records.tables import ensure_tables
+    from pipewarden.records.migrate import ensure_tables
 
     with configured(config, checks=False) as cfg:
         engine = cached_engine(cfg.warehouse.url, cfg.timeouts.engine())
@@ -130,7 +130,7 @@ def send(
     from pipewarden.alerts.deliver import deliver_pending
     from pipewarden.db.engines import cached_engine
     from pipewarden.records.alerts import requeue_failed
-    from pipewarden.records.tables import ensure_tables
+    from pipewarden.records.migrate import ensure_tables
 
     with configured(config) as cfg:
         engine = cached_engine(cfg.warehouse.url, cfg.timeouts.engine())

@@ -39,7 +39,7 @@ def reset(
     from pipewarden.checks.monitoring.run import ANOMALY_METRICS
     from pipewarden.checks.monitoring.volume import VOLUME
     from pipewarden.db.engines import cached_engine
-    from pipewarden.records.tables import ensure_tables
+    from pipewarden.records.migrate import ensure_tables
 
     metrics = [name for name, _ in ANOMALY_METRICS] + [VOLUME]
     if metric not in metrics:

@@ -116,7 +116,7 @@ def status(config: ConfigOption = None, json_output: JsonOption = False) -> None
     from pipewarden.checks.monitoring.state import table_states
     from pipewarden.config.durations import describe
     from pipewarden.db.engines import cached_engine
-    from pipewarden.records.tables import ensure_tables
+    from pipewarden.records.migrate import ensure_tables
 
     with configured(config, checks=False) as cfg:
         now = datetime.now(UTC)

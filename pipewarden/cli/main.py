@@ -19,6 +19,7 @@ from pipewarden.cli.events import events_app
 from pipewarden.cli.quarantine import quarantine_app
 from pipewarden.cli.reconcile import reconcile
 from pipewarden.cli.sync import sync
+from pipewarden.cli.upgrade import upgrade
 
 app = typer.Typer(
     name="pipewarden",
@@ -67,6 +68,7 @@ app.add_typer(baseline_app, name="baseline")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(events_app, name="events")
 app.command()(demo)
+app.command()(upgrade)
 
 
 def main() -> None:

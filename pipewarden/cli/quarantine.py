@@ -52,7 +52,7 @@ def list_(
     """How many rows each table has held, released and superseded; exit 1 if any are held."""
     from pipewarden.db.engines import cached_engine, connect
     from pipewarden.records import quarantine as q
-    from pipewarden.records.tables import ensure_tables
+    from pipewarden.records.migrate import ensure_tables
 
     with configured(config, checks=False) as cfg:
         if table and table not in cfg.tables and table not in cfg.streams:
@@ -109,7 +109,7 @@ def show(
     """The held rows of a table with every reason, oldest first."""
     from pipewarden.db.engines import cached_engine, connect
     from pipewarden.records import quarantine as q
-    from pipewarden.records.tables import ensure_tables
+    from pipewarden.records.migrate import ensure_tables
 
     if status not in (HELD, RELEASED, SUPERSEDED, "all"):
         raise fail(f"--status {status!r}: expected held, released, superseded or all")

@@ -35,7 +35,7 @@ from pipewarden.config import PipewardenConfig, TableConfig
 from pipewarden.db.engines import cached_engine
 from pipewarden.metrics.sync_metrics import cursor_instant
 from pipewarden.records.metrics import MetricPoint, metrics, write_metrics
-from pipewarden.records.tables import ensure_tables
+from pipewarden.records.migrate import ensure_tables
 
 DAYS = 28
 

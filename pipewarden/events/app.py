@@ -32,7 +32,7 @@ from pipewarden.events.rate_limit import RateLimiter
 from pipewarden.events.signatures import SignatureError, verify
 from pipewarden.events.stats import StreamStats
 from pipewarden.events.tables import ensure_stream_tables
-from pipewarden.records.tables import ensure_tables
+from pipewarden.records.migrate import ensure_tables
 
 
 class _TooLarge(Exception):

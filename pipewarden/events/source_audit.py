@@ -36,6 +36,7 @@ from pipewarden.events.landing import advance_latest, land, landing_row
 from pipewarden.events.tables import BACKFILL, ensure_stream_tables, landing_table
 from pipewarden.records.evidence import Severity
 from pipewarden.records.metrics import MetricPoint, write_metrics
+from pipewarden.records.migrate import ensure_tables
 from pipewarden.records.reconcile_runs import (
     DiffRecord,
     ReconcileRun,
@@ -45,7 +46,6 @@ from pipewarden.records.reconcile_runs import (
     record_repairs,
     start_run,
 )
-from pipewarden.records.tables import ensure_tables
 from pipewarden.records.values import utc
 from pipewarden.sync.schema import TableShape, reflect
 from pipewarden.verdict import Problem

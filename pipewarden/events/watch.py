@@ -35,7 +35,7 @@ from pipewarden.records.metrics import (
     write_check_results,
     write_metrics,
 )
-from pipewarden.records.tables import ensure_tables
+from pipewarden.records.migrate import ensure_tables
 from pipewarden.records.values import utc
 
 EVENTS_PER_HOUR = "events_per_hour"

@@ -9,8 +9,8 @@ from pipewarden.metrics.cursor import NEWEST_CURSOR, cursor_instant
 from pipewarden.metrics.profiles import ProfileAccumulator
 from pipewarden.records.column_samples import DELTA, FULL, write_samples
 from pipewarden.records.metrics import MetricPoint, latest_values, write_metrics
+from pipewarden.records.migrate import ensure_tables
 from pipewarden.records.sync_runs import SyncRun
-from pipewarden.records.tables import ensure_tables
 from pipewarden.records.values import utc
 
 

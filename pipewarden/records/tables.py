@@ -1,12 +1,13 @@
-"""The tables pipewarden keeps in the warehouse. Each record type has one writer module."""
+"""The metadata of pipewarden's own warehouse tables, and the tables the sync writes.
 
-import threading
+Every other record module (alerts, metrics, quarantine …) declares its tables on `metadata`
+itself and imports nothing but this module from here; `all_tables` imports them all, so the
+complete schema is found in one place (see `records.migrate` for how a warehouse gets it).
+"""
 
 import sqlalchemy as sa
 
 metadata = sa.MetaData()
-_created: set[str] = set()
-_lock = threading.Lock()
 
 watermarks = sa.Table(
     "pipewarden_watermarks",
@@ -57,59 +58,6 @@ schema_changes = sa.Table(
     sa.Column("detected_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("backfilled_at", sa.DateTime(timezone=True)),
 )
-
-
-def ensure_tables(engine: sa.Engine) -> None:
-    """Create pipewarden's tables where they are missing (idempotent)."""
-    # Modules that add tables to `metadata` register by being imported here.
-    from pipewarden.records import extra_tables  # noqa: F401
-
-    key = engine.url.render_as_string(hide_password=False)
-    with _lock:
-        if key in _created:
-            return
-        try:
-            metadata.create_all(engine, checkfirst=True)
-        except sa.exc.DBAPIError:
-            # Another process created them between the check and the CREATE: check again.
-            metadata.create_all(engine, checkfirst=True)
-        try:
-            add_missing_columns(engine)
-        except sa.exc.DBAPIError:
-            add_missing_columns(engine)  # another process added them meanwhile: check again
-        _created.add(key)
-
-
-def add_missing_columns(engine: sa.Engine) -> list[str]:
-    """Add the columns a newer pipewarden declares to tables an older one created (pipewarden
-    has no migrations: its tables only ever gain nullable columns). Returns what was added."""
-    added: list[str] = []
-    with engine.begin() as conn:
-        names = [t.name for t in metadata.sorted_tables]
-        present = sa.inspect(conn).get_multi_columns(filter_names=names)
-        preparer = conn.dialect.identifier_preparer
-        for table in metadata.sorted_tables:
-            columns = present.get((None, table.name))
-            if columns is None:
-                continue
-            have = {c["name"] for c in columns}
-            for column in table.columns:
-                if column.name in have:
-                    continue
-                if not column.nullable:
-                    raise RuntimeError(
-                        f"{table.name}.{column.name}: a new column that is not nullable "
-                        "cannot be added to an existing warehouse"
-                    )
-                type_sql = column.type.compile(dialect=conn.dialect)
-                conn.execute(
-                    sa.text(
-                        f"ALTER TABLE {preparer.format_table(table)} "
-                        f"ADD COLUMN {preparer.format_column(column)} {type_sql}"
-                    )
-                )
-                added.append(f"{table.name}.{column.name}")
-    return added
 
 
 column_kinds = sa.Table(

@@ -24,6 +24,7 @@ from pipewarden.dialects import dialect_for
 from pipewarden.metrics.profiles import ProfileAccumulator
 from pipewarden.metrics.sync_metrics import write_sync_metrics
 from pipewarden.records.column_kinds import read_kinds, write_kinds
+from pipewarden.records.migrate import ensure_tables
 from pipewarden.records.schema_changes import mark_backfilled, record_added_columns
 from pipewarden.records.sync_runs import (
     SyncRun,
@@ -33,7 +34,6 @@ from pipewarden.records.sync_runs import (
     running_runs,
     start_run,
 )
-from pipewarden.records.tables import ensure_tables
 from pipewarden.records.watermarks import Watermark, read_watermark
 from pipewarden.sync.cursor import effective_lookback, lookback_problem, read_from
 from pipewarden.sync.extract import (

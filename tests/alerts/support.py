@@ -14,7 +14,7 @@ from pipewarden.db.engines import cached_engine
 from pipewarden.records.alerts import Alert, recent_alerts
 from pipewarden.records.evidence import Evidence, Severity
 from pipewarden.records.incidents import Incident, incidents
-from pipewarden.records.tables import ensure_tables
+from pipewarden.records.migrate import ensure_tables
 from tests.fixtures.slack import TOKEN
 
 NOW = datetime(2026, 3, 2, 15, 20, tzinfo=UTC)

@@ -19,7 +19,7 @@ from pipewarden.db.engines import cached_engine
 from pipewarden.records.alerts import OPENED, RECOVERED, WORSE
 from pipewarden.records.evidence import Severity
 from pipewarden.records.incidents import close_incident, open_incidents, repeat_incident
-from pipewarden.records.tables import ensure_tables
+from pipewarden.records.migrate import ensure_tables
 from tests.alerts.support import NOW, alert_config, all_incidents, finding, outbox, raise_now
 
 _WRITES = ("INSERT INTO PIPEWARDEN_INCIDENTS", "UPDATE PIPEWARDEN_INCIDENTS")

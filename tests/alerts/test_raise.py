@@ -10,7 +10,7 @@ from pipewarden.db.engines import cached_engine
 from pipewarden.records.alerts import NOTICE, OPENED, PENDING, RECOVERED, WORSE, alerts
 from pipewarden.records.evidence import Severity
 from pipewarden.records.incidents import incidents, open_incident
-from pipewarden.records.tables import ensure_tables
+from pipewarden.records.migrate import ensure_tables
 from tests.alerts.support import (
     NOW,
     alert_config,

@@ -11,8 +11,8 @@ from pipewarden.db.engines import cached_engine
 from pipewarden.reconcile.run import ReconcileOptions, reconcile_table
 from pipewarden.records.alerts import NOTICE, OPENED, RECOVERED, Alert, alerts, recent_alerts
 from pipewarden.records.metrics import check_results
+from pipewarden.records.migrate import ensure_tables
 from pipewarden.records.sync_runs import sync_runs
-from pipewarden.records.tables import ensure_tables
 from tests.fixtures.shop import Shop
 from tests.reconcile.support import copy_to_warehouse, create_source, execute, make_config
 

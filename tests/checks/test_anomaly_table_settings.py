@@ -15,7 +15,7 @@ from pipewarden.cli.baseline import baseline_app
 from pipewarden.config.load import parse_config
 from pipewarden.db.engines import cached_engine
 from pipewarden.records.metrics import MetricPoint, write_metrics
-from pipewarden.records.tables import ensure_tables
+from pipewarden.records.migrate import ensure_tables
 
 NOW = datetime(2026, 3, 2, 15, 20, tzinfo=UTC)
 LATENCY = "latency_p95_seconds"

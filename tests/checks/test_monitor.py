@@ -21,8 +21,8 @@ from pipewarden.config.models import PipewardenConfig
 from pipewarden.db.engines import cached_engine
 from pipewarden.metrics.sync_metrics import NEWEST_CURSOR
 from pipewarden.records.metrics import MetricPoint, check_results, metrics, write_metrics
+from pipewarden.records.migrate import ensure_tables
 from pipewarden.records.sync_runs import SyncRun, finish_run, start_run
-from pipewarden.records.tables import ensure_tables
 from tests.fixtures.shop import ORDERS, Shop
 
 NOW = datetime(2026, 3, 2, 15, 20, tzinfo=UTC)

@@ -30,7 +30,7 @@ from pipewarden.config.load import parse_config
 from pipewarden.db.engines import cached_engine
 from pipewarden.metrics.sync_metrics import NEWEST_CURSOR
 from pipewarden.records.metrics import MetricPoint, write_metrics
-from pipewarden.records.tables import ensure_tables
+from pipewarden.records.migrate import ensure_tables
 
 NOW = datetime(2026, 3, 2, 15, 20, tzinfo=UTC)
 TABLES = [f"t{i:02d}" for i in range(40)]

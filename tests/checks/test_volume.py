@@ -13,7 +13,7 @@ from pipewarden.config.load import parse_config
 from pipewarden.db.engines import cached_engine
 from pipewarden.metrics.sync_metrics import NEWEST_CURSOR
 from pipewarden.records.metrics import MetricPoint, as_instant, write_metrics
-from pipewarden.records.tables import ensure_tables
+from pipewarden.records.migrate import ensure_tables
 
 NOW = datetime(2026, 3, 2, 15, 20, tzinfo=UTC)
 CHECK = "anomaly:rows_by_cursor_hour"

@@ -28,8 +28,8 @@ from pipewarden.db.engines import cached_engine
 from pipewarden.metrics.sync_metrics import NEWEST_CURSOR
 from pipewarden.reconcile.run import ReconcileOptions, ReconcileReport, reconcile_table
 from pipewarden.records.metrics import CheckResult, MetricPoint, write_metrics
+from pipewarden.records.migrate import ensure_tables
 from pipewarden.records.sync_runs import SyncRun, start_run
-from pipewarden.records.tables import ensure_tables
 from pipewarden.sync.run import SyncOptions, sync_table
 from tests.checks.quarantine_support import ORDERS
 from tests.fixtures.grafana import TOKEN

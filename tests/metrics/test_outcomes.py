@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from pipewarden.db.engines import cached_engine
 from pipewarden.metrics.outcomes import outcome_points
 from pipewarden.records.metrics import metrics, write_metrics
-from pipewarden.records.tables import ensure_tables
+from pipewarden.records.migrate import ensure_tables
 
 
 def test_outcome_and_its_counts_are_written(warehouse_url: str) -> None:

@@ -8,8 +8,8 @@ from pipewarden.db.engines import cached_engine
 from pipewarden.metrics.sync_metrics import NEWEST_CURSOR, record_sync_metrics
 from pipewarden.records.column_samples import read_samples
 from pipewarden.records.metrics import history, metrics
+from pipewarden.records.migrate import ensure_tables
 from pipewarden.records.sync_runs import SyncRun
-from pipewarden.records.tables import ensure_tables
 from tests.fixtures.shop import Shop
 
 

@@ -13,7 +13,7 @@ from pipewarden.records.metrics import (
     metric_arrays,
     write_metrics,
 )
-from pipewarden.records.tables import ensure_tables
+from pipewarden.records.migrate import ensure_tables
 
 T0 = datetime(2026, 3, 2, 10, tzinfo=UTC)
 

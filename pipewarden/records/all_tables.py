@@ -1,0 +1,14 @@
+"""Every pipewarden table on one metadata: importing this registers each record module's tables
+on `records.tables.metadata` (the modules import `tables`; nothing imports back)."""
+
+from pipewarden.records import (  # noqa: F401
+    alerts,
+    column_samples,
+    incidents,
+    metrics,
+    quarantine,
+    reconcile_runs,
+)
+from pipewarden.records.tables import metadata
+
+__all__ = ["metadata"]
