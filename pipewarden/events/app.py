@@ -10,6 +10,8 @@ warehouse cannot commit: the sender retries, nothing was acknowledged).
 from __future__ import annotations
 
 import contextlib
+import logging
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -34,6 +36,8 @@ from pipewarden.events.stats import StreamStats
 from pipewarden.events.tables import ensure_stream_tables
 from pipewarden.records.migrate import ensure_tables
 
+log = logging.getLogger(__name__)
+
 
 class _TooLarge(Exception):
     pass
@@ -57,6 +61,27 @@ def _refuse(status: int, reason: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"status": "refused", "reason": reason, **extra}, status, headers)
 
 
+class _Tables:
+    """pipewarden's tables and the streams' tables, created once the warehouse answers: a
+    receiver started while it is unreachable runs, not ready, and creates them later."""
+
+    def __init__(self, engine: sa.Engine, config: PipewardenConfig) -> None:
+        self.engine = engine
+        self.config = config
+        self.done = False
+        self._lock = threading.Lock()
+
+    def ensure(self) -> None:
+        if self.done:
+            return
+        with self._lock:
+            if not self.done:
+                ensure_tables(self.engine)
+                streams = list(self.config.streams.values())
+                ensure_stream_tables(self.engine, streams, self.config.warehouse.schema_name)
+                self.done = True
+
+
 class _AsgiEndpoint:
     """A handler mounted as a plain ASGI app: Starlette's per-request exception wrapping,
     a fifth of the receiver's time per delivery, is left out (errors still answer 500)."""
@@ -76,7 +101,10 @@ def create_app(config: PipewardenConfig, *, metrics_every: float = 10.0) -> Star
     engine = make_engine(config.warehouse.url, config.timeouts.engine())
     stats = StreamStats()
     run_id = str(uuid.uuid4())
-    writer = GroupCommit(engine, streams, schema, run_id, stats, metrics_every=metrics_every)
+    tables = _Tables(engine, config)
+    writer = GroupCommit(
+        engine, streams, schema, run_id, stats, metrics_every=metrics_every, before=tables.ensure
+    )
     limiters = {n: RateLimiter(s.rate_limit) for n, s in streams.items() if s.rate_limit}
 
     async def receive(request: Request) -> JSONResponse:
@@ -117,6 +145,7 @@ def create_app(config: PipewardenConfig, *, metrics_every: float = 10.0) -> Star
         return JSONResponse({"status": outcome.status, "event_id": item.event_id})
 
     def warehouse_answers() -> None:
+        tables.ensure()
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
 
@@ -134,11 +163,10 @@ def create_app(config: PipewardenConfig, *, metrics_every: float = 10.0) -> Star
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        def prepare() -> None:
-            ensure_tables(engine)
-            ensure_stream_tables(engine, list(streams.values()), schema)
-
-        await anyio.to_thread.run_sync(prepare)
+        try:
+            await anyio.to_thread.run_sync(tables.ensure)
+        except Exception as error:  # noqa: BLE001 - not ready yet: /health says so, writes retry
+            log.warning("warehouse not reachable at start (%s): not ready", type(error).__name__)
         writer.start()
         try:
             yield

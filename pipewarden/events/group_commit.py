@@ -39,6 +39,9 @@ from pipewarden.records.metrics import write_metrics
 log = logging.getLogger(__name__)
 
 STORED, DUPLICATE, REJECTED = "stored", "duplicate", "rejected"
+#: The longest a request waits for its commit before it is answered 503 (senders give up on
+#: a webhook after seconds; the event, if committed later, is a duplicate when redelivered).
+ACK_TIMEOUT = 30.0
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,7 @@ class GroupCommit:
         *,
         max_batch: int = 2000,
         metrics_every: float = 10.0,
+        before: Callable[[], None] = lambda: None,
     ) -> None:
         self.engine = engine
         self.streams = streams
@@ -102,6 +106,8 @@ class GroupCommit:
         self.stats = stats
         self.max_batch = max_batch
         self.metrics_every = metrics_every
+        #: Run before each transaction (creating the tables once the warehouse answers).
+        self.before = before
         self.checks = {n: PayloadChecks(s) for n, s in streams.items() if s.checked}
         self._incoming: queue.SimpleQueue[_Waiting | None] = queue.SimpleQueue()
         self._checked: queue.SimpleQueue[_Waiting | None] = queue.SimpleQueue()
@@ -119,9 +125,14 @@ class GroupCommit:
         self._writer.join(timeout=60)
 
     async def submit(self, stream: str, item: Event | Rejected) -> Outcome:
+        """The delivery's outcome once committed; `WarehouseUnavailable` when its batch could
+        not be, or not within `ACK_TIMEOUT` (committed later, a redelivery is a duplicate)."""
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         self._incoming.put(_Waiting(stream, item, future))
-        return await future
+        try:
+            return await asyncio.wait_for(future, ACK_TIMEOUT)
+        except TimeoutError:
+            raise WarehouseUnavailable(f"not committed within {ACK_TIMEOUT:.0f} s") from None
 
     def _check_loop(self) -> None:
         while True:
@@ -163,6 +174,7 @@ class GroupCommit:
 
     def _write(self, batch: list[_Waiting]) -> None:
         try:
+            self.before()
             with self.engine.begin() as conn:
                 outcomes, count = self._store(conn, batch)
         except Exception as error:  # noqa: BLE001 - whatever failed, nothing is acknowledged

@@ -84,7 +84,7 @@ class Receiver:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, deadline_seconds: float = 90) -> "Receiver":
+    def start(self, deadline_seconds: float = 90, until: str = "/health/ready") -> "Receiver":
         log = open(self.config_path.parent / f"receiver-{self.port}.log", "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "pipewarden.cli.main", "events", "serve"]
@@ -93,17 +93,17 @@ class Receiver:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        self.wait_ready(deadline_seconds)
+        self.wait_ready(deadline_seconds, until)
         return self
 
-    def wait_ready(self, deadline_seconds: float) -> None:
+    def wait_ready(self, deadline_seconds: float, path: str = "/health/ready") -> None:
         deadline = time.monotonic() + deadline_seconds
         while time.monotonic() < deadline:
             assert self.proc is not None
             if self.proc.poll() is not None:
                 raise RuntimeError(f"receiver exited with {self.proc.returncode}: {self.log()}")
             try:
-                if httpx.get(f"{self.url}/health/ready", timeout=2).status_code == 200:
+                if httpx.get(f"{self.url}{path}", timeout=2).status_code == 200:
                     return
             except httpx.TransportError:
                 pass

@@ -19,9 +19,11 @@ from tests.events.receiver import (
     PAY_OLD_SECRET,
     PAY_SECRET,
     SHOP_SECRET,
+    Receiver,
     body_of,
     query,
     stream_config,
+    write_config,
 )
 
 
@@ -201,3 +203,21 @@ def test_health_fails_while_the_warehouse_is_unreachable(postgres, receivers):
             conn.execute(sa.text(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true'))
     assert httpx.get(f"{receiver.url}/health", timeout=30).status_code == 200
     assert _send_shop(receiver.url, _order("h1", 1, datetime.now(UTC))).status_code == 200
+
+
+def test_starts_not_ready_while_the_warehouse_is_unreachable(postgres, tmp_path):
+    url = postgres.new("wh")
+    name = sa.make_url(url).database
+    with postgres.admin.connect() as conn:
+        conn.execute(sa.text(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false'))
+    receiver = Receiver(write_config(tmp_path, stream_config(url))).start(until="/health/live")
+    try:
+        assert httpx.get(f"{receiver.url}/health", timeout=30).status_code == 503
+        assert _send_shop(receiver.url, _order("u1", 1, datetime.now(UTC))).status_code == 503
+        with postgres.admin.connect() as conn:
+            conn.execute(sa.text(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true'))
+        receiver.wait_ready(60)  # the tables are created once the warehouse answers
+        assert _send_shop(receiver.url, _order("u1", 1, datetime.now(UTC))).status_code == 200
+    finally:
+        receiver.stop()
+    assert [r[0] for r in _rows(url, "SELECT event_id FROM shop_events")] == ["u1"]
