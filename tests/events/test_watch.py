@@ -2,6 +2,9 @@
 alerts, events per hour, and the per-source rate limit."""
 
 import json
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -76,6 +79,17 @@ def test_a_silent_stream_alerts_on_its_sla_and_recovers(warehouse_url, tmp_path,
         assert results["freshness"].status == "error"
         assert "newest event 3h" in results["freshness"].reason
         assert _alerts(warehouse_url) == [("freshness", "opened", "error")]
+        # The command line says the same, and exits 1: the stream needs attention.
+        cli = subprocess.run(
+            [sys.executable, "-m", "pipewarden.cli.main", "events", "check", "shop"]
+            + ["--config", str(receiver.config_path)],
+            env={**os.environ, **ENV},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert cli.returncode == 1, cli.stderr
+        assert "freshness" in cli.stdout and "error" in cli.stdout
         assert _send(receiver.url, _event("new", now)).status_code == 200
         results = {r.check: r for r in check_streams(config, ["shop"], now=now)}
         assert results["freshness"].status == "ok"
