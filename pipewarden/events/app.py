@@ -21,7 +21,7 @@ from typing import Any
 import anyio
 import sqlalchemy as sa
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
@@ -44,16 +44,25 @@ class _TooLarge(Exception):
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
+    """The body, refused past `limit` bytes (declared or read) without reading on.
+
+    ASGI's messages are read directly: `Request.stream()` cost a tenth of a delivery's time.
+    """
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _TooLarge
     chunks, size = [], 0
-    async for chunk in request.stream():
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise _TooLarge
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
 def _refuse(status: int, reason: str, **extra: Any) -> JSONResponse:
@@ -90,7 +99,10 @@ class _AsgiEndpoint:
         self.handle = handle
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = await self.handle(Request(scope, receive))
+        try:
+            response = await self.handle(Request(scope, receive))
+        except ClientDisconnect:  # the sender went away mid-body: nobody to answer
+            return
         await response(scope, receive, send)
 
 

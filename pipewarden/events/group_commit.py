@@ -130,7 +130,8 @@ class GroupCommit:
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         self._incoming.put(_Waiting(stream, item, future))
         try:
-            return await asyncio.wait_for(future, ACK_TIMEOUT)
+            async with asyncio.timeout(ACK_TIMEOUT):  # no task per request, as wait_for makes
+                return await future
         except TimeoutError:
             raise WarehouseUnavailable(f"not committed within {ACK_TIMEOUT:.0f} s") from None
 
