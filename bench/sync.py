@@ -27,21 +27,11 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import PG_ADMIN, fresh_database, median_of, report, timed  # noqa: E402
+from bench.sync_floor import DDL, dsn, floor_load  # noqa: E402
 from pipewarden.config.load import parse_config  # noqa: E402
 from pipewarden.sync.run import SyncOptions, sync_table  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-DDL = """
-CREATE TABLE orders (
-    order_id bigint PRIMARY KEY,
-    customer_email text NOT NULL,
-    amount numeric(12,2) NOT NULL,
-    currency char(3) NOT NULL,
-    created_at timestamptz NOT NULL,
-    updated_at timestamptz NOT NULL,
-    attributes jsonb
-)
-"""
 FILL = """
 INSERT INTO orders
 SELECT g, 'customer' || g || '@example.com', round((random() * 1000)::numeric, 2),
@@ -52,17 +42,6 @@ SELECT g, 'customer' || g || '@example.com', round((random() * 1000)::numeric, 2
                           'items', g %% 7, 'segment', 'loyal', 'coupon', NULL)
 FROM generate_series(1, %(rows)s) g
 """
-UPSERT = """
-INSERT INTO orders SELECT * FROM stage
-ON CONFLICT (order_id) DO UPDATE SET customer_email = excluded.customer_email,
-  amount = excluded.amount, currency = excluded.currency, created_at = excluded.created_at,
-  updated_at = excluded.updated_at, attributes = excluded.attributes
-WHERE orders.updated_at <= excluded.updated_at
-"""
-
-
-def dsn(url: str) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql://")
 
 
 def make_source(url: str, rows: int) -> None:
@@ -89,24 +68,6 @@ def reset_target(url: str) -> None:
     from pipewarden.records import migrate
 
     migrate._current.clear()
-
-
-def floor_load(source: str, target: str, since: str | None = None) -> None:
-    """The floor: raw binary COPY out, raw binary COPY in, one upsert."""
-    where = "" if since is None else " WHERE updated_at >= %(since)s"
-    with psycopg.connect(dsn(source)) as src, psycopg.connect(dsn(target)) as dst:
-        dst.execute(DDL.replace("CREATE TABLE orders", "CREATE TABLE IF NOT EXISTS orders"))
-        dst.execute("CREATE TEMP TABLE stage (LIKE orders) ON COMMIT DROP")
-        with src.cursor() as out_cur, dst.cursor() as in_cur:
-            query = f"COPY (SELECT * FROM orders{where}) TO STDOUT (FORMAT BINARY)"
-            with (
-                out_cur.copy(query, {"since": since} if since else None) as out,
-                in_cur.copy("COPY stage FROM STDIN (FORMAT BINARY)") as into,
-            ):
-                for block in out:
-                    into.write(block)
-        dst.execute(UPSERT)
-        dst.commit()
 
 
 def config_for(source: str, target: str) -> object:
