@@ -18,17 +18,21 @@ A check's fitness for its column's type is known only once the table is reflecte
 judged from the text alone (a rule's name, a regex) is checked when the configuration loads.
 """
 
+from __future__ import annotations
+
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandera.polars as pa
 import polars as pl
-from pandera.api.polars.types import PolarsData
 
 from pipewarden.checks.schemas import rules
 from pipewarden.config.models import ColumnChecks, TableConfig
+
+if TYPE_CHECKING:  # pandera loads when a table's checks are built, not with the sync
+    import pandera.polars as pa
+    from pandera.api.polars.types import PolarsData
 
 #: Longest check name kept whole; a longer one (a long `in` list) is shortened: reasons are
 #: grouped and stored by it.
@@ -132,6 +136,8 @@ def with_columns(
     dtypes: Mapping[str, pl.DataType],
 ) -> pa.DataFrameSchema:
     """The table's schema with its YAML column checks added (a schema of them alone if none)."""
+    import pandera.polars as pa
+
     base = schema if schema is not None else pa.DataFrameSchema(name=f"tables.{table.name}")
     for column, spec in table.columns.items():
         checks = _column_checks(spec, dtypes[column])
@@ -151,6 +157,8 @@ def with_columns(
 
 
 def _column_checks(spec: ColumnChecks, dtype: pl.DataType) -> list[pa.Check]:
+    import pandera.polars as pa
+
     checks: list[pa.Check] = []
     if spec.in_ is not None:
         values = [_bound(v, dtype) for v in spec.in_]
@@ -172,6 +180,8 @@ def _column_checks(spec: ColumnChecks, dtype: pl.DataType) -> list[pa.Check]:
 
 
 def _named(rule: NamedRule) -> pa.Check:
+    import pandera.polars as pa
+
     def check(data: PolarsData) -> pl.LazyFrame:
         return data.lazyframe.select(rule.expression(data.key))
 

@@ -6,6 +6,8 @@ a schema reference that does not import, or does not fit its table, into a `Conf
 names the table and the key, before anything is read.
 """
 
+from __future__ import annotations
+
 import importlib
 import importlib.util
 import logging
@@ -13,12 +15,10 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandera.polars as pa
 import polars as pl
 import sqlalchemy as sa
-from pandera.engines import polars_engine
 
 from pipewarden.checks.validation.columns import table_problems as column_problems
 from pipewarden.checks.validation.columns import text_problems, with_columns
@@ -36,6 +36,9 @@ from pipewarden.checks.validation.validate import (
 from pipewarden.config import ConfigError, PipewardenConfig, TableConfig
 from pipewarden.records import quarantine as q
 from pipewarden.sync.schema import TableShape
+
+if TYPE_CHECKING:  # pandera loads with the first schema or column check a table has
+    import pandera.polars as pa
 
 
 @dataclass
@@ -89,6 +92,8 @@ def _moved_schema_module(module_name: str, where: str) -> str:
 
 
 def _load_schema(ref: str, where: str) -> pa.DataFrameSchema:
+    import pandera.polars as pa
+
     module_name, sep, attr = ref.partition(":")
     if not sep or not module_name or not attr:
         raise ConfigError(f"{where}: {ref!r} is not a reference: expected 'module.path:ClassName'")
@@ -124,6 +129,8 @@ def _load_schema(ref: str, where: str) -> pa.DataFrameSchema:
 
 def schema_problems(schema: pa.DataFrameSchema, dtypes: Mapping[str, pl.DataType]) -> list[str]:
     """How a schema does not fit a batch of `dtypes` (missing columns, other types)."""
+    from pandera.engines import polars_engine
+
     problems = []
     for name, column in schema.columns.items():
         if name not in dtypes:

@@ -10,16 +10,19 @@ A failure without a row (a missing column, a column of the wrong type) is not a 
 schema that does not fit the table: that raises `SchemaMismatch` rather than quarantining a batch.
 """
 
+from __future__ import annotations
+
 import copy
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandera.polars as pa
 import polars as pl
-from pandera.errors import SchemaError, SchemaErrors
 
 from pipewarden.checks.validation.row_json import json_value
+
+if TYPE_CHECKING:  # pandera loads with the first schema a table has, not with the sync
+    import pandera.polars as pa
 
 #: Failing values are cut to this many characters before they are stored or shown.
 MAX_VALUE_CHARS = 120
@@ -98,6 +101,8 @@ def _duplicates(prepared: PreparedSchema, batch: pl.DataFrame) -> pl.DataFrame:
 def _validate(
     schema: pa.DataFrameSchema, named: pa.DataFrameSchema, batch: pl.DataFrame
 ) -> pl.DataFrame:
+    from pandera.errors import SchemaError, SchemaErrors
+
     try:
         schema.validate(batch, lazy=True)
     except SchemaErrors as errors:

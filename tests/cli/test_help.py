@@ -59,23 +59,48 @@ def test_help_shows_no_internal_type_labels(command, monkeypatch):
     assert labels == [], f"{' '.join(command)}: {labels}"
 
 
-STATUS_HEAVY = (*HEAVY, "numpy", "pyarrow")
+#: What `status` never needs: the batch libraries, the checks, Prefect, and Alembic (its tables
+#: are at head after the sync, so only their version row is read).
+STATUS_HEAVY = (*HEAVY, "numpy", "pyarrow", "alembic")
+#: What a sync of a table without checks never needs: pandera (and the pandas it brings), the
+#: anomaly detector, Prefect, Alembic at head.
+SYNC_HEAVY = ("scipy", "pandera", "pandas", "hypothesis", "prefect", "alembic")
 
-_STATUS = (
+_RUN = (
     "import sys\n"
     "from pipewarden.cli.main import app\n"
     "try:\n"
-    "    app(['status', '--json', '--config', sys.argv[1]])\n"
+    "    app(sys.argv[2:])\n"
     "except SystemExit:\n"
     "    pass\n"
-    f"print('loaded:', *(m for m in {STATUS_HEAVY!r} if m in sys.modules), file=sys.stderr)\n"
+    "print('loaded:', *(m for m in sys.argv[1].split() if m in sys.modules), file=sys.stderr)\n"
 )
 
 
-@pytest.mark.parametrize("warehouse", ["sqlite", "postgresql"])
-def test_status_reads_a_synced_warehouse_without_the_heavy_libraries(warehouse, tmp_path, request):
-    """`pipewarden status` on a warehouse a sync filled: the tables and engines it touches load
-    no polars, numpy or Arrow (they come with the first batch, not with the table definitions)."""
+def _run_fresh(args: list[str], watched: tuple[str, ...]) -> tuple[str, list[str]]:
+    """Run `pipewarden ARGS` in a fresh interpreter: its stdout, and which of `watched` it
+    imported."""
+    done = subprocess.run(
+        [sys.executable, "-c", _RUN, " ".join(watched), *args],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    (loaded,) = [line for line in done.stderr.splitlines() if line.startswith("loaded:")]
+    return done.stdout, loaded.split()[1:]
+
+
+def test_help_loads_no_database_or_configuration_library():
+    """`pipewarden --help` builds its text from the commands' signatures alone."""
+    out, loaded = _run_fresh(
+        ["--help"], (*HEAVY, "sqlalchemy", "pydantic", "yaml", "psycopg", "alembic")
+    )
+    assert "status" in out
+    assert loaded == []
+
+
+def _synced_config(tmp_path, request, warehouse: str, table: dict[str, object]) -> str:
+    """A configuration whose table `t` (a SQLite source) a sync has loaded into `warehouse`."""
     import sqlalchemy as sa
     import yaml
 
@@ -93,15 +118,37 @@ def test_status_reads_a_synced_warehouse_without_the_heavy_libraries(warehouse, 
             {
                 "warehouse": {"url": target},
                 "sources": {"src": {"url": source}},
-                "tables": {"t": {"source": "src", "primary_key": ["id"], "cursor": "at"}},
+                "tables": {"t": {"source": "src", "primary_key": ["id"], "cursor": "at", **table}},
             }
         )
     )
     synced = CliRunner().invoke(app, ["sync", "--config", str(config)])
     assert synced.exit_code == 0, synced.output
-    done = subprocess.run(
-        [sys.executable, "-c", _STATUS, str(config)], capture_output=True, text=True, check=True
-    )
-    assert '"tables"' in done.stdout, done.stdout
-    (loaded,) = [line for line in done.stderr.splitlines() if line.startswith("loaded:")]
-    assert loaded.split()[1:] == [], done.stderr
+    return str(config)
+
+
+@pytest.mark.parametrize("warehouse", ["sqlite", "postgresql"])
+def test_status_reads_a_synced_warehouse_without_the_heavy_libraries(warehouse, tmp_path, request):
+    """`pipewarden status` on a warehouse a sync filled: the tables and engines it touches load
+    no polars, numpy or Arrow (they come with the first batch, not with the table definitions)."""
+    config = _synced_config(tmp_path, request, warehouse, {})
+    out, loaded = _run_fresh(["status", "--json", "--config", config], STATUS_HEAVY)
+    assert '"tables"' in out, out
+    assert loaded == []
+
+
+@pytest.mark.parametrize(
+    ("checks", "pandera"),
+    [({}, False), ({"columns": {"id": {"between": [0, None]}}}, True)],
+    ids=["without checks", "with a column check"],
+)
+def test_a_sync_loads_pandera_only_for_a_table_with_checks(checks, pandera, tmp_path, request):
+    """A delta of a table without checks leaves pandera (and pandas) unloaded; the same table
+    with a `columns:` check loads it and applies it."""
+    config = _synced_config(tmp_path, request, "sqlite", checks)
+    out, loaded = _run_fresh(["sync", "--json", "--config", config], SYNC_HEAVY)
+    assert '"status": "success"' in out, out
+    if pandera:
+        assert "pandera" in loaded
+    else:
+        assert loaded == []
