@@ -16,7 +16,7 @@ from pipewarden.records.incidents import incidents
 from pipewarden.records.metrics import check_results
 from pipewarden.records.quarantine import quarantine
 from pipewarden.records.tables import sync_runs
-from tests.checks.quarantine_support import ORDERS, make_source, order
+from tests.checks.validation.support import ORDERS, make_source, order
 
 runner = CliRunner()
 FRESH = {"warn_after": "2h", "error_after": "4h"}

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from pipewarden.config import ConfigError, load_config
-from tests.checks.quarantine_support import held, warehouse_keys
+from tests.checks.validation.support import held, warehouse_keys
 
 PIPEWARDEN = Path(sys.executable).with_name("pipewarden")
 

@@ -31,7 +31,7 @@ from pipewarden.records.metrics import CheckResult, MetricPoint, write_metrics
 from pipewarden.records.migrate import ensure_tables
 from pipewarden.records.sync_runs import SyncRun, start_run
 from pipewarden.sync.run import SyncOptions, sync_table
-from tests.checks.quarantine_support import ORDERS
+from tests.checks.validation.support import ORDERS
 from tests.fixtures.grafana import TOKEN
 
 PASSWORD = "reader-password-that-must-never-show-91c2"

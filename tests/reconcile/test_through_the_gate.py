@@ -12,7 +12,7 @@ from pipewarden.config.load import parse_config
 from pipewarden.db.engines import cached_engine
 from pipewarden.reconcile.run import ReconcileOptions, reconcile_table
 from pipewarden.sync.run import SyncOptions, sync_table
-from tests.checks.quarantine_support import ORDERS
+from tests.checks.validation.support import ORDERS
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC).replace(tzinfo=None)
 

@@ -19,7 +19,7 @@ from pipewarden.checks.validation.schema_gate import SchemaGate, load_schema
 from pipewarden.db.engines import make_engine
 from pipewarden.records import quarantine as q
 from pipewarden.records.migrate import ensure_tables
-from tests.checks.quarantine_support import NOW, order_batch
+from tests.checks.validation.support import NOW, order_batch
 
 ORDERS = load_schema("pipewarden.checks.schemas.shop:Orders")
 #: Text that CSV must quote, escape or keep apart from NULL.

@@ -1,4 +1,4 @@
-"""Sources, configs and warehouses for the schema-check and quarantine tests."""
+"""Sources, configs and warehouses for the row validation and quarantine tests."""
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from pipewarden.records.metrics import history
-from tests.checks.quarantine_support import (
+from tests.checks.validation.support import (
     BASE,
     ORDERS,
     balanced,
@@ -37,7 +37,7 @@ def _quarantined_points(warehouse: str) -> list[float]:
 def test_held_rows_read_again_are_not_quarantined_again(
     source_kind: str, make_url: Callable[[str, str], str], warehouse_url: str
 ) -> None:
-    from tests.checks.quarantine_support import sync
+    from tests.checks.validation.support import sync
 
     source = make_url(source_kind, "shop")
     engine = make_source(

@@ -22,9 +22,9 @@ from pipewarden.checks.validation.schema_gate import (
 from pipewarden.checks.validation.validate import SchemaMismatch, reasons_by_row, validate
 from pipewarden.config import ConfigError
 from pipewarden.config.load import parse_config
-from tests.checks.quarantine_support import BATCH_SCHEMA as SCHEMA
-from tests.checks.quarantine_support import NOW
-from tests.checks.quarantine_support import order_batch as orders
+from tests.checks.validation.support import BATCH_SCHEMA as SCHEMA
+from tests.checks.validation.support import NOW
+from tests.checks.validation.support import order_batch as orders
 
 
 def test_every_failure_is_collected_and_counted_per_row():
@@ -202,7 +202,7 @@ def test_artifact_keys_and_no_artifact_outside_a_flow_run():
 def test_verify_schema_refs_against_the_source_tables(sqlite_url):
     import sqlalchemy as sa
 
-    from tests.checks.quarantine_support import ORDERS
+    from tests.checks.validation.support import ORDERS
 
     source = sqlite_url("shop")
     ORDERS.create(sa.create_engine(source))

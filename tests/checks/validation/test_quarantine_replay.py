@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from pipewarden.checks.validation.quarantine_replay import ReplayError, matches, parse_where, replay
 from pipewarden.cli.quarantine import quarantine_app
-from tests.checks.quarantine_support import (
+from tests.checks.validation.support import (
     BASE,
     ORDERS,
     held,

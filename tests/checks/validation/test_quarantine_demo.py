@@ -10,7 +10,7 @@ from pipewarden.checks.validation.report import failure_summary
 from pipewarden.config.load import parse_config
 from pipewarden.demo.config import demo_config
 from pipewarden.demo.sources import DemoSources
-from tests.checks.quarantine_support import balanced, sync
+from tests.checks.validation.support import balanced, sync
 
 CHECKS = {
     "customers": {

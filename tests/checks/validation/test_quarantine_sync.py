@@ -13,7 +13,7 @@ from pipewarden.checks.validation.validate import SchemaMismatch
 from pipewarden.config import ConfigError
 from pipewarden.records.sync_runs import last_runs
 from pipewarden.sync.run import SyncOptions, sync_table
-from tests.checks.quarantine_support import (
+from tests.checks.validation.support import (
     BASE,
     ORDERS,
     balanced,

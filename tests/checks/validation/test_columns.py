@@ -17,7 +17,7 @@ from pipewarden.checks.validation.schema_gate import verify_schema_refs
 from pipewarden.checks.validation.validate import validate
 from pipewarden.config import ConfigError
 from pipewarden.config.load import parse_config
-from tests.checks.quarantine_support import (
+from tests.checks.validation.support import (
     BASE,
     ORDERS,
     balanced,
