@@ -26,7 +26,7 @@ from pipewarden.records.column_samples import (
 )
 from pipewarden.records.metrics import CheckResult, check_results, write_check_results
 from pipewarden.records.migrate import ensure_tables
-from tests.checks.column_reference import reference_column_results
+from tests.checks.monitoring.support import reference_column_results
 
 NOW = datetime(2026, 3, 2, 15, 20, tzinfo=UTC)
 

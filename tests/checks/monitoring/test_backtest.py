@@ -17,7 +17,7 @@ from pipewarden.checks.monitoring.anomaly.windows import score_windows
 from pipewarden.checks.monitoring.backtest import OUTPUT_COLUMNS, infer_kind, run_backtest
 from pipewarden.cli.backtest import backtest
 
-SHARED_SCORER = Path(__file__).resolve().parents[3] / "shared" / "eval" / "score_anomalies.py"
+SHARED_SCORER = Path(__file__).resolve().parents[4] / "shared" / "eval" / "score_anomalies.py"
 
 
 def write_series(path: Path, values: list[float], start: datetime = datetime(2024, 3, 1)) -> None:

@@ -18,7 +18,7 @@ from pipewarden.checks.monitoring.distribution_drift import (
     psi_index,
     sorted_quantiles,
 )
-from tests.checks.column_reference import reference_numeric_drift
+from tests.checks.monitoring.support import reference_numeric_drift
 
 
 def test_trivial_numeric_shift_at_large_n_is_ignored() -> None:
