@@ -6,8 +6,7 @@ from collections.abc import Callable
 import pytest
 
 from pipewarden.reconcile.run import ReconcileOptions, reconcile_table
-from tests.sync.support import make_config
-from tests.sync.test_bad_values import PERMISSIVE, held, prepared, stamp, sync
+from tests.sync.support import PERMISSIVE, held, make_config, prepared, stamp, sync
 
 #: Per source: its column type, a good value, the bad values a permissive source stores.
 BAD = {

@@ -1,5 +1,6 @@
 """Building sources and configurations for sync tests, and the engines they run on."""
 
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -8,9 +9,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
+from pipewarden.checks.validation.schema_gate import gate_for
 from pipewarden.config.load import parse_config
 from pipewarden.config.models import PipewardenConfig
 from pipewarden.db.engines import cached_engine
+from pipewarden.records import quarantine as q
+from pipewarden.sync.run import SyncOptions, sync_table
 
 #: Source and warehouse kinds for the sync scenarios (`make_url` is in tests/fixtures).
 SOURCES = ["postgresql", "mariadb", "sqlite"]
@@ -125,3 +129,73 @@ def normalized(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
             values.append(str(v) if v is not None and not isinstance(v, (int, datetime)) else v)
         out.append(tuple(values))
     return out
+
+
+# Sources as a database stores them: raw DDL without a primary key, bad values written as text.
+
+#: MariaDB stores zero dates and out-of-range values only with this session setting.
+PERMISSIVE = "SET SESSION sql_mode = ''"
+
+TYPES = {
+    "int": {"postgresql": "BIGINT", "mariadb": "BIGINT", "sqlite": "INTEGER"},
+    "text": {"postgresql": "TEXT", "mariadb": "VARCHAR(100)", "sqlite": "TEXT"},
+    "timestamp": {"postgresql": "TIMESTAMPTZ", "mariadb": "DATETIME(6)", "sqlite": "DATETIME"},
+    "naive": {"postgresql": "TIMESTAMP", "mariadb": "DATETIME", "sqlite": "DATETIME"},
+    "date": {"postgresql": "DATE", "mariadb": "DATE", "sqlite": "DATE"},
+    "json": {"postgresql": "JSONB", "mariadb": "LONGTEXT", "sqlite": "JSON"},
+}
+
+
+def kind_of_url(url: str) -> str:
+    return "postgresql" if url.startswith("postgresql") else url.split(":")[0].split("+")[0]
+
+
+def make_source(url: str, extra: dict[str, str]) -> sa.Engine:
+    """`orders(order_id, status, updated_at, …extra)` without a primary key."""
+    engine = sa.create_engine(url)
+    kind = "mariadb" if url.startswith("mysql") else kind_of_url(url)
+    columns = {"order_id": "int", "status": "text", "updated_at": "timestamp", **extra}
+    ddl = ", ".join(f"{name} {TYPES[t][kind]}" for name, t in columns.items())
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"CREATE TABLE orders ({ddl})"))
+    return engine
+
+
+def insert(engine: sa.Engine, rows: Sequence[dict[str, Any]], setup: str | None = None) -> None:
+    """Rows as the database stores them (values as SQL text where they are odd)."""
+    with engine.begin() as conn:
+        if setup:
+            conn.execute(sa.text(setup))
+        for row in rows:
+            names = ", ".join(row)
+            params = ", ".join(f":{n}" for n in row)
+            conn.execute(sa.text(f"INSERT INTO orders ({names}) VALUES ({params})"), row)
+
+
+def prepared(
+    make_url: Callable[[str, str], str],
+    source: str,
+    warehouse: str,
+    rows: Sequence[dict[str, Any]],
+    extra: dict[str, str] | None = None,
+    setup: str | None = None,
+) -> tuple[sa.Engine, str, str]:
+    """A source `orders` holding `rows`, and an empty warehouse: (source engine, urls)."""
+    src_url, wh_url = make_url(source, "src"), make_url(warehouse, "wh")
+    engine = make_source(src_url, extra or {})
+    insert(engine, rows, setup)
+    return engine, src_url, wh_url
+
+
+def stamp(second: int) -> str:
+    return f"2026-03-01 10:00:{second:02d}"
+
+
+def sync(source: str, warehouse: str, checks: dict[str, Any]) -> Any:
+    config = make_config(source, warehouse, **checks)
+    return sync_table(config, "orders", SyncOptions(gate_factory=gate_for))
+
+
+def held(url: str) -> list[q.QuarantineEntry]:
+    with sa.create_engine(url).connect() as conn:
+        return q.entries(conn, "orders")

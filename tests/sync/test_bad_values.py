@@ -6,7 +6,7 @@ the bad values a database accepts can be written as it stores them.
 """
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import pandera.polars as pa
@@ -14,10 +14,18 @@ import polars as pl
 import pytest
 import sqlalchemy as sa
 
-from pipewarden.checks.validation.schema_gate import gate_for
 from pipewarden.records import quarantine as q
-from pipewarden.sync.run import SyncOptions, sync_table
-from tests.sync.support import SOURCES, WAREHOUSES, make_config
+from tests.sync.support import (
+    PERMISSIVE,
+    SOURCES,
+    WAREHOUSES,
+    held,
+    insert,
+    make_config,
+    prepared,
+    stamp,
+    sync,
+)
 
 
 class Orders(pa.DataFrameModel):
@@ -29,74 +37,10 @@ class Orders(pa.DataFrameModel):
 
 CHECKS = {"no-checks": {}, "schema": {"schema": f"{__name__}:Orders"}}
 
-TYPES = {
-    "int": {"postgresql": "BIGINT", "mariadb": "BIGINT", "sqlite": "INTEGER"},
-    "text": {"postgresql": "TEXT", "mariadb": "VARCHAR(100)", "sqlite": "TEXT"},
-    "timestamp": {"postgresql": "TIMESTAMPTZ", "mariadb": "DATETIME(6)", "sqlite": "DATETIME"},
-    "naive": {"postgresql": "TIMESTAMP", "mariadb": "DATETIME", "sqlite": "DATETIME"},
-    "date": {"postgresql": "DATE", "mariadb": "DATE", "sqlite": "DATE"},
-    "json": {"postgresql": "JSONB", "mariadb": "LONGTEXT", "sqlite": "JSON"},
-}
-
-
-def kind_of_url(url: str) -> str:
-    return "postgresql" if url.startswith("postgresql") else url.split(":")[0].split("+")[0]
-
-
-def make_source(url: str, extra: dict[str, str]) -> sa.Engine:
-    """`orders(order_id, status, updated_at, …extra)` without a primary key."""
-    engine = sa.create_engine(url)
-    kind = "mariadb" if url.startswith("mysql") else kind_of_url(url)
-    columns = {"order_id": "int", "status": "text", "updated_at": "timestamp", **extra}
-    ddl = ", ".join(f"{name} {TYPES[t][kind]}" for name, t in columns.items())
-    with engine.begin() as conn:
-        conn.execute(sa.text(f"CREATE TABLE orders ({ddl})"))
-    return engine
-
-
-def insert(engine: sa.Engine, rows: Sequence[dict[str, Any]], setup: str | None = None) -> None:
-    """Rows as the database stores them (values as SQL text where they are odd)."""
-    with engine.begin() as conn:
-        if setup:
-            conn.execute(sa.text(setup))
-        for row in rows:
-            names = ", ".join(row)
-            params = ", ".join(f":{n}" for n in row)
-            conn.execute(sa.text(f"INSERT INTO orders ({names}) VALUES ({params})"), row)
-
-
-def prepared(
-    make_url: Callable[[str, str], str],
-    source: str,
-    warehouse: str,
-    rows: Sequence[dict[str, Any]],
-    extra: dict[str, str] | None = None,
-    setup: str | None = None,
-) -> tuple[sa.Engine, str, str]:
-    """A source `orders` holding `rows`, and an empty warehouse: (source engine, urls)."""
-    src_url, wh_url = make_url(source, "src"), make_url(warehouse, "wh")
-    engine = make_source(src_url, extra or {})
-    insert(engine, rows, setup)
-    return engine, src_url, wh_url
-
-
-def stamp(second: int) -> str:
-    return f"2026-03-01 10:00:{second:02d}"
-
-
-def sync(source: str, warehouse: str, checks: dict[str, Any]) -> Any:
-    config = make_config(source, warehouse, **checks)
-    return sync_table(config, "orders", SyncOptions(gate_factory=gate_for))
-
 
 def warehouse_rows(url: str, columns: str = "order_id, status") -> list[tuple[Any, ...]]:
     with sa.create_engine(url).connect() as conn:
         return [tuple(r) for r in conn.execute(sa.text(f"SELECT {columns} FROM orders ORDER BY 1"))]
-
-
-def held(url: str) -> list[q.QuarantineEntry]:
-    with sa.create_engine(url).connect() as conn:
-        return q.entries(conn, "orders")
 
 
 def reasons_of(entries: list[q.QuarantineEntry]) -> list[tuple[str, str, str | None]]:
@@ -163,8 +107,6 @@ def test_keys_the_merge_cannot_take_are_held_and_the_rest_loads(
     assert (run.rows_read, run.rows_loaded, run.rows_unchanged, run.rows_quarantined) == counts
     assert_second_run_counts_nothing_again(engine, src_url, wh_url, CHECKS[checks], len(entries))
 
-
-PERMISSIVE = "SET SESSION sql_mode = ''"
 
 #: Per case: the source, its extra columns (type, a good value), the bad values it stores
 #: (column, value, the check that holds the row), and the session set-up that lets it store them.
