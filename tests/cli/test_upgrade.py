@@ -12,7 +12,7 @@ from pipewarden.db.engines import make_engine
 from pipewarden.dialects import dialect_for
 from pipewarden.records import migrate
 from pipewarden.records.migrations import HEAD, VERSION_TABLE
-from tests.records.warehouses import add_rows, build_from_snapshot, describe, kept_rows
+from tests.records.support import add_rows, build_from_snapshot, describe, kept_rows
 
 PIPEWARDEN = str(Path(sys.executable).with_name("pipewarden"))
 

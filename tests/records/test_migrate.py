@@ -17,7 +17,7 @@ from pipewarden.records import migrate
 from pipewarden.records.migrate import UpgradeFailed, ensure_tables, upgrade, upgrade_sql
 from pipewarden.records.migrations import HEAD, VERSION_TABLE, stored_version
 from pipewarden.records.migrations.runner import script_directory
-from tests.records.warehouses import (
+from tests.records.support import (
     RELEASES,
     add_rows,
     build_from_snapshot,
