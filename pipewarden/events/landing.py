@@ -132,25 +132,54 @@ def hold_rejected(
     conn: sa.Connection,
     run_id: str,
     held: Sequence[tuple[str, str | None, Any, list[dict[str, Any]]]],
-) -> None:
-    """Quarantine `(stream, event id, what parsed, reasons)` in the caller's transaction."""
+) -> int:
+    """Quarantine `(stream, event id, what parsed, reasons)` in the caller's transaction;
+    returns how many were new.
+
+    Shops retry a refused delivery for hours: one already held as it is (same id, same
+    content) is not held again, so each bad delivery is one entry however often it comes.
+    """
     import polars as pl
 
-    by_stream: dict[str, list[tuple[str | None, Any, list[dict[str, Any]]]]] = {}
+    by_stream: dict[str, dict[tuple[str, str], list[dict[str, Any]]]] = {}
     for stream, event_id, row, reasons in held:
-        by_stream.setdefault(stream, []).append((event_id, row, reasons))
+        entry = (json.dumps({"event_id": event_id}), json.dumps(row, default=str))
+        by_stream.setdefault(stream, {}).setdefault(entry, reasons)
+    new = 0
     for stream, entries in by_stream.items():
+        there = _already_held(conn, stream, entries)
+        fresh = {k: v for k, v in entries.items() if k not in there}
+        if not fresh:
+            continue
         frame = pl.DataFrame(
             {
-                "primary_key": [json.dumps({"event_id": i}) for i, _, _ in entries],
-                "row_json": [json.dumps(r, default=str) for _, r, _ in entries],
+                "primary_key": [key for key, _ in fresh],
+                "row_json": [row for _, row in fresh],
                 "reasons": pl.Series(
-                    [[_reason_text(x) for x in reasons] for _, _, reasons in entries],
+                    [[_reason_text(x) for x in reasons] for reasons in fresh.values()],
                     dtype=pl.List(q.REASON),
                 ),
             }
         )
         q.hold(conn, stream, run_id, frame)
+        new += len(fresh)
+    return new
+
+
+def _already_held(
+    conn: sa.Connection, stream: str, entries: dict[tuple[str, str], Any]
+) -> set[tuple[str, str]]:
+    c = q.quarantine.c
+    keys = sorted({key for key, _ in entries})
+    found: set[tuple[str, str]] = set()
+    for start in range(0, len(keys), CHUNK):
+        query = sa.select(c.primary_key, c.row_json).where(
+            c.table_name == stream,
+            c.status == q.HELD,
+            c.primary_key.in_(keys[start : start + CHUNK]),
+        )
+        found |= {(k, r) for k, r in conn.execute(query).tuples()}
+    return found
 
 
 def _reason_text(reason: dict[str, Any]) -> dict[str, str | None]:

@@ -141,6 +141,8 @@ def test_bad_payloads_are_quarantined_with_reasons(warehouse_url, receivers):
     assert unknown.status_code == 422 and "unknown event type" in unknown.json()["reason"]
     negative = _send_shop(receiver.url, _order("x3", 1, now, total=-5))
     assert negative.status_code == 422
+    again = _send_shop(receiver.url, _order("x3", 1, now, total=-5))  # the shop retries it
+    assert again.status_code == 422 and again.json()["reasons"] == negative.json()["reasons"]
     assert negative.json()["reasons"][0]["column"] == "total"
     wrong_kind = _send_shop(receiver.url, _order("x4", 1, now, customer_id="abc"))
     assert wrong_kind.status_code == 422
