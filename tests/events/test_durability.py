@@ -9,8 +9,7 @@ from datetime import UTC, datetime
 import httpx
 import sqlalchemy as sa
 
-from tests.events.conftest import shopify_headers
-from tests.events.receiver import SHOP_SECRET, Receiver, stream_config, write_config
+from tests.events.support import SHOP_SECRET, Receiver, shopify_headers, stream_config, write_config
 
 SENDERS = 16
 

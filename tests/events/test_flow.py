@@ -8,8 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from pipewarden.events.tables import landing_table
-from tests.events.receiver import ENV, stream_config, write_config
-from tests.events.test_source_audit import _source
+from tests.events.support import ENV, orders_source, stream_config, write_config
 
 
 @pytest.mark.prefect
@@ -20,7 +19,7 @@ def test_reconcile_streams_flow(postgres, tmp_path, monkeypatch, prefect_harness
         monkeypatch.setenv(name, value)
     warehouse, source = postgres.new("wh"), postgres.new("shop")
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
-    _source(source, start)
+    orders_source(source, start)
     config = stream_config(warehouse, source)
     config["streams"]["shop"]["reconcile"]["window"] = "3h"
     path = str(write_config(tmp_path, config))

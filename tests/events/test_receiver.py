@@ -13,8 +13,7 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
-from tests.events.conftest import shopify_headers, stripe_headers
-from tests.events.receiver import (
+from tests.events.support import (
     ENV,
     PAY_OLD_SECRET,
     PAY_SECRET,
@@ -22,7 +21,9 @@ from tests.events.receiver import (
     Receiver,
     body_of,
     query,
+    shopify_headers,
     stream_config,
+    stripe_headers,
     write_config,
 )
 

@@ -8,35 +8,19 @@ import sys
 from datetime import UTC, datetime, timedelta
 
 import httpx
-import sqlalchemy as sa
 
-from tests.events.conftest import shopify_headers
-from tests.events.receiver import ENV, SHOP_SECRET, Receiver, query, stream_config, write_config
+from tests.events.support import (
+    ENV,
+    SHOP_SECRET,
+    Receiver,
+    orders_source,
+    query,
+    shopify_headers,
+    stream_config,
+    write_config,
+)
 
 DROPPED = {3, 11, 17}
-
-
-def _source(url: str, start: datetime) -> None:
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(
-            sa.text(
-                "CREATE TABLE orders (order_id integer PRIMARY KEY, customer_id integer, "
-                "total numeric(10, 2), status text, paid_at timestamptz)"
-            )
-        )
-        rows = [
-            {
-                "id": i,
-                "c": i % 5,
-                "t": i * 1.5,
-                "s": "paid" if i <= 30 else "pending",
-                "at": start + timedelta(minutes=i),
-            }
-            for i in range(1, 41)
-        ]
-        conn.execute(sa.text("INSERT INTO orders VALUES (:id, :c, :t, :s, :at)"), rows)
-    engine.dispose()
 
 
 def _paid(order_id: int, at: datetime) -> bytes:
@@ -65,7 +49,7 @@ def _reconcile(config_path, *args: str) -> subprocess.CompletedProcess[str]:
 def test_stream_reconciliation_finds_exactly_the_dropped_deliveries(postgres, tmp_path):
     warehouse, source = postgres.new("wh"), postgres.new("shop")
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
-    _source(source, start)
+    orders_source(source, start)
     config_path = write_config(tmp_path, stream_config(warehouse, source))
     receiver = Receiver(config_path).start()
     try:

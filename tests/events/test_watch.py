@@ -11,12 +11,12 @@ import httpx
 
 from pipewarden.config.load import parse_config
 from pipewarden.events.watch import EVENTS_PER_HOUR, check_streams
-from tests.events.conftest import shopify_headers
-from tests.events.receiver import (
+from tests.events.support import (
     ENV,
     SHOP_SECRET,
     Receiver,
     query,
+    shopify_headers,
     stream_config,
     write_config,
 )

@@ -1,6 +1,10 @@
-"""A real receiver for tests: `pipewarden events serve` in a process of its own on 127.0.0.1,
-ready once /health/ready answers 200 (polled, with a deadline), and a signing sender."""
+"""What the events tests share: a real receiver (`pipewarden events serve` in a process of its
+own on 127.0.0.1, ready once /health/ready answers 200, polled with a deadline), a signing
+sender, webhook signatures as Shopify and Stripe make them, and an orders source."""
 
+import base64
+import hashlib
+import hmac
 import json
 import os
 import signal
@@ -9,10 +13,12 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
+import sqlalchemy as sa
 import yaml
 
 SHOP_SECRET = "shop-test-secret-7f3a"
@@ -150,3 +156,38 @@ def query(url: str, sql: str, **params: Any) -> list[Any]:
             return list(conn.execute(sa.text(sql), params))
     finally:
         engine.dispose()
+
+
+def orders_source(url: str, start: datetime) -> None:
+    """A source `orders` of 40 orders a minute apart from `start`, the first 30 paid."""
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "CREATE TABLE orders (order_id integer PRIMARY KEY, customer_id integer, "
+                "total numeric(10, 2), status text, paid_at timestamptz)"
+            )
+        )
+        rows = [
+            {
+                "id": i,
+                "c": i % 5,
+                "t": i * 1.5,
+                "s": "paid" if i <= 30 else "pending",
+                "at": start + timedelta(minutes=i),
+            }
+            for i in range(1, 41)
+        ]
+        conn.execute(sa.text("INSERT INTO orders VALUES (:id, :c, :t, :s, :at)"), rows)
+    engine.dispose()
+
+
+def shopify_headers(secret: str, body: bytes) -> dict[str, str]:
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).digest()
+    return {"X-Shopify-Hmac-Sha256": base64.b64encode(digest).decode()}
+
+
+def stripe_headers(secret: str, body: bytes, at: float | None = None) -> dict[str, str]:
+    t = int(time.time() if at is None else at)
+    mac = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+    return {"Stripe-Signature": f"t={t},v1={mac}"}
