@@ -24,7 +24,7 @@ monitor, is adjusted by Benjamini-Hochberg together before anything is called a 
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 
@@ -41,7 +41,7 @@ from pipewarden.checks.monitoring.distribution_drift import (
     numeric_drifts,
     with_q_value,
 )
-from pipewarden.config import PipewardenConfig
+from pipewarden.config import PipewardenConfig, TableConfig
 from pipewarden.records.column_samples import (
     StoredSample,
     by_run,
@@ -49,7 +49,8 @@ from pipewarden.records.column_samples import (
     sample_values,
     summed_counts,
 )
-from pipewarden.records.metrics import ANOMALY, INSUFFICIENT, OK, CheckResult, check_results
+from pipewarden.records.evidence import ANOMALY, INSUFFICIENT, OK
+from pipewarden.records.metrics import CheckResult, check_results
 from pipewarden.records.values import utc
 
 KINDS = ("null_rate", "drift")
@@ -133,77 +134,108 @@ def column_results(
     run_id: str,
     settings: ColumnMonitorSettings | None = None,
 ) -> list[CheckResult]:
-    """Drift and null-rate verdicts of every monitored column of the named tables."""
+    """Drift and null-rate verdicts of every monitored column of the named tables.
+
+    1. Read every table's column samples and the runs earlier checks flagged, in one go.
+    2. Per table, column and monitor, the latest batch against its reference (`_table_tests`):
+       too little of either is a verdict at once (insufficient history); otherwise the null-rate
+       test is computed and the drift comparison kept.
+    3. The drift tests of every column (`_drifts`: the numeric ones in one call).
+    4. Every p-value of the run, drift and null rate, adjusted by Benjamini-Hochberg together.
+    5. The verdicts, their q-values as scores.
+    """
     settings = settings or ColumnMonitorSettings()
     with engine.connect() as conn:
         samples = read_stored(conn, names)
         flagged = flagged_runs(conn, names)
-    compared: list[tuple[str, datetime, _Compared, int]] = []
-    nulls: list[tuple[str, datetime, NullRateTest, int]] = []
-    waiting: list[CheckResult] = []
+    tests = _Tests()
     for name in names:
         runs = by_run(samples.get(name, []))
-        if not runs:
-            continue
-        table = config.tables[name]
-        skip = {*table.primary_key, table.cursor}
-        split = _split(runs, settings)
-        current, earlier = _by_column(split.current), _by_column(split.reference)
-        at = runs[0][0].measured_at
-        for column in [s.column for s in runs[0] if s.column not in skip]:
-            cur, rows = current[column], sum(s.rows for s in current[column])
-            for kind in KINDS:
-                ref = _reference(
-                    earlier.get(column, []), flagged.get((name, kind, column)), settings
-                )
-                if len(ref) < settings.min_reference_runs or rows < settings.drift.min_size:
-                    why = (
-                        f"{column}: {len(ref)} earlier runs with this column and {rows} rows in "
-                        f"the latest batch (needs {settings.min_reference_runs} runs and "
-                        f"{settings.drift.min_size} rows)"
-                    )
-                    check = f"{kind}:{column}"
-                    waiting.append(
-                        CheckResult(
-                            now,
-                            name,
-                            check,
-                            INSUFFICIENT,
-                            observed_at=at,
-                            reason=why,
-                            run_id=run_id,
-                        )
-                    )
-                elif kind == "null_rate":
-                    ref_rows = sum(s.rows for s in ref)
-                    nulled = sum(s.nulls for s in cur)
-                    test = null_rate_test(column, nulled, rows, _nulls(ref), ref_rows)
-                    nulls.append((name, at, test, len(ref)))
-                elif (sides := _compared(column, cur, ref)) is not None:
-                    compared.append((name, at, sides, len(ref)))
-    results = _drifts([c[2] for c in compared], settings.drift)
-    drift = [(name, at, r, runs) for (name, at, _, runs), r in zip(compared, results, strict=True)]
-    tested = [d for d in drift if d[2].test != "none"]
-    q_values = benjamini_hochberg([d[2].p_value for d in tested] + [n[2].p_value for n in nulls])
-    judged = iter(q_values)
+        if runs:
+            _table_tests(tests, name, config.tables[name], runs, flagged, settings, now, run_id)
+    drifts = _drifts([sides for _, sides in tests.drifts], settings.drift)
+    tested = [r.p_value for r in drifts if r.test != "none"]
+    q_values = iter(benjamini_hochberg(tested + [t.p_value for _, t in tests.nulls]))
     out = [
         _drift_result(
-            name,
-            at,
-            r if r.test == "none" else with_q_value(r, next(judged), settings.drift),
-            runs,
+            batch.table,
+            batch.at,
+            r if r.test == "none" else with_q_value(r, next(q_values), settings.drift),
+            batch.runs,
             settings.drift,
             now,
             run_id,
         )
-        for name, at, r, runs in drift
+        for (batch, _), r in zip(tests.drifts, drifts, strict=True)
     ]
-    null_q = q_values[len(tested) :]
     out += [
-        _null_result(name, at, test, q, runs, settings, now, run_id)
-        for (name, at, test, runs), q in zip(nulls, null_q, strict=True)
+        _null_result(batch.table, batch.at, test, next(q_values), batch.runs, settings, now, run_id)
+        for batch, test in tests.nulls
     ]
-    return out + waiting
+    return out + tests.waiting
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """Whose latest batch a test judges: the table, its newest run, the runs it is compared to."""
+
+    table: str
+    at: datetime
+    runs: int
+
+
+@dataclass
+class _Tests:
+    """A check run's column tests before their p-values are adjusted together, and the columns
+    that wait for more history."""
+
+    drifts: list[tuple[_Batch, "_Compared"]] = field(default_factory=list)
+    nulls: list[tuple[_Batch, NullRateTest]] = field(default_factory=list)
+    waiting: list[CheckResult] = field(default_factory=list)
+
+
+def _table_tests(
+    tests: _Tests,
+    name: str,
+    table: TableConfig,
+    runs: list[list[StoredSample]],
+    flagged: dict[tuple[str, str, str], set[datetime]],
+    settings: ColumnMonitorSettings,
+    now: datetime,
+    run_id: str,
+) -> None:
+    """Add one table's tests: each column but the key and the cursor, by each monitor."""
+    skip = {*table.primary_key, table.cursor}
+    split = _split(runs, settings)
+    current, earlier = _by_column(split.current), _by_column(split.reference)
+    at = runs[0][0].measured_at
+    for column in [s.column for s in runs[0] if s.column not in skip]:
+        cur, rows = current[column], sum(s.rows for s in current[column])
+        for kind in KINDS:
+            ref = _reference(earlier.get(column, []), flagged.get((name, kind, column)), settings)
+            batch = _Batch(name, at, len(ref))
+            if len(ref) < settings.min_reference_runs or rows < settings.drift.min_size:
+                why = (
+                    f"{column}: {len(ref)} earlier runs with this column and {rows} rows in "
+                    f"the latest batch (needs {settings.min_reference_runs} runs and "
+                    f"{settings.drift.min_size} rows)"
+                )
+                waiting = CheckResult(
+                    table_name=name,
+                    check=f"{kind}:{column}",
+                    status=INSUFFICIENT,
+                    observed_at=at,
+                    reason=why,
+                    run_id=run_id,
+                    checked_at=now,
+                )
+                tests.waiting.append(waiting)
+            elif kind == "null_rate":
+                ref_rows = sum(s.rows for s in ref)
+                test = null_rate_test(column, _nulls(cur), rows, _nulls(ref), ref_rows)
+                tests.nulls.append((batch, test))
+            elif (sides := _compared(column, cur, ref)) is not None:
+                tests.drifts.append((batch, sides))
 
 
 def _split(runs: list[list[StoredSample]], settings: ColumnMonitorSettings) -> _Split:

@@ -11,9 +11,10 @@ microsecond more is a warning; the same at `error_after`.
 """
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from pipewarden.config.durations import describe
+from pipewarden.records.values import utc
 
 OK, WARN, ERROR = "ok", "warn", "error"
 
@@ -43,8 +44,8 @@ def freshness_status(
         return FreshnessVerdict(
             ERROR, None, None, warn_after, error_after, "no rows with a cursor time loaded yet"
         )
-    age = max(timedelta(0), _utc(now) - _utc(newest_cursor))
-    newest = _utc(newest_cursor)
+    age = max(timedelta(0), utc(now) - utc(newest_cursor))
+    newest = utc(newest_cursor)
     if error_after is not None and age > error_after:
         status, limit = ERROR, f"over error_after {describe(error_after)}"
     elif warn_after is not None and age > warn_after:
@@ -63,8 +64,4 @@ def staleness(last_success: datetime | None, now: datetime) -> timedelta | None:
     """Time since the last successful sync; None if there never was one."""
     if last_success is None:
         return None
-    return max(timedelta(0), _utc(now) - _utc(last_success))
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return max(timedelta(0), utc(now) - utc(last_success))

@@ -30,16 +30,12 @@ from pipewarden.checks.monitoring.anomaly.resets import Reset, reset_instants, s
 from pipewarden.checks.monitoring.column_monitor import column_results
 from pipewarden.checks.monitoring.freshness import describe
 from pipewarden.checks.monitoring.processes import map_tables
-from pipewarden.checks.monitoring.state import TableState, table_states, utc
+from pipewarden.checks.monitoring.state import TableState, table_states
 from pipewarden.checks.monitoring.volume import VOLUME, volume_judge
 from pipewarden.config import PipewardenConfig
 from pipewarden.db.engines import cached_engine
+from pipewarden.records.evidence import ANOMALY, ERROR, INSUFFICIENT, OK, WARN
 from pipewarden.records.metrics import (
-    ANOMALY,
-    ERROR,
-    INSUFFICIENT,
-    OK,
-    WARN,
     CheckResult,
     EpochSeries,
     MetricPoint,
@@ -49,6 +45,7 @@ from pipewarden.records.metrics import (
     write_metrics,
 )
 from pipewarden.records.migrate import ensure_tables
+from pipewarden.records.values import utc
 
 #: The metrics whose newest point is checked, and how the detector should read them. Volume is
 #: checked per cursor hour (`checks.monitoring.volume`), not per run, whose size follows the

@@ -21,7 +21,7 @@ from pipewarden.records.metrics import (
     name_chunks,
 )
 from pipewarden.records.tables import sync_runs
-from pipewarden.records.values import loads
+from pipewarden.records.values import loads, utc
 
 
 @dataclass(frozen=True)
@@ -134,7 +134,3 @@ def _target_max_cursor(engine: sa.Engine, config: PipewardenConfig, name: str) -
             return cursor_instant(conn.execute(query).scalar())
     except sa.exc.SQLAlchemyError:
         return None
-
-
-def utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

@@ -24,10 +24,8 @@ import sqlalchemy as sa
 
 from pipewarden.checks.monitoring.anomaly.detector import DetectorSettings, Verdict
 from pipewarden.metrics.sync_metrics import NEWEST_CURSOR
+from pipewarden.records.evidence import ANOMALY, INSUFFICIENT, OK
 from pipewarden.records.metrics import (
-    ANOMALY,
-    INSUFFICIENT,
-    OK,
     CheckResult,
     EpochSeries,
     as_instant,
@@ -37,6 +35,7 @@ from pipewarden.records.metrics import (
     name_chunks,
 )
 from pipewarden.records.tables import sync_runs
+from pipewarden.records.values import utc
 
 VOLUME = "rows_by_cursor_hour"
 HOUR = timedelta(hours=1)
@@ -131,7 +130,13 @@ def _result(
     the same hour and count is reused: scoring is from the past only, so it would come out the
     same, and checks may run far more often than syncs.
     """
-    base = CheckResult(now, name, f"anomaly:{VOLUME}", INSUFFICIENT, run_id=run_id)
+    base = CheckResult(
+        table_name=name,
+        check=f"anomaly:{VOLUME}",
+        status=INSUFFICIENT,
+        run_id=run_id,
+        checked_at=now,
+    )
     if len(hours) < 2:
         reason = f"no complete cursor hour yet ({len(hours)} hours with rows or after them)"
         return replace(base, reason=reason, history_size=0)
@@ -194,18 +199,16 @@ def _last_success_start(conn: sa.Connection, names: Sequence[str]) -> dict[str, 
         )
         for name, at in conn.execute(sa.select(wanted.c.name, newest)).tuples():
             if at is not None:
-                out[name] = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+                out[name] = utc(at)
     return out
 
 
 def _hour(moment: datetime) -> datetime:
-    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    return moment.replace(minute=0, second=0, microsecond=0)
+    return utc(moment).replace(minute=0, second=0, microsecond=0)
 
 
 def _micros(moment: datetime) -> int:
-    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
-    return (moment - _EPOCH) // timedelta(microseconds=1)
+    return (utc(moment) - _EPOCH) // timedelta(microseconds=1)
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -22,13 +22,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from pipewarden.checks.schemas import rules
 from pipewarden.config.models import ColumnChecks, TableConfig
+from pipewarden.records.values import utc
 
 if TYPE_CHECKING:  # pandera loads when a table's checks are built, not with the sync
     import pandera.polars as pa
@@ -201,7 +202,7 @@ def _bound(value: Any, dtype: pl.DataType) -> Any:
                 moment = datetime.fromisoformat(str(value))
             except ValueError:
                 raise ValueError(f"{value!r} is not a date or an ISO 8601 instant") from None
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        return utc(moment)
     if dtype == pl.Date and isinstance(value, str):
         try:
             return date.fromisoformat(value)

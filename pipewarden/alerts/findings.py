@@ -48,11 +48,11 @@ def from_check_results(results: Iterable[CheckResult]) -> list[Finding]:
     findings = []
     for r in results:
         verdict: Verdict = PASSING
-        if r.evidence.failing:
+        if r.failing:
             verdict = FAILING
-        elif r.evidence.status == INSUFFICIENT:
+        elif r.status == INSUFFICIENT:
             verdict = UNKNOWN
-        findings.append(Finding(r.evidence, verdict))
+        findings.append(Finding(r, verdict))
     return findings
 
 

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pipewarden.config.streams import StreamConfig
+from pipewarden.records.values import utc
 
 #: The most of an unparsable body kept in the quarantine.
 MAX_KEPT_BODY = 4096
@@ -67,8 +68,7 @@ def parse_time(value: Any) -> datetime:
     if isinstance(value, (int, float)):
         return datetime.fromtimestamp(value, UTC)
     if isinstance(value, str):
-        moment = datetime.fromisoformat(value.strip())
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        return utc(datetime.fromisoformat(value.strip()))
     raise ValueError("not a time")
 
 

@@ -22,10 +22,8 @@ from pipewarden.checks.monitoring.freshness import freshness_status
 from pipewarden.config import PipewardenConfig, StreamConfig
 from pipewarden.db.engines import cached_engine
 from pipewarden.events.tables import ensure_stream_tables, landing_table
+from pipewarden.records.evidence import ANOMALY, INSUFFICIENT, OK
 from pipewarden.records.metrics import (
-    ANOMALY,
-    INSUFFICIENT,
-    OK,
     CheckResult,
     EpochSeries,
     MetricPoint,
@@ -185,7 +183,13 @@ def _anomaly(
     if history is None or not len(history[1]):
         reason = f"no {metric} points in the last {settings.history_window.days} days"
         return CheckResult(
-            now, name, check, INSUFFICIENT, reason=reason, history_size=0, run_id=run_id
+            table_name=name,
+            check=check,
+            status=INSUFFICIENT,
+            reason=reason,
+            history_size=0,
+            run_id=run_id,
+            checked_at=now,
         )
     micros, values = history
     verdict = score_tail(micros, values, settings, kind=kind)[-1]

@@ -19,15 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-# The check statuses: the checks import them from here until they import them from evidence.
-from pipewarden.records.evidence import (  # noqa: F401
-    ANOMALY,
-    ERROR,
-    INSUFFICIENT,
-    OK,
-    WARN,
-    Evidence,
-)
+from pipewarden.records.evidence import Evidence
 from pipewarden.records.flow_runs import current_flow_run_id
 from pipewarden.records.tables import metadata
 from pipewarden.records.values import utc as _utc
@@ -86,44 +78,12 @@ class MetricPoint:
     labels: dict[str, Any] | None = None
 
 
-@dataclass(frozen=True)
-class CheckResult:
-    """The outcome of one check of one table, as recorded and shown."""
+@dataclass(frozen=True, kw_only=True)
+class CheckResult(Evidence):
+    """The evidence one check gave about one table, as the check run at `checked_at` recorded
+    it (and `pipewarden check` shows it)."""
 
     checked_at: datetime
-    table_name: str
-    check: str
-    status: str
-    observed: float | None = None
-    observed_at: datetime | None = None
-    expected_low: float | None = None
-    expected_high: float | None = None
-    score: float | None = None
-    method: str | None = None
-    reason: str | None = None
-    history_size: int | None = None
-    run_id: str = ""
-
-    @property
-    def evidence(self) -> Evidence:
-        return Evidence(
-            self.table_name,
-            self.check,
-            self.status,
-            self.observed,
-            self.observed_at,
-            self.expected_low,
-            self.expected_high,
-            self.score,
-            self.method,
-            self.reason,
-            self.history_size,
-            self.run_id,
-        )
-
-    @property
-    def failing(self) -> bool:
-        return self.evidence.failing
 
 
 def labels_text(labels: dict[str, Any] | None) -> str:
@@ -307,8 +267,7 @@ def _check_result_schema() -> dict[str, pl.DataType | type[pl.DataType]]:
     import polars as pl
 
     instant = pl.Datetime("us", "UTC")
-    return {
-        "checked_at": instant,
+    return {  # in the order of `_RESULT_FIELDS`, then the flow run
         "table_name": pl.String,
         "check": pl.String,
         "status": pl.String,
@@ -321,6 +280,7 @@ def _check_result_schema() -> dict[str, pl.DataType | type[pl.DataType]]:
         "reason": pl.String,
         "history_size": pl.Int64,
         "run_id": pl.String,
+        "checked_at": instant,
         "flow_run_id": pl.String,
     }
 
@@ -352,7 +312,7 @@ def latest_check_results(
             values[_CHECKED] = _utc(values[_CHECKED])
             if values[_OBSERVED] is not None:
                 values[_OBSERVED] = _utc(values[_OBSERVED])
-            result = CheckResult(*values)
+            result = CheckResult(**dict(zip(_RESULT_FIELDS, values, strict=True)))
             out[result.table_name].append(result)
     return dict(out)
 

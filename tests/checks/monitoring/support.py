@@ -36,7 +36,8 @@ from pipewarden.checks.monitoring.distribution_drift import (
     with_q_value,
 )
 from pipewarden.records.column_samples import ColumnSample, by_run, read_samples
-from pipewarden.records.metrics import INSUFFICIENT, CheckResult
+from pipewarden.records.evidence import INSUFFICIENT
+from pipewarden.records.metrics import CheckResult
 
 
 def reference_numeric_drift(
@@ -197,7 +198,13 @@ def _waiting(
     )
     return [
         CheckResult(
-            now, name, f"{kind}:{column}", INSUFFICIENT, observed_at=at, reason=why, run_id=run_id
+            table_name=name,
+            check=f"{kind}:{column}",
+            status=INSUFFICIENT,
+            observed_at=at,
+            reason=why,
+            run_id=run_id,
+            checked_at=now,
         )
         for kind in ("null_rate", "drift")
     ]
