@@ -80,7 +80,10 @@ def run_checks(
     for name in names:
         config.table(name)  # unknown names fail before anything is recorded
     now = utc(now or datetime.now(UTC))
-    settings = settings or DetectorSettings()
+    # Each check reports its point's own verdict: the alerts open an incident from it and close
+    # it with a recovery, so an anomaly is not held here (keep_firing_for is the backtest's
+    # picture of an alert rule that holds one).
+    settings = settings or DetectorSettings(keep_firing_for=timedelta(0))
     engine = cached_engine(config.warehouse.url, config.timeouts.engine())
     ensure_tables(engine)
     run_id = str(uuid4())

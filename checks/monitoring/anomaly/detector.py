@@ -121,14 +121,22 @@ class DetectorSettings(BaseModel):
     history_window: timedelta = Field(
         default=timedelta(days=28), description="What score_latest replays."
     )
+    sustained_for: timedelta = Field(
+        default=timedelta(hours=1),
+        description="A change this long (and sustained_points long) fires at a lower score.",
+    )
     sustained_points: int = Field(
-        default=1, ge=1, description="Points in a row that fire together at a lower score."
+        default=4, ge=1, description="Fewest points of a sustained change; 1 turns it off."
     )
     sustained_ratio: float = Field(
         default=0.6,
         gt=0,
         le=1,
-        description="The lower score of sustained points, as a fraction of the threshold.",
+        description="The lower score of a sustained change, as a fraction of the threshold.",
+    )
+    keep_firing_for: timedelta = Field(
+        default=timedelta(hours=1),
+        description="An anomaly keeps firing this long after its last anomalous point.",
     )
 
     @property
@@ -214,12 +222,14 @@ class _Replay:
         self.variance: Any = [nan] * n
         self.method = [""] * n
         self.sustained: Any = [False] * n
+        self.held_from: Any = [-1] * n
 
     def finish(self) -> None:
         for name in ("expected", "low", "high", "score", "rate", "variance"):
             setattr(self, name, np.array(getattr(self, name), dtype=np.float64))
         self.anomaly = np.array(self.anomaly, dtype=bool)
         self.sustained = np.zeros(len(self.anomaly), dtype=bool)
+        self.held_from = np.full(len(self.anomaly), -1, dtype=np.int64)
         self.history = np.array(self.history, dtype=np.int64)
 
 
@@ -285,13 +295,52 @@ def score_tail(
     start = min(int(np.searchsorted(micros, horizon, side="left")), len(micros) - points)
     seconds = micros[start:] // 1_000_000
     x = np.asarray(values, dtype=np.float64)[start:]
-    # The sustained rule reads the scores of the points before the newest ones too.
-    tail = min(len(x), points + settings.sustained_points - 1)
-    replay = _replay(seconds, x, settings, kind, _excluded_mask(seconds, excluded), tail=tail)
+    mask = _excluded_mask(seconds, excluded)
+    # The sustained and keep-firing rules read the verdicts of the points before the newest.
+    # Without keep_firing_for (the checks) only a point beyond the sustained score needs them:
+    # most replays judge the newest points alone, and only those points replay again.
+    extra = _lookbehind(seconds, points, settings)
+    hold = settings.keep_firing_for.total_seconds() > 0
+    replay = _replay(seconds, x, settings, kind, mask, tail=min(len(x), points + extra * hold))
+    if extra and not hold and _maybe_sustained(replay, points, settings):
+        replay = _replay(seconds, x, settings, kind, mask, tail=min(len(x), points + extra))
     return [
         _verdict(_instant(micros[start + i]), x[i], replay, i, settings)
         for i in range(len(x) - points, len(x))
     ]
+
+
+def _sustained_points(step: float, settings: DetectorSettings) -> int:
+    """Points in a row a sustained change needs: `sustained_for` at the series' typical step,
+    and never fewer than `sustained_points` (1: the rule is off)."""
+    if settings.sustained_points <= 1:
+        return 1
+    span = settings.sustained_for.total_seconds()
+    return max(settings.sustained_points, math.ceil(span / step - 1e-9))
+
+
+def _step(seconds: np.ndarray) -> float:
+    """The typical interval between points (the median), as the replay reads it."""
+    step = float(np.median(np.diff(seconds))) if len(seconds) > 1 else 1.0
+    return step if step > 0 else 1.0
+
+
+def _lookbehind(seconds: np.ndarray, points: int, settings: DetectorSettings) -> int:
+    """Points before the newest `points` whose verdicts the rules over several points read:
+    those within keep_firing_for of the first one wanted, and a sustained run before each."""
+    if len(seconds) == 0:
+        return 0
+    since = int(seconds[-points]) - settings.keep_firing_for.total_seconds()
+    held = len(seconds) - points - int(np.searchsorted(seconds, since, side="left"))
+    return max(0, held) + _sustained_points(_step(seconds), settings) - 1
+
+
+def _maybe_sustained(replay: _Replay, points: int, settings: DetectorSettings) -> bool:
+    """Whether one of the newest `points` could end a sustained change (its score is beyond
+    the sustained score and it is no anomaly by itself)."""
+    lower = settings.sustained_ratio * settings.effective_threshold
+    newest = slice(len(replay.score) - points, None)
+    return bool(np.any((np.abs(replay.score[newest]) >= lower) & ~replay.anomaly[newest]))
 
 
 def _seconds(timestamps: Sequence[datetime], unit: timedelta = timedelta(seconds=1)) -> np.ndarray:
@@ -372,25 +421,66 @@ def _replay(
     out.finish()
     if s.count:
         _apply_count_model(x, out, s.band.thr, 0 if tail is None else max(0, s.n - tail))
-    _mark_sustained(out, settings, s.skipped)
+    # Rules over several points, for the points whose verdicts are wanted (`score_tail` asks
+    # for enough points before them); earlier points keep their own flags.
+    first = 0 if tail is None else max(0, s.n - tail)
+    _mark_sustained(out, settings, x, s.skipped, _sustained_points(s.step, settings), first)
+    _keep_firing(out, s.times, settings, first, s.skipped)
     return out
 
 
-def _mark_sustained(out: _Replay, settings: DetectorSettings, skipped: np.ndarray) -> None:
-    """Flags the points that end `sustained_points` scores in a row beyond
-    `sustained_ratio * threshold` on the same side: a shift or a ramp that stays inside the
-    band point by point, but is too long to be noise. It only adds flags: what the baseline
+def _mark_sustained(
+    out: _Replay,
+    settings: DetectorSettings,
+    x: np.ndarray,
+    skipped: np.ndarray,
+    k: int,
+    first: int,
+) -> None:
+    """Flags the points that end `k` scores in a row (`sustained_for`, at least
+    `sustained_points`) beyond `sustained_ratio * threshold` on the same side, each by at least
+    the smallest change (abs_floor, rel_floor): a shift or a ramp that stays inside the band
+    point by point, but lasts too long to be noise. It only adds flags: what the baseline
     learned is unchanged (the level follows a lasting change by itself)."""
-    k = settings.sustained_points
     if k <= 1 or len(out.score) < k:
         return
     lower = settings.sustained_ratio * settings.effective_threshold
-    judged = ~np.isnan(out.expected) & ~skipped
+    with np.errstate(invalid="ignore"):
+        change = np.abs(x - out.expected)
+        floor = np.maximum(settings.abs_floor, settings.rel_floor * np.abs(out.expected))
+        judged = ~np.isnan(out.expected) & ~skipped & (change >= floor)
+    judged[:first] = False
     for side in (out.score >= lower, out.score <= -lower):
         beyond = (side & judged).astype(np.int64)
         runs = np.convolve(beyond, np.ones(k, dtype=np.int64))[: len(beyond)] == k
         out.sustained |= runs & ~out.anomaly
     out.anomaly |= out.sustained
+
+
+def _keep_firing(
+    out: _Replay, times: np.ndarray, settings: DetectorSettings, first: int, skipped: np.ndarray
+) -> None:
+    """An anomaly keeps firing for `keep_firing_for` after its last anomalous point (as
+    Prometheus' keep_firing_for): an incident that dips into the band for a point or two is
+    one alert, not a new one each time it comes back. Decided from the past only; a held point
+    carries the score of the anomaly it holds, and no point is learned for it. Anomalies inside
+    `excluded` windows (maintenance) hold nothing."""
+    hold = settings.keep_firing_for.total_seconds()
+    fired = np.flatnonzero(out.anomaly & ~skipped)
+    if hold <= 0 or len(fired) == 0:
+        return
+    last = np.full(len(out.anomaly), -1, dtype=np.int64)
+    last[fired] = fired
+    last = np.maximum.accumulate(last)
+    previous = np.concatenate(([-1], last[:-1]))  # the last anomaly strictly before each point
+    judged = ~np.isnan(out.expected)
+    held = ~out.anomaly & judged & (previous >= 0)
+    held[:first] = False
+    held &= times - times[np.maximum(previous, 0)] <= hold
+    rows = np.flatnonzero(held)
+    out.held_from[rows] = previous[rows]
+    out.score[rows] = out.score[previous[rows]]
+    out.anomaly[rows] = True
 
 
 class _Series:
@@ -409,8 +499,7 @@ class _Series:
         self.settings, self.kind, self.count = settings, kind, kind == "count"
         self.seconds, self.x = seconds, x
         self.y = np.log1p(np.maximum(x, 0.0)) if self.count else x
-        step = float(np.median(np.diff(seconds))) if n > 1 else 1.0
-        self.step = step if step > 0 else 1.0
+        self.step = _step(seconds)
         window = int(settings.level_window.total_seconds() / self.step)
         self.level_points = max(settings.level_points, window)
         self.times = seconds.astype(np.float64)
@@ -830,13 +919,22 @@ def _verdict(
         low, high, score = float(replay.low[i]), float(replay.high[i]), float(replay.score[i])
         anomalous = bool(replay.anomaly[i])
         band = f"the expected band [{low:.4g}, {high:.4g}]"
-        if replay.sustained[i]:
+        if replay.held_from[i] >= 0:
+            ago = i - int(replay.held_from[i])
+            reason = (
+                f"{value:g} within {band}; the anomaly {ago} points earlier (score {score:+.1f}) "
+                f"keeps firing for {_duration(settings.keep_firing_for.total_seconds())} after "
+                "its last anomalous point"
+            )
+        elif replay.sustained[i]:
             side = "above" if score > 0 else "below"
             lower = settings.sustained_ratio * settings.effective_threshold
             reason = (
-                f"{value:g} within {band}, but the last {settings.sustained_points} points all "
-                f"lie {side} the expected value by a score of {lower:.2g} or more (score "
-                f"{score:+.1f}, {history} points of history): a lasting change"
+                f"{value:g} within {band}, but the points of the last "
+                f"{_duration(settings.sustained_for.total_seconds())} (at least "
+                f"{settings.sustained_points}) all lie {side} the expected value by a score of "
+                f"{lower:.2g} or more (score {score:+.1f}, {history} points of history): "
+                "a lasting change"
             )
         elif anomalous:
             side = "above" if value > high else "below"

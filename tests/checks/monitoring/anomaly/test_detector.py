@@ -54,7 +54,11 @@ def test_hour_of_day_anomaly_is_found_from_the_season_alone() -> None:
     high = verdicts[spike].expected_high
     assert verdicts[spike].is_anomaly and high is not None and high < 140
     assert "period 1d" in verdicts[spike].method
-    assert flagged(verdicts) == [spike]
+    # One incident: the spike, held for keep_firing_for (an hour: the next point) by default.
+    assert flagged(verdicts) == [spike, spike + 1]
+    assert "keeps firing" in verdicts[spike + 1].reason
+    alone = detect_series(stamps, values, DetectorSettings(keep_firing_for=timedelta(0)))
+    assert flagged(alone) == [spike]
 
 
 def test_silent_until_minimum_history_then_explains_every_verdict() -> None:
@@ -246,7 +250,12 @@ def test_score_tail_gives_the_last_verdicts_of_one_replay_of_the_window(kind: st
         v.model_dump(exclude={"timestamp"}) for v in window[-2:]
     ]
     assert [v.timestamp for v in tail] == [t.replace(tzinfo=UTC) for t in stamps[-2:]]
-    assert tail[0].is_anomaly and not tail[1].is_anomaly
+    assert tail[0].is_anomaly
+    # The burst stays out of the newest's past: the newest is inside its band, held only by
+    # keep_firing_for (an hour after the burst).
+    assert tail[1].expected_low is not None and tail[1].expected_high is not None
+    assert tail[1].expected_low <= tail[1].observed <= tail[1].expected_high
+    assert "keeps firing" in tail[1].reason
 
 
 def test_score_tail_replays_at_least_the_points_it_is_asked_for() -> None:
@@ -361,3 +370,36 @@ def test_a_lasting_shift_inside_the_band_fires_after_sustained_points() -> None:
         settings,
     )
     assert latest[-1].is_anomaly
+    # As the checks score (no keep_firing_for): one replay of the newest point, then one with
+    # the points before it, since it lies beyond the sustained score.
+    checks = settings.model_copy(update={"keep_firing_for": timedelta(0)})
+    newest = score_tail(
+        np.array([int(t.timestamp() * 1e6) for t in stamps[: fired[0] + 1]]),
+        values[: fired[0] + 1],
+        checks,
+    )
+    assert newest[-1].is_anomaly and "lasting change" in newest[-1].reason
+
+
+def test_a_flickering_incident_keeps_firing_as_one_alert() -> None:
+    """An outage that comes back into the band for a point now and then is one run of flags
+    (keep_firing_for), decided from the past only; after it the series is quiet again."""
+    stamps = hourly(30)
+    rng = np.random.default_rng(23)
+    values = 100 + rng.normal(0, 2, len(stamps))
+    start = 20 * 24
+    for i in range(start, start + 8):
+        values[i] = 100.0 if i % 3 == 2 else 40.0  # every third point looks normal
+    held = detect_series(stamps, values, DetectorSettings(season="none"))
+    plain = detect_series(
+        stamps, values, DetectorSettings(season="none", keep_firing_for=timedelta(0))
+    )
+    assert len(group_incidents(plain)) > 1
+    (incident,) = group_incidents(held)
+    assert incident.start == stamps[start]
+    assert not any(v.is_anomaly for v in held[start + 10 :])
+    # The same verdicts whatever comes later: nothing is decided from the future.
+    prefix = detect_series(
+        stamps[: start + 5], values[: start + 5], DetectorSettings(season="none")
+    )
+    assert [v.is_anomaly for v in prefix] == [v.is_anomaly for v in held[: start + 5]]

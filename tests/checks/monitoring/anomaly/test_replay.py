@@ -75,6 +75,11 @@ def series_cases() -> list[tuple[str, np.ndarray, Kind, DetectorSettings, list[t
     cases.append(
         ("declared season", with_events(seasonal(30, 6, "gauge", False), 7), "gauge", declared, [])
     )
+    early = DetectorSettings(sustained_points=6)
+    for kind in ("gauge", "count"):
+        events = with_events(seasonal(30, 10, kind), 11)  # type: ignore[arg-type]
+        events[300:330] *= 1.4  # a lasting change, mostly inside the band
+        cases.append((f"{kind} sustained", events, kind, early, []))  # type: ignore[arg-type]
     loose = DetectorSettings(rel_floor=1.5, abs_floor=5.0, level_points=10)
     cases.append(("wide floors", with_events(seasonal(30, 8, "gauge"), 9), "gauge", loose, []))
     return cases
