@@ -21,10 +21,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from pipewarden.records.evidence import Evidence
-from pipewarden.records.tables import metadata
+from pipewarden.records.tables import RowId, metadata
 from pipewarden.records.values import utc
-
-_Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
 #: What an alert tells: a new incident, one that got worse, its end, or a one-off event.
@@ -33,9 +31,9 @@ OPENED, WORSE, RECOVERED, NOTICE = "opened", "worse", "recovered", "notice"
 alerts = sa.Table(
     "pipewarden_alerts",
     metadata,
-    sa.Column("id", _Id, primary_key=True, autoincrement=True),
+    sa.Column("id", RowId, primary_key=True, autoincrement=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("incident_id", _Id),
+    sa.Column("incident_id", RowId),
     sa.Column("table_name", sa.String(200), nullable=False),
     sa.Column("check", sa.String(300), nullable=False),
     sa.Column("kind", sa.String(20), nullable=False),

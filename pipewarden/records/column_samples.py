@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, NamedTuple, Protocol, TypeVar
 import sqlalchemy as sa
 
 from pipewarden.dialects import dialect_for
-from pipewarden.records.tables import metadata
+from pipewarden.records.tables import RowId, metadata
 from pipewarden.records.values import utc
 
 if TYPE_CHECKING:  # numpy loads with the first sample, not with the table (`pipewarden status`)
@@ -39,12 +39,11 @@ RAW_FLOAT32 = b"\x01"
 KEEP_RUNS = 48
 FULL, DELTA = "full", "delta"
 
-_Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 column_samples = sa.Table(
     "pipewarden_column_samples",
     metadata,
-    sa.Column("id", _Id, primary_key=True, autoincrement=True),
+    sa.Column("id", RowId, primary_key=True, autoincrement=True),
     sa.Column("measured_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("table_name", sa.String(200), nullable=False),
     sa.Column("run_id", sa.String(36), nullable=False),

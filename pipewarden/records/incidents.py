@@ -18,15 +18,13 @@ import sqlalchemy as sa
 
 from pipewarden.dialects import dialect_for
 from pipewarden.records.evidence import Severity
-from pipewarden.records.tables import metadata
+from pipewarden.records.tables import RowId, metadata
 from pipewarden.records.values import utc
-
-_Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 incidents = sa.Table(
     "pipewarden_incidents",
     metadata,
-    sa.Column("id", _Id, primary_key=True, autoincrement=True),
+    sa.Column("id", RowId, primary_key=True, autoincrement=True),
     sa.Column("table_name", sa.String(200), nullable=False),
     sa.Column("check", sa.String(300), nullable=False),
     #: The latest failing status (warn, error, anomaly, failed, differences).

@@ -21,20 +21,18 @@ import sqlalchemy as sa
 
 from pipewarden.records.evidence import Evidence
 from pipewarden.records.flow_runs import current_flow_run_id
-from pipewarden.records.tables import metadata
+from pipewarden.records.tables import RowId, metadata
 from pipewarden.records.values import utc as _utc
 
 if TYPE_CHECKING:  # polars, numpy and the dialects load where a function needs them, not for
     import numpy as np  # `pipewarden status`, which reads this module
     import polars as pl
 
-_Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-
 
 metrics = sa.Table(
     "pipewarden_metrics",
     metadata,
-    sa.Column("id", _Id, primary_key=True, autoincrement=True),
+    sa.Column("id", RowId, primary_key=True, autoincrement=True),
     sa.Column("measured_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("table_name", sa.String(200), nullable=False),
     sa.Column("metric", sa.String(200), nullable=False),
@@ -46,7 +44,7 @@ metrics = sa.Table(
 check_results = sa.Table(
     "pipewarden_check_results",
     metadata,
-    sa.Column("id", _Id, primary_key=True, autoincrement=True),
+    sa.Column("id", RowId, primary_key=True, autoincrement=True),
     sa.Column("checked_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("table_name", sa.String(200), nullable=False),
     sa.Column("check", sa.String(300), nullable=False),

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from pipewarden.dialects import dialect_for
-from pipewarden.records.tables import metadata
+from pipewarden.records.tables import RowId, metadata
 
 if TYPE_CHECKING:  # polars loads with the first held row, not with the table (`pipewarden status`)
     import polars as pl
@@ -37,12 +37,10 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-_Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-
 quarantine = sa.Table(
     "pipewarden_quarantine",
     metadata,
-    sa.Column("id", _Id, primary_key=True, autoincrement=True),
+    sa.Column("id", RowId, primary_key=True, autoincrement=True),
     sa.Column("table_name", sa.String(200), nullable=False),
     sa.Column("run_id", sa.String(36), nullable=False),
     sa.Column("primary_key", sa.Text, nullable=False),
@@ -62,7 +60,7 @@ quarantine = sa.Table(
 check_failures = sa.Table(
     "pipewarden_check_failures",
     metadata,
-    sa.Column("id", _Id, primary_key=True, autoincrement=True),
+    sa.Column("id", RowId, primary_key=True, autoincrement=True),
     sa.Column("run_id", sa.String(36), nullable=False, index=True),
     sa.Column("table_name", sa.String(200), nullable=False),
     sa.Column("column_name", sa.String(500), nullable=False),

@@ -9,6 +9,10 @@ import sqlalchemy as sa
 
 metadata = sa.MetaData()
 
+#: The id of a table whose rows are numbered: 64 bits, INTEGER in SQLite, which numbers only an
+#: `INTEGER PRIMARY KEY` by itself.
+RowId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
 watermarks = sa.Table(
     "pipewarden_watermarks",
     metadata,
