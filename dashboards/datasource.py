@@ -6,8 +6,8 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from pipewarden.config.urls import display_url, parse_url
 from pipewarden.dashboards.catalog import POSTGRES_PLUGIN
-from pipewarden.db.urls import display_url, parse_url
 
 #: Grafana 10.2 renamed the plugin; a datasource created before says `postgres`, and is the same.
 PLUGIN_IDS = frozenset({POSTGRES_PLUGIN, "postgres"})

@@ -16,7 +16,7 @@ from grafana_client.client import (
 )
 
 from pipewarden.config.grafana import GrafanaConfig
-from pipewarden.db.urls import redact_secrets
+from pipewarden.config.urls import redact_secrets
 
 
 class ProvisionError(RuntimeError):

@@ -10,7 +10,7 @@ from prefect import flow, get_run_logger, task
 from prefect.tasks import exponential_backoff
 
 from pipewarden.config import load_config
-from pipewarden.db.urls import redact_secrets
+from pipewarden.config.urls import redact_secrets
 from pipewarden.flows.retries import retry_if_transient
 
 

@@ -36,18 +36,13 @@ def sync_table_task(
 ) -> dict[str, Any]:
     """Sync one table; returns the run's summary (a plain dict, so Prefect can persist it)."""
     from pipewarden.checks.validation.report import failure_summary, publish_failure_artifact
-    from pipewarden.checks.validation.schema_gate import gate_for
 
     config = load_config(config_path)
     with read_slot(config, config.table(table).source):
         run = sync_table(
             config,
             table,
-            SyncOptions(
-                full_refresh=full_refresh,
-                backfill_columns=backfill_columns or [],
-                gate_factory=gate_for,
-            ),
+            SyncOptions(full_refresh=full_refresh, backfill_columns=backfill_columns or []),
         )
     summary = run_summary(run)
     summary["failures"] = failure_summary(

@@ -41,7 +41,7 @@ def table_gate(plan: TablePlan, table_config: TableConfig) -> BatchGate:
 
     source_dialect = dialect_for(plan.source.engine.dialect.name)
     kinds = {c.name: source_dialect.kind_of(c.type) for c in plan.source.table.columns}
-    return gate_for(table_config, TableShape(plan.target.table, kinds))
+    return gate_for(table_config, kinds)
 
 
 def settle(

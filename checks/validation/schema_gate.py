@@ -12,7 +12,7 @@ import importlib
 import importlib.util
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,8 +34,11 @@ from pipewarden.checks.validation.validate import (
     validate,
 )
 from pipewarden.config import ConfigError, PipewardenConfig, TableConfig
+from pipewarden.dialects.kinds import ColumnKind
 from pipewarden.records import quarantine as q
-from pipewarden.sync.schema import TableShape
+
+#: A table's source columns and their kinds, or None when the source table is not there.
+SourceKinds = Callable[[TableConfig], Mapping[str, ColumnKind] | None]
 
 if TYPE_CHECKING:  # pandera loads with the first schema or column check a table has
     import pandera.polars as pa
@@ -170,12 +173,15 @@ def _table_problems(
     return problems
 
 
-def verify_schema_refs(config: PipewardenConfig, *, reflect: bool = False) -> None:
+def verify_schema_refs(
+    config: PipewardenConfig, *, source_kinds: SourceKinds | None = None
+) -> None:
     """Fail at config load when a schema does not import, a normalize step or a column rule is
     unknown, or a column's regex does not compile.
 
-    With `reflect=True` each source table is also read (its columns only) and every schema
-    and normalize rule is checked against them; without, that check happens when a sync starts.
+    With `source_kinds` (the sync's `source_kinds`, which reads each source table's columns)
+    every schema and normalize rule is also checked against the source's columns; without, that
+    check happens when a sync starts.
     """
     problems: list[str] = []
     for name, table in config.tables.items():
@@ -187,10 +193,12 @@ def verify_schema_refs(config: PipewardenConfig, *, reflect: bool = False) -> No
                 problems.append(str(error))
         problems += [f"tables.{name}.{p}" for p in unknown_steps(table.normalize)]
         dtypes = None
-        if reflect and (schema is not None or table.normalize or table.columns):
-            dtypes = _source_dtypes(config, table)
-            if dtypes is None:
+        if source_kinds is not None and (schema is not None or table.normalize or table.columns):
+            kinds = source_kinds(table)
+            if kinds is None:
                 problems.append(f"tables.{name}: source table {table.source_table!r} not found")
+            else:
+                dtypes = {n: k.polars_dtype() for n, k in kinds.items()}
         # With the table's columns known, its checks are judged against them (text included).
         problems += (
             text_problems(table) if dtypes is None else _table_problems(table, schema, dtypes)
@@ -199,17 +207,8 @@ def verify_schema_refs(config: PipewardenConfig, *, reflect: bool = False) -> No
         raise ConfigError("invalid checks configuration\n  " + "\n  ".join(problems))
 
 
-def _source_dtypes(config: PipewardenConfig, table: TableConfig) -> dict[str, pl.DataType] | None:
-    from pipewarden.db.engines import cached_engine, connect
-    from pipewarden.sync.schema import reflect
-
-    with connect(cached_engine(config.sources[table.source].url, config.timeouts.engine())) as conn:
-        shape = reflect(conn, table.source_table, table.source_schema)
-    return None if shape is None else {n: k.polars_dtype() for n, k in shape.kinds.items()}
-
-
-def gate_for(table_config: TableConfig, target: TableShape) -> BatchGate:
-    """The gate for one table's sync (plug into `SyncOptions.gate_factory`).
+def gate_for(table_config: TableConfig, kinds: Mapping[str, ColumnKind]) -> BatchGate:
+    """The gate for one table's batches, whose columns have `kinds` (the warehouse table's).
 
     A table without checks gets one too: rows the sync cannot carry (`sync.screen`) go to the
     quarantine whatever the configuration.
@@ -219,7 +218,7 @@ def gate_for(table_config: TableConfig, target: TableShape) -> BatchGate:
     schema = None
     if table_config.schema_ref:
         schema = load_schema(table_config.schema_ref, f"tables.{table_config.name}.schema")
-    dtypes = {n: k.polars_dtype() for n, k in target.kinds.items()}
+    dtypes = {n: k.polars_dtype() for n, k in kinds.items()}
     problems = _table_problems(table_config, schema, dtypes)
     if problems:
         raise ConfigError("\n".join(problems))

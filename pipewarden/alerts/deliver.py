@@ -26,8 +26,8 @@ from pipewarden.alerts.slack_client import Posted, Refused, hide_token, post, sl
 from pipewarden.alerts.slack_message import fit_plain, render
 from pipewarden.config import PipewardenConfig
 from pipewarden.config.models import SlackLinks
+from pipewarden.config.urls import redact_secrets
 from pipewarden.db.engines import cached_engine
-from pipewarden.db.urls import redact_secrets
 from pipewarden.metrics.outcomes import outcome_points
 from pipewarden.records.alerts import (
     PENDING,

@@ -72,7 +72,7 @@ def print_json(data: object) -> None:
 
 def fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
     """Print an error (secrets hidden) and return the exit to raise."""
-    from pipewarden.db.urls import redact_secrets
+    from pipewarden.config.urls import redact_secrets
 
     errors.print(f"[bold red]error:[/] {redact_secrets(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
@@ -128,7 +128,7 @@ def deliver_alerts(config: PipewardenConfig) -> None:
             f"alert delivery failed, alerts stay in the outbox: {type(error).__name__}: {error}"
         )
     if warning is not None:
-        from pipewarden.db.urls import redact_secrets
+        from pipewarden.config.urls import redact_secrets
 
         errors.print(
             f"[yellow]warning:[/] {redact_secrets(warning)}", highlight=False, soft_wrap=True

@@ -104,8 +104,8 @@ def reader_sql(
     ] = None,
 ) -> None:
     """Print the SQL that creates the read-only role for Grafana's datasource (run it as owner)."""
+    from pipewarden.config.urls import parse_url
     from pipewarden.dashboards.reader_role import DEFAULT_ROLE, reader_role_sql
-    from pipewarden.db.urls import parse_url
 
     with configured(config) as cfg:
         reader_url = cfg.grafana.warehouse_url if cfg.grafana else None

@@ -86,7 +86,7 @@ def reconcile_stream(
     from datetime import datetime
 
     from pipewarden.cli.common import print_json
-    from pipewarden.db.urls import redact_secrets
+    from pipewarden.config.urls import redact_secrets
     from pipewarden.events.delivery import parse_time
     from pipewarden.events.source_audit import reconcile_stream as audit_stream
 

@@ -173,8 +173,8 @@ def replay(
     ] = False,
 ) -> None:
     """Check held rows again with the current schema and normalization; load those that pass."""
-    from pipewarden.checks.validation.quarantine_replay import ReplayError, parse_where
-    from pipewarden.checks.validation.quarantine_replay import replay as run_replay
+    from pipewarden.sync.quarantine_replay import ReplayError, parse_where
+    from pipewarden.sync.quarantine_replay import replay as run_replay
 
     with configured(config) as cfg:
         if table not in cfg.tables:

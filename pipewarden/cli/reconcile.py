@@ -91,7 +91,7 @@ def reconcile(
 
     Given an event stream: the source keys it missed and the unexpected events over a time
     window; --repair backfills the missed ones from the source."""
-    from pipewarden.db.urls import redact_secrets
+    from pipewarden.config.urls import redact_secrets
     from pipewarden.reconcile.keys import split_key_range
     from pipewarden.reconcile.parity import check_parity as parity
     from pipewarden.reconcile.run import ReconcileOptions, reconcile_table

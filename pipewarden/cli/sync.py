@@ -46,9 +46,8 @@ def sync(
     from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
     from pipewarden.checks.validation.report import failure_lines, failure_summary
-    from pipewarden.checks.validation.schema_gate import gate_for
+    from pipewarden.config.urls import redact_secrets
     from pipewarden.db.engines import cached_engine
-    from pipewarden.db.urls import redact_secrets
     from pipewarden.sync.run import SyncOptions, sync_table
 
     with configured(config, deliver=True) as cfg:
@@ -79,7 +78,6 @@ def sync(
                     full_refresh=full_refresh,
                     backfill_columns=backfill_column or [],
                     on_batch=on_batch,
-                    gate_factory=gate_for,
                 )
                 try:
                     runs.append(sync_table(cfg, name, options))

@@ -16,8 +16,8 @@ def upgrade(
 ) -> None:
     """Upgrade pipewarden's own tables in the warehouse to this release (every run does it
     on first use too); exit 2 if it cannot."""
+    from pipewarden.config.urls import display_url
     from pipewarden.db.engines import cached_engine
-    from pipewarden.db.urls import display_url
     from pipewarden.records.migrate import UpgradeFailed, upgrade_sql
     from pipewarden.records.migrate import upgrade as upgrade_tables
 

@@ -19,7 +19,7 @@ from pipewarden.config.prefect_values import (
     read_reference,
     read_secret,
 )
-from pipewarden.db.urls import redact_secrets
+from pipewarden.config.urls import redact_secrets
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from pydantic import (
 
 from pipewarden.config.durations import parse_duration
 from pipewarden.config.grafana import GrafanaConfig
-from pipewarden.db.timeouts import DEFAULT_TIMEOUTS, Timeouts
+from pipewarden.config.timeouts import DEFAULT_TIMEOUTS, Timeouts
 
 if TYPE_CHECKING:  # defined beside, resolved by pipewarden.config (it uses the models here)
     from pipewarden.config.streams import StreamConfig
@@ -46,7 +46,7 @@ class _Strict(BaseModel):
 
 def _database_url(value: str) -> str:
     """A URL SQLAlchemy reads as written, refused at load otherwise (its password hidden)."""
-    from pipewarden.db.urls import parse_url
+    from pipewarden.config.urls import parse_url
 
     parse_url(value)
     return value

@@ -8,8 +8,8 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine
 
-from pipewarden.db.timeouts import DEFAULT_TIMEOUTS, Timeouts
-from pipewarden.db.urls import display_url, parse_url, redact_secrets
+from pipewarden.config.timeouts import DEFAULT_TIMEOUTS, Timeouts
+from pipewarden.config.urls import display_url, parse_url, redact_secrets
 from pipewarden.dialects import dialect_for
 
 

@@ -1,32 +1,12 @@
-"""How long a database call may wait: connecting, running, waiting for a lock. None is for ever.
-
-Every engine pipewarden creates gets these limits from its dialect (`Dialect.engine_options`);
-a call that exceeds one fails with `DatabaseTimeout`, which names the table and the limit.
-"""
+"""A database call that ran past one of its limits (`config.timeouts`) fails with
+`DatabaseTimeout`, which names the table and the limit."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Literal
 
 import sqlalchemy as sa
 
-TimeoutKind = Literal["lock", "statement"]
-
-
-@dataclass(frozen=True)
-class Timeouts:
-    """Limits in seconds; the defaults fit a sync batch, a reconciliation's bucket query."""
-
-    connect: float = 10.0
-    statement: float = 1800.0
-    lock: float = 60.0
-
-    def seconds(self, kind: TimeoutKind) -> float:
-        return self.lock if kind == "lock" else self.statement
-
-
-DEFAULT_TIMEOUTS = Timeouts()
+from pipewarden.config.timeouts import Timeouts
 
 
 class DatabaseTimeout(RuntimeError):

@@ -1,6 +1,5 @@
 """Runs the demo's stages through the Prefect flows and prints what each one found."""
 
-import contextlib
 import random
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -8,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import typer
 from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
@@ -247,14 +245,4 @@ def run_and_show(folder: Path, reset: bool, console: Console) -> DemoRound:
     show_webhooks(console, config, demo.round_no)
     _checks(console, demo)
     _alerts(console, config, demo.config_path, began)
-    console.print()
-    from pipewarden.cli.check import status
-
-    # A table over its SLA makes `status` exit 1; in the demo that is part of the show.
-    with contextlib.suppress(typer.Exit):
-        status(config=str(demo.config_path))
-    console.print(
-        "\nRun [bold]make demo[/] again to see the next round: the sources change and the sync "
-        "copies only the delta."
-    )
     return demo

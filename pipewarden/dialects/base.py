@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.types import TypeEngine
 
-from pipewarden.db.timeouts import DEFAULT_TIMEOUTS, TimeoutKind, Timeouts
+from pipewarden.config.timeouts import DEFAULT_TIMEOUTS, TimeoutKind, Timeouts
 from pipewarden.dialects.kinds import ColumnKind, kind_of
 
 if TYPE_CHECKING:  # polars and numpy load where a batch is handled, not for `pipewarden status`

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 from sqlalchemy.types import TypeEngine
 
-from pipewarden.db.timeouts import DEFAULT_TIMEOUTS, TimeoutKind, Timeouts
+from pipewarden.config.timeouts import DEFAULT_TIMEOUTS, TimeoutKind, Timeouts
 from pipewarden.dialects.base import Dialect, Unreadable, _generic_type
 from pipewarden.dialects.kinds import ColumnKind
 

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.types import TypeEngine, UserDefinedType
 
-from pipewarden.db.timeouts import DEFAULT_TIMEOUTS, TimeoutKind, Timeouts
+from pipewarden.config.timeouts import DEFAULT_TIMEOUTS, TimeoutKind, Timeouts
 from pipewarden.dialects.base import (
     Dialect,
     Refusal,

@@ -11,7 +11,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import processors
 from sqlalchemy.types import TypeEngine
 
-from pipewarden.db.timeouts import DEFAULT_TIMEOUTS, TimeoutKind, Timeouts
+from pipewarden.config.timeouts import DEFAULT_TIMEOUTS, TimeoutKind, Timeouts
 from pipewarden.dialects.base import Dialect, Unreadable, _generic_type, changed_condition
 from pipewarden.dialects.kinds import ColumnKind, kind_of
 from pipewarden.dialects.sqlite_lock import file_lock

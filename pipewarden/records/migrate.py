@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Literal
 
 import sqlalchemy as sa
 
+from pipewarden.config.urls import display_url
 from pipewarden.db.engines import connect
-from pipewarden.db.urls import display_url
 from pipewarden.dialects import dialect_for
 from pipewarden.records.migrations import HEAD, stored_version
 

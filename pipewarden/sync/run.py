@@ -2,7 +2,7 @@
 
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -15,12 +15,14 @@ import sqlalchemy as sa
 
 from pipewarden.alerts.announce import raise_alerts
 from pipewarden.alerts.findings import from_sync_run
-from pipewarden.checks.validation.gate import BatchGate, GatedBatch, PassThroughGate
+from pipewarden.checks.validation.gate import BatchGate, GatedBatch
+from pipewarden.checks.validation.schema_gate import gate_for
 from pipewarden.config import PipewardenConfig, TableConfig
+from pipewarden.config.urls import redact_secrets
 from pipewarden.db.engines import cached_engine, connect
 from pipewarden.db.timeouts import naming_timeouts
-from pipewarden.db.urls import redact_secrets
 from pipewarden.dialects import dialect_for
+from pipewarden.dialects.kinds import ColumnKind
 from pipewarden.metrics.profiles import ProfileAccumulator
 from pipewarden.metrics.sync_metrics import write_sync_metrics
 from pipewarden.records.column_kinds import read_kinds, write_kinds
@@ -70,7 +72,9 @@ class SyncOptions:
     backfill_columns: list[str] = field(default_factory=list)
     #: Called after every committed batch (progress bars; tests that stop a run mid-way).
     on_batch: Callable[[SyncRun], None] | None = None
-    gate_factory: Callable[[TableConfig, TableShape], BatchGate] | None = None
+    #: The table's checks (`schema:`, `normalize:`, `columns:`) are applied by default; tests
+    #: pass a gate of their own here.
+    gate_factory: Callable[[TableConfig, Mapping[str, ColumnKind]], BatchGate] = gate_for
 
 
 def sync_table(config: PipewardenConfig, name: str, options: SyncOptions | None = None) -> SyncRun:
@@ -235,7 +239,7 @@ def _sync(
         src, source.table, cursor, source_dialect, source.kinds[cursor]
     )
     src.rollback()
-    gate = (options.gate_factory or (lambda _c, _s: PassThroughGate()))(table_config, target)
+    gate = options.gate_factory(table_config, target.kinds)
 
     def check(batch: pl.DataFrame) -> tuple[GatedBatch, int]:
         """The screen, then the gate: rows that cannot load held with their reasons."""

@@ -8,6 +8,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from pipewarden.config import PipewardenConfig, TableConfig
+from pipewarden.db.engines import cached_engine, connect
 from pipewarden.dialects import Dialect, dialect_for
 from pipewarden.dialects.kinds import ColumnKind, compatible
 
@@ -44,6 +46,17 @@ def reflect(conn: sa.Connection, name: str, schema: str | None = None) -> TableS
     table = sa.Table(name, sa.MetaData(), schema=schema, autoload_with=conn)
     dialect = dialect_for(conn.dialect.name)
     return TableShape(table, {c.name: dialect.kind_of(c.type) for c in table.columns})
+
+
+def source_kinds(config: PipewardenConfig, table: TableConfig) -> dict[str, ColumnKind] | None:
+    """A table's source columns and their kinds, read from the source now (None: no table).
+
+    What `checks.validation.schema_gate.verify_schema_refs` judges a table's checks against.
+    """
+    timeouts = config.timeouts.engine()
+    with connect(cached_engine(config.sources[table.source].url, timeouts)) as conn:
+        shape = reflect(conn, table.source_table, table.source_schema)
+    return None if shape is None else shape.kinds
 
 
 _shapes: dict[tuple[str, str | None, str], tuple[tuple[Any, ...], TableShape]] = {}

@@ -20,8 +20,8 @@ from typer.testing import CliRunner
 from pipewarden.checks.monitoring.run import run_checks
 from pipewarden.cli.main import app
 from pipewarden.config.load import _VAR, ConfigError, load_config
+from pipewarden.config.urls import display_url, parse_url, redact_secrets
 from pipewarden.db.engines import describe_connection_error
-from pipewarden.db.urls import display_url, parse_url, redact_secrets
 from pipewarden.reconcile.run import reconcile_table
 from pipewarden.sync.run import sync_table
 

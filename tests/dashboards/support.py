@@ -21,7 +21,6 @@ import numpy as np
 import sqlalchemy as sa
 
 from pipewarden.checks.monitoring.run import run_checks
-from pipewarden.checks.validation.schema_gate import gate_for
 from pipewarden.config.load import parse_config
 from pipewarden.config.models import PipewardenConfig
 from pipewarden.db.engines import cached_engine
@@ -133,7 +132,7 @@ def seed(warehouse: str, source: str) -> Seeded:
     first += [_order(7, early, currency="XYZ"), _order(8, early, amount=Decimal("-5.00"))]
     second = [_order(i, late + timedelta(seconds=i)) for i in range(9, 12)]
     second += [_order(12, late, currency="XYZ")]
-    options = SyncOptions(gate_factory=gate_for)
+    options = SyncOptions()
     syncs: dict[str, list[SyncRun]] = {"orders": [], "orders_copy": []}
     killed = SyncRun(str(uuid.uuid4()), "orders_copy", late - timedelta(minutes=1))
     for rows in (first, second):

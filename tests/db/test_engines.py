@@ -4,8 +4,8 @@ import socket
 
 import pytest
 
+from pipewarden.config.timeouts import Timeouts
 from pipewarden.db.engines import ConnectionFailed, connect, make_engine
-from pipewarden.db.timeouts import Timeouts
 
 
 @pytest.mark.parametrize("kind", ["postgresql", "mariadb"])

@@ -11,7 +11,6 @@ import sqlalchemy as sa
 from pipewarden.checks.monitoring.anomaly.detector import Kind, detect_series
 from pipewarden.checks.monitoring.column_monitor import KINDS
 from pipewarden.checks.monitoring.run import run_checks
-from pipewarden.checks.validation.schema_gate import gate_for
 from pipewarden.config.load import parse_config
 from pipewarden.config.models import PipewardenConfig
 from pipewarden.db.engines import cached_engine
@@ -59,7 +58,7 @@ def test_syncs_are_hourly_and_end_before_now() -> None:
 def _sync_all(config: PipewardenConfig) -> None:
     """Every table through the sync with the demo's schema gate (it writes its own metrics)."""
     for name in config.tables:
-        sync_table(config, name, SyncOptions(gate_factory=gate_for))
+        sync_table(config, name, SyncOptions())
 
 
 def test_the_demo_catches_the_stale_source_and_the_order_burst(tmp_path: Path) -> None:

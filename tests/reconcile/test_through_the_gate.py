@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from pipewarden.checks.validation.schema_gate import gate_for
 from pipewarden.config.load import parse_config
 from pipewarden.db.engines import cached_engine
 from pipewarden.reconcile.run import ReconcileOptions, reconcile_table
@@ -62,7 +61,7 @@ def test_normalized_rows_are_equal_and_rejected_rows_are_held_not_repaired(
         },
         Path("test.yaml"),
     )
-    run = sync_table(config, "orders", SyncOptions(gate_factory=gate_for))
+    run = sync_table(config, "orders", SyncOptions())
     assert (run.rows_loaded, run.rows_quarantined) == (4, 1)
     with source.begin() as conn:  # a hard delete the cursor cannot see
         conn.execute(table.delete().where(table.c.order_id == 5))

@@ -9,7 +9,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
-from pipewarden.checks.validation.schema_gate import gate_for
 from pipewarden.config.load import parse_config
 from pipewarden.config.models import PipewardenConfig
 from pipewarden.db.engines import cached_engine
@@ -193,7 +192,7 @@ def stamp(second: int) -> str:
 
 def sync(source: str, warehouse: str, checks: dict[str, Any]) -> Any:
     config = make_config(source, warehouse, **checks)
-    return sync_table(config, "orders", SyncOptions(gate_factory=gate_for))
+    return sync_table(config, "orders", SyncOptions())
 
 
 def held(url: str) -> list[q.QuarantineEntry]:

@@ -222,7 +222,7 @@ def test_rows_a_run_held_are_in_the_runs_check_failures(
 def test_a_replay_keeps_rows_whose_value_was_never_read(
     make_url: Callable[[str, str], str], warehouse: str
 ) -> None:
-    from pipewarden.checks.validation.quarantine_replay import replay
+    from pipewarden.sync.quarantine_replay import replay
 
     good = {"shipped": "2026-01-01 00:00:00.000000", "doc": "{}"}
     rows = [

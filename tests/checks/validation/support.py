@@ -9,7 +9,6 @@ from typing import Any
 import polars as pl
 import sqlalchemy as sa
 
-from pipewarden.checks.validation.schema_gate import gate_for
 from pipewarden.config.load import parse_config
 from pipewarden.config.models import PipewardenConfig
 from pipewarden.records.sync_runs import SyncRun
@@ -107,7 +106,7 @@ def make_config(
 
 
 def sync(config: PipewardenConfig, table: str = "orders") -> SyncRun:
-    return sync_table(config, table, SyncOptions(gate_factory=gate_for))
+    return sync_table(config, table, SyncOptions())
 
 
 def balanced(run: SyncRun) -> bool:

@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from pipewarden.checks.validation.schema_gate import verify_schema_refs
 from pipewarden.checks.validation.validate import validate
 from pipewarden.config import ConfigError
 from pipewarden.config.load import parse_config
+from pipewarden.sync.schema import source_kinds
 from tests.checks.validation.support import (
     BASE,
     ORDERS,
@@ -243,7 +245,7 @@ def test_checks_that_do_not_fit_the_table_fail_at_the_first_sync(sqlite_url, col
     with pytest.raises(ConfigError, match=message):
         sync(config, "accounts")
     with pytest.raises(ConfigError, match=message):
-        verify_schema_refs(config, reflect=True)
+        verify_schema_refs(config, source_kinds=partial(source_kinds, config))
 
 
 def test_between_on_a_timestamp_column_takes_dates():

@@ -8,8 +8,8 @@ import typer
 import yaml
 from typer.testing import CliRunner
 
-from pipewarden.checks.validation.quarantine_replay import ReplayError, matches, parse_where, replay
 from pipewarden.cli.quarantine import quarantine_app
+from pipewarden.sync.quarantine_replay import ReplayError, matches, parse_where, replay
 from tests.checks.validation.support import (
     BASE,
     ORDERS,

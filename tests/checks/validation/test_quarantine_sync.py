@@ -237,8 +237,8 @@ def test_a_gate_failing_on_a_later_batch_keeps_the_earlier_ones(sqlite_url, ware
     class Broken(SchemaMismatch):
         pass
 
-    def failing_on_the_second_batch(table, target):
-        gate = gate_for(table, target)
+    def failing_on_the_second_batch(table, kinds):
+        gate = gate_for(table, kinds)
         checked = gate.check
 
         def check(batch, failures=None):

@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 
 import pandera.polars as pa
@@ -22,6 +23,7 @@ from pipewarden.checks.validation.schema_gate import (
 from pipewarden.checks.validation.validate import SchemaMismatch, reasons_by_row, validate
 from pipewarden.config import ConfigError
 from pipewarden.config.load import parse_config
+from pipewarden.sync.schema import source_kinds
 from tests.checks.validation.support import BATCH_SCHEMA as SCHEMA
 from tests.checks.validation.support import NOW
 from tests.checks.validation.support import order_batch as orders
@@ -159,9 +161,7 @@ def test_a_model_that_does_not_match_the_table_is_described():
 
 
 def test_tables_without_checks_get_a_gate_that_only_quarantines():
-    from pipewarden.sync.schema import TableShape
-
-    gate = gate_for(config().tables["orders"], TableShape(None, {}))  # type: ignore[arg-type]
+    gate = gate_for(config().tables["orders"], {})
     assert isinstance(gate, SchemaGate) and not gate.transforms
     batch = orders({}, {})
     assert gate.check(batch).valid.equals(batch)
@@ -223,7 +223,7 @@ def test_verify_schema_refs_against_the_source_tables(sqlite_url):
             },
             Path("pipewarden.yaml"),
         )
-        verify_schema_refs(cfg, reflect=True)
+        verify_schema_refs(cfg, source_kinds=partial(source_kinds, cfg))
 
     checked(schema="pipewarden.checks.schemas.shop:Orders", normalize={"currency": "currency_code"})
     with pytest.raises(ConfigError) as error:

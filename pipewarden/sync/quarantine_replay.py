@@ -24,6 +24,7 @@ from pipewarden.checks.validation.schema_gate import gate_for
 from pipewarden.config import PipewardenConfig, TableConfig
 from pipewarden.db.engines import cached_engine, connect
 from pipewarden.dialects import dialect_for
+from pipewarden.dialects.kinds import ColumnKind
 from pipewarden.records import quarantine as q
 from pipewarden.records.column_kinds import read_kinds
 from pipewarden.records.migrate import ensure_tables
@@ -82,7 +83,7 @@ def replay(
     where: Mapping[str, str] | None = None,
     reason: str | None = None,
     by: str | None = None,
-    gate_factory: Callable[[TableConfig, TableShape], BatchGate] = gate_for,
+    gate_factory: Callable[[TableConfig, Mapping[str, ColumnKind]], BatchGate] = gate_for,
     dry_run: bool = False,
 ) -> ReplayResult:
     """Re-normalize and re-validate a table's held rows; load and release those that pass.
@@ -113,7 +114,7 @@ def replay(
             return result
         dtypes = {n: k.polars_dtype() for n, k in target.kinds.items()}
         batch = frame_from_json([e.row_json for e in held], dtypes)
-        gate = gate_factory(table_config, target)
+        gate = gate_factory(table_config, target.kinds)
         key, cursor = table_config.primary_key, table_config.cursor
         # No cursor: held rows sharing a key are all ambiguous, none is skipped as older.
         screened = screen(batch, key, None, dialect_for(wh.dialect.name), target.kinds)
