@@ -36,6 +36,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy pipewarden
+	$(BIN)/lint-imports --no-cache
 
 clean:
 	rm -rf $(VENV) .pipewarden .pytest_cache

@@ -28,5 +28,7 @@ def finish(result: T, problems: list[Problem], fail_on: FailOn) -> T | State[Any
 def task_errors(states: dict[str, State[Any]]) -> dict[str, str]:
     """Per table, the message of a task that did not complete."""
     return {
-        name: state.message or state.name for name, state in states.items() if state.is_failed()
+        name: state.message or state.name or state.type.value
+        for name, state in states.items()
+        if state.is_failed()
     }

@@ -64,7 +64,7 @@ def reconcile_flow(
     max_diffs: int | None = None,
     config_path: str | None = None,
     fail_on: FailOn | None = None,
-) -> dict[str, Any] | State[Any]:
+) -> dict[str, Any] | None | State[Any]:
     """Reconcile one table (a dry run unless `repair`), and publish what was found.
 
     Args:

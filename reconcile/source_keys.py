@@ -9,7 +9,7 @@ NULL-key rows are then left out of the comparison, and the run reports itself in
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 
@@ -103,12 +103,15 @@ def find_key_problems(conn: sa.Connection, side: Side, where: Any) -> list[KeyFi
         if not not_null:
             grouped = grouped.where(sa.not_(key_is_null(side)))
         groups = grouped.group_by(*side.key_columns).having(sa.func.count() > 1).subquery()
-        keys, rows = conn.execute(sa.select(sa.func.count(), sa.func.sum(groups.c.pw_rows))).one()
+        totals = sa.select(sa.func.count(), sa.func.sum(groups.c.pw_rows))
+        keys, duplicates = cast(tuple[int, Any], conn.execute(totals).one())
         if keys:
             picked = sa.select(*(groups.c[k] for k in side.key))
             first = picked.order_by(*(groups.c[k] for k in side.key)).limit(MAX_KEYS)
             held = [tuple(r) for r in conn.execute(first)]
             findings.append(
-                KeyFinding("duplicate_key", int(rows), int(keys), held[:SAMPLE_KEYS], set(held))
+                KeyFinding(
+                    "duplicate_key", int(duplicates), int(keys), held[:SAMPLE_KEYS], set(held)
+                )
             )
     return findings

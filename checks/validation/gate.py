@@ -25,8 +25,10 @@ class GatedBatch:
 
 
 class BatchGate(Protocol):
-    #: The gate may change or hold rows that the screen lets through (it has checks).
-    transforms: bool
+    @property
+    def transforms(self) -> bool:
+        """The gate may change or hold rows that the screen lets through (it has checks)."""
+        ...
 
     def check(self, batch: pl.DataFrame, failures: pl.DataFrame | None = None) -> GatedBatch:
         """Normalize and validate; never raises for bad rows, only sets them aside.

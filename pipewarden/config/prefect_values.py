@@ -1,7 +1,7 @@
 """Configuration kept in Prefect: the YAML in a Variable or a Secret block, passwords in Secret
 blocks. Prefect is imported only when a configuration names one of them."""
 
-from typing import Any
+from typing import Any, cast
 
 #: `--config`, PIPEWARDEN_CONFIG or a flow's `config_path` naming a Prefect Variable or Secret
 #: block that holds the configuration (YAML text, or the mapping itself).
@@ -29,7 +29,7 @@ def read_variable(name: str) -> Any:
     from prefect.variables import Variable
 
     missing = object()
-    value = Variable.get(name, default=missing)
+    value = Variable.get(name, default=cast(Any, missing))
     if value is missing:
         raise PrefectValueError(f"Prefect variable {name!r} does not exist")
     return value
@@ -41,7 +41,7 @@ def read_secret(name: str) -> Any:
     from prefect.blocks.system import Secret
 
     try:
-        block = Secret.load(name)
+        block = cast(Secret, Secret.load(name))  # called outside an event loop: no coroutine
     except ValueError:  # Prefect's "Unable to find block document named …"
         raise PrefectValueError(
             f"Prefect Secret block {name!r} does not exist (create it with "

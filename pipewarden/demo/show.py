@@ -192,9 +192,17 @@ def _diff_line(result: dict[str, Any]) -> str:
     )
 
 
-def run_and_show(folder: Path, reset: bool, console: Console) -> DemoRound:
+def _synced(config_path: Path) -> list[dict[str, Any]]:
+    """The sync flow's run summaries: called directly, a flow that ends Failed raises instead."""
     from pipewarden.flows.sync import sync_flow
 
+    runs = sync_flow(config_path=str(config_path))
+    if not isinstance(runs, list):
+        raise TypeError(f"the sync flow returned {type(runs).__name__}, not its runs")
+    return runs
+
+
+def run_and_show(folder: Path, reset: bool, console: Console) -> DemoRound:
     began = datetime.now(UTC)
     demo, sources = prepare_round(folder, reset)
     config = load_config(demo.config_path)
@@ -213,7 +221,7 @@ def run_and_show(folder: Path, reset: bool, console: Console) -> DemoRound:
         console.print(f"  • {note}")
     if demo.round_no == 1:
         console.print("\n[bold]1. Sync[/] (first run: a full load through the Prefect flow)")
-        first = sync_flow(config_path=str(demo.config_path))
+        first = _synced(demo.config_path)
         demo.syncs.append(first)
         console.print(_sync_view("first sync", first))
         _show_failures(console, first)
@@ -225,7 +233,7 @@ def run_and_show(folder: Path, reset: bool, console: Console) -> DemoRound:
     for note in demo.source_notes[-3:]:
         console.print(f"  • {note}")
     console.print("\n[bold]2. Sync again[/] (a delta: only what changed, plus the lookback)")
-    delta = sync_flow(config_path=str(demo.config_path))
+    delta = _synced(demo.config_path)
     demo.syncs.append(delta)
     console.print(_sync_view("delta sync", delta))
     _show_failures(console, delta)

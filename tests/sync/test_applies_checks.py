@@ -9,7 +9,6 @@ from tests.checks.validation.support import (
     order,
     scalar,
     warehouse_keys,
-    warehouse_url,
 )
 
 
@@ -31,6 +30,3 @@ def test_a_sync_without_options_normalizes_and_quarantines(sqlite_url, warehouse
     [entry] = held(warehouse_url)
     assert entry.primary_key == {"order_id": 2}
     assert [(r["column"], r["check"]) for r in entry.reasons] == [("status", "known_status")]
-
-
-__all__ = ["warehouse_url"]  # the PostgreSQL and SQLite warehouses, as a fixture

@@ -286,7 +286,7 @@ def score_tail(
     settings = settings or DetectorSettings()
     if len(values) == 0:
         raise ValueError("score_tail needs at least one point")
-    history = tidy(micros, values)
+    history = tidy(micros, np.asarray(values))
     micros, values = history.instants, history.values
     # Only the trailing history_window can reach the newest verdicts: replay that.
     horizon = int(micros[-1]) - settings.history_window // _MICROSECOND
