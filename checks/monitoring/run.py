@@ -55,7 +55,9 @@ ANOMALY_METRICS: tuple[tuple[str, str], ...] = (
     ("freshness_seconds", "gauge"),
 )
 #: Metrics where only a rise is bad: data arriving faster or fresher than usual is no incident.
-ONLY_HIGH_IS_BAD = frozenset({"latency_p95_seconds", "freshness_seconds"})
+ONLY_HIGH_IS_BAD = frozenset(
+    {"latency_p95_seconds", "freshness_seconds", "delivery_latency_p95_seconds"}
+)
 OUTCOME = {OK: 0.0, INSUFFICIENT: 0.0, WARN: 1.0, ANOMALY: 1.0, ERROR: 2.0}
 #: The checks a check run gives a result for on every table it checks (the column monitors:
 #: on every column of the latest samples); an open incident of these without a result this
@@ -113,7 +115,7 @@ def run_checks(
                 out.append(replace(again, checked_at=now, run_id=run_id))
                 continue
             out.append(
-                _anomaly_result(name, metric, kind, micros, values, own[name], scorer, now, run_id)
+                anomaly_result(name, metric, kind, micros, values, own[name], scorer, now, run_id)
             )
         return [*out, volume(name)]
 
@@ -210,7 +212,7 @@ def _unchanged(
     return earlier if earlier.observed == values[-1] else None
 
 
-def _anomaly_result(
+def anomaly_result(
     name: str,
     metric: str,
     kind: str,

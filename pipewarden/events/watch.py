@@ -13,21 +13,20 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
+import numpy as np
 import sqlalchemy as sa
 
 from pipewarden.alerts.announce import Coverage, raise_alerts
 from pipewarden.alerts.findings import from_check_results
 from pipewarden.checks.monitoring.anomaly.detector import DetectorSettings, Kind, score_tail
 from pipewarden.checks.monitoring.freshness import freshness_status
+from pipewarden.checks.monitoring.run import OUTCOME, anomaly_result
 from pipewarden.config import PipewardenConfig, StreamConfig
 from pipewarden.db.engines import cached_engine
 from pipewarden.events.tables import ensure_stream_tables, landing_table
-from pipewarden.records.evidence import ANOMALY, INSUFFICIENT, OK
 from pipewarden.records.metrics import (
     CheckResult,
-    EpochSeries,
     MetricPoint,
-    as_instant,
     latest_values,
     metric_arrays,
     write_check_results,
@@ -38,17 +37,15 @@ from pipewarden.records.values import utc
 
 EVENTS_PER_HOUR = "events_per_hour"
 LATENCY_P95 = "delivery_latency_p95_seconds"
-#: The metrics scored, how the detector reads them, and whether only a rise is bad.
-SCORED: tuple[tuple[str, Kind, bool], ...] = (
-    (LATENCY_P95, "gauge", True),
-    (EVENTS_PER_HOUR, "count", False),
-)
+#: The metrics scored and how the detector reads them (for latency only a rise is bad:
+#: `ONLY_HIGH_IS_BAD` of the tables' checks).
+SCORED: tuple[tuple[str, Kind], ...] = ((LATENCY_P95, "gauge"), (EVENTS_PER_HOUR, "count"))
 HOUR = timedelta(hours=1)
 #: An hour is counted this long after it ends: deliveries in flight arrive meanwhile.
 SETTLE = timedelta(minutes=5)
 #: Hours counted back at most when a stream has no count yet (or was not checked for long).
 MAX_HOURS_BACK = 48
-OUTCOME = {OK: 0.0, INSUFFICIENT: 0.0, "warn": 1.0, ANOMALY: 1.0, "error": 2.0}
+_EMPTY = (np.zeros(0, dtype=np.int64), np.zeros(0))
 
 
 def stream_names(config: PipewardenConfig, names: Sequence[str] | None) -> list[str]:
@@ -85,12 +82,16 @@ def check_streams(
     with engine.connect() as conn:
         newest = {s.name: newest_event(conn, s, schema) for s in streams}
         since = now - settings.history_window - HOUR
-        series = metric_arrays(conn, wanted, [m for m, _, _ in SCORED], since, now, labels={})
+        series = metric_arrays(conn, wanted, [m for m, _ in SCORED], since, now, labels={})
     results = [_freshness(s, newest[s.name], now, run_id) for s in streams]
-    for metric, kind, only_high in SCORED:
+    for metric, kind in SCORED:
         for name in wanted:
-            history = series.get(metric, {}).get(name)
-            results.append(_anomaly(name, metric, kind, only_high, history, settings, now, run_id))
+            micros, values = series.get(metric, {}).get(name, _EMPTY)
+            results.append(
+                anomaly_result(
+                    name, metric, kind, micros, values, settings, score_tail, now, run_id
+                )
+            )
     points = [
         MetricPoint(
             now,
@@ -165,53 +166,5 @@ def _freshness(
         expected_high=None if limit is None else limit.total_seconds(),
         method="sla: age of the newest event > warn_after warns, > error_after errs",
         reason=verdict.reason.replace("newest row", "newest event", 1),
-        run_id=run_id,
-    )
-
-
-def _anomaly(
-    name: str,
-    metric: str,
-    kind: Kind,
-    only_high: bool,
-    history: EpochSeries | None,
-    settings: DetectorSettings,
-    now: datetime,
-    run_id: str,
-) -> CheckResult:
-    check = f"anomaly:{metric}"
-    if history is None or not len(history[1]):
-        reason = f"no {metric} points in the last {settings.history_window.days} days"
-        return CheckResult(
-            table_name=name,
-            check=check,
-            status=INSUFFICIENT,
-            reason=reason,
-            history_size=0,
-            run_id=run_id,
-            checked_at=now,
-        )
-    micros, values = history
-    verdict = score_tail(micros, values, settings, kind=kind)[-1]
-    status = ANOMALY if verdict.is_anomaly else OK
-    reason = f"{metric}: {verdict.reason}"
-    below = verdict.expected_low is not None and verdict.observed < verdict.expected_low
-    if status == ANOMALY and only_high and below:
-        status, reason = OK, f"{reason}; lower is better for {metric}, so no incident"
-    if verdict.expected_low is None:
-        status = INSUFFICIENT
-    return CheckResult(
-        checked_at=now,
-        table_name=name,
-        check=check,
-        status=status,
-        observed=verdict.observed,
-        observed_at=as_instant(micros[-1]),
-        expected_low=verdict.expected_low,
-        expected_high=verdict.expected_high,
-        score=verdict.score,
-        method=verdict.method,
-        reason=reason,
-        history_size=verdict.history_size,
         run_id=run_id,
     )
