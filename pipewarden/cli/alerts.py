@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from pipewarden.cli.common import (
     EXIT_FOUND,
@@ -19,6 +18,8 @@ from pipewarden.cli.common import (
 )
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from pipewarden.records.alerts import Alert
     from pipewarden.records.incidents import Incident
 
@@ -155,6 +156,8 @@ def send(
 
 
 def incidents_view(incidents: list[Incident], now: datetime) -> Table:
+    from rich.table import Table
+
     from pipewarden.config.durations import describe
 
     view = Table(title="open incidents", title_justify="left")
@@ -169,6 +172,8 @@ def incidents_view(incidents: list[Incident], now: datetime) -> Table:
 
 def outbox_view(alerts: list[Alert], title: str) -> Table:
     """One row per alert: what it tells, where it goes, and how its delivery went."""
+    from rich.table import Table
+
     from pipewarden.alerts.slack_message import fit_plain
     from pipewarden.records.alerts import OPENED, WORSE
 

@@ -6,11 +6,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from pipewarden.cli.common import console, fail
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from pipewarden.checks.monitoring.backtest import BacktestSummary, SweepPoint
 
 
@@ -88,6 +89,8 @@ def backtest(
 
 def sweep_table(curve: list[SweepPoint], current: float) -> Table:
     """Recall and false alarms per threshold; the one this run used is marked."""
+    from rich.table import Table
+
     from pipewarden.checks.monitoring.anomaly.detector import THRESHOLDS
 
     names = {threshold: name for name, threshold in THRESHOLDS.items()}
@@ -110,6 +113,8 @@ def sweep_table(curve: list[SweepPoint], current: float) -> Table:
 
 def summary_table(summary: BacktestSummary) -> Table:
     """One row per series: points, anomalies, incidents and, with labels, windows found."""
+    from rich.table import Table
+
     table = Table(title="backtest", show_lines=False)
     for column in ("series", "kind", "points", "anomalies", "incidents", "method"):
         table.add_column(column, justify="right" if column in {"points", "anomalies"} else "left")

@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from pipewarden.cli.common import (
     EXIT_FOUND,
@@ -19,6 +18,8 @@ from pipewarden.cli.common import (
 )
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from pipewarden.checks.monitoring.state import TableState
     from pipewarden.records.metrics import CheckResult
 
@@ -132,6 +133,8 @@ def status(config: ConfigOption = None, json_output: JsonOption = False) -> None
         if over:
             raise typer.Exit(EXIT_FOUND)
         return
+    from rich.table import Table
+
     view = Table(title="status", title_justify="left")
     for column in ("table", "SLA", "freshness", "warn / error", "staleness", "last sync"):
         view.add_column(column)
@@ -193,6 +196,8 @@ def _seconds(span: timedelta | None) -> float | None:
 
 def results_view(results: list[CheckResult]) -> Table:
     """Check results as a table, one row per table and check; quiet column monitors as one."""
+    from rich.table import Table
+
     view = Table(title="checks", title_justify="left")
     for column in ("table", "check", "status", "observed", "expected", "reason"):
         view.add_column(column, justify="right" if column == "observed" else "left")

@@ -1,21 +1,22 @@
 """What every command shares: the --config option, error display, exit codes.
 
-The CLI modules import only typer and rich at load time; what a command needs (the configuration
+The CLI modules import only typer at load time; what a command needs (rich, the configuration
 models, SQLAlchemy, polars, scipy, …) is imported inside it, so `pipewarden --help` and a light
-command such as `status` never pay for the heavy ones.
+command such as `status --json` never pay for the heavy ones.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 import typer.core
-from rich.console import Console
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from pipewarden.config import PipewardenConfig
 
 
@@ -38,8 +39,38 @@ def _no_label(param: typer.core.TyperArgument, ctx: object = None) -> str | None
 typer.core.TyperOption.display_type_rich = _value_label  # type: ignore[method-assign,assignment]
 typer.core.TyperArgument.display_type_rich = _no_label  # type: ignore[method-assign,assignment]
 
-console = Console()
-errors = Console(stderr=True)
+
+class _ConsoleOnFirstUse:
+    """A rich Console made when first used: a command that prints JSON never loads rich.
+
+    Stands in for the Console everywhere, handed to rich as well (a progress bar enters it)."""
+
+    def __init__(self, **options: Any) -> None:
+        object.__setattr__(self, "_options", options)
+        object.__setattr__(self, "_made", None)
+
+    def _console(self) -> Console:
+        if self._made is None:
+            from rich.console import Console
+
+            object.__setattr__(self, "_made", Console(**self._options))
+        return cast("Console", self._made)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._console(), name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._console(), name, value)
+
+    def __enter__(self) -> Console:
+        return self._console().__enter__()
+
+    def __exit__(self, *exc: object) -> None:
+        self._console().__exit__(*exc)  # type: ignore[arg-type]
+
+
+console = cast("Console", _ConsoleOnFirstUse())
+errors = cast("Console", _ConsoleOnFirstUse(stderr=True))
 
 ConfigOption = Annotated[
     str | None,

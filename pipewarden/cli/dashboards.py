@@ -5,7 +5,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from pipewarden.cli.common import ConfigOption, configured, console, errors, fail
 
@@ -29,6 +28,8 @@ def provision(
     ] = False,
 ) -> None:
     """Create or update the datasource, the folder and the dashboards in Grafana (idempotent)."""
+    from rich.table import Table
+
     from pipewarden.dashboards.grafana import ProvisionError
     from pipewarden.dashboards.provision import provision as run
 
@@ -73,6 +74,8 @@ def export(
     config: ConfigOption = None,
 ) -> None:
     """Write the dashboards' JSON, bound to the datasource, for Grafana's file provisioning."""
+    from rich.table import Table
+
     from pipewarden.config.grafana import GrafanaConfig
     from pipewarden.dashboards import catalog
 

@@ -4,7 +4,6 @@ import json
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from pipewarden.cli.common import (
     EXIT_ERROR,
@@ -81,6 +80,8 @@ def list_(
     elif not rows:
         console.print("The quarantine is empty.")
     else:
+        from rich.table import Table
+
         out = Table("table", "held", "released", "superseded", "oldest held")
         for r in rows:
             oldest = r["oldest_held"].isoformat(timespec="seconds") if r["oldest_held"] else "-"
@@ -107,6 +108,8 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
     """The held rows of a table with every reason, oldest first."""
+    from rich.table import Table
+
     from pipewarden.db.engines import cached_engine, connect
     from pipewarden.records import quarantine as q
     from pipewarden.records.migrate import ensure_tables

@@ -8,7 +8,6 @@ import json
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from pipewarden.cli.common import (
     EXIT_FOUND,
@@ -147,6 +146,8 @@ def _print_parity(data: dict[str, object]) -> None:
 
 
 def _print_report(data: dict[str, object]) -> None:
+    from rich.table import Table
+
     from pipewarden.reconcile.repair import REASONS
 
     view = Table(title=f"reconcile {data['table']} ({data['action']})")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from pipewarden.cli.common import (
     EXIT_ERROR,
@@ -19,6 +18,8 @@ from pipewarden.cli.common import (
 )
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from pipewarden.records.sync_runs import SyncRun
 
 
@@ -131,6 +132,8 @@ def run_dict(run: SyncRun, quarantined: list[dict[str, Any]]) -> dict[str, Any]:
 
 def sync_table_view(runs: list[SyncRun]) -> Table:
     """The runs as a table: what was read, loaded, held back, and where the watermark went."""
+    from rich.table import Table
+
     view = Table(title="sync", title_justify="left")
     for column in (
         "table",

@@ -59,9 +59,9 @@ def test_help_shows_no_internal_type_labels(command, monkeypatch):
     assert labels == [], f"{' '.join(command)}: {labels}"
 
 
-#: What `status` never needs: the batch libraries, the checks, Prefect, and Alembic (its tables
-#: are at head after the sync, so only their version row is read).
-STATUS_HEAVY = (*HEAVY, "numpy", "pyarrow", "alembic")
+#: What `status --json` never needs: the batch libraries, the checks, Prefect, rich, and Alembic
+#: (its tables are at head after the sync, so only their version row is read).
+STATUS_HEAVY = (*HEAVY, "numpy", "pyarrow", "alembic", "rich")
 #: What a sync of a table without checks never needs: pandera (and the pandas it brings), the
 #: anomaly detector, Prefect, Alembic at head.
 SYNC_HEAVY = ("scipy", "pandera", "pandas", "hypothesis", "prefect", "alembic")
