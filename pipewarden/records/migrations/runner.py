@@ -73,15 +73,22 @@ def upgrade(conn: sa.Connection, script: ScriptDirectory) -> list[Step]:
 
 def create_sql(url: sa.URL, metadata: sa.MetaData, script: ScriptDirectory) -> str:
     """The SQL that creates a new warehouse's tables as `metadata` declares them and records
-    the head: what `upgrade` runs on a warehouse without pipewarden tables."""
+    the head, in one transaction: what `upgrade` runs on a warehouse without pipewarden tables."""
     output = io.StringIO()
 
-    def write(statement: Any, *args: Any, **kwargs: Any) -> None:
-        output.write(f"{str(statement.compile(dialect=engine.dialect)).strip()};\n\n")
+    def create_tables(environment: EnvironmentContext) -> None:
+        for table in metadata.sorted_tables:
+            environment.execute(sa.schema.CreateTable(table))
+            for index in table.indexes:
+                environment.execute(sa.schema.CreateIndex(index))
 
-    engine = sa.create_mock_engine(url, write)
-    metadata.create_all(engine, checkfirst=False)
-    _run(script, {"url": url, "output_buffer": output}, as_sql=True, to=script._stamp_revs)
+    _run(
+        script,
+        {"url": url, "output_buffer": output, "transactional_ddl": True},
+        as_sql=True,
+        to=script._stamp_revs,
+        first=create_tables,
+    )
     return output.getvalue()
 
 
@@ -91,12 +98,13 @@ def upgrade_sql(
     starting: str | None,
     present: dict[str, TableLayout],
 ) -> str:
-    """The SQL an upgrade from `starting` to the head runs, as a script (`upgrade --sql`);
+    """The SQL an upgrade from `starting` to the head runs, as a script in one transaction as
+    `upgrade` runs it, SQLite too (`upgrade --sql`);
     `present` is what the warehouse holds, for a revision that adopts existing tables."""
     output = io.StringIO()
     _run(
         script,
-        {"url": url, "output_buffer": output, "literal_binds": True},
+        {"url": url, "output_buffer": output, "literal_binds": True, "transactional_ddl": True},
         as_sql=True,
         starting=starting,
         attributes={"present_layout": present},
@@ -112,9 +120,11 @@ def _run(
     starting: str | None = None,
     attributes: dict[str, Any] | None = None,
     to: Callable[[str, Any], Any] | None = None,
+    first: Callable[[EnvironmentContext], None] | None = None,
 ) -> None:
     """Run Alembic towards the head as `alembic upgrade` does (or `alembic stamp`: `to` is the
-    script's stamp steps), with `options` for `EnvironmentContext.configure`."""
+    script's stamp steps), with `options` for `EnvironmentContext.configure`; `first` runs
+    statements of its own in the same transaction, before."""
     config = Config()
     config.attributes.update(attributes or {})
     towards = to or script._upgrade_revs
@@ -133,6 +143,8 @@ def _run(
     with environment:
         environment.configure(version_table=VERSION_TABLE, **options)
         with environment.begin_transaction():
+            if first is not None:
+                first(environment)
             environment.run_migrations()
 
 
