@@ -113,7 +113,7 @@ import resource, sys
 sys.path.insert(0, {str(ROOT)!r})
 from bench.sync import pipewarden_load, reset_target
 # imported by a worker before its first run
-import pipewarden.checks.validation.schema_gate, pipewarden.metrics.profiles
+import pipewarden.checks.validation.schema_gate, pipewarden.measurements.profiles
 reset_target({target!r})
 import os
 page = os.sysconf("SC_PAGE_SIZE")

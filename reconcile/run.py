@@ -15,7 +15,7 @@ from pipewarden.alerts.findings import from_reconcile_run, repaired_backwards
 from pipewarden.config import PipewardenConfig
 from pipewarden.config.urls import redact_secrets
 from pipewarden.db.engines import cached_engine
-from pipewarden.metrics.outcomes import outcome_points
+from pipewarden.measurements.outcomes import outcome_points
 from pipewarden.reconcile.diff import DiffOptions, DiffResult, diff_plan, recheck
 from pipewarden.reconcile.keys import Key, json_key
 from pipewarden.reconcile.plan import plan_table

@@ -28,8 +28,8 @@ from pipewarden.checks.monitoring.anomaly.detector import (
     Verdict,
     detect_series,
 )
+from pipewarden.checks.monitoring.anomaly.episodes import group_episodes
 from pipewarden.checks.monitoring.anomaly.history import tidy
-from pipewarden.checks.monitoring.anomaly.incidents import group_incidents
 from pipewarden.checks.monitoring.anomaly.windows import (
     load_windows,
     parse_timestamp,
@@ -205,7 +205,7 @@ def run_backtest(
             kind=kind,
             points=len(values),
             anomalies=sum(v.is_anomaly for v in present),
-            incidents=len(group_incidents(present)),
+            incidents=len(group_episodes(present)),
             method=present[-1].method if present else "",
             notes=history_notes(stamps, values),
         )

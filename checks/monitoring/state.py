@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from pipewarden.checks.monitoring.freshness import FreshnessVerdict, freshness_status, staleness
 from pipewarden.config import PipewardenConfig
-from pipewarden.metrics.cursor import NEWEST_CURSOR, cursor_instant
+from pipewarden.measurements.cursor import NEWEST_CURSOR, cursor_instant
 from pipewarden.records.metrics import (
     CheckResult,
     latest_check_results,

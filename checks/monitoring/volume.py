@@ -23,7 +23,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from pipewarden.checks.monitoring.anomaly.detector import DetectorSettings, Verdict
-from pipewarden.metrics.sync_metrics import NEWEST_CURSOR
+from pipewarden.measurements.sync_metrics import NEWEST_CURSOR
 from pipewarden.records.evidence import ANOMALY, INSUFFICIENT, OK
 from pipewarden.records.metrics import (
     CheckResult,

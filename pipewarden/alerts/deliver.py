@@ -28,7 +28,7 @@ from pipewarden.config import PipewardenConfig
 from pipewarden.config.models import SlackLinks
 from pipewarden.config.urls import redact_secrets
 from pipewarden.db.engines import cached_engine
-from pipewarden.metrics.outcomes import outcome_points
+from pipewarden.measurements.outcomes import outcome_points
 from pipewarden.records.alerts import (
     PENDING,
     SENDING,

@@ -33,7 +33,7 @@ from scipy import stats
 
 from pipewarden.config import PipewardenConfig, TableConfig
 from pipewarden.db.engines import cached_engine
-from pipewarden.metrics.sync_metrics import cursor_instant
+from pipewarden.measurements.sync_metrics import cursor_instant
 from pipewarden.records.metrics import MetricPoint, metrics, write_metrics
 from pipewarden.records.migrate import ensure_tables
 

@@ -14,7 +14,7 @@ import numpy as np
 from pipewarden.config import PipewardenConfig
 from pipewarden.db.engines import cached_engine
 from pipewarden.demo.history import DEFAULT_SHAPE, SHAPES, sync_times
-from pipewarden.metrics.sync_metrics import NEWEST_CURSOR
+from pipewarden.measurements.sync_metrics import NEWEST_CURSOR
 from pipewarden.records.column_samples import (
     FULL,
     SAMPLE_SIZE,

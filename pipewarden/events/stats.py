@@ -15,7 +15,7 @@ from datetime import datetime
 
 import numpy as np
 
-from pipewarden.metrics.cursor import NEWEST_CURSOR
+from pipewarden.measurements.cursor import NEWEST_CURSOR
 from pipewarden.records.metrics import MetricPoint
 
 #: Latencies kept per stream and interval (a uniform sample beyond: memory stays flat).

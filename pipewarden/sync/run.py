@@ -23,8 +23,8 @@ from pipewarden.db.engines import cached_engine, connect
 from pipewarden.db.timeouts import naming_timeouts
 from pipewarden.dialects import dialect_for
 from pipewarden.dialects.kinds import ColumnKind
-from pipewarden.metrics.profiles import ProfileAccumulator
-from pipewarden.metrics.sync_metrics import write_sync_metrics
+from pipewarden.measurements.profiles import ProfileAccumulator
+from pipewarden.measurements.sync_metrics import write_sync_metrics
 from pipewarden.records.column_kinds import read_kinds, write_kinds
 from pipewarden.records.migrate import ensure_tables
 from pipewarden.records.schema_changes import mark_backfilled, record_added_columns

@@ -24,7 +24,7 @@ from pipewarden.checks.monitoring.run import run_checks
 from pipewarden.config.load import parse_config
 from pipewarden.config.models import PipewardenConfig
 from pipewarden.db.engines import cached_engine
-from pipewarden.metrics.sync_metrics import NEWEST_CURSOR
+from pipewarden.measurements.sync_metrics import NEWEST_CURSOR
 from pipewarden.reconcile.run import ReconcileOptions, ReconcileReport, reconcile_table
 from pipewarden.records.metrics import CheckResult, MetricPoint, write_metrics
 from pipewarden.records.migrate import ensure_tables

@@ -57,6 +57,7 @@ from pipewarden.checks.monitoring.anomaly.counts import (
     count_score,
     count_scores,
 )
+from pipewarden.checks.monitoring.anomaly.episodes import EpisodeTracker
 from pipewarden.checks.monitoring.anomaly.expectations import (
     Expectations,
     Layout,
@@ -65,7 +66,6 @@ from pipewarden.checks.monitoring.anomaly.expectations import (
     median_bounds,
 )
 from pipewarden.checks.monitoring.anomaly.history import tidy
-from pipewarden.checks.monitoring.anomaly.incidents import IncidentTracker
 from pipewarden.checks.monitoring.anomaly.season import (
     NO_SEASON,
     Season,
@@ -575,7 +575,7 @@ def _pointwise(
     start: int,
     model: SeriesBaseline,
     until_calm: bool,
-    incident: IncidentTracker | None = None,
+    incident: EpisodeTracker | None = None,
 ) -> int:
     """Steps 1-5 point by point from `start`. With `until_calm`, stops before the first point
     that finds no incident open and returns its index; else replays to the end."""
@@ -629,11 +629,11 @@ def _pointwise(
     return s.n
 
 
-def _tracker(settings: DetectorSettings) -> IncidentTracker:
-    return IncidentTracker(settings.quiet_points, settings.new_normal_after.total_seconds())
+def _tracker(settings: DetectorSettings) -> EpisodeTracker:
+    return EpisodeTracker(settings.quiet_points, settings.new_normal_after.total_seconds())
 
 
-def _open_incident(s: _Series, first: int, quiet: int) -> IncidentTracker:
+def _open_incident(s: _Series, first: int, quiet: int) -> EpisodeTracker:
     """The tracker as the point-by-point replay has it after the anomaly at `first` and
     `quiet` normal points."""
     incident = _tracker(s.settings)

@@ -28,7 +28,7 @@ from pipewarden.checks.monitoring import processes
 from pipewarden.checks.monitoring.run import run_checks
 from pipewarden.config.load import parse_config
 from pipewarden.db.engines import cached_engine
-from pipewarden.metrics.sync_metrics import NEWEST_CURSOR
+from pipewarden.measurements.sync_metrics import NEWEST_CURSOR
 from pipewarden.records.metrics import MetricPoint, write_metrics
 from pipewarden.records.migrate import ensure_tables
 

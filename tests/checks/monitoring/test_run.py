@@ -19,7 +19,7 @@ from pipewarden.cli.check import check, status
 from pipewarden.config.load import parse_config
 from pipewarden.config.models import PipewardenConfig
 from pipewarden.db.engines import cached_engine
-from pipewarden.metrics.sync_metrics import NEWEST_CURSOR
+from pipewarden.measurements.sync_metrics import NEWEST_CURSOR
 from pipewarden.records.metrics import MetricPoint, check_results, metrics, write_metrics
 from pipewarden.records.migrate import ensure_tables
 from pipewarden.records.sync_runs import SyncRun, finish_run, start_run

@@ -11,7 +11,7 @@ from pipewarden.checks.monitoring.run import run_checks
 from pipewarden.checks.monitoring.volume import hourly_counts
 from pipewarden.config.load import parse_config
 from pipewarden.db.engines import cached_engine
-from pipewarden.metrics.sync_metrics import NEWEST_CURSOR
+from pipewarden.measurements.sync_metrics import NEWEST_CURSOR
 from pipewarden.records.metrics import MetricPoint, as_instant, write_metrics
 from pipewarden.records.migrate import ensure_tables
 

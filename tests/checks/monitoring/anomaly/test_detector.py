@@ -15,7 +15,7 @@ from pipewarden.checks.monitoring.anomaly.detector import (
     score_latest,
     score_tail,
 )
-from pipewarden.checks.monitoring.anomaly.incidents import group_incidents
+from pipewarden.checks.monitoring.anomaly.episodes import group_episodes
 
 START = datetime(2024, 1, 1)  # a Monday
 
@@ -117,7 +117,7 @@ def test_level_shift_is_one_incident_then_the_new_normal() -> None:
     values[shift:] += 60
     verdicts = detect_series(stamps, values, DetectorSettings(season="none"))
     assert verdicts[shift].is_anomaly
-    incidents = group_incidents(verdicts)
+    incidents = group_episodes(verdicts)
     assert len(incidents) == 1
     assert incidents[0].start == stamps[shift]
     # Accepted after new_normal_after (two days): the last week is quiet and centred on 160.
@@ -149,7 +149,7 @@ def test_recurring_incident_is_caught_every_time() -> None:
     lows = [verdicts[s].expected_low or 0.0 for s in starts]
     assert all(low > 10 for low in lows)
     assert lows[-1] >= lows[0] - 2  # the band has not widened towards zero
-    assert len(group_incidents(verdicts)) == len(starts)
+    assert len(group_episodes(verdicts)) == len(starts)
 
 
 def test_tiny_counts_never_score_absurdly() -> None:
@@ -310,7 +310,7 @@ def test_score_latest_equals_the_replay_of_its_window_through_shifts_and_inciden
     values = eventful_series(days, seed, kind)
     settings = DetectorSettings(history_window=timedelta(days=21))
     whole = detect_series(stamps, values, settings, kind=kind)  # type: ignore[arg-type]
-    assert group_incidents(whole), "the series should have incidents to remember"
+    assert group_episodes(whole), "the series should have incidents to remember"
     ends = [e for d in range(22, days) for e in (d * 24 + 3, d * 24 + 13)]
     agree = 0
     for end in ends:
@@ -394,8 +394,8 @@ def test_a_flickering_incident_keeps_firing_as_one_alert() -> None:
     plain = detect_series(
         stamps, values, DetectorSettings(season="none", keep_firing_for=timedelta(0))
     )
-    assert len(group_incidents(plain)) > 1
-    (incident,) = group_incidents(held)
+    assert len(group_episodes(plain)) > 1
+    (incident,) = group_episodes(held)
     assert incident.start == stamps[start]
     assert not any(v.is_anomaly for v in held[start + 10 :])
     # The same verdicts whatever comes later: nothing is decided from the future.

@@ -1,4 +1,4 @@
-"""Incidents: runs of anomalies, and when a long one becomes the new normal."""
+"""Episodes: runs of anomalies, and when a long one becomes the new normal."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from pipewarden.checks.monitoring.anomaly.baseline import SortedWindow, quantile_of_sorted
 from pipewarden.checks.monitoring.anomaly.detector import Verdict
-from pipewarden.checks.monitoring.anomaly.incidents import IncidentTracker, group_incidents
+from pipewarden.checks.monitoring.anomaly.episodes import EpisodeTracker, group_episodes
 
 
 def verdict(hour: int, anomalous: bool, score: float = 0.0) -> Verdict:
@@ -27,23 +27,23 @@ def verdict(hour: int, anomalous: bool, score: float = 0.0) -> Verdict:
     )
 
 
-def test_consecutive_anomalies_are_one_incident() -> None:
+def test_consecutive_anomalies_are_one_episode() -> None:
     flags = [False, True, True, False, True, False, False, True, True, True]
     scores = [0, 5, -9, 0, 4, 0, 0, 6, 7, 5]
-    incidents = group_incidents([verdict(h, f, s) for h, (f, s) in enumerate(zip(flags, scores))])
-    assert [(i.points, i.peak_score) for i in incidents] == [(2, -9), (1, 4), (3, 7)]
-    assert incidents[-1].end == datetime(2024, 1, 1, 9)
+    episodes = group_episodes([verdict(h, f, s) for h, (f, s) in enumerate(zip(flags, scores))])
+    assert [(i.points, i.peak_score) for i in episodes] == [(2, -9), (1, 4), (3, 7)]
+    assert episodes[-1].end == datetime(2024, 1, 1, 9)
 
 
-def test_tracker_accepts_a_long_incident_once() -> None:
-    tracker = IncidentTracker(quiet_points=1, new_normal_after=3 * 3600)
+def test_tracker_accepts_a_long_episode_once() -> None:
+    tracker = EpisodeTracker(quiet_points=1, new_normal_after=3 * 3600)
     accepted = [tracker.observe(h, h * 3600.0, anomalous=h != 2) for h in range(6)]
     assert accepted == [False, False, False, True, False, False]  # one quiet point is tolerated
     assert tracker.members == [0, 1, 3, 4, 5]  # an accepted incident keeps its members
 
 
 def test_tracker_closes_after_quiet_points() -> None:
-    tracker = IncidentTracker(quiet_points=1, new_normal_after=3 * 3600)
+    tracker = EpisodeTracker(quiet_points=1, new_normal_after=3 * 3600)
     for h, anomalous in enumerate([True, False, False, True, True, True]):
         assert not tracker.observe(h, h * 3600.0, anomalous)
     assert tracker.members == [3, 4, 5]

@@ -1,4 +1,5 @@
-"""Incidents: consecutive anomalous points are one incident, not one alert each."""
+"""Episodes: consecutive anomalous points of a series are one episode, not one alert each
+(the detector's own notion; the incidents people are alerted about are `records.incidents`)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ class _Scored(Protocol):
     is_anomaly: bool
 
 
-class Incident(BaseModel):
+class Episode(BaseModel):
     """A run of anomalous points: when it started and ended, how many, how bad at worst."""
 
     model_config = ConfigDict(frozen=True)
@@ -26,9 +27,9 @@ class Incident(BaseModel):
     peak_score: float
 
 
-def group_incidents(verdicts: Sequence[_Scored]) -> list[Incident]:
-    """One incident per run of consecutive anomalous verdicts."""
-    incidents: list[Incident] = []
+def group_episodes(verdicts: Sequence[_Scored]) -> list[Episode]:
+    """One episode per run of consecutive anomalous verdicts."""
+    episodes: list[Episode] = []
     run: list[_Scored] = []
     for verdict in [*verdicts, None]:
         if verdict is not None and verdict.is_anomaly:
@@ -36,20 +37,20 @@ def group_incidents(verdicts: Sequence[_Scored]) -> list[Incident]:
             continue
         if run:
             peak = max(run, key=lambda v: abs(v.score)).score
-            incidents.append(
-                Incident(
+            episodes.append(
+                Episode(
                     start=run[0].timestamp, end=run[-1].timestamp, points=len(run), peak_score=peak
                 )
             )
             run = []
-    return incidents
+    return episodes
 
 
-class IncidentTracker:
-    """Follows the open incident while a series is replayed.
+class EpisodeTracker:
+    """Follows the open episode while a series is replayed.
 
-    An incident stays open across up to `quiet_points` normal points, so a shift that crosses the
-    band now and then is one incident. When an incident has lasted `new_normal_after` seconds the
+    An episode stays open across up to `quiet_points` normal points, so a shift that crosses the
+    band now and then is one episode. When an episode has lasted `new_normal_after` seconds the
     change is taken as the new normal: the detector re-baselines on it instead of flagging forever.
     """
 
@@ -62,7 +63,7 @@ class IncidentTracker:
         self._quiet = 0
 
     def observe(self, index: int, time: float, anomalous: bool) -> bool:
-        """Record a point; True when the open incident has just become the new normal."""
+        """Record a point; True when the open episode has just become the new normal."""
         if not anomalous:
             if self.start is not None:
                 self._quiet += 1

@@ -5,8 +5,8 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 
 from pipewarden.config import TableConfig
-from pipewarden.metrics.cursor import NEWEST_CURSOR, cursor_instant
-from pipewarden.metrics.profiles import ProfileAccumulator
+from pipewarden.measurements.cursor import NEWEST_CURSOR, cursor_instant
+from pipewarden.measurements.profiles import ProfileAccumulator
 from pipewarden.records.column_samples import DELTA, FULL, write_samples
 from pipewarden.records.metrics import MetricPoint, latest_values, write_metrics
 from pipewarden.records.migrate import ensure_tables

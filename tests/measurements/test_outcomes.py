@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 
 from pipewarden.db.engines import cached_engine
-from pipewarden.metrics.outcomes import outcome_points
+from pipewarden.measurements.outcomes import outcome_points
 from pipewarden.records.metrics import metrics, write_metrics
 from pipewarden.records.migrate import ensure_tables
 

@@ -6,7 +6,7 @@ from decimal import Decimal
 import numpy as np
 import polars as pl
 
-from pipewarden.metrics.profiles import (
+from pipewarden.measurements.profiles import (
     DISTINCT_SKETCH,
     RESERVOIR,
     ProfileAccumulator,

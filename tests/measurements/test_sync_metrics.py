@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 
 from pipewarden.db.engines import cached_engine
-from pipewarden.metrics.sync_metrics import NEWEST_CURSOR, record_sync_metrics
+from pipewarden.measurements.sync_metrics import NEWEST_CURSOR, record_sync_metrics
 from pipewarden.records.column_samples import read_samples
 from pipewarden.records.metrics import history, metrics
 from pipewarden.records.migrate import ensure_tables

@@ -1,4 +1,5 @@
-"""Metrics written after every sync and check, in `pipewarden_metrics` (long format).
+"""What pipewarden measures: the metric points of every sync, check, reconciliation and alert
+delivery, which `records.metrics` writes to `pipewarden_metrics` (long format).
 
 Per sync run (at the run's end; full loads labelled `{"load": "full"}`): rows_read, rows_loaded,
 rows_unchanged, rows_quarantined, duration_seconds, latency_p50/p95/max_seconds (loaded at minus
@@ -11,5 +12,5 @@ bounded sample or category counts, for the drift and null-rate monitors. Per che
 check_freshness_seconds, staleness_seconds, the SLA it was judged by
 (freshness_warn_after_seconds, freshness_error_after_seconds) and check_outcome (labels
 `{"check": …, "status": …}`; 0 ok, 1 warn or anomaly, 2 error).
-Reconciliations and alert deliveries: `<kind>_outcome` (`metrics.outcomes.outcome_points`).
+Reconciliations and alert deliveries: `<kind>_outcome` (`outcomes.outcome_points`).
 """
