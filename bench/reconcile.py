@@ -17,8 +17,8 @@ pipewarden runs alternate so load on the machine hits both alike.
 Every pipewarden run is also checked: it must report exactly the differences that were made.
 
 PostgreSQL → PostgreSQL uses PostgreSQL's type-aware `hash_record_extended` (no text is built;
-see `reconcile/canonical/postgresql.py`); `--md5` makes pipewarden hash md5 of the canonical text
-like the floor does, for a like-for-like figure.
+see `PostgreSQL.native_row_hash` in `pipewarden/dialects/postgresql.py`); `--md5` makes
+pipewarden hash md5 of the canonical text like the floor does, for a like-for-like figure.
 
 Run: `.venv/bin/python bench/reconcile.py [--rows N] [--repeat N] [--skip-mariadb] [--md5]`.
 """
@@ -121,10 +121,11 @@ def release_engines() -> None:
 
 
 def _engines() -> list[sa.Engine]:
-    return [cached_engine(u) for u in _seen]
+    return [cached_engine(url, timeouts) for url, timeouts in _seen]
 
 
-_seen: set[str] = set()
+#: (URL, limits) of every engine a run may have cached: the cache is keyed by both.
+_seen: set[tuple[str, Any]] = set()
 
 
 def fill_postgres(url: str, rows: int) -> None:
@@ -171,8 +172,7 @@ def make_differences(url: str, rows: int, count: int, seed: int) -> dict[str, se
 
 
 def config_for(source: str, target: str) -> Any:
-    _seen.update((source, target))
-    return parse_config(
+    config = parse_config(
         {
             "warehouse": {"url": target},
             "sources": {"src": {"url": source}},
@@ -180,16 +180,18 @@ def config_for(source: str, target: str) -> Any:
         },
         Path("bench.yaml"),
     )
+    _seen.update((url, config.timeouts.engine()) for url in (source, target))
+    return config
 
 
 def floor_side(side: Side) -> None:
     """count(*) + md5 checksum of the canonical rows: one pass over the whole table."""
     with connect(side.engine) as conn:
-        side.canonical.prepare(conn)
+        side.dialect.prepare_hashing(conn)
         columns = [side.table.c[n] for n in side.sql_columns]
         specs = [side.specs[n] for n in side.sql_columns]
-        row = side.canonical.row_text(columns, specs)
-        conn.execute(sa.select(sa.func.count(), sa.func.sum(side.canonical.hash64(row)))).one()
+        row = side.dialect.row_text(columns, specs)
+        conn.execute(sa.select(sa.func.count(), sa.func.sum(side.dialect.hash64(row)))).one()
 
 
 def floor(config: Any) -> float:

@@ -5,8 +5,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from pipewarden.reconcile.canonical import MASK64, md5_hash64, python_part
-from pipewarden.reconcile.keys import Key, key_in_for
+from pipewarden.dialects.canonical import MASK64, md5_hash64, python_part
+from pipewarden.dialects.keyset import Key
 from pipewarden.reconcile.narrow import raw_rows
 from pipewarden.reconcile.plan import Side
 
@@ -22,7 +22,7 @@ def column_hashes(
 ) -> dict[Any, tuple[Key, tuple[int, ...]]]:
     """`key → (key, hashes)` for the given keys: one hash per column, SQL columns first, then
     Python columns (the order `ordered_columns` gives)."""
-    side.canonical.prepare(conn)
+    side.dialect.prepare_hashing(conn)
     sql = [c for c in columns if c not in side.python_columns]
     py = [c for c in columns if c in side.python_columns]
     dialect_values = {v.name: v for v in side.python_values()}
@@ -35,7 +35,7 @@ def column_hashes(
             *side.key_columns,
             *(side.column_hash(c).label(f"h_{i}") for i, c in enumerate(sql)),
             *(dialect_values[label] for label in py_labels),
-        ).where(key_in_for(conn, side.key_columns, chunk))
+        ).where(side.dialect.key_in(side.key_columns, chunk))
         for row in raw_rows(conn, query):
             key = tuple(row[:width])
             hashes = row[width : width + len(sql)]

@@ -1,37 +1,53 @@
 """Finding every row that differs between a source table and its warehouse copy.
 
-The algorithm, in the order it runs:
+Both sides checksum their rows inside the database, per key segment; only segments whose
+checksums differ are read row by row; a repair then rewrites those rows through the sync's own
+merge (`repair.py`). In the order `diff_plan` runs it:
 
-1. **Plan** (`plan.py`): the compared columns (both sides' shared columns, or `columns`) and, per
-   column, the canonical SQL fragment of each side's dialect (`canonical/`). Columns an engine
-   cannot canonicalize in SQL (MariaDB JSON, floats across engines) are *Python columns*.
-   Row hashes are md5 of the canonical text (identical bytes on every engine); when both sides
-   are PostgreSQL 14+, `native_hash` uses its type-aware `hash_record_extended` instead, which
-   builds no text and costs about a fifth.
-2. **Buckets** (`buckets.py`): boundaries from a random sample of keys on one side (PostgreSQL's
-   `TABLESAMPLE` where a side is PostgreSQL), about `rows_per_bucket` rows each, at most
-   `max_buckets`. Buckets follow row counts, so any key shape works.
+0. **Source keys** (`source_keys.py`): NULL and duplicated keys are counted and named first; rows
+   with a NULL key are left out, and the run reports itself incomplete.
+1. **Plan** (`plan.py`): the compared columns (both sides' shared columns, or `columns`) and the
+   dialect of each side, which writes the canonical text of every value (`pipewarden.dialects`:
+   one file per engine). Columns an engine cannot canonicalize in SQL (MariaDB JSON, floats
+   across engines) are *Python columns*, canonicalized by the Python reference. A row's hash is
+   the first 64 bits of md5 of its canonical text, the same bytes on every engine; when both
+   sides are the same engine, `native_hash` lets it use its own type-aware row hash instead
+   (PostgreSQL 14+: `hash_record_extended`, which builds no text).
+2. **Buckets** (`buckets.py`): boundaries from a random sample of keys on one side (the target
+   where only it samples almost for free, as PostgreSQL's `TABLESAMPLE`), about
+   `rows_per_bucket` rows each, at most `max_buckets`. Buckets follow row counts, so any key
+   shape works (sparse, skewed, text, composite).
 3. **Probe**: runs of `probe_run` buckets, one run in every `probe_every`, are compared row by
-   row at once (about 1.5% of the rows, through the key index). From its difference rate the
-   share of buckets that would differ is predicted; above `stream_share` the bucket pass would
+   row at once (1/`probe_every` of the rows, through the key index). From their difference rate
+   the share of buckets that would differ is predicted; above `stream_share` a bucket pass would
    be wasted (nearly every bucket would be narrowed anyway), so the run *streams*: it compares
    `(key, hash)` of all remaining rows in key-range chunks. Tables with Python columns stream.
-4. **Bucket pass**: otherwise both sides compute count and checksum per bucket in one grouped
-   scan each, concurrently (two threads, two connections). Equal buckets are done.
+4. **Bucket pass**: otherwise both sides compute a row count and an order-independent checksum
+   (the sum of row hashes modulo 2^64) per bucket, in one grouped scan each, concurrently (two
+   threads, two connections). Equal buckets are done: their rows count as compared.
 5. **Narrowing** (`narrow.py`, `stream_diff.py`): differing buckets are merged into key spans and
-   read in chunks of about `chunk_rows` rows from both sides concurrently; rows are matched by key
-   and their hashes compared. Memory holds one chunk plus the differences found.
+   read in chunks of about `chunk_rows` rows from both sides concurrently; rows are matched by
+   key and their hashes compared. Memory holds one chunk plus the differences found.
 6. **Columns** (`columns.py`): for changed rows, per-column hashes name the columns that differ.
 
-Budgets: `max_seconds` and `max_diffs` are checked between steps and chunks (a single grouped
-scan is not interrupted); a stopped run says so (`stopped_by`) and reports `coverage`, the share
-of rows whose comparison finished.
-`keys_only` compares the key columns alone: the cheap sweep for hard deletes.
+Repair (`repair.py`, driven by `run.py`) re-reads the missing and changed rows from the source,
+passes them through the table's checks as a sync would, merges them with the dialect's merge
+(without its cursor guard: the source wins), deletes the extra rows the source still lacks, and
+compares the repaired spans again (`recheck`).
+
+Parameters (`DiffOptions`): `key_range` limits both sides to `LOW <= first key column <= HIGH`;
+`columns` compares only these (and the key); `keys_only` compares the key columns alone, the
+cheap sweep for hard deletes. Budgets: `max_seconds` and `max_diffs` are checked between steps
+and chunks (a single grouped scan is not interrupted); a stopped run says so (`stopped_by`) and
+reports `coverage`, the share of rows whose comparison finished. `rows_per_bucket`,
+`max_buckets`, `probe_every`, `probe_run`, `stream_share`, `chunk_rows` and `native_hash` tune
+steps 1-5 as above.
 """
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -41,14 +57,13 @@ from pipewarden.config import PipewardenConfig
 from pipewarden.db.engines import connect
 from pipewarden.reconcile.buckets import BucketChecksum, Buckets, sample_buckets, sliced_checksums
 from pipewarden.reconcile.columns import column_hashes, differing_columns, ordered_columns
-from pipewarden.reconcile.keys import key_matcher, parse_key_bound
+from pipewarden.reconcile.keys import Key, key_matcher, parse_key_bound
 from pipewarden.reconcile.narrow import Digests, Span, fetch_digests, group_spans
 from pipewarden.reconcile.plan import Side, TablePlan, plan_table
 from pipewarden.reconcile.source_keys import KeyFinding, find_key_problems, key_is_null
 from pipewarden.reconcile.stream_diff import RowDiff, StreamComparison
 
 T = TypeVar("T")
-U = TypeVar("U")
 
 
 @dataclass
@@ -147,134 +162,215 @@ def diff_table(
 
 
 def diff_plan(plan: TablePlan, options: DiffOptions) -> DiffResult:
-    started = time.perf_counter()
-    timings: dict[str, float] = {}
-    budget = _Budget(options.max_seconds, options.max_diffs)
-    matcher = None if plan.portable_keys else key_matcher(plan.key_kinds)
-    unsigned = plan.source.canonical.name != plan.target.canonical.name
-    where = {side.role: _key_range(side, plan, options.key_range) for side in plan.sides()}
-    stream = StreamComparison()
-    spans: list[Span] = []
-    stopped: str | None = None
-    with (
-        connect(plan.source.engine) as src,
-        connect(plan.target.engine) as tgt,
-        ThreadPoolExecutor(max_workers=2) as pool,
-    ):
-        conns = {"source": src, "target": tgt}
-        problems = find_key_problems(src, plan.source, where["source"])
-        if any(p.kind == "null_key" for p in problems):
-            has_key = sa.not_(key_is_null(plan.source))
-            where["source"] = (
-                has_key if where["source"] is None else sa.and_(where["source"], has_key)
-            )
-        timings["source_keys"] = _lap(started)
+    """Compare a planned table with its copy, in the steps of the module docstring."""
+    with _Comparison.connected(plan, options) as run:
+        run.find_source_key_problems()
+        buckets = run.sample_buckets()
+        run.probe(buckets)
+        if run.mode == "buckets":
+            run.compare_bucket_checksums(buckets)
+        run.narrow_differing(buckets)
+        run.name_changed_columns()
+    return run.result(buckets)
 
-        def both(task: Callable[[sa.Connection, Side], T]) -> tuple[T, T]:
-            futures = [pool.submit(task, conns[s.role], s) for s in plan.sides()]
-            return futures[0].result(), futures[1].result()
 
-        sampler = _sampler(plan)
+class _Comparison:
+    """One `diff_plan` run: both sides' connections, the budget, and what was found so far."""
+
+    def __init__(
+        self,
+        plan: TablePlan,
+        options: DiffOptions,
+        conns: dict[str, sa.Connection],
+        pool: ThreadPoolExecutor,
+    ) -> None:
+        self.plan, self.options, self.conns, self.pool = plan, options, conns, pool
+        self.started = time.perf_counter()
+        self.timings: dict[str, float] = {}
+        self.budget = _Budget(options.max_seconds, options.max_diffs)
+        self.matcher = None if plan.portable_keys else key_matcher(plan.key_kinds)
+        self.unsigned = plan.source.dialect.name != plan.target.dialect.name
+        self.where = {side.role: _key_range(side, plan, options.key_range) for side in plan.sides()}
+        self.stream = StreamComparison()
+        self.spans: list[Span] = []
+        self.problems: list[KeyFinding] = []
+        #: "buckets", or "stream" once the probe (or a Python column) says a pass is wasted.
+        self.mode = "buckets"
+        #: Buckets still to narrow, those the probe compared, and how many checksums differed.
+        self.todo: list[int] = []
+        self.probed: set[int] = set()
+        self.differing = 0
+        #: Rows each differing bucket holds (the larger side), for sizing the narrowing chunks.
+        self.expected: dict[int, int] = {}
+        self.stopped: str | None = None
+
+    @classmethod
+    @contextmanager
+    def connected(cls, plan: TablePlan, options: DiffOptions) -> Iterator["_Comparison"]:
+        with (
+            connect(plan.source.engine) as src,
+            connect(plan.target.engine) as tgt,
+            ThreadPoolExecutor(max_workers=2) as pool,
+        ):
+            yield cls(plan, options, {"source": src, "target": tgt}, pool)
+
+    def both(self, task: Callable[[sa.Connection, Side], T]) -> tuple[T, T]:
+        """Run a task on both sides at once, each on its own connection."""
+        futures = [self.pool.submit(task, self.conns[s.role], s) for s in self.plan.sides()]
+        return futures[0].result(), futures[1].result()
+
+    def lap(self, step: str) -> None:
+        """Record the seconds `step` took."""
+        self.timings[step] = _lap(self.started, self.timings)
+
+    def find_source_key_problems(self) -> None:
+        """Step 0: NULL and duplicated source keys; NULL-key rows are left out."""
+        source = self.plan.source
+        self.problems = find_key_problems(self.conns["source"], source, self.where["source"])
+        if any(p.kind == "null_key" for p in self.problems):
+            has_key = sa.not_(key_is_null(source))
+            where = self.where["source"]
+            self.where["source"] = has_key if where is None else sa.and_(where, has_key)
+        self.lap("source_keys")
+
+    def sample_buckets(self) -> Buckets:
+        """Step 2: bucket boundaries from a sample of one side's keys."""
+        sampler = _sampler(self.plan)
         buckets = sample_buckets(
-            conns[sampler.role],
+            self.conns[sampler.role],
             sampler,
-            options.rows_per_bucket,
-            options.max_buckets,
-            where[sampler.role],
+            self.options.rows_per_bucket,
+            self.options.max_buckets,
+            self.where[sampler.role],
         )
-        timings["sample"] = _lap(started, timings)
-        per_bucket = max(1, buckets.estimated_rows // buckets.count)
-        expected: dict[int, int] = {}
+        self.todo = list(range(buckets.count))
+        self.lap("sample")
+        return buckets
+
+    def probe(self, buckets: Buckets) -> None:
+        """Step 3: compare a few runs of buckets row by row; stream if most buckets differ."""
+        every, run = self.options.probe_every, self.options.probe_run
+        if self.plan.python_columns:
+            self.mode = "stream"
+            return
+        if buckets.count < 2 * every * run:
+            return
+        probe = [b for b in range(buckets.count) if (b // run) % every == every // 2]
+        found, compared = self.stream.found, self.stream.rows_compared
+        self.stopped = self._narrow(buckets, probe)
+        self.probed = set(probe)
+        rate = (self.stream.found - found) / max(self.stream.rows_compared - compared, 1)
+        if 1 - (1 - rate) ** _rows_per_bucket(buckets) > self.options.stream_share:
+            self.mode = "stream"
+        self.todo = [b for b in self.todo if b not in self.probed]
+        self.lap("probe")
+
+    def compare_bucket_checksums(self, buckets: Buckets) -> None:
+        """Step 4: count and checksum every bucket on both sides; keep those that differ."""
+        self.stopped = self.stopped or self.budget.stop_reason(self.stream.found)
+        if self.stopped is not None:
+            return
+        # Each side keeps its planner's choice (parallel workers included): measured faster
+        # than one core per side, also when both tables share a server.
+        sums = self.both(lambda c, s: sliced_checksums(c, s, buckets, self.where[s.role]))
+        self.lap("checksums")
+        self.todo = _count_equal(sums, self.probed, self.stream, self.expected)
+        self.differing = len(self.todo)
+
+    def narrow_differing(self, buckets: Buckets) -> None:
+        """Step 5: read the differing (or, streaming, all remaining) buckets row by row."""
+        if self.stopped is not None:
+            return
+        self.stopped = self._narrow(buckets, self.todo)
+        if self.mode == "stream":
+            self.differing = buckets.count
+        self.lap("narrow" if self.mode == "buckets" else "stream")
+
+    def _narrow(self, buckets: Buckets, numbers: list[int]) -> str | None:
+        """Compare the rows of these buckets in chunks; the budget's reason if it stopped."""
+        per_bucket = _rows_per_bucket(buckets)
 
         def rows_of(number: int) -> int:
-            return expected.get(number, per_bucket)
+            return self.expected.get(number, per_bucket)
 
-        def narrow(numbers: list[int]) -> str | None:
-            for group in group_spans(numbers, buckets.span, rows_of, options.chunk_rows):
-                reason = budget.stop_reason(stream.found)
-                if reason:
-                    return reason
+        for group in group_spans(numbers, buckets.span, rows_of, self.options.chunk_rows):
+            reason = self.budget.stop_reason(self.stream.found)
+            if reason:
+                return reason
 
-                def fetch(
-                    conn: sa.Connection, side: Side, part: list[Span] = group.spans
-                ) -> Digests:
-                    return fetch_digests(conn, side, part, where[side.role], matcher, unsigned)
+            def fetch(conn: sa.Connection, side: Side, part: list[Span] = group.spans) -> Digests:
+                where = self.where[side.role]
+                return fetch_digests(conn, side, part, where, self.matcher, self.unsigned)
 
-                stream.add(*both(fetch))
-                spans.extend(group.spans)
-            return None
+            self.stream.add(*self.both(fetch))
+            self.spans.extend(group.spans)
+        return None
 
-        mode, todo, probed = "buckets", list(range(buckets.count)), set()
-        differing = 0
-        if plan.python_columns:
-            mode = "stream"
-        elif buckets.count >= 2 * options.probe_every * options.probe_run:
-            probe = [
-                b
-                for b in range(buckets.count)
-                if (b // options.probe_run) % options.probe_every == options.probe_every // 2
-            ]
-            before = (stream.found, stream.rows_compared)
-            stopped = narrow(probe)
-            probed = set(probe)
-            rate = (stream.found - before[0]) / max(stream.rows_compared - before[1], 1)
-            if 1 - (1 - rate) ** per_bucket > options.stream_share:
-                mode = "stream"
-            todo = [b for b in todo if b not in probed]
-            timings["probe"] = _lap(started, timings)
-        if mode == "buckets" and stopped is None:
-            stopped = budget.stop_reason(stream.found)
-            if stopped is None:
-                # Each side keeps its planner's choice (parallel workers included): measured
-                # faster than one core per side, also when both tables share a server.
-                sums = both(lambda c, s: sliced_checksums(c, s, buckets, where[s.role]))
-                timings["checksums"] = _lap(started, timings)
-                todo = _count_equal(sums, probed, stream, expected)
-                differing = len(todo)
-        if stopped is None:
-            stopped = narrow(todo)
-            differing = differing if mode == "buckets" else buckets.count
-            timings["narrow" if mode == "buckets" else "stream"] = _lap(started, timings)
-        changed = stream.changed
-        if changed and plan.columns != plan.key:
-            _name_columns(plan, changed, both, matcher, unsigned)
-            timings["columns"] = _lap(started, timings)
-    missing, extra = stream.missing, stream.extra
-    duplicated = set().union(*(p.found for p in problems if p.kind == "duplicate_key"))
-    if duplicated:
-        changed = [d for d in changed if d.key not in duplicated]
-        missing = [d for d in missing if d.key not in duplicated]
-    if options.max_diffs is not None:
-        changed = changed[: options.max_diffs]
-        missing = missing[: max(0, options.max_diffs - len(changed))]
-        extra = extra[: max(0, options.max_diffs - len(changed) - len(missing))]
-    timings["total"] = time.perf_counter() - started
-    estimated = max(buckets.estimated_rows, stream.source_rows, stream.target_rows)
-    return DiffResult(
-        table=plan.name,
-        mode=mode,
-        missing=missing,
-        extra=extra,
-        changed=changed,
-        rows_compared=stream.rows_compared,
-        rows_estimated=estimated,
-        source_rows=stream.source_rows,
-        target_rows=stream.target_rows,
-        buckets=buckets.count,
-        buckets_differing=differing,
-        complete=stopped is None and not problems,
-        stopped_by=stopped,
-        columns=plan.columns,
-        timings=timings,
-        spans=spans,
-        key_problems=problems,
-    )
+    def name_changed_columns(self) -> None:
+        """Step 6: per-column hashes of the changed rows name the columns that differ."""
+        changed, plan = self.stream.changed, self.plan
+        if not changed or plan.columns == plan.key:
+            return
+        columns = ordered_columns(plan.source, [c for c in plan.columns if c not in plan.key])
+        keys = {
+            "source": [d.key for d in changed],
+            "target": [d.target_key or d.key for d in changed],
+        }
+        left, right = self.both(
+            lambda c, s: column_hashes(c, s, columns, keys[s.role], self.matcher)
+        )
+        for diff in changed:
+            match = self._match(diff.key)
+            if match in left and match in right:
+                diff.columns = differing_columns(
+                    columns, left[match][1], right[match][1], self.unsigned
+                )
+        self.lap("columns")
+
+    def _match(self, key: Key) -> Any:
+        if self.matcher is not None:
+            return self.matcher(key)
+        return key[0] if len(key) == 1 else key
+
+    def result(self, buckets: Buckets) -> DiffResult:
+        """The differences, without duplicated source keys and within `max_diffs`."""
+        changed, missing, extra = self.stream.changed, self.stream.missing, self.stream.extra
+        duplicated = set().union(*(p.found for p in self.problems if p.kind == "duplicate_key"))
+        if duplicated:
+            changed = [d for d in changed if d.key not in duplicated]
+            missing = [d for d in missing if d.key not in duplicated]
+        limit = self.options.max_diffs
+        if limit is not None:
+            changed = changed[:limit]
+            missing = missing[: max(0, limit - len(changed))]
+            extra = extra[: max(0, limit - len(changed) - len(missing))]
+        self.timings["total"] = time.perf_counter() - self.started
+        stream = self.stream
+        return DiffResult(
+            table=self.plan.name,
+            mode=self.mode,
+            missing=missing,
+            extra=extra,
+            changed=changed,
+            rows_compared=stream.rows_compared,
+            rows_estimated=max(buckets.estimated_rows, stream.source_rows, stream.target_rows),
+            source_rows=stream.source_rows,
+            target_rows=stream.target_rows,
+            buckets=buckets.count,
+            buckets_differing=self.differing,
+            complete=self.stopped is None and not self.problems,
+            stopped_by=self.stopped,
+            columns=self.plan.columns,
+            timings=self.timings,
+            spans=self.spans,
+            key_problems=self.problems,
+        )
 
 
 def recheck(plan: TablePlan, spans: list[Span]) -> StreamComparison:
     """Compare the given key spans again, row by row (after a repair)."""
     matcher = None if plan.portable_keys else key_matcher(plan.key_kinds)
-    unsigned = plan.source.canonical.name != plan.target.canonical.name
+    unsigned = plan.source.dialect.name != plan.target.dialect.name
     stream = StreamComparison()
     with connect(plan.source.engine) as src, connect(plan.target.engine) as tgt:
         for start in range(0, len(spans), 400):
@@ -309,30 +405,13 @@ def _count_equal(
     return differing
 
 
-def _name_columns(
-    plan: TablePlan,
-    changed: list[RowDiff],
-    both: Callable[[Callable[[sa.Connection, Side], Any]], tuple[Any, Any]],
-    matcher: Callable[[Any], Any] | None,
-    unsigned: bool,
-) -> None:
-    columns = ordered_columns(plan.source, [c for c in plan.columns if c not in plan.key])
-    keys = {
-        "source": [d.key for d in changed],
-        "target": [d.target_key or d.key for d in changed],
-    }
-    left, right = both(lambda c, s: column_hashes(c, s, columns, keys[s.role], matcher))
-    for diff in changed:
-        match = matcher(diff.key) if matcher else (diff.key[0] if len(diff.key) == 1 else diff.key)
-        if match in left and match in right:
-            diff.columns = differing_columns(columns, left[match][1], right[match][1], unsigned)
+def _rows_per_bucket(buckets: Buckets) -> int:
+    return max(1, buckets.estimated_rows // buckets.count)
 
 
 def _sampler(plan: TablePlan) -> Side:
-    """PostgreSQL samples keys almost for free (TABLESAMPLE); otherwise sample the source."""
-    if plan.source.engine.dialect.name != "postgresql" and (
-        plan.target.engine.dialect.name == "postgresql"
-    ):
+    """The source, unless only the target samples almost for free (TABLESAMPLE)."""
+    if plan.target.dialect.cheap_sample and not plan.source.dialect.cheap_sample:
         return plan.target
     return plan.source
 

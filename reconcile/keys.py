@@ -1,4 +1,5 @@
-"""Key predicates and key values: ranges of keys in SQL, and keys matched across drivers."""
+"""Key ranges and key values: spans of keys in SQL (the dialect writes the comparisons), keys
+matched across drivers, and `--key-range` bounds."""
 
 from collections.abc import Sequence
 from datetime import date, datetime
@@ -6,60 +7,22 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql as pg
 
+from pipewarden.dialects.canonical import ColumnSpec, python_text
+from pipewarden.dialects.keyset import Key, KeysetSQL
 from pipewarden.dialects.kinds import ColumnKind
-from pipewarden.reconcile.canonical import ColumnSpec, python_text
-
-Key = tuple[Any, ...]
-
-
-def compare_key(
-    columns: Sequence[Any], values: Sequence[Any], op: str, row_value: bool
-) -> sa.ColumnElement[bool]:
-    """`(c1, c2) op (v1, v2)` for op in `<`, `>=`, as a row value or expanded."""
-    if len(columns) == 1:
-        column, value = columns[0], values[0]
-        return column < value if op == "<" else column >= value
-    if row_value:
-        left = sa.tuple_(*columns)
-        right = sa.tuple_(*(sa.literal(v, c.type) for c, v in zip(columns, values)))
-        return left < right if op == "<" else left >= right
-    clauses = []
-    for i, (column, value) in enumerate(zip(columns, values)):
-        equal = [columns[j] == values[j] for j in range(i)]
-        strict = column < value if op == "<" else column > value
-        clauses.append(sa.and_(*equal, strict))
-    if op == ">=":
-        clauses.append(sa.and_(*(c == v for c, v in zip(columns, values))))
-    return sa.or_(*clauses)
 
 
 def in_span(
-    columns: Sequence[Any], low: Key | None, high: Key | None, row_value: bool
+    dialect: KeysetSQL, columns: Sequence[Any], low: Key | None, high: Key | None
 ) -> sa.ColumnElement[bool]:
     """`low <= key < high`; None is unbounded."""
     parts = []
     if low is not None:
-        parts.append(compare_key(columns, low, ">=", row_value))
+        parts.append(dialect.keyset(columns, low, ">="))
     if high is not None:
-        parts.append(compare_key(columns, high, "<", row_value))
+        parts.append(dialect.keyset(columns, high, "<"))
     return sa.and_(*parts) if parts else sa.true()
-
-
-def key_in(columns: Sequence[Any], keys: Sequence[Key]) -> sa.ColumnElement[bool]:
-    """`key IN (…)` for single or composite keys."""
-    if len(columns) == 1:
-        return columns[0].in_([k[0] for k in keys])
-    return sa.or_(*(sa.and_(*(c == v for c, v in zip(columns, k))) for k in keys))
-
-
-def key_in_for(conn: sa.Connection, columns: Sequence[Any], keys: Sequence[Key]) -> Any:
-    """`key_in`, as one array parameter on PostgreSQL (thousands of parameters plan slowly)."""
-    if conn.dialect.name == "postgresql" and len(columns) == 1 and len(keys) > 50:
-        array = sa.bindparam("pw_keys", [k[0] for k in keys], type_=pg.ARRAY(columns[0].type))
-        return columns[0] == sa.any_(array)
-    return key_in(columns, keys)
 
 
 def key_matcher(kinds: Sequence[ColumnKind]) -> Any:

@@ -11,7 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from pipewarden.reconcile.canonical import MASK64, md5_hash64, python_part
+from pipewarden.dialects.canonical import MASK64, md5_hash64, python_part
 from pipewarden.reconcile.keys import Key, in_span
 from pipewarden.reconcile.plan import Side
 
@@ -107,11 +107,11 @@ def fetch_digests(
     """The rows of `spans` with their digests: the 64-bit row hash, with the Python columns'
     canonical hash beside it when there are any. `unsigned`: the two engines disagree on the
     sign of the hash, so bring it to 0 … 2^64-1."""
-    side.canonical.prepare(conn)
+    side.dialect.prepare_hashing(conn)
     keys = side.key_columns
     width = len(keys)
     query = sa.select(*keys, side.row_hash().label("pw_hash"), *side.python_values())
-    query = query.where(sa.or_(*(in_span(keys, lo, hi, side.row_value_keyset) for lo, hi in spans)))
+    query = query.where(sa.or_(*(in_span(side.dialect, keys, lo, hi) for lo, hi in spans)))
     if where is not None:
         query = query.where(where)
     result = raw_rows(conn, query)

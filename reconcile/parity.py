@@ -13,7 +13,7 @@ from pipewarden.config import PipewardenConfig
 from pipewarden.db.engines import connect
 from pipewarden.reconcile.columns import column_hashes, differing_columns, ordered_columns
 from pipewarden.reconcile.keys import Key, key_matcher
-from pipewarden.reconcile.plan import plan_table
+from pipewarden.reconcile.plan import Side, plan_table
 
 
 @dataclass
@@ -45,9 +45,9 @@ def check_parity(
     plan = plan_table(config, name, columns)
     matcher = None if plan.portable_keys else key_matcher(plan.key_kinds)
     compared = ordered_columns(plan.source, [c for c in plan.columns if c not in plan.key])
-    unsigned = plan.source.canonical.name != plan.target.canonical.name
+    unsigned = plan.source.dialect.name != plan.target.dialect.name
     with connect(plan.source.engine) as src, connect(plan.target.engine) as tgt:
-        keys = _sample_keys(src, plan.source.key_columns, sample)
+        keys = _sample_keys(src, plan.source, sample)
         left = column_hashes(src, plan.source, compared, keys, matcher)
         right = column_hashes(tgt, plan.target, compared, keys, matcher)
     report = ParityReport(name, 0, {c: 0 for c in compared})
@@ -61,6 +61,6 @@ def check_parity(
     return report
 
 
-def _sample_keys(conn: sa.Connection, keys: list[sa.Column], sample: int) -> list[Key]:
-    order = sa.func.rand() if conn.dialect.name in ("mysql", "mariadb") else sa.func.random()
-    return [tuple(r) for r in conn.execute(sa.select(*keys).order_by(order).limit(sample))]
+def _sample_keys(conn: sa.Connection, side: Side, sample: int) -> list[Key]:
+    query = sa.select(*side.key_columns).order_by(side.dialect.random_order()).limit(sample)
+    return [tuple(r) for r in conn.execute(query)]

@@ -8,9 +8,9 @@ from sqlalchemy.engine import Engine
 
 from pipewarden.config import PipewardenConfig, TableConfig
 from pipewarden.db.engines import cached_engine, connect
-from pipewarden.dialects import dialect_for
+from pipewarden.dialects import Dialect, dialect_of
+from pipewarden.dialects.canonical import ColumnSpec
 from pipewarden.dialects.kinds import ColumnKind
-from pipewarden.reconcile.canonical import Canonical, ColumnSpec, canonical_for
 from pipewarden.records.column_kinds import read_kinds
 from pipewarden.records.tables import column_kinds as column_kinds_table
 from pipewarden.sync.schema import Drift, TableShape, compare, reflect, refuse_breaking_drift
@@ -25,17 +25,16 @@ class ReconcileError(RuntimeError):
 
 @dataclass
 class Side:
-    """One side of the comparison: its table and the SQL that canonicalizes its rows."""
+    """One side of the comparison: its table and its dialect, which canonicalizes its rows."""
 
     role: str
     engine: Engine
     table: sa.Table
-    canonical: Canonical
+    dialect: Dialect
     specs: dict[str, ColumnSpec]
     key: list[str]
     sql_columns: list[str]
     python_columns: list[str]
-    row_value_keyset: bool
     #: Both sides are this engine: use its native hash instead of md5.
     native_hash: bool = False
     #: The engines differ: compare and order text keys by code point (see `ordered_key`).
@@ -44,8 +43,8 @@ class Side:
     server_version: int = 0
 
     def hash64(self, text: Any) -> Any:
-        native = self.canonical.native_hash64(text) if self.native_hash else None
-        return self.canonical.hash64(text) if native is None else native
+        native = self.dialect.native_hash64(text) if self.native_hash else None
+        return self.dialect.hash64(text) if native is None else native
 
     @property
     def key_columns(self) -> list[Any]:
@@ -55,7 +54,7 @@ class Side:
     def ordered_key(self, column: Any, name: str) -> Any:
         # Bucket boundaries from one engine must sort the same way on the other, whatever each
         # column's collation (MariaDB's default is case-insensitive): compare bytes.
-        collation = self.canonical.binary_collation
+        collation = self.dialect.binary_collation
         if self.binary_keys and collation and self.specs[name].kind.kind == "text":
             return sa.collate(column, collation)
         return column
@@ -65,24 +64,23 @@ class Side:
         columns = [self.table.c[n] for n in self.sql_columns]
         specs = [self.specs[n] for n in self.sql_columns]
         if self.native_hash:
-            native = self.canonical.native_row_hash(self.server_version, columns, specs)
+            native = self.dialect.native_row_hash(self.server_version, columns, specs)
             if native is not None:
                 return native
-        return self.hash64(self.canonical.row_text(columns, specs))
+        return self.hash64(self.dialect.row_text(columns, specs))
 
     def column_hash(self, name: str) -> Any:
         spec = self.specs[name]
         if self.native_hash:
             column = self.table.c[name]
-            native = self.canonical.native_row_hash(self.server_version, [column], [spec])
+            native = self.dialect.native_row_hash(self.server_version, [column], [spec])
             if native is not None:
                 return native
-        return self.hash64(self.canonical.part(self.table.c[name], spec))
+        return self.hash64(self.dialect.part(self.table.c[name], spec))
 
     def python_values(self) -> list[Any]:
-        dialect = dialect_for(self.engine.dialect.name)
         return [
-            dialect.read_expression(self.table.c[n], self.specs[n].kind).label(f"py_{i}")
+            self.dialect.read_expression(self.table.c[n], self.specs[n].kind).label(f"py_{i}")
             for i, n in enumerate(self.python_columns)
         ]
 
@@ -117,57 +115,39 @@ def plan_table(
 ) -> TablePlan:
     """Reflect both tables and decide, per column, how it is canonicalized on each side."""
     table_config = config.table(name)
-    source_engine = cached_engine(config.sources[table_config.source].url, config.timeouts.engine())
-    target_engine = cached_engine(config.warehouse.url, config.timeouts.engine())
-    with connect(source_engine) as src:
-        source = reflect(src, table_config.source_table, table_config.source_schema)
-        if source is not None:
-            source = _with_json_kinds(src, source)
-    with connect(target_engine) as wh:
-        target = reflect(wh, table_config.target_table, config.warehouse.schema_name)
-        known = _known_kinds(wh, table_config.name)
-    if source is None:
-        raise ReconcileError(f"table {name}: source table {table_config.source_table!r} not found")
-    if target is None:
-        raise ReconcileError(
-            f"table {name}: warehouse table {table_config.target_table!r} not found (sync first)"
-        )
+    engines = (
+        cached_engine(config.sources[table_config.source].url, config.timeouts.engine()),
+        cached_engine(config.warehouse.url, config.timeouts.engine()),
+    )
+    source, target, known = _reflect(config, table_config, *engines)
     compared = _compared_columns(table_config, source, target, columns, keys_only)
     _refuse_retyped(table_config, source, target, known, compared)
     key = list(table_config.primary_key)
-    src_canon = canonical_for(source_engine.dialect.name)
-    tgt_canon = canonical_for(target_engine.dialect.name)
-    versions = {"source": _version(source_engine), "target": _version(target_engine)}
-    # A native hash must be the same function on both sides: the older server decides.
-    oldest = min(versions.values())
+    dialects = (_reconciling(engines[0]), _reconciling(engines[1]))
     python_columns = [
-        n for n in compared if _needs_python(source.kinds[n], src_canon, tgt_canon) and n not in key
+        n for n in compared if n not in key and _needs_python(source.kinds[n], *dialects)
     ]
-    sides = []
-    for role, engine, shape, canon in (
-        ("source", source_engine, source, src_canon),
-        ("target", target_engine, target, tgt_canon),
-    ):
-        specs = {
-            n: _spec(n, source, target, shape, known.get(n, target.kinds[n])) for n in compared
-        }
-        sides.append(
-            Side(
-                role=role,
-                engine=engine,
-                table=shape.table,
-                canonical=canon,
-                specs=specs,
-                key=key,
-                sql_columns=[n for n in compared if n not in python_columns],
-                python_columns=python_columns,
-                row_value_keyset=dialect_for(engine.dialect.name).row_value_keyset,
-                native_hash=native_hash and src_canon.name == tgt_canon.name,
-                binary_keys=src_canon.name != tgt_canon.name,
-                server_version=oldest,
-            )
+    same_engine = dialects[0].name == dialects[1].name
+    # A native hash must be the same function on both sides: the older server decides.
+    version = min(_version(engine, dialect) for engine, dialect in zip(engines, dialects))
+    sides = [
+        Side(
+            role=role,
+            engine=engine,
+            table=shape.table,
+            dialect=dialect,
+            specs={n: _spec(n, source, target, shape, known, dialects) for n in compared},
+            key=key,
+            sql_columns=[n for n in compared if n not in python_columns],
+            python_columns=python_columns,
+            native_hash=native_hash and same_engine,
+            binary_keys=not same_engine,
+            server_version=version,
         )
-    cursor = table_config.cursor if table_config.cursor in compared else None
+        for role, engine, shape, dialect in zip(
+            ("source", "target"), engines, (source, target), dialects
+        )
+    ]
     return TablePlan(
         name=name,
         source=sides[0],
@@ -175,38 +155,44 @@ def plan_table(
         key=key,
         columns=compared,
         key_kinds=[source.kinds[k] for k in key],
-        cursor=cursor,
+        cursor=table_config.cursor if table_config.cursor in compared else None,
         python_columns=python_columns,
     )
 
 
-def _with_json_kinds(conn: sa.Connection, shape: TableShape) -> TableShape:
-    """MariaDB's JSON is LONGTEXT with a `json_valid` check: reflection says text; this, JSON."""
-    if conn.dialect.name not in ("mysql", "mariadb"):
-        return shape
-    clauses: list[Any] = list(
-        conn.execute(
-            sa.text(
-                "SELECT check_clause FROM information_schema.check_constraints "
-                "WHERE constraint_schema = DATABASE() AND table_name = :t"
-            ),
-            {"t": shape.table.name},
-        ).scalars()
-    )
-    json_columns: set[str] = set()
-    for clause in clauses:
-        text = str(clause).strip()
-        if text.lower().startswith("json_valid(") and text.endswith(")"):
-            json_columns.add(text[len("json_valid(") : -1].strip("`"))
-    kinds = {n: ColumnKind("json") if n in json_columns else k for n, k in shape.kinds.items()}
-    return TableShape(shape.table, kinds)
+def _reflect(
+    config: PipewardenConfig,
+    table_config: TableConfig,
+    source_engine: Engine,
+    target_engine: Engine,
+) -> tuple[TableShape, TableShape, dict[str, ColumnKind]]:
+    """Both tables as their databases have them, and the kinds the sync recorded for the
+    warehouse's columns."""
+    with connect(source_engine) as src:
+        source = reflect(src, table_config.source_table, table_config.source_schema)
+    with connect(target_engine) as wh:
+        target = reflect(wh, table_config.target_table, config.warehouse.schema_name)
+        known = _known_kinds(wh, table_config.name)
+    name = table_config.name
+    if source is None:
+        raise ReconcileError(f"table {name}: source table {table_config.source_table!r} not found")
+    if target is None:
+        raise ReconcileError(
+            f"table {name}: warehouse table {table_config.target_table!r} not found (sync first)"
+        )
+    return source, target, known
 
 
-def _version(engine: Engine) -> int:
-    if engine.dialect.name != "postgresql":
-        return 0
+def _reconciling(engine: Engine) -> Dialect:
+    dialect = dialect_of(engine)
+    if not dialect.reconciles:
+        raise ValueError(f"reconciliation does not support {engine.dialect.name!r} yet")
+    return dialect
+
+
+def _version(engine: Engine, dialect: Dialect) -> int:
     with connect(engine) as conn:
-        return int(conn.execute(sa.text("SHOW server_version_num")).scalar() or 0)
+        return dialect.server_version(conn)
 
 
 def _known_kinds(conn: sa.Connection, table_name: str) -> dict[str, ColumnKind]:
@@ -254,7 +240,9 @@ def _refuse_retyped(
     changed)."""
     loaded = TableShape(target.table, {n: known.get(n, k) for n, k in target.kinds.items()})
     drift = compare(source, loaded)
-    drift = Drift(retyped=[r for r in drift.retyped if r[0] in compared])
+    # MariaDB's BOOLEAN is TINYINT(1): compared with a boolean column as 0/1 (see `_spec`).
+    retyped = [r for r in drift.retyped if {r[1].kind, r[2].kind} != {"integer", "boolean"}]
+    drift = Drift(retyped=[r for r in retyped if r[0] in compared])
     refuse_breaking_drift(
         drift,
         table_config.source_table,
@@ -263,7 +251,7 @@ def _refuse_retyped(
     )
 
 
-def _needs_python(kind: ColumnKind, source: Canonical, target: Canonical) -> bool:
+def _needs_python(kind: ColumnKind, source: Dialect, target: Dialect) -> bool:
     if kind.kind == "json":
         return source.json_family is None or source.json_family != target.json_family
     if kind.kind == "float":
@@ -272,16 +260,23 @@ def _needs_python(kind: ColumnKind, source: Canonical, target: Canonical) -> boo
 
 
 def _spec(
-    name: str, source: TableShape, target: TableShape, own: TableShape, target_kind: ColumnKind
+    name: str,
+    source: TableShape,
+    target: TableShape,
+    own: TableShape,
+    known: dict[str, ColumnKind],
+    dialects: tuple[Dialect, Dialect],
 ) -> ColumnSpec:
     """The source's kind gives the rules; precision is the coarser of the two columns'."""
     kind = source.kinds[name]
+    target_kind = known.get(name, target.kinds[name])
     if {kind.kind, target_kind.kind} == {"integer", "boolean"}:
         kind = ColumnKind("boolean")  # MariaDB's BOOLEAN is TINYINT(1): 0/1 on both sides
     precision = 6
     if kind.kind in ("timestamp", "time"):
         precision = min(
-            _fraction_digits(source.table.c[name].type), _fraction_digits(target.table.c[name].type)
+            dialect.canonical_fraction_digits(shape.table.c[name].type)
+            for dialect, shape in zip(dialects, (source, target))
         )
         precision = 0 if precision < 3 else 3 if precision < 6 else 6
     own_type = own.table.c[name].type
@@ -293,12 +288,3 @@ def _spec(
         own_scale=own_kind.scale if own_kind.kind == "decimal" else None,
         own_timezone=bool(getattr(own_type, "timezone", False)),
     )
-
-
-def _fraction_digits(type_: Any) -> int:
-    """Fraction digits a column keeps: MariaDB DATETIME without fsp keeps none."""
-    fsp = getattr(type_, "fsp", None)
-    if fsp is not None or type(type_).__module__.startswith("sqlalchemy.dialects.mysql"):
-        return int(fsp or 0)
-    precision = getattr(type_, "precision", None)
-    return 6 if precision is None else int(precision)

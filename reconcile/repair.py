@@ -16,7 +16,8 @@ warehouse row's hash as read back.
 """
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import uuid4
@@ -24,15 +25,15 @@ from uuid import uuid4
 import polars as pl
 import sqlalchemy as sa
 
-from pipewarden.checks.validation.gate import BatchGate, PassThroughGate
+from pipewarden.checks.validation.gate import BatchGate, GatedBatch, PassThroughGate
 from pipewarden.db.engines import connect
-from pipewarden.dialects import dialect_for
+from pipewarden.dialects import Dialect
 from pipewarden.dialects.kinds import ColumnKind
-from pipewarden.reconcile.keys import Key, json_key, key_in, key_matcher
+from pipewarden.reconcile.keys import Key, json_key, key_matcher
 from pipewarden.reconcile.plan import TablePlan
 from pipewarden.reconcile.stream_diff import RowDiff
 from pipewarden.records.reconcile_runs import RepairRecord, forget_repairs, record_repairs
-from pipewarden.records.watermarks import read_watermark
+from pipewarden.records.watermarks import Watermark, read_watermark
 from pipewarden.sync.extract import select_list
 from pipewarden.sync.schema import TableShape, staging_table
 from pipewarden.sync.screen import screen
@@ -104,96 +105,133 @@ def repair(
     quarantine, not into the warehouse. `on_chunk` hears the keys of each chunk once it is
     committed (progress).
     """
-    gate = gate or PassThroughGate()
-    source, target = plan.source, plan.target
-    columns = [c.name for c in source.table.columns if c.name in target.table.c]
-    dialect = dialect_for(target.engine.dialect.name)
-    source_dialect = dialect_for(source.engine.dialect.name)
-    source_kinds = {c: source_dialect.kind_of(source.table.c[c].type) for c in columns}
-    # The warehouse table was created from the source's kinds; staging follows them.
-    shape = TableShape(target.table, source_kinds)
     upserts = [d for d in diffs if d.kind in ("missing", "changed")]
     extras = [d for d in diffs if d.kind == "extra"]
     outcome = RepairOutcome()
-    norm = key_matcher(plan.key_kinds) or _plain
-    staging = staging_table(dialect, shape, columns, uuid4().hex[:12])
-    with connect(source.engine) as src, connect(target.engine) as wh:
-        with wh.begin():
-            staging.create(wh)
-            mark = read_watermark(wh, plan.name) if plan.cursor else None
-        try:
-            for start in range(0, len(upserts), chunk_size):
-                chunk = upserts[start : start + chunk_size]
-                read = _read_rows(
-                    src, plan, source_dialect, source_kinds, columns, [d.key for d in chunk]
-                )
-                src.rollback()
-                screened = screen(read, plan.key, plan.cursor, dialect, source_kinds)
-                gated = gate.check(screened.batch, screened.failures)
-                rows = gated.valid
-                with wh.begin():
-                    gate.keep_rejected(wh, plan.name, run_id, gated)
-                    dialect.empty_staging(wh, staging)
-                    behind: dict[Key, str] = {}
-                    if rows.height:
-                        dialect.bulk_load(wh, staging, rows)
-                        behind = {
-                            norm(k): reason
-                            for k, reason in _behind(wh, plan, staging, dialect, mark).items()
-                        }
-                        # No cursor guard: the source's row wins even where it is older.
-                        wh.execute(dialect.merge(target.table, staging, plan.key, None, columns))
-                    found = {norm(tuple(r)) for r in rows.select(plan.key).iter_rows()}
-                    audit = []
-                    for diff in chunk:
-                        if norm(diff.key) in found:
-                            action = "insert" if diff.kind == "missing" else "update"
-                            audit.append(
-                                RepairRecord(
-                                    json_key(diff.key),
-                                    action,
-                                    hash_text(diff.target_hash),
-                                    hash_text(diff.source_hash),
-                                    behind.get(norm(diff.key)),
-                                )
-                            )
-                        else:
-                            outcome.skipped += 1  # gone from the source, or held by the checks
-                    record_repairs(wh, run_id, plan.name, audit)
-                outcome.upserted += len(audit)
-                outcome.audit.extend(audit)
-                outcome.backwards.update(
-                    (json.dumps(r.key), r.reason) for r in audit if r.reason is not None
-                )
-                if on_chunk is not None:
-                    on_chunk([d.key for d in chunk])
-            for start in range(0, len(extras), chunk_size):
-                chunk = extras[start : start + chunk_size]
-                keys = [d.target_key or d.key for d in chunk]
-                still = {norm(k) for k in _existing(src, plan, [d.key for d in chunk])}
-                src.rollback()
-                doomed = [k for k, d in zip(keys, chunk) if norm(d.key) not in still]
-                outcome.skipped += len(keys) - len(doomed)
-                if not doomed:
-                    continue
-                with wh.begin():
-                    wh.execute(target.table.delete().where(key_in(target.key_columns, doomed)))
-                    audit = [
-                        RepairRecord(json_key(d.key), "delete", hash_text(d.target_hash), None)
-                        for d in chunk
-                        if norm(d.key) not in still
-                    ]
-                    record_repairs(wh, run_id, plan.name, audit)
-                outcome.deleted += len(audit)
-                outcome.audit.extend(audit)
-                if on_chunk is not None:
-                    on_chunk([d.key for d in chunk])
-        finally:
-            if wh.in_transaction():
-                wh.rollback()
-            with wh.begin():
-                staging.drop(wh, checkfirst=True)
+    with _Repair.staged(plan, run_id, gate or PassThroughGate()) as work:
+        for chunk in _chunks(upserts, chunk_size):
+            work.upsert(chunk, outcome)
+            if on_chunk is not None:
+                on_chunk([d.key for d in chunk])
+        for chunk in _chunks(extras, chunk_size):
+            if work.delete(chunk, outcome) and on_chunk is not None:
+                on_chunk([d.key for d in chunk])
     return outcome
+
+
+def _chunks(diffs: list[RowDiff], size: int) -> Iterator[list[RowDiff]]:
+    for start in range(0, len(diffs), size):
+        yield diffs[start : start + size]
+
+
+class _Repair:
+    """One repair's connections and staging table, and the steps each chunk goes through."""
+
+    def __init__(
+        self,
+        plan: TablePlan,
+        run_id: str,
+        gate: BatchGate,
+        src: sa.Connection,
+        wh: sa.Connection,
+    ) -> None:
+        self.plan, self.run_id, self.gate, self.src, self.wh = plan, run_id, gate, src, wh
+        source, target = plan.source, plan.target
+        self.columns = [c.name for c in source.table.columns if c.name in target.table.c]
+        self.dialect = target.dialect
+        self.source_kinds = {
+            c: source.dialect.kind_of(source.table.c[c].type) for c in self.columns
+        }
+        # The warehouse table was created from the source's kinds; staging follows them.
+        shape = TableShape(target.table, self.source_kinds)
+        self.staging = staging_table(self.dialect, shape, self.columns, uuid4().hex[:12])
+        self.norm = key_matcher(plan.key_kinds) or _plain
+        self.mark: Watermark | None = None
+
+    @classmethod
+    @contextmanager
+    def staged(cls, plan: TablePlan, run_id: str, gate: BatchGate) -> Iterator["_Repair"]:
+        """Both connections and the staging table, dropped however the repair ends."""
+        with connect(plan.source.engine) as src, connect(plan.target.engine) as wh:
+            work = cls(plan, run_id, gate, src, wh)
+            with wh.begin():
+                work.staging.create(wh)
+                work.mark = read_watermark(wh, plan.name) if plan.cursor else None
+            try:
+                yield work
+            finally:
+                if wh.in_transaction():
+                    wh.rollback()
+                with wh.begin():
+                    work.staging.drop(wh, checkfirst=True)
+
+    def upsert(self, chunk: list[RowDiff], outcome: RepairOutcome) -> None:
+        """Re-read the chunk's source rows, check them as a sync would, merge the valid ones
+        and audit them, in one warehouse transaction."""
+        gated = self._read_checked([d.key for d in chunk])
+        rows = gated.valid
+        with self.wh.begin():
+            self.gate.keep_rejected(self.wh, self.plan.name, self.run_id, gated)
+            self.dialect.empty_staging(self.wh, self.staging)
+            behind = self._merge(rows) if rows.height else {}
+            found = {self.norm(tuple(r)) for r in rows.select(self.plan.key).iter_rows()}
+            audit = []
+            for diff in chunk:
+                if self.norm(diff.key) not in found:
+                    outcome.skipped += 1  # gone from the source, or held by the checks
+                    continue
+                action = "insert" if diff.kind == "missing" else "update"
+                before, after = hash_text(diff.target_hash), hash_text(diff.source_hash)
+                reason = behind.get(self.norm(diff.key))
+                audit.append(RepairRecord(json_key(diff.key), action, before, after, reason))
+            record_repairs(self.wh, self.run_id, self.plan.name, audit)
+        outcome.upserted += len(audit)
+        outcome.audit.extend(audit)
+        outcome.backwards.update(
+            (json.dumps(r.key), r.reason) for r in audit if r.reason is not None
+        )
+
+    def _read_checked(self, keys: list[Key]) -> GatedBatch:
+        read = _read_rows(
+            self.src, self.plan, self.plan.source.dialect, self.source_kinds, self.columns, keys
+        )
+        self.src.rollback()
+        screened = screen(read, self.plan.key, self.plan.cursor, self.dialect, self.source_kinds)
+        return self.gate.check(screened.batch, screened.failures)
+
+    def _merge(self, rows: pl.DataFrame) -> dict[Key, str]:
+        """Stage the rows and merge them; the keys written although the warehouse's cursor was
+        newer, with the reason."""
+        self.dialect.bulk_load(self.wh, self.staging, rows)
+        behind = _behind(self.wh, self.plan, self.staging, self.dialect, self.mark)
+        # No cursor guard: the source's row wins even where it is older.
+        target = self.plan.target.table
+        self.wh.execute(self.dialect.merge(target, self.staging, self.plan.key, None, self.columns))
+        return {self.norm(k): reason for k, reason in behind.items()}
+
+    def delete(self, chunk: list[RowDiff], outcome: RepairOutcome) -> bool:
+        """Delete the chunk's extra rows the source still lacks, and audit them, in one
+        transaction; False when there was nothing to delete."""
+        still = {self.norm(k) for k in _existing(self.src, self.plan, [d.key for d in chunk])}
+        self.src.rollback()
+        doomed = [d for d in chunk if self.norm(d.key) not in still]
+        outcome.skipped += len(chunk) - len(doomed)
+        if not doomed:
+            return False
+        target = self.plan.target
+        keys = [d.target_key or d.key for d in doomed]
+        with self.wh.begin():
+            self.wh.execute(
+                target.table.delete().where(self.dialect.key_in(target.key_columns, keys))
+            )
+            audit = [
+                RepairRecord(json_key(d.key), "delete", hash_text(d.target_hash), None)
+                for d in doomed
+            ]
+            record_repairs(self.wh, self.run_id, self.plan.name, audit)
+        outcome.deleted += len(audit)
+        outcome.audit.extend(audit)
+        return True
 
 
 def settle_audit(
@@ -240,7 +278,11 @@ def settle_audit(
 
 
 def _behind(
-    wh: sa.Connection, plan: TablePlan, staging: sa.Table, dialect: Any, mark: Any
+    wh: sa.Connection,
+    plan: TablePlan,
+    staging: sa.Table,
+    dialect: Dialect,
+    mark: Watermark | None,
 ) -> dict[Key, str]:
     """Staged keys whose warehouse row has a newer cursor than the source's, with the reason."""
     cursor = plan.cursor
@@ -280,7 +322,7 @@ def _plain(key: Key) -> Key:
 def _read_rows(
     conn: sa.Connection,
     plan: TablePlan,
-    dialect: Any,
+    dialect: Dialect,
     kinds: dict[str, ColumnKind],
     columns: list[str],
     keys: list[Key],
@@ -289,12 +331,13 @@ def _read_rows(
     (`extract.select_list`), for `sync.screen` to hold."""
     table = plan.source.table
     selected, fetched = select_list(dialect, table, {c: kinds[c] for c in columns})
-    query = sa.select(*selected).where(key_in(plan.source.key_columns, keys))
+    query = sa.select(*selected).where(dialect.key_in(plan.source.key_columns, keys))
     schema = {c: k.polars_dtype() for c, k in fetched.items()}
     rows = [tuple(r) for r in conn.execute(query)]
     return pl.DataFrame(rows, schema=schema, orient="row")
 
 
 def _existing(conn: sa.Connection, plan: TablePlan, keys: list[Key]) -> set[Key]:
-    query = sa.select(*plan.source.key_columns).where(key_in(plan.source.key_columns, keys))
+    keys_in = plan.source.dialect.key_in(plan.source.key_columns, keys)
+    query = sa.select(*plan.source.key_columns).where(keys_in)
     return {tuple(r) for r in conn.execute(query)}

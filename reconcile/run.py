@@ -12,15 +12,15 @@ import sqlalchemy as sa
 
 from pipewarden.alerts.announce import raise_alerts
 from pipewarden.alerts.findings import from_reconcile_run, repaired_backwards
-from pipewarden.config import PipewardenConfig
+from pipewarden.config import PipewardenConfig, TableConfig
 from pipewarden.config.urls import redact_secrets
 from pipewarden.db.engines import cached_engine
 from pipewarden.measurements.outcomes import outcome_points
 from pipewarden.reconcile.diff import DiffOptions, DiffResult, diff_plan, recheck
 from pipewarden.reconcile.keys import Key, json_key
-from pipewarden.reconcile.plan import plan_table
+from pipewarden.reconcile.plan import TablePlan, plan_table
 from pipewarden.reconcile.repair import RepairOutcome, hash_text, plan_repair, repair, settle_audit
-from pipewarden.reconcile.settle import settle, table_gate
+from pipewarden.reconcile.settle import Settled, settle, table_gate
 from pipewarden.reconcile.stream_diff import RowDiff
 from pipewarden.records.metrics import MetricPoint, write_metrics
 from pipewarden.records.migrate import ensure_tables
@@ -185,70 +185,22 @@ def outcome_metrics(run: ReconcileRun) -> list[MetricPoint]:
 def _reconcile(
     config: PipewardenConfig, name: str, options: ReconcileOptions, run: ReconcileRun
 ) -> ReconcileReport:
-    warehouse = cached_engine(config.warehouse.url, config.timeouts.engine())
+    """Diff, settle through the table's gate, record, then repair and compare again (or, in a
+    dry run, say what a repair would do)."""
     plan = plan_table(config, name, options.columns, options.keys_only)
     result = diff_plan(plan, options)
     timings = dict(result.timings)
     began = time.perf_counter()
-    settled = settle(plan, config.table(name), [*result.missing, *result.extra, *result.changed])
-    result.missing = [d for d in settled.diffs if d.kind == "missing"]
-    result.extra = [d for d in settled.diffs if d.kind == "extra"]
-    result.changed = [d for d in settled.diffs if d.kind == "changed"]
+    settled = _settle(plan, config.table(name), result)
     timings["settle"] = time.perf_counter() - began
-    diffs = settled.diffs
-    unmatched = [
-        DiffRecord(p.kind[:10], json_key(k), [], None, None)
-        for p in result.key_problems
-        for k in p.sample
-    ]
-    record_diffs(
-        warehouse,
-        run.run_id,
-        name,
-        [
-            DiffRecord(
-                d.kind,
-                json_key(d.key),
-                d.columns,
-                hash_text(d.source_hash),
-                hash_text(d.target_hash),
-            )
-            for d in diffs
-        ]
-        + unmatched,
-    )
-    remaining = None
-    left: list[RowDiff] = []
-    if options.repair and diffs:
-        began = time.perf_counter()
-        gate = table_gate(plan, config.table(name))
-        outcome = repair(plan, diffs, run.run_id, gate=gate, on_chunk=options.on_repair_chunk)
-        timings["repair"] = time.perf_counter() - began
-        # The repaired ranges are compared again, row by row, and settled like the first pass;
-        # the audit then keeps only what changed.
-        again = recheck(plan, result.spans)
-        found = [*again.changed, *again.missing, *again.extra]
-        left = settle(plan, config.table(name), found).diffs if found else []
-        remaining = len(left)
-        settle_audit(warehouse, run.run_id, name, outcome, left)
-        timings["recheck"] = time.perf_counter() - began - timings["repair"]
-    elif options.repair:
-        outcome, remaining = RepairOutcome(), 0
+    _record_diffs(config, run, name, settled.diffs, result)
+    if options.repair and settled.diffs:
+        outcome, left = _repair(config, plan, run, settled.diffs, result, options, timings)
+        remaining: int | None = len(left)
     else:
-        outcome = plan_repair(diffs)
-    run.mode = result.mode
-    run.rows_compared = result.rows_compared
-    run.coverage = result.coverage
-    run.complete = result.complete
-    run.stopped_by = result.stopped_by
-    run.missing, run.extra, run.changed = (
-        len(result.missing),
-        len(result.extra),
-        len(result.changed),
-    )
-    run.repaired = outcome.repaired if options.repair else 0
-    run.remaining = remaining
-    run.key_problems = [p.describe(plan.key) for p in result.key_problems]
+        outcome = RepairOutcome() if options.repair else plan_repair(settled.diffs)
+        left, remaining = [], 0 if options.repair else None
+    _fill_run(run, result, plan.key, outcome if options.repair else None, remaining)
     return ReconcileReport(
         run_id=run.run_id,
         table=name,
@@ -262,3 +214,79 @@ def _reconcile(
         normalized=settled.normalized,
         key=plan.key,
     )
+
+
+def _settle(plan: TablePlan, table_config: TableConfig, result: DiffResult) -> Settled:
+    """Keep the differences loading the normalized source would change (`settle.py`)."""
+    settled = settle(plan, table_config, [*result.missing, *result.extra, *result.changed])
+    result.missing = [d for d in settled.diffs if d.kind == "missing"]
+    result.extra = [d for d in settled.diffs if d.kind == "extra"]
+    result.changed = [d for d in settled.diffs if d.kind == "changed"]
+    return settled
+
+
+def _record_diffs(
+    config: PipewardenConfig, run: ReconcileRun, name: str, diffs: list[RowDiff], result: DiffResult
+) -> None:
+    """Every difference, and the source keys that could not be compared, in the warehouse."""
+    warehouse = cached_engine(config.warehouse.url, config.timeouts.engine())
+    found = [
+        DiffRecord(
+            d.kind, json_key(d.key), d.columns, hash_text(d.source_hash), hash_text(d.target_hash)
+        )
+        for d in diffs
+    ]
+    unmatched = [
+        DiffRecord(p.kind[:10], json_key(k), [], None, None)
+        for p in result.key_problems
+        for k in p.sample
+    ]
+    record_diffs(warehouse, run.run_id, name, found + unmatched)
+
+
+def _repair(
+    config: PipewardenConfig,
+    plan: TablePlan,
+    run: ReconcileRun,
+    diffs: list[RowDiff],
+    result: DiffResult,
+    options: ReconcileOptions,
+    timings: dict[str, float],
+) -> tuple[RepairOutcome, list[RowDiff]]:
+    """Repair, then compare the repaired ranges again, row by row, and settle them like the
+    first pass; the audit then keeps only what changed. Returns what still differs."""
+    table_config = config.table(plan.name)
+    began = time.perf_counter()
+    gate = table_gate(plan, table_config)
+    outcome = repair(plan, diffs, run.run_id, gate=gate, on_chunk=options.on_repair_chunk)
+    timings["repair"] = time.perf_counter() - began
+    again = recheck(plan, result.spans)
+    found = [*again.changed, *again.missing, *again.extra]
+    left = settle(plan, table_config, found).diffs if found else []
+    warehouse = cached_engine(config.warehouse.url, config.timeouts.engine())
+    settle_audit(warehouse, run.run_id, plan.name, outcome, left)
+    timings["recheck"] = time.perf_counter() - began - timings["repair"]
+    return outcome, left
+
+
+def _fill_run(
+    run: ReconcileRun,
+    result: DiffResult,
+    key: list[str],
+    outcome: RepairOutcome | None,
+    remaining: int | None,
+) -> None:
+    """The run's record: what was compared, found and (with `outcome`) repaired."""
+    run.mode = result.mode
+    run.rows_compared = result.rows_compared
+    run.coverage = result.coverage
+    run.complete = result.complete
+    run.stopped_by = result.stopped_by
+    run.missing, run.extra, run.changed = (
+        len(result.missing),
+        len(result.extra),
+        len(result.changed),
+    )
+    run.repaired = outcome.repaired if outcome is not None else 0
+    run.remaining = remaining
+    run.key_problems = [p.describe(key) for p in result.key_problems]

@@ -10,7 +10,6 @@ as held (they are in, or go to, the quarantine), never loaded by a repair.
 """
 
 from dataclasses import dataclass, field
-from typing import Any
 from uuid import uuid4
 
 import sqlalchemy as sa
@@ -18,7 +17,7 @@ import sqlalchemy as sa
 from pipewarden.checks.validation.gate import BatchGate, PassThroughGate
 from pipewarden.config import TableConfig
 from pipewarden.db.engines import connect
-from pipewarden.dialects import dialect_for
+from pipewarden.dialects import Dialect
 from pipewarden.reconcile.keys import Key, key_matcher
 from pipewarden.reconcile.plan import TablePlan
 from pipewarden.reconcile.repair import _read_rows
@@ -39,8 +38,7 @@ class Settled:
 def table_gate(plan: TablePlan, table_config: TableConfig) -> BatchGate:
     from pipewarden.checks.validation.schema_gate import gate_for
 
-    source_dialect = dialect_for(plan.source.engine.dialect.name)
-    kinds = {c.name: source_dialect.kind_of(c.type) for c in plan.source.table.columns}
+    kinds = {c.name: plan.source.dialect.kind_of(c.type) for c in plan.source.table.columns}
     return gate_for(table_config, kinds)
 
 
@@ -56,8 +54,7 @@ def settle(
     stage = gate.transforms
     source, target = plan.source, plan.target
     columns = [c.name for c in source.table.columns if c.name in target.table.c]
-    dialect = dialect_for(target.engine.dialect.name)
-    source_dialect = dialect_for(source.engine.dialect.name)
+    dialect, source_dialect = target.dialect, source.dialect
     kinds = {c: source_dialect.kind_of(source.table.c[c].type) for c in columns}
     norm = key_matcher(plan.key_kinds) or tuple
     staging = staging_table(dialect, TableShape(target.table, kinds), columns, uuid4().hex[:12])
@@ -108,7 +105,7 @@ def settle(
 
 
 def _would_change(
-    wh: sa.Connection, plan: TablePlan, staging: sa.Table, dialect: Any, columns: list[str]
+    wh: sa.Connection, plan: TablePlan, staging: sa.Table, dialect: Dialect, columns: list[str]
 ) -> list[Key]:
     """Staged keys that are missing in the warehouse or whose merge would update the row."""
     target = plan.target.table

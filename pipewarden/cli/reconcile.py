@@ -5,7 +5,9 @@ differences (or a budget stopped the run before it covered the table), 2 on erro
 """
 
 import json
-from typing import Annotated
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -17,6 +19,10 @@ from pipewarden.cli.common import (
     console,
     fail,
 )
+
+if TYPE_CHECKING:
+    from pipewarden.config import PipewardenConfig
+    from pipewarden.reconcile.run import ReconcileReport
 
 
 def _check_key_range(value: str | None) -> str | None:
@@ -90,14 +96,9 @@ def reconcile(
 
     Given an event stream: the source keys it missed and the unexpected events over a time
     window; --repair backfills the missed ones from the source."""
-    from pipewarden.config.urls import redact_secrets
-    from pipewarden.reconcile.keys import split_key_range
-    from pipewarden.reconcile.parity import check_parity as parity
-    from pipewarden.reconcile.run import ReconcileOptions, reconcile_table
-
     if dry_run and repair:
         raise fail("--dry-run and --repair exclude each other")
-    bounds = split_key_range(key_range) if key_range is not None else None
+    picked = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
     with configured(config, deliver=True) as cfg:
         if table in cfg.streams:
             from pipewarden.cli.events import reconcile_stream
@@ -105,34 +106,63 @@ def reconcile(
             reconcile_stream(cfg, table, repair, since, until, json_output)
         if table not in cfg.tables:
             raise fail(f"unknown table {table!r} (configured: {', '.join(cfg.tables)})")
-        picked = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
-        try:
+        with _failures_reported():
             if check_parity:
-                found = parity(cfg, table, columns=picked)
-                if json_output:
-                    print(json.dumps({"parity": found.as_dict()}))
-                else:
-                    _print_parity(found.as_dict())
-                if found.suspicious:
-                    raise typer.Exit(EXIT_FOUND)
-            options = ReconcileOptions(
-                key_range=bounds,
+                _check_parity(cfg, table, picked, json_output)
+            report = _reconcile(
+                cfg,
+                table,
+                key_range=key_range,
                 columns=picked,
                 keys_only=keys_only,
                 max_seconds=max_seconds,
                 max_diffs=max_diffs,
                 repair=repair,
             )
-            report = reconcile_table(cfg, table, options)
-        except typer.Exit:
-            raise
-        except Exception as error:  # noqa: BLE001 - any failure is reported, exit code 2
-            raise fail(redact_secrets(f"{type(error).__name__}: {error}")) from None
     if json_output:
         print(report.to_json())
     else:
         _print_report(report.as_dict())
     raise typer.Exit(EXIT_OK if report.clean else EXIT_FOUND)
+
+
+@contextmanager
+def _failures_reported() -> Iterator[None]:
+    """Any failure of the run is one line on stderr, secrets hidden, and exit code 2."""
+    from pipewarden.config.urls import redact_secrets
+
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except Exception as error:  # noqa: BLE001 - any failure is reported, exit code 2
+        raise fail(redact_secrets(f"{type(error).__name__}: {error}")) from None
+
+
+def _check_parity(
+    cfg: "PipewardenConfig", table: str, columns: list[str] | None, json_output: bool
+) -> None:
+    """`--check-parity`: a sample hashed column by column; suspicious columns stop the run."""
+    from pipewarden.reconcile.parity import check_parity
+
+    found = check_parity(cfg, table, columns=columns)
+    if json_output:
+        print(json.dumps({"parity": found.as_dict()}))
+    else:
+        _print_parity(found.as_dict())
+    if found.suspicious:
+        raise typer.Exit(EXIT_FOUND)
+
+
+def _reconcile(
+    cfg: "PipewardenConfig", table: str, key_range: str | None, **options: Any
+) -> "ReconcileReport":
+    """The comparison (and repair) itself, with the command line's options."""
+    from pipewarden.reconcile.keys import split_key_range
+    from pipewarden.reconcile.run import ReconcileOptions, reconcile_table
+
+    bounds = split_key_range(key_range) if key_range is not None else None
+    return reconcile_table(cfg, table, ReconcileOptions(key_range=bounds, **options))
 
 
 def _print_parity(data: dict[str, object]) -> None:
@@ -146,15 +176,27 @@ def _print_parity(data: dict[str, object]) -> None:
 
 
 def _print_report(data: dict[str, object]) -> None:
+    """The counts as a table, then the keys, the repair and why the run is incomplete."""
+    repair = data["repair"]
+    assert isinstance(repair, dict)
+    _print_counts(data, repair)
+    _print_keys(data)
+    _print_repair(repair)
+    if data["stopped_by"]:
+        console.print(f"[yellow]stopped by {data['stopped_by']}[/]: coverage {data['coverage']}")
+    problems = data.get("key_problems") or []
+    assert isinstance(problems, list)
+    for problem in problems:
+        console.print(f"[yellow]incomplete[/]: {problem['message']}", highlight=False)
+
+
+def _print_counts(data: dict[str, object], repair: dict[str, Any]) -> None:
     from rich.table import Table
 
-    from pipewarden.reconcile.repair import REASONS
-
     view = Table(title=f"reconcile {data['table']} ({data['action']})")
-    repair = data["repair"]
     counts = data["counts"]
     timings = data["timings"]
-    assert isinstance(counts, dict) and isinstance(timings, dict) and isinstance(repair, dict)
+    assert isinstance(counts, dict) and isinstance(timings, dict)
     headers = ["missing", "extra", "changed", "rows compared", "coverage", "mode", "seconds"]
     row = [
         str(counts["missing"]),
@@ -173,6 +215,10 @@ def _print_report(data: dict[str, object]) -> None:
         view.add_column(header, justify="right")
     view.add_row(*row)
     console.print(view)
+
+
+def _print_keys(data: dict[str, object]) -> None:
+    """The first 20 keys of each kind of difference."""
     for kind in ("missing", "extra"):
         keys = data[kind]
         assert isinstance(keys, list)
@@ -182,6 +228,12 @@ def _print_report(data: dict[str, object]) -> None:
     assert isinstance(changed, list)
     for row in changed[:20]:
         console.print(f"  changed {row['key']} in {', '.join(row['columns'])}", highlight=False)
+
+
+def _print_repair(repair: dict[str, Any]) -> None:
+    """What the repair did (or would do), rows written older, and what it left."""
+    from pipewarden.reconcile.repair import REASONS
+
     verb = "repaired" if repair["applied"] else "would repair"
     console.print(f"{verb}: {repair['upserted']} upserts, {repair['deleted']} deletes")
     for row in repair.get("backwards", [])[:20]:
@@ -194,9 +246,3 @@ def _print_report(data: dict[str, object]) -> None:
         )
         for row in repair["remaining_keys"][:20]:
             console.print(f"  remaining {row['diff']} {row['key']}", highlight=False)
-    if data["stopped_by"]:
-        console.print(f"[yellow]stopped by {data['stopped_by']}[/]: coverage {data['coverage']}")
-    problems = data.get("key_problems") or []
-    assert isinstance(problems, list)
-    for problem in problems:
-        console.print(f"[yellow]incomplete[/]: {problem['message']}", highlight=False)

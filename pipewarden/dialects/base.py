@@ -1,4 +1,11 @@
-"""The small interface every database implements; one file per dialect implements it."""
+"""The small interface every database implements; one file per dialect implements it.
+
+`Dialect` is the sync's half (types, reads, staging, merge, locks) composed with the
+reconciliation's (`canonical.CanonicalForm`: canonical text and hashes; `segments.SegmentSQL`:
+sampling and numbering key segments; `keyset.KeysetSQL`: key predicates, which the sync's keyset
+pages use too). An engine's file overrides what differs there, and nothing outside
+`pipewarden.dialects` asks which engine it talks to.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +19,9 @@ import sqlalchemy as sa
 from sqlalchemy.types import TypeEngine
 
 from pipewarden.config.timeouts import DEFAULT_TIMEOUTS, TimeoutKind, Timeouts
+from pipewarden.dialects.canonical import CanonicalForm
 from pipewarden.dialects.kinds import ColumnKind, kind_of
+from pipewarden.dialects.segments import SegmentSQL
 
 if TYPE_CHECKING:  # polars and numpy load where a batch is handled, not for `pipewarden status`
     import numpy as np
@@ -36,12 +45,12 @@ class Unreadable:
 Refusal = tuple[str, str, "pl.Expr"]
 
 
-class Dialect:
+class Dialect(SegmentSQL, CanonicalForm):
     """Capabilities and the few SQL shapes that differ between databases."""
 
     name: str = "generic"
-    #: `(a, b) > (x, y)` uses an index on this database.
-    row_value_keyset: bool = False
+    #: Reconciliation can hash this database's rows (its canonical SQL is written).
+    reconciles: bool = False
     #: pipewarden may keep its tables and copies here.
     warehouse: bool = False
     #: `bulk_insert` can put a first load straight into the target, faster than staging.
@@ -61,6 +70,11 @@ class Dialect:
     def kind_of(self, type_: TypeEngine[Any]) -> ColumnKind:
         """The kind of a column reflected from this database."""
         return kind_of(type_)
+
+    def table_kinds(self, conn: sa.Connection, table: sa.Table) -> dict[str, ColumnKind]:
+        """The kind of every column of a reflected table (the sync and reconciliation both
+        read a table's kinds here, so they cannot disagree about a column)."""
+        return {c.name: self.kind_of(c.type) for c in table.columns}
 
     def refusal(self, type_: TypeEngine[Any]) -> str | None:
         """Why a source column of this type cannot be carried exactly, and what to do instead;

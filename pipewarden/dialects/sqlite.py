@@ -1,6 +1,12 @@
-"""SQLite: the embedded warehouse and the demo's sources. Decimals are stored as exact text."""
+"""SQLite: the embedded warehouse and the demo's sources. Decimals are stored as exact text.
 
+SQLite has no md5 and no date or decimal types: reconciliation's canonical values go through the
+Python reference (`canonical`), registered on the connection as deterministic SQL functions.
+"""
+
+import bisect
 import json
+import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -13,6 +19,18 @@ from sqlalchemy.types import TypeEngine
 
 from pipewarden.config.timeouts import DEFAULT_TIMEOUTS, TimeoutKind, Timeouts
 from pipewarden.dialects.base import Dialect, Unreadable, _generic_type, changed_condition
+from pipewarden.dialects.canonical import (
+    MASK64,
+    ColumnSpec,
+    date_text,
+    decimal_text,
+    float_text,
+    json_text,
+    md5_hash64,
+    time_text,
+    timestamp_text,
+)
+from pipewarden.dialects.keyset import Key
 from pipewarden.dialects.kinds import ColumnKind, kind_of
 from pipewarden.dialects.sqlite_lock import file_lock
 from pipewarden.dialects.sqlite_types import DecimalText, ExactFloat, UtcDateTime
@@ -22,6 +40,8 @@ class SQLite(Dialect):
     name = "sqlite"
     row_value_keyset = True
     warehouse = True
+    reconciles = True
+    json_family = "python"
 
     def engine_options(self, timeouts: Timeouts = DEFAULT_TIMEOUTS) -> dict[str, Any]:
         # The busy timeout: how long a writer waits for the database's one write lock. It is
@@ -144,6 +164,102 @@ class SQLite(Dialect):
             set_={c: stmt.excluded[c] for c in updates},
             where=changed_condition(target, stmt.excluded, updates, cursor),
         )
+
+    # --- reconciliation: canonical text through Python functions, segments by bisect ---------
+
+    def prepare_hashing(self, conn: sa.Connection) -> None:
+        register_functions(conn.connection.driver_connection)  # type: ignore[arg-type]
+
+    def value_text(self, column: Any, spec: ColumnSpec) -> Any:
+        kind = spec.kind
+        if kind.kind == "decimal":
+            return sa.func.pw_decimal(column, kind.scale)
+        if kind.kind == "float":
+            return sa.func.pw_float(column, int(kind.single))
+        if kind.kind == "boolean":
+            return sa.case((column != 0, "1"), (column == 0, "0"))
+        if kind.kind == "timestamp":
+            return sa.func.pw_timestamp(column, spec.precision)
+        if kind.kind == "date":
+            return sa.func.pw_date(column)
+        if kind.kind == "time":
+            return sa.func.pw_time(column, spec.precision)
+        if kind.kind == "json":
+            return sa.func.pw_json(column)
+        if kind.kind == "binary":  # hex(NULL) is '', the text of an empty blob
+            return sa.case((column.is_not(None), sa.func.lower(sa.func.hex(column))))
+        if kind.kind == "uuid":
+            return sa.func.lower(column)
+        return sa.cast(column, sa.Text)
+
+    def text_length(self, text: Any) -> Any:
+        return sa.func.length(text)
+
+    def hash64(self, text: Any) -> Any:
+        return sa.func.pw_h64(text)
+
+    def sum64(self, hash_expr: Any) -> Any:
+        return sa.func.pw_sum64(hash_expr)
+
+    def sample(
+        self, table: sa.Table, fraction: float, filtered: bool
+    ) -> tuple[sa.FromClause, sa.ColumnElement[bool] | None]:
+        """SQLite's `random()` is a 64-bit integer, not a fraction."""
+        return table, sa.func.abs(sa.func.random()) % 1_000_000 < int(fraction * 1e6)
+
+    def bucket_number(
+        self, conn: sa.Connection, keys: Sequence[Any], boundaries: list[Key]
+    ) -> sa.ColumnElement[Any]:
+        """A Python `bisect` over the boundaries, registered on this connection."""
+
+        def bucket(*key: Any) -> int:
+            try:
+                return bisect.bisect_right(boundaries, key)
+            except TypeError:
+                return 0  # not comparable with these boundaries: one bucket, narrowed whole
+
+        raw = conn.connection.driver_connection
+        raw.create_function("pw_bucket", len(keys), bucket, deterministic=True)  # type: ignore[union-attr]
+        return sa.func.pw_bucket(*keys)
+
+
+class _Sum64:
+    """Sum of 64-bit hashes modulo 2^64, returned as text (it does not fit a SQLite integer)."""
+
+    def __init__(self) -> None:
+        self.total = 0
+
+    def step(self, value: int | None) -> None:
+        if value is not None:
+            self.total = (self.total + value) & MASK64
+
+    def finalize(self) -> str:
+        return str(self.total)
+
+
+def _safe(function: Any) -> Any:
+    def wrapped(*args: Any) -> Any:
+        try:
+            return function(*args)
+        except (ValueError, TypeError, ArithmeticError):
+            return None if args[0] is None else "!" + str(args[0])  # unparseable: compared as is
+
+    return wrapped
+
+
+def register_functions(raw: sqlite3.Connection) -> None:
+    """Register the canonical functions on a sqlite3 connection (idempotent)."""
+    for name, nargs, function in (
+        ("pw_h64", 1, lambda t: None if t is None else md5_hash64(t)),
+        ("pw_decimal", 2, _safe(decimal_text)),
+        ("pw_float", 2, _safe(float_text)),
+        ("pw_timestamp", 2, _safe(timestamp_text)),
+        ("pw_time", 2, _safe(time_text)),
+        ("pw_date", 1, _safe(date_text)),
+        ("pw_json", 1, _safe(json_text)),
+    ):
+        raw.create_function(name, nargs, function, deterministic=True)
+    raw.create_aggregate("pw_sum64", 1, _Sum64)  # type: ignore[arg-type]
 
 
 def _strict_json(text: str) -> Any:

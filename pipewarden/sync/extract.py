@@ -39,19 +39,6 @@ def bind_value(value: Any, kind: ColumnKind) -> Any:
     return value
 
 
-def after(order: Sequence[sa.ColumnElement[Any]], values: Sequence[Any], row_value: bool) -> Any:
-    """`(c1, c2, …) > (v1, v2, …)`, as a row value or expanded for databases that need it."""
-    if row_value:
-        return sa.tuple_(*order) > sa.tuple_(
-            *(sa.literal(v, c.type) for c, v in zip(order, values))
-        )
-    clauses = []
-    for i, (column, value) in enumerate(zip(order, values)):
-        equal = [order[j] == values[j] for j in range(i)]
-        clauses.append(sa.and_(*equal, column > value))
-    return sa.or_(*clauses)
-
-
 def select_list(
     dialect: Dialect, table: sa.Table, kinds: dict[str, ColumnKind]
 ) -> tuple[list[Any], dict[str, ColumnKind]]:
@@ -123,7 +110,7 @@ def read_batches(
         query = base
         if position is not None:
             bound = [bind_value(v, k) for v, k in zip(position, order_kinds)]
-            query = query.where(after(order, bound, dialect.row_value_keyset))
+            query = query.where(dialect.keyset(order, bound, ">"))
         batch = dialect.fetch_frame(conn, query, fetched)
         conn.rollback()  # no snapshot held on the source between batches
         if batch.height == 0:
@@ -149,11 +136,7 @@ def read_null_cursor_rows(
     base = sa.select(*columns).where(table.c[cursor].is_(None)).order_by(*order).limit(batch_size)
     position: list[Any] | None = None
     while True:
-        query = (
-            base
-            if position is None
-            else base.where(after(order, position, dialect.row_value_keyset))
-        )
+        query = base if position is None else base.where(dialect.keyset(order, position, ">"))
         batch = dialect.fetch_frame(conn, query, fetched)
         conn.rollback()
         if batch.height == 0:

@@ -44,8 +44,7 @@ def reflect(conn: sa.Connection, name: str, schema: str | None = None) -> TableS
     if not sa.inspect(conn).has_table(name, schema=schema):
         return None
     table = sa.Table(name, sa.MetaData(), schema=schema, autoload_with=conn)
-    dialect = dialect_for(conn.dialect.name)
-    return TableShape(table, {c.name: dialect.kind_of(c.type) for c in table.columns})
+    return TableShape(table, dialect_for(conn.dialect.name).table_kinds(conn, table))
 
 
 def source_kinds(config: PipewardenConfig, table: TableConfig) -> dict[str, ColumnKind] | None:

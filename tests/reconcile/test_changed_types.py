@@ -98,3 +98,21 @@ def test_a_retyped_source_column_is_named_drift(
         ["items", "--config", config_file(tmp_path, settings), "--columns", "name,note", "--json"],
     )
     assert others.exit_code == 0, others.output
+
+
+def test_mariadb_boolean_compares_with_a_boolean_warehouse_column(make_url):
+    """MariaDB's BOOLEAN is TINYINT(1), an integer to the sync; a warehouse table made another
+    way may hold a real boolean. They compare as 0/1 (no type change is claimed)."""
+    from pipewarden.reconcile.diff import DiffOptions, diff_table
+
+    source_url, warehouse_url = make_url("mariadb", "src"), make_url("postgresql", "wh")
+    create_source(source_url, "mariadb").dispose()
+    create_source(warehouse_url, "postgresql").dispose()
+    config = make_config(source_url, warehouse_url)
+    options = DiffOptions(columns=["active"])
+
+    assert diff_table(config, "items", options).differences == 0
+
+    execute(warehouse_url, "UPDATE items SET active = NOT active WHERE id = 3")
+    result = diff_table(config, "items", options)
+    assert [(d.key, d.columns) for d in result.changed] == [((3,), ["active"])]

@@ -26,7 +26,7 @@ The rules:
 
 Where an engine cannot produce these in SQL (MariaDB JSON, floats across engines) the column is a
 *Python column*: its raw value is fetched and canonicalized here, which forces streaming
-comparison for that table (see `diff.py`).
+comparison for that table (see `pipewarden.reconcile.diff`).
 """
 
 import hashlib
@@ -39,6 +39,7 @@ from decimal import Decimal, InvalidOperation, localcontext
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.types import TypeEngine
 
 from pipewarden.dialects.kinds import ColumnKind
 
@@ -61,34 +62,30 @@ class ColumnSpec:
     own_timezone: bool = False
 
 
-class Canonical:
-    """SQL fragments of one dialect. Subclasses override what differs."""
+class CanonicalForm:
+    """How a dialect builds canonical text and hashes it, as small SQL fragments; every engine
+    overrides `value_text` and `hash64`, and what else differs."""
 
-    name = "generic"
-    #: JSON canonical text family: engines in the same family agree on JSON in SQL.
+    name: str
+    #: JSON canonical text family: engines in the same family agree on JSON in SQL (None: JSON
+    #: is canonicalized in Python).
     json_family: str | None = None
     #: Float canonical text can be built in SQL and agrees with other engines of the same name.
     float_in_sql = True
-    #: Collation that orders text by code point (None: the default already does).
-    binary_collation: str | None = None
-    #: Key-range slices the grouped scan is split into, one connection each: for engines that
-    #: run a query on one core only.
-    scan_slices = 1
 
-    def prepare(self, conn: sa.Connection) -> None:
+    def prepare_hashing(self, conn: sa.Connection) -> None:
         """Per-connection set-up before hashing (SQLite registers its functions)."""
 
-    def prepare_scan(self, conn: sa.Connection, concurrent: bool) -> None:
-        """Settings for one grouped checksum scan; `concurrent`: the other side's scan shares
-        this server's cores, so intra-query parallelism only adds overhead."""
-
-    def end_scan(self, conn: sa.Connection) -> None:
-        """Undo `prepare_scan` (connections go back to a pool)."""
+    def canonical_fraction_digits(self, type_: TypeEngine[Any]) -> int:
+        """Fraction digits the values of a timestamp or time column keep, as declared."""
+        precision = getattr(type_, "precision", None)
+        return 6 if precision is None else int(precision)
 
     def value_text(self, column: Any, spec: ColumnSpec) -> Any:
-        raise NotImplementedError
+        """One value's canonical text (NULL stays NULL)."""
+        raise NotImplementedError(f"reconciliation does not support {self.name!r} yet")
 
-    def length(self, text: Any) -> Any:
+    def text_length(self, text: Any) -> Any:
         return sa.func.char_length(text)
 
     def concat(self, parts: list[Any]) -> Any:
@@ -101,7 +98,7 @@ class Canonical:
         """One value's canonical text, with the NULL marker and a length prefix for text."""
         text = self.value_text(column, spec)
         if spec.kind.kind in ("text", "json"):
-            text = sa.cast(self.length(text), sa.Text) + sa.literal(":") + text
+            text = sa.cast(self.text_length(text), sa.Text) + sa.literal(":") + text
         return sa.func.coalesce(text, sa.literal(NULL))
 
     def row_text(self, columns: list[Any], specs: list[ColumnSpec]) -> Any:
@@ -114,10 +111,10 @@ class Canonical:
 
     def hash64(self, text: Any) -> Any:
         """The first 64 bits of md5(text) as an integer (signed or unsigned: compared mod 2^64)."""
-        raise NotImplementedError
+        raise NotImplementedError(f"reconciliation does not support {self.name!r} yet")
 
     def native_row_hash(
-        self, conn_version: int, columns: list[Any], specs: list[ColumnSpec]
+        self, server_version: int, columns: list[Any], specs: list[ColumnSpec]
     ) -> Any:
         """A type-aware 64-bit hash of the row's values, with no text at all, usable when both
         sides are this engine (None: not available)."""
@@ -130,23 +127,6 @@ class Canonical:
     def sum64(self, hash_expr: Any) -> Any:
         """An order-independent aggregate of `hash64` values, exact or modulo 2^64."""
         return sa.func.sum(hash_expr)
-
-
-def canonical_for(backend: str) -> Canonical:
-    """The canonical fragments for a SQLAlchemy backend name."""
-    if backend == "postgresql":
-        from pipewarden.reconcile.canonical.postgresql import PostgreSQLCanonical
-
-        return PostgreSQLCanonical()
-    if backend in ("mysql", "mariadb"):
-        from pipewarden.reconcile.canonical.mariadb import MariaDBCanonical
-
-        return MariaDBCanonical()
-    if backend == "sqlite":
-        from pipewarden.reconcile.canonical.sqlite import SQLiteCanonical
-
-        return SQLiteCanonical()
-    raise ValueError(f"reconciliation does not support {backend!r} yet")
 
 
 # --- the Python reference: SQLite functions and Python columns use these -------------------

@@ -7,8 +7,7 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipewarden.dialects.kinds import ColumnKind
-from pipewarden.reconcile.canonical import (
+from pipewarden.dialects.canonical import (
     ColumnSpec,
     decimal_text,
     float_text,
@@ -18,6 +17,7 @@ from pipewarden.reconcile.canonical import (
     time_text,
     timestamp_text,
 )
+from pipewarden.dialects.kinds import ColumnKind
 
 TEXT = ColumnSpec("t", ColumnKind("text"))
 
