@@ -189,7 +189,7 @@ class _Comparison:
         self.timings: dict[str, float] = {}
         self.budget = _Budget(options.max_seconds, options.max_diffs)
         self.matcher = None if plan.portable_keys else key_matcher(plan.key_kinds)
-        self.unsigned = plan.source.dialect.name != plan.target.dialect.name
+        self.unsigned = plan.unsigned
         self.where = {side.role: _key_range(side, plan, options.key_range) for side in plan.sides()}
         self.stream = StreamComparison()
         self.spans: list[Span] = []
@@ -370,7 +370,7 @@ class _Comparison:
 def recheck(plan: TablePlan, spans: list[Span]) -> StreamComparison:
     """Compare the given key spans again, row by row (after a repair)."""
     matcher = None if plan.portable_keys else key_matcher(plan.key_kinds)
-    unsigned = plan.source.dialect.name != plan.target.dialect.name
+    unsigned = plan.unsigned
     stream = StreamComparison()
     with connect(plan.source.engine) as src, connect(plan.target.engine) as tgt:
         for start in range(0, len(spans), 400):

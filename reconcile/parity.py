@@ -45,7 +45,7 @@ def check_parity(
     plan = plan_table(config, name, columns)
     matcher = None if plan.portable_keys else key_matcher(plan.key_kinds)
     compared = ordered_columns(plan.source, [c for c in plan.columns if c not in plan.key])
-    unsigned = plan.source.dialect.name != plan.target.dialect.name
+    unsigned = plan.unsigned
     with connect(plan.source.engine) as src, connect(plan.target.engine) as tgt:
         keys = _sample_keys(src, plan.source, sample)
         left = column_hashes(src, plan.source, compared, keys, matcher)

@@ -102,6 +102,12 @@ class TablePlan:
     def portable_keys(self) -> bool:
         return all(k.kind in _PORTABLE_KEY_KINDS for k in self.key_kinds)
 
+    @property
+    def unsigned(self) -> bool:
+        """The engines differ, and may disagree on the sign of a 64-bit hash: compare hashes
+        modulo 2^64."""
+        return self.source.dialect.name != self.target.dialect.name
+
     def sides(self) -> tuple[Side, Side]:
         return self.source, self.target
 
