@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pipewarden.config.durations import describe
+from pipewarden.records.evidence import ERROR, OK, WARN
 from pipewarden.records.values import utc
-
-OK, WARN, ERROR = "ok", "warn", "error"
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ from pipewarden.checks.monitoring.state import TableState, table_states
 from pipewarden.checks.monitoring.volume import VOLUME, volume_judge
 from pipewarden.config import PipewardenConfig
 from pipewarden.db.engines import cached_engine
-from pipewarden.records.evidence import ANOMALY, ERROR, INSUFFICIENT, OK, WARN
+from pipewarden.records.evidence import ANOMALY, INSUFFICIENT, OK
 from pipewarden.records.metrics import (
     CheckResult,
     EpochSeries,
@@ -58,7 +58,6 @@ ANOMALY_METRICS: tuple[tuple[str, str], ...] = (
 ONLY_HIGH_IS_BAD = frozenset(
     {"latency_p95_seconds", "freshness_seconds", "delivery_latency_p95_seconds"}
 )
-OUTCOME = {OK: 0.0, INSUFFICIENT: 0.0, WARN: 1.0, ANOMALY: 1.0, ERROR: 2.0}
 #: The checks a check run gives a result for on every table it checks (the column monitors:
 #: on every column of the latest samples); an open incident of these without a result this
 #: run is no longer checked and is closed. Sync, reconcile and schema incidents are not ours.
@@ -276,7 +275,7 @@ def _record(
             points.append(MetricPoint(now, state.name, "staleness_seconds", stale))
     for r in results:
         labels = {"check": r.check, "status": r.status}
-        points.append(MetricPoint(now, r.table_name, "check_outcome", OUTCOME[r.status], labels))
+        points.append(MetricPoint(now, r.table_name, "check_outcome", float(r.severity), labels))
     with engine.begin() as conn:
         write_check_results(conn, results)
         write_metrics(conn, points)

@@ -117,6 +117,7 @@ def status(config: ConfigOption = None, json_output: JsonOption = False) -> None
     from pipewarden.checks.monitoring.state import table_states
     from pipewarden.config.durations import describe
     from pipewarden.db.engines import cached_engine
+    from pipewarden.records.evidence import Severity
     from pipewarden.records.migrate import ensure_tables
 
     with configured(config, checks=False) as cfg:
@@ -127,7 +128,7 @@ def status(config: ConfigOption = None, json_output: JsonOption = False) -> None
             states = table_states(engine, cfg, list(cfg.tables), now)
         except Exception as error:  # noqa: BLE001 - shown without a traceback, secrets hidden
             raise fail(f"{type(error).__name__}: {error}") from None
-    over = [name for name, state in states.items() if state.freshness.status in ("warn", "error")]
+    over = [n for n, state in states.items() if Severity.of(state.freshness.status) > Severity.OK]
     if json_output:
         print_json({"tables": [state_dict(s, now) for s in states.values()], "over_sla": over})
         if over:

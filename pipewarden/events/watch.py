@@ -20,7 +20,7 @@ from pipewarden.alerts.announce import Coverage, raise_alerts
 from pipewarden.alerts.findings import from_check_results
 from pipewarden.checks.monitoring.anomaly.detector import DetectorSettings, Kind, score_tail
 from pipewarden.checks.monitoring.freshness import freshness_status
-from pipewarden.checks.monitoring.run import OUTCOME, anomaly_result
+from pipewarden.checks.monitoring.run import anomaly_result
 from pipewarden.config import PipewardenConfig, StreamConfig
 from pipewarden.db.engines import cached_engine
 from pipewarden.events.tables import ensure_stream_tables, landing_table
@@ -97,7 +97,7 @@ def check_streams(
             now,
             r.table_name,
             "check_outcome",
-            OUTCOME[r.status],
+            float(r.severity),
             {"check": r.check, "status": r.status},
         )
         for r in results

@@ -4,14 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from pipewarden.checks.monitoring.freshness import (
-    ERROR,
-    OK,
-    WARN,
-    describe,
-    freshness_status,
-    staleness,
-)
+from pipewarden.checks.monitoring.freshness import describe, freshness_status, staleness
+from pipewarden.records.evidence import ERROR, OK, WARN
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 WARN_AFTER, ERROR_AFTER = timedelta(hours=1), timedelta(hours=2)
