@@ -1,4 +1,4 @@
-"""The gate's writes to the quarantine on every database: each bad row, every reason, superseding.
+"""The gate's writes to the quarantine on every warehouse engine: each bad row, every reason, superseding.
 
 These call `SchemaGate.keep_rejected` directly, as the loader does, in a transaction of their
 own, with batches big enough for the bulk paths (COPY on PostgreSQL, chunked superseding).
@@ -43,7 +43,9 @@ def orders(keys: range, **changes: Any) -> pl.DataFrame:
     return batch.with_columns(order_id=pl.Series(keys, dtype=pl.Int64))
 
 
-@pytest.fixture(params=["postgresql", "mariadb", "sqlite"])
+#: The engines that can be a warehouse (MariaDB is a source only: it has no run lock, so
+#: pipewarden's own tables cannot be created or upgraded there).
+@pytest.fixture(params=["postgresql", "sqlite"])
 def warehouse(
     request: pytest.FixtureRequest, make_url: Callable[[str, str], str]
 ) -> Iterator[sa.Engine]:
