@@ -1,9 +1,9 @@
 """One table's delta sync, start to finish: the plain function the flow and the CLI call."""
 
-import functools
 import logging
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -18,10 +18,11 @@ from pipewarden.alerts.findings import from_sync_run
 from pipewarden.checks.validation.gate import BatchGate, GatedBatch
 from pipewarden.checks.validation.schema_gate import gate_for
 from pipewarden.config import PipewardenConfig, TableConfig
+from pipewarden.config.timeouts import Timeouts
 from pipewarden.config.urls import redact_secrets
 from pipewarden.db.engines import cached_engine, connect
 from pipewarden.db.timeouts import naming_timeouts
-from pipewarden.dialects import dialect_for
+from pipewarden.dialects import Dialect, dialect_for
 from pipewarden.dialects.kinds import ColumnKind
 from pipewarden.measurements.profiles import ProfileAccumulator
 from pipewarden.measurements.sync_metrics import write_sync_metrics
@@ -191,6 +192,66 @@ def _sync(
     options: SyncOptions,
     profiles: ProfileAccumulator,
 ) -> None:
+    """One table's delta, in the order it happens:
+
+    1. Read the source table's shape; refuse what cannot be carried (a missing key or cursor
+       column, a type the warehouse cannot hold exactly, a lookback the cursor cannot take).
+    2. Bring the warehouse table in line: create it, or add the source's new columns (a dropped
+       or retyped column fails here, before anything loads); backfill columns if asked.
+    3. Decide where the delta starts (the watermark minus the lookback, floored to the cursor's
+       tick) and how far the watermark may move (now, and the oldest open source transaction).
+    4. Read keyset batches from there; each is screened and checked a batch ahead, then loaded
+       with its held rows and its watermark in one transaction.
+    5. On a first load, take the rows whose cursor is NULL by key: no cursor ever reads them.
+    6. Sum up how long the new rows took to arrive (latency p50, p95, max).
+    """
+    sides = _read_source(src, wh, config, table_config)
+    with sides.on_warehouse():
+        target = _prepare_target(wh, sides.target_dialect, config, table_config, sides.source, run)
+    if options.backfill_columns:
+        _backfill(sides, target, options, run)
+    start = _where_to_start(sides, target, run, options, profiles)
+    latencies = _load(sides, target, start, run, options, profiles)
+    if run.new_watermark is None:
+        run.new_watermark = run.old_watermark
+    _sum_up_latency(run, latencies)
+
+
+@dataclass
+class _Sides:
+    """Both ends of one run: connections, their dialects and the source table's shape."""
+
+    src: sa.Connection
+    wh: sa.Connection
+    source_dialect: Dialect
+    target_dialect: Dialect
+    source: TableShape
+    table: TableConfig
+    timeouts: Timeouts
+
+    def on_warehouse(self) -> AbstractContextManager[None]:
+        """A timeout on the warehouse names the table (`DatabaseTimeout`)."""
+        where = f"table {self.table.name}: warehouse table {self.table.target_table!r}"
+        return naming_timeouts(where, self.wh.dialect.name, self.timeouts)
+
+
+@dataclass
+class _Start:
+    """Where the delta starts and how far its watermark may move."""
+
+    watermark: Watermark | None
+    #: A first load into an empty table skips staging and merge.
+    empty_target: bool
+    #: The watermark never moves past this (None: no limit, the cursor is not a time).
+    cap: datetime | None
+    #: The cursor value the first batch reads from (None: from the start).
+    at: Any
+
+
+def _read_source(
+    src: sa.Connection, wh: sa.Connection, config: PipewardenConfig, table_config: TableConfig
+) -> _Sides:
+    """Step 1: the source table's shape, once everything it needs is known to be there."""
     source_dialect = dialect_for(src.dialect.name)
     target_dialect = dialect_for(wh.dialect.name)
     if not target_dialect.warehouse:
@@ -203,83 +264,99 @@ def _sync(
         )
     _require_columns(table_config, source)
     refuse_uncarried_types(source_dialect, source, table_config.name)
-    cursor_kind = source.kinds[table_config.cursor]
-    problem = lookback_problem(table_config, cursor_kind)
+    problem = lookback_problem(table_config, source.kinds[table_config.cursor])
     if problem:
         raise SyncError(problem)
-    tick = source_dialect.cursor_tick(source.table.c[table_config.cursor].type, cursor_kind)
     src.rollback()  # reflection opened a transaction; batches read with fresh snapshots
-    on_warehouse = functools.partial(
-        naming_timeouts,
-        f"table {table_config.name}: warehouse table {table_config.target_table!r}",
-        wh.dialect.name,
-        config.timeouts.engine(),
-    )
-    with on_warehouse():
-        target = _prepare_target(wh, target_dialect, config, table_config, source, run)
-    key, cursor = table_config.primary_key, table_config.cursor
-    if options.backfill_columns:
-        _backfill(
-            src, wh, source_dialect, target_dialect, source, target, table_config, options, run
-        )
-    with on_warehouse():
+    timeouts = config.timeouts.engine()
+    return _Sides(src, wh, source_dialect, target_dialect, source, table_config, timeouts)
+
+
+def _where_to_start(
+    sides: _Sides,
+    target: TableShape,
+    run: SyncRun,
+    options: SyncOptions,
+    profiles: ProfileAccumulator,
+) -> _Start:
+    """Step 3: the watermark, where this run reads from and how far its watermark may move."""
+    src, wh, table = sides.src, sides.wh, sides.table
+    cursor = table.cursor
+    cursor_kind = sides.source.kinds[cursor]
+    with sides.on_warehouse():
         with wh.begin():
-            watermark = None if options.full_refresh else read_watermark(wh, table_config.name)
+            watermark = None if options.full_refresh else read_watermark(wh, table.name)
         empty_target = watermark is None and _is_empty(wh, target.table)
     run.old_watermark = watermark.cursor if watermark else None
     cap = None
-    if source.kinds[cursor].kind == "timestamp":
+    if cursor_kind.kind == "timestamp":
         # Rows stamped in the future (a bad clock, a typo) must not carry the watermark past
         # now, and rows of a transaction still open may yet appear behind it.
-        open_since = source_dialect.oldest_open_transaction_start(src)
+        open_since = sides.source_dialect.oldest_open_transaction_start(src)
         cap = min(c for c in (run.started_at, open_since) if c is not None)
     # Rows per cursor hour count what the watermark moves over: each row once.
     profiles.count_between(None if watermark is None else (watermark.cursor, watermark.key), cap)
     run.newest_source_cursor = newest_cursor(
-        src, source.table, cursor, source_dialect, source.kinds[cursor]
+        src, sides.source.table, cursor, sides.source_dialect, cursor_kind
     )
     src.rollback()
-    gate = options.gate_factory(table_config, target.kinds)
+    tick = sides.source_dialect.cursor_tick(sides.source.table.c[cursor].type, cursor_kind)
+    lookback = effective_lookback(table.lookback, cursor_kind)
+    start_at = read_from(watermark.cursor if watermark else None, lookback, tick)
+    return _Start(watermark, empty_target, cap, start_at)
+
+
+def _load(
+    sides: _Sides,
+    target: TableShape,
+    start: _Start,
+    run: SyncRun,
+    options: SyncOptions,
+    profiles: ProfileAccumulator,
+) -> list[np.ndarray]:
+    """Steps 4 and 5: every batch screened, checked and loaded; returns the new rows' latencies.
+
+    The checks are columnar work: they run in the reading thread, a batch ahead (`prefetch`).
+    Profiling is columnar work that releases the GIL too: a worker overlaps it with the next
+    load.
+    """
+    src, wh, table, source = sides.src, sides.wh, sides.table, sides.source
+    key, cursor = table.primary_key, table.cursor
+    gate = options.gate_factory(table, target.kinds)
 
     def check(batch: pl.DataFrame) -> tuple[GatedBatch, int]:
         """The screen, then the gate: rows that cannot load held with their reasons."""
-        screened = screen(batch, key, cursor, target_dialect, target.kinds)
+        screened = screen(batch, key, cursor, sides.target_dialect, target.kinds)
         return gate.check(screened.batch, screened.failures), screened.skipped
 
     latencies: list[np.ndarray] = []
-    # Profiling is columnar work that releases the GIL: a worker overlaps it with the next load.
+    watermark = start.watermark
     with (
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="pipewarden-profile") as profiler,
         BatchLoader(
-            wh, target_dialect, target, source.columns, key, cursor, empty_target
+            wh, sides.target_dialect, target, source.columns, key, cursor, start.empty_target
         ) as loader,
     ):
         profiling: list[Future[None]] = []
-        lookback = effective_lookback(table_config.lookback, cursor_kind)
-        start_at = read_from(watermark.cursor if watermark else None, lookback, tick)
-        # The gate's checks are columnar work too: they run in the reading thread, a batch ahead.
-        batches = prefetch(
-            (batch, *check(batch))
-            for batch in read_batches(
-                src,
-                source_dialect,
-                source.table,
-                source.kinds,
-                key,
-                cursor,
-                start_at,
-                table_config.batch_size,
-            )
+        batches = read_batches(
+            src,
+            sides.source_dialect,
+            source.table,
+            source.kinds,
+            key,
+            cursor,
+            start.at,
+            table.batch_size,
         )
-        for batch, gated, skipped in batches:
-            position = _next_watermark(batch, key, cursor, watermark, cap)
-            with on_warehouse():
-                result = loader.load(gated, gate, table_config.name, run.run_id, position)
+        for batch, gated, skipped in prefetch((batch, *check(batch)) for batch in batches):
+            position = _next_watermark(batch, key, cursor, watermark, start.cap)
+            with sides.on_warehouse():
+                result = loader.load(gated, gate, table.name, run.run_id, position)
             _count(run, batch, result, skipped)
             if position is not None:
                 run.new_watermark = position.cursor
                 watermark = Watermark(
-                    table_config.name, position.cursor, position.key, run.run_id, datetime.now(UTC)
+                    table.name, position.cursor, position.key, run.run_id, datetime.now(UTC)
                 )
             if source.kinds[cursor].kind == "timestamp" and gated.valid.height:
                 fresh = _latency_seconds(gated.valid[cursor], run.old_watermark)
@@ -289,24 +366,26 @@ def _sync(
             if options.on_batch:
                 options.on_batch(run)
         if run.old_watermark is None:
-            # A cursor never sees rows whose cursor is NULL: the first load takes them by key.
             for batch in read_null_cursor_rows(
                 src,
-                source_dialect,
+                sides.source_dialect,
                 source.table,
                 source.kinds,
                 key,
                 cursor,
-                table_config.batch_size,
+                table.batch_size,
             ):
                 gated, skipped = check(batch)
-                with on_warehouse():
-                    result = loader.load(gated, gate, table_config.name, run.run_id, None)
+                with sides.on_warehouse():
+                    result = loader.load(gated, gate, table.name, run.run_id, None)
                 _count(run, batch, result, skipped)
         for done in profiling:
             done.result()
-    if run.new_watermark is None:
-        run.new_watermark = run.old_watermark
+    return latencies
+
+
+def _sum_up_latency(run: SyncRun, latencies: list[np.ndarray]) -> None:
+    """Step 6: seconds from each new row's cursor time to its load, over the whole run."""
     if latencies:
         values = np.concatenate(latencies)
         run.latency_p50_seconds = float(np.percentile(values, 50))
@@ -339,13 +418,13 @@ def _require_columns(table_config: TableConfig, source: TableShape) -> None:
 
 def _prepare_target(
     wh: sa.Connection,
-    dialect: Any,
+    dialect: Dialect,
     config: PipewardenConfig,
     table_config: TableConfig,
     source: TableShape,
     run: SyncRun,
 ) -> TableShape:
-    """Create the warehouse table, or bring it in line with a source that gained columns."""
+    """Step 2: create the warehouse table, or bring it in line with a source that gained columns."""
     schema = config.warehouse.schema_name
     with wh.begin():
         dialect.lock_for_write(wh)  # it reads the table's shape, then may create or alter it
@@ -368,34 +447,31 @@ def _prepare_target(
     return target
 
 
-def _backfill(
-    src: sa.Connection,
-    wh: sa.Connection,
-    source_dialect: Any,
-    target_dialect: Any,
-    source: TableShape,
-    target: TableShape,
-    table_config: TableConfig,
-    options: SyncOptions,
-    run: SyncRun,
-) -> None:
+def _backfill(sides: _Sides, target: TableShape, options: SyncOptions, run: SyncRun) -> None:
     """Fill columns for rows the delta will not re-read (they did not change)."""
+    source, table = sides.source, sides.table
     unknown = [c for c in options.backfill_columns if c not in source.kinds]
     if unknown:
         raise SchemaDriftError(
-            f"--backfill-column: {', '.join(unknown)} not in source table "
-            f"{table_config.source_table!r}"
+            f"--backfill-column: {', '.join(unknown)} not in source table {table.source_table!r}"
         )
-    key = table_config.primary_key
+    key = table.primary_key
     kinds = {n: source.kinds[n] for n in [*key, *options.backfill_columns]}
     # Key order is keyset order with the first key column as the "cursor".
     batches = read_batches(
-        src, source_dialect, source.table, kinds, key[1:], key[0], None, table_config.batch_size
+        sides.src,
+        sides.source_dialect,
+        source.table,
+        kinds,
+        key[1:],
+        key[0],
+        None,
+        table.batch_size,
     )
     for batch in batches:
-        backfill(wh, target_dialect, target, key, batch, options.backfill_columns)
-    with wh.begin():
-        mark_backfilled(wh, table_config.name, options.backfill_columns)
+        backfill(sides.wh, sides.target_dialect, target, key, batch, options.backfill_columns)
+    with sides.wh.begin():
+        mark_backfilled(sides.wh, table.name, options.backfill_columns)
     run.schema_changes += [{"column": c, "change": "backfilled"} for c in options.backfill_columns]
 
 
