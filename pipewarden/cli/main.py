@@ -5,21 +5,82 @@ its SLA, a failing check, differences, held rows, open incidents); 2 pipewarden 
 job (a bad configuration, an unreachable database, a failed sync).
 """
 
-from typing import Annotated
+import importlib
+from collections.abc import Iterator, MutableMapping
+from typing import Annotated, Any, cast
 
 import typer
+import typer.core
+import typer.main
+import typer.models
 
-from pipewarden.cli.alerts import alerts_app
-from pipewarden.cli.backtest import backtest
-from pipewarden.cli.baseline import baseline_app
-from pipewarden.cli.check import check, status
-from pipewarden.cli.dashboards import dashboards_app
-from pipewarden.cli.demo import demo
-from pipewarden.cli.events import events_app
-from pipewarden.cli.quarantine import quarantine_app
-from pipewarden.cli.reconcile import reconcile
-from pipewarden.cli.sync import sync
-from pipewarden.cli.upgrade import upgrade
+#: Every command: the module that defines it and its name there (a function, or the typer app of
+#: a group), in the order `--help` lists them. A module is imported when its command runs or a
+#: help text lists it, so one command's start never pays for the others' imports.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "sync": ("pipewarden.cli.sync", "sync"),
+    "reconcile": ("pipewarden.cli.reconcile", "reconcile"),
+    "check": ("pipewarden.cli.check", "check"),
+    "status": ("pipewarden.cli.check", "status"),
+    "backtest": ("pipewarden.cli.backtest", "backtest"),
+    "demo": ("pipewarden.cli.demo", "demo"),
+    "upgrade": ("pipewarden.cli.upgrade", "upgrade"),
+    "quarantine": ("pipewarden.cli.quarantine", "quarantine_app"),
+    "dashboards": ("pipewarden.cli.dashboards", "dashboards_app"),
+    "baseline": ("pipewarden.cli.baseline", "baseline_app"),
+    "alerts": ("pipewarden.cli.alerts", "alerts_app"),
+    "events": ("pipewarden.cli.events", "events_app"),
+}
+
+
+_Command = typer.core.TyperCommand | typer.core.TyperGroup
+
+
+class _CommandsOnFirstUse(MutableMapping[str, _Command]):
+    """The group's commands by name, each built (its module imported) when first looked up."""
+
+    def __init__(self, group: typer.core.TyperGroup) -> None:
+        self._group = group
+        self._built: dict[str, _Command] = {}
+
+    def __getitem__(self, name: str) -> _Command:
+        if name not in self._built:
+            module, attr = COMMANDS[name]
+            target = getattr(importlib.import_module(module), attr)
+            command: _Command
+            if isinstance(target, typer.Typer):
+                command = typer.main.get_group(target)
+            else:
+                built = typer.main.get_command_from_info(
+                    typer.models.CommandInfo(name=name, callback=target),
+                    pretty_exceptions_short=app.pretty_exceptions_short,
+                    rich_markup_mode=self._group.rich_markup_mode,
+                )
+                command = cast(typer.core.TyperCommand, built)
+            command.name = name
+            self._built[name] = command
+        return self._built[name]
+
+    def __setitem__(self, name: str, command: _Command) -> None:
+        self._built[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self._built[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([*COMMANDS, *(n for n in self._built if n not in COMMANDS)])
+
+    def __len__(self) -> int:
+        return len(set(COMMANDS) | set(self._built))
+
+
+class _Commands(typer.core.TyperGroup):
+    """pipewarden's top-level group: its commands are listed by name and built when used."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.commands = cast(Any, _CommandsOnFirstUse(self))
+
 
 app = typer.Typer(
     name="pipewarden",
@@ -27,6 +88,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    cls=_Commands,
 )
 
 
@@ -55,20 +117,6 @@ def _options(
 
     Exit codes: 0 all good, 1 the data needs attention, 2 pipewarden could not do its job.
     """
-
-
-app.command()(sync)
-app.add_typer(quarantine_app, name="quarantine")
-app.add_typer(dashboards_app, name="dashboards")
-app.command()(reconcile)
-app.command()(check)
-app.command()(status)
-app.command()(backtest)
-app.add_typer(baseline_app, name="baseline")
-app.add_typer(alerts_app, name="alerts")
-app.add_typer(events_app, name="events")
-app.command()(demo)
-app.command()(upgrade)
 
 
 def main() -> None:

@@ -6,9 +6,9 @@ import subprocess
 import sys
 from importlib.metadata import version
 
-import click
 import pytest
 import typer
+import typer.core
 from typer.testing import CliRunner
 
 from pipewarden.cli.main import app
@@ -35,10 +35,11 @@ def test_version_prints_the_installed_version():
     assert result.stdout.strip() == f"pipewarden {version('pipewarden')}"
 
 
-def _commands(group: click.Group, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+def _commands(group: typer.core.TyperGroup, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every command path, sub-commands of groups too (typer's groups are its own click's)."""
     found = [path]
     for name, command in group.commands.items():
-        if isinstance(command, click.Group):
+        if isinstance(command, typer.core.TyperGroup):
             found += _commands(command, (*path, name))
         else:
             found.append((*path, name))
@@ -46,6 +47,13 @@ def _commands(group: click.Group, path: tuple[str, ...] = ()) -> list[tuple[str,
 
 
 COMMANDS = _commands(typer.main.get_command(app))  # type: ignore[arg-type]
+
+
+def test_every_command_and_sub_command_is_listed():
+    """The top-level group builds its commands when used: all of them are still there."""
+    assert len(COMMANDS) > len(typer.main.get_command(app).commands) + 1  # sub-commands too
+    assert ("quarantine", "list") in COMMANDS
+    assert ("status",) in COMMANDS
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "pipewarden")
@@ -62,6 +70,8 @@ def test_help_shows_no_internal_type_labels(command, monkeypatch):
 #: What `status --json` never needs: the batch libraries, the checks, Prefect, rich, and Alembic
 #: (its tables are at head after the sync, so only their version row is read).
 STATUS_HEAVY = (*HEAVY, "numpy", "pyarrow", "alembic", "rich")
+#: Other commands' modules: the group imports a command's module when it runs.
+OTHER_COMMANDS = ("pipewarden.cli.sync", "pipewarden.cli.alerts", "pipewarden.cli.events")
 #: What a sync of a table without checks never needs: pandera (and the pandas it brings), the
 #: anomaly detector, Prefect, Alembic at head.
 SYNC_HEAVY = ("scipy", "pandera", "pandas", "hypothesis", "prefect", "alembic")
@@ -132,7 +142,9 @@ def test_status_reads_a_synced_warehouse_without_the_heavy_libraries(warehouse, 
     """`pipewarden status` on a warehouse a sync filled: the tables and engines it touches load
     no polars, numpy or Arrow (they come with the first batch, not with the table definitions)."""
     config = _synced_config(tmp_path, request, warehouse, {})
-    out, loaded = _run_fresh(["status", "--json", "--config", config], STATUS_HEAVY)
+    out, loaded = _run_fresh(
+        ["status", "--json", "--config", config], (*STATUS_HEAVY, *OTHER_COMMANDS)
+    )
     assert '"tables"' in out, out
     assert loaded == []
 
