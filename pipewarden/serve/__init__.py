@@ -1,0 +1,1 @@
+"""Long-running servers over pipewarden's tables: the Prometheus exporter."""

@@ -1,0 +1,145 @@
+"""The Prometheus exporter: each configured table's figures as gauges, served over HTTP.
+
+A scrape reads the warehouse at most once per `cache_seconds` (`figures.read_figures`: one
+query per 400 tables), whoever asks; concurrent scrapes wait for the one read. A warehouse that
+cannot be read within the engine's short time limits gives `pipewarden_up 0` and no table
+series, never a scrape that hangs.
+"""
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from wsgiref.simple_server import WSGIServer
+
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from pipewarden.checks.monitoring.freshness import ERROR, OK, WARN, freshness_status
+from pipewarden.config import PipewardenConfig
+from pipewarden.config.timeouts import Timeouts
+from pipewarden.db.engines import cached_engine
+from pipewarden.serve.figures import TableFigures, read_figures
+
+LABELS = ["table", "source", "owner"]
+SLA_STATUSES = (OK, WARN, ERROR)
+#: Short limits: a scrape (Prometheus waits 10 s by default) must answer even when the
+#: warehouse does not.
+SCRAPE_TIMEOUTS = Timeouts(connect=3.0, statement=5.0, lock=2.0)
+
+
+@dataclass
+class Snapshot:
+    """One read of the warehouse: the figures (empty when it failed) and when it was taken."""
+
+    taken: float
+    now: datetime
+    figures: list[TableFigures] = field(default_factory=list)
+    up: bool = False
+    read_seconds: float = 0.0
+
+
+class TableCollector(Collector):
+    """Reads the figures of the configured tables, cached for `cache_seconds`."""
+
+    def __init__(
+        self,
+        config: PipewardenConfig,
+        cache_seconds: float = 5.0,
+        timeouts: Timeouts = SCRAPE_TIMEOUTS,
+    ) -> None:
+        self.config = config
+        self.cache_seconds = cache_seconds
+        self.timeouts = timeouts
+        self._lock = threading.Lock()
+        self._snapshot: Snapshot | None = None
+
+    def snapshot(self) -> Snapshot:
+        """The cached read while it is fresh, else a new one (one reader at a time)."""
+        with self._lock:
+            cached = self._snapshot
+            if cached is None or time.monotonic() - cached.taken >= self.cache_seconds:
+                self._snapshot = cached = self._read()
+            return cached
+
+    def _read(self) -> Snapshot:
+        started = time.monotonic()
+        snapshot = Snapshot(taken=started, now=datetime.now(UTC))
+        try:
+            engine = cached_engine(self.config.warehouse.url, self.timeouts)
+            with engine.connect() as conn:
+                snapshot.figures = read_figures(conn, list(self.config.tables))
+            snapshot.up = True
+        except Exception:  # noqa: BLE001 - any failure to read is `pipewarden_up 0`
+            snapshot.up = False
+        snapshot.read_seconds = time.monotonic() - started
+        return snapshot
+
+    def collect(self) -> Iterator[Metric]:
+        snap = self.snapshot()
+        up = GaugeMetricFamily("pipewarden_up", "1 when the warehouse was read, 0 when not")
+        up.add_metric([], 1.0 if snap.up else 0.0)
+        yield up
+        read = GaugeMetricFamily(
+            "pipewarden_warehouse_read_seconds", "How long the last read of the warehouse took"
+        )
+        read.add_metric([], snap.read_seconds)
+        yield read
+        yield from self._table_metrics(snap)
+
+    def _table_metrics(self, snap: Snapshot) -> Iterator[Metric]:
+        def gauge(name: str, text: str, extra: tuple[str, ...] = ()) -> GaugeMetricFamily:
+            return GaugeMetricFamily(f"pipewarden_table_{name}", text, labels=[*LABELS, *extra])
+
+        freshness = gauge("freshness_seconds", "Age of the newest source row loaded")
+        staleness = gauge("staleness_seconds", "Time since the last successful sync")
+        sla = gauge("sla_status", "1 for the table's freshness status against its SLA", ("status",))
+        last_sync = gauge("last_sync_status", "1 for the status of the latest sync", ("status",))
+        p95 = gauge("sync_latency_p95_seconds", "Latency p95 of the latest sync (source to load)")
+        held = gauge("rows_quarantined", "Rows held in the quarantine")
+        incidents = gauge("open_incidents", "Open incidents by severity", ("severity",))
+        remaining = gauge(
+            "reconcile_differences_remaining", "Differences left by the latest reconciliation"
+        )
+        backlog = gauge("outbox_backlog", "Alerts waiting in the outbox")
+        oldest = gauge("outbox_oldest_waiting_seconds", "Age of the oldest alert still waiting")
+        for f in snap.figures:
+            table = self.config.tables[f.name]
+            labels = [f.name, table.source, table.owner or ""]
+            sla_config = table.freshness
+            verdict = freshness_status(
+                f.newest_cursor, snap.now, sla_config.warn_after, sla_config.error_after
+            )
+            if verdict.age is not None:
+                freshness.add_metric(labels, verdict.age.total_seconds())
+            for status in SLA_STATUSES:
+                sla.add_metric([*labels, status], 1.0 if verdict.status == status else 0.0)
+            if f.last_success is not None:
+                staleness.add_metric(labels, (snap.now - f.last_success).total_seconds())
+            if f.last_sync_status is not None:
+                last_sync.add_metric([*labels, f.last_sync_status], 1.0)
+            if f.last_sync_latency_p95 is not None:
+                p95.add_metric(labels, f.last_sync_latency_p95)
+            held.add_metric(labels, f.rows_quarantined)
+            for severity, count in f.open_incidents.items():
+                incidents.add_metric([*labels, severity.label], count)
+            if f.reconcile_remaining is not None:
+                remaining.add_metric(labels, f.reconcile_remaining)
+            backlog.add_metric(labels, f.outbox_backlog)
+            if f.oldest_waiting_alert is not None:
+                age = max(0.0, (snap.now - f.oldest_waiting_alert).total_seconds())
+                oldest.add_metric(labels, age)
+        yield from (freshness, staleness, sla, last_sync, p95, held, incidents, remaining)
+        yield from (backlog, oldest)
+
+
+def serve(
+    config: PipewardenConfig, host: str, port: int, cache_seconds: float
+) -> tuple[WSGIServer, threading.Thread]:
+    """Serve /metrics on host:port (port 0: any free one) in a daemon thread."""
+    from prometheus_client import start_http_server
+
+    registry = CollectorRegistry()
+    registry.register(TableCollector(config, cache_seconds))
+    return start_http_server(port, addr=host, registry=registry)

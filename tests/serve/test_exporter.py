@@ -1,0 +1,107 @@
+"""The exporter scraped over real HTTP, on PostgreSQL and SQLite warehouses filled by real runs."""
+
+import socket
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from pipewarden.config.load import parse_config
+from pipewarden.db.engines import cached_engine
+from pipewarden.records.alerts import alerts
+from pipewarden.records.incidents import incidents
+from pipewarden.records.tables import sync_runs
+from pipewarden.serve.exporter import SCRAPE_TIMEOUTS, TableCollector
+from tests.serve.support import exporter, filled_shop, free_port, sample, scrape
+
+LABELS = {"table": "orders", "source": "shop", "owner": "crm-team"}
+
+
+def test_each_figure_is_what_the_runs_recorded(shop):
+    config = filled_shop(shop)
+    engine = sa.create_engine(shop.warehouse_url)
+    with engine.connect() as conn:
+        [run] = conn.execute(sa.select(sync_runs)).mappings()
+        [incident] = conn.execute(sa.select(incidents)).mappings()
+        waiting = list(conn.execute(sa.select(alerts.c.created_at)).scalars())
+    engine.dispose()
+    before = datetime.now(UTC)
+
+    with exporter(config) as url:
+        got = scrape(url)
+
+    after = datetime.now(UTC)
+    assert sample(got, "pipewarden_up") == 1
+    freshness = sample(got, "pipewarden_table_freshness_seconds", **LABELS)
+    assert 90 * 60 - 5 < freshness < 95 * 60  # the newest row loaded is 90 minutes old
+    assert sample(got, "pipewarden_table_sla_status", status="warn", **LABELS) == 1
+    assert sample(got, "pipewarden_table_sla_status", status="ok", **LABELS) == 0
+    finished = run["finished_at"].replace(tzinfo=UTC)
+    staleness = sample(got, "pipewarden_table_staleness_seconds", **LABELS)
+    assert (before - finished).total_seconds() <= staleness <= (after - finished).total_seconds()
+    assert sample(got, "pipewarden_table_last_sync_status", status="success", **LABELS) == 1
+    p95 = sample(got, "pipewarden_table_sync_latency_p95_seconds", **LABELS)
+    assert p95 == pytest.approx(run["latency_p95_seconds"])
+    assert sample(got, "pipewarden_table_rows_quarantined", **LABELS) == run["rows_quarantined"]
+    assert incident["closed_at"] is None and incident["check"] == "freshness"
+    assert sample(got, "pipewarden_table_open_incidents", severity="warn", **LABELS) == 1
+    assert sample(got, "pipewarden_table_open_incidents", severity="error", **LABELS) == 0
+    assert sample(got, "pipewarden_table_outbox_backlog", **LABELS) == len(waiting) >= 1
+    oldest = sample(got, "pipewarden_table_outbox_oldest_waiting_seconds", **LABELS)
+    assert oldest <= (after - min(waiting).replace(tzinfo=UTC)).total_seconds()
+    assert not [name for name, _ in got if name.endswith("differences_remaining")]  # none run
+
+
+def test_a_scrape_reads_the_warehouse_once_and_the_cache_not_at_all(shop):
+    config = filled_shop(shop)
+    engine = cached_engine(config.warehouse.url, SCRAPE_TIMEOUTS)  # the exporter's own
+    queries: list[str] = []
+
+    def count(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+        queries.append(statement)
+
+    collector = TableCollector(config, cache_seconds=0)
+    collector.snapshot()  # connects first: a new connection's set-up statements are not a scrape
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        with exporter(config, cache_seconds=0) as url:
+            scrape(url)
+            assert len(queries) == 1
+            scrape(url)
+            assert len(queries) == 2
+        with exporter(config, cache_seconds=3600) as url:
+            first = scrape(url)
+            assert len(queries) == 3
+            assert scrape(url) == first  # within the cache: the same read, no query
+            assert len(queries) == 3
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
+
+
+@pytest.fixture
+def silent_server():
+    """A TCP port that accepts connections and never says a word (a hung warehouse)."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        yield listener.getsockname()[1]
+
+
+@pytest.mark.parametrize("where", ["refused", "silent"])
+def test_an_unreachable_warehouse_is_up_0_not_a_hung_scrape(where, silent_server, sqlite_url):
+    port = silent_server if where == "silent" else free_port()
+    config = parse_config(
+        {
+            "warehouse": {"url": f"postgresql+psycopg://pw@127.0.0.1:{port}/wh"},
+            "sources": {"shop": {"url": sqlite_url("shop")}},
+            "tables": {"orders": {"source": "shop", "primary_key": "id", "cursor": "at"}},
+        },
+        Path("t.yaml"),
+    )
+
+    with exporter(config) as url:
+        got = scrape(url)  # answers within the connect limit, well inside urlopen's 30 s
+
+    assert sample(got, "pipewarden_up") == 0
+    assert not [name for name, _ in got if name.startswith("pipewarden_table_")]
