@@ -1,4 +1,5 @@
-"""The gate's writes to the quarantine on every warehouse engine: each bad row, every reason, superseding.
+"""The gate's writes to the quarantine on every warehouse engine: each bad row, every reason,
+superseding.
 
 These call `SchemaGate.keep_rejected` directly, as the loader does, in a transaction of their
 own, with batches big enough for the bulk paths (COPY on PostgreSQL, chunked superseding).
