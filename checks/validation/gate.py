@@ -1,7 +1,8 @@
 """The gate between extract and load: which rows of a batch may load, and where the others go.
 
-The sync only knows this interface; `checks` provides the gate that normalizes, validates with
-Pandera and quarantines. Without checks configured every row passes.
+The sync loads through this interface; `schema_gate.SchemaGate` is the gate that normalizes,
+validates with Pandera and quarantines. It lives here, below the sync, so that the checks never
+import the sync (the layers of docs/architecture.md).
 """
 
 from dataclasses import dataclass, field
@@ -45,9 +46,8 @@ class BatchGate(Protocol):
 
 
 class PassThroughGate:
-    """Every row loads, and none can be kept: the gate of a sync run without the checks'
-    gate (`checks.validation.schema_gate.gate_for`, which the CLI and the flows use,
-    quarantines)."""
+    """Every row loads, and none can be kept: the gate of a repair given no gate of its own
+    (every sync applies `checks.validation.schema_gate.gate_for`, which quarantines)."""
 
     transforms = False
 

@@ -1,9 +1,9 @@
 """The schema gate the sync runs every batch through: normalize, validate, split, quarantine.
 
-`gate_for` is the sync's `gate_factory`: a table with neither `schema` nor `normalize` in the
-config gets the pass-through gate and pays nothing. `load_schema` and `verify_schema_refs` turn
-a schema reference that does not import, or does not fit its table, into a `ConfigError` that
-names the table and the key, before anything is read.
+`gate_for` is the gate every sync applies to a table (`SyncOptions.gate_factory`): a table with no
+checks gets a `SchemaGate` that only holds the rows the sync's screen cannot load. `load_schema` and
+`verify_schema_refs` turn a schema reference that does not import, or does not fit its table, into a
+`ConfigError` that names the table and the key, before anything is read.
 """
 
 from __future__ import annotations
