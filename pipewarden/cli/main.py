@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "baseline": ("pipewarden.cli.baseline", "baseline_app"),
     "alerts": ("pipewarden.cli.alerts", "alerts_app"),
     "events": ("pipewarden.cli.events", "events_app"),
+    "profiles": ("pipewarden.cli.profiles", "profiles_app"),
     "exporter": ("pipewarden.cli.exporter", "exporter"),
 }
 

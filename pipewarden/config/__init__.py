@@ -2,13 +2,17 @@
 
 from pipewarden.config.load import ConfigError, load_config
 from pipewarden.config.models import PipewardenConfig, SourceConfig, TableConfig, WarehouseConfig
+from pipewarden.config.profiles import ProfilesConfig
 from pipewarden.config.streams import StreamConfig
 
-PipewardenConfig.model_rebuild(_types_namespace={"StreamConfig": StreamConfig})
+PipewardenConfig.model_rebuild(
+    _types_namespace={"StreamConfig": StreamConfig, "ProfilesConfig": ProfilesConfig}
+)
 
 __all__ = [
     "ConfigError",
     "PipewardenConfig",
+    "ProfilesConfig",
     "SourceConfig",
     "StreamConfig",
     "TableConfig",

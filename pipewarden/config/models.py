@@ -22,6 +22,7 @@ from pipewarden.config.grafana import GrafanaConfig
 from pipewarden.config.timeouts import DEFAULT_TIMEOUTS, Timeouts
 
 if TYPE_CHECKING:  # defined beside, resolved by pipewarden.config (it uses the models here)
+    from pipewarden.config.profiles import ProfilesConfig
     from pipewarden.config.streams import StreamConfig
 
 
@@ -323,6 +324,8 @@ class PipewardenConfig(_Strict):
     tables: dict[str, TableConfig]
     #: Webhook streams the event receiver accepts (`pipewarden events serve`).
     streams: "dict[str, StreamConfig]" = Field(default_factory=dict)
+    #: One profile per customer, built in the warehouse (`pipewarden profiles build`).
+    profiles: "ProfilesConfig | None" = None
     timeouts: TimeoutsConfig = TimeoutsConfig()
     slack: SlackConfig | None = None
     grafana: GrafanaConfig | None = None
@@ -369,6 +372,13 @@ class PipewardenConfig(_Strict):
                 raise ValueError(
                     f"streams.{name}.reconcile.source: unknown source {source!r} (known: {known})"
                 )
+        cart = self.profiles.cart if self.profiles else None
+        if cart is not None and not (
+            cart.stream in self.streams and self.streams[cart.stream].latest_table
+        ):
+            raise ValueError(
+                f"profiles.cart.stream: {cart.stream!r} is not a stream with a latest_table"
+            )
         return self
 
     def tables_named(self, names: Sequence[str]) -> list[str]:

@@ -1,0 +1,358 @@
+"""Building the profile table in the warehouse, in SQL: full, or only the customers touched.
+
+An incremental build finds the customers whose rows changed since the last build (customers,
+orders, the cart stream's latest state, and orders that left the window since), rebuilds
+their rows, then scores everyone again from quantiles of the whole table (R, F and M move for
+all when the distribution moves) writing only the rows whose scores or segment changed. A full
+build runs the same statements over every customer, so both give the same table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from pipewarden.config import PipewardenConfig, ProfilesConfig
+from pipewarden.profiles.rules import segment_expression
+from pipewarden.profiles.tables import builds_table, profile_table
+
+
+@dataclass
+class BuildResult:
+    build_id: int
+    mode: str
+    as_of: datetime
+    changed: list[str] = field(default_factory=list)
+    rows: int = 0
+    status: str = "ok"
+    problems: list[str] = field(default_factory=list)
+    data_as_of: datetime | None = None
+
+
+@dataclass
+class _Inputs:
+    customers: sa.Table
+    orders: sa.Table
+    latest: sa.Table | None
+    profiles: sa.Table
+    builds: sa.Table
+
+
+def _reflect(conn: sa.Connection, name: str, schema: str | None, what: str) -> sa.Table:
+    try:
+        return sa.Table(name, sa.MetaData(schema=schema), autoload_with=conn)
+    except sa.exc.NoSuchTableError:
+        raise ValueError(f"profiles.{what}: table {name!r} is not in the warehouse") from None
+
+
+def _column(table: sa.Table, name: str, what: str) -> sa.Column[Any]:
+    if name not in table.c:
+        known = ", ".join(table.c.keys())
+        raise ValueError(f"profiles.{what}: {table.name} has no column {name!r} (has: {known})")
+    return table.c[name]
+
+
+def _inputs(conn: sa.Connection, config: PipewardenConfig) -> _Inputs:
+    spec = _spec(config)
+    schema = config.warehouse.schema_name
+    customers = _reflect(conn, spec.customers.table, schema, "customers.table")
+    orders = _reflect(conn, spec.orders.table, schema, "orders.table")
+    for name, what in (
+        (spec.customers.key, "customers.key"),
+        (spec.customers.updated_at, "customers.updated_at"),
+        *(((spec.customers.consent, "customers.consent"),) if spec.customers.consent else ()),
+    ):
+        _column(customers, name, what)
+    for name, what in (
+        (spec.orders.customer, "orders.customer"),
+        (spec.orders.amount, "orders.amount"),
+        (spec.orders.time, "orders.time"),
+        (spec.orders.updated_at or spec.orders.time, "orders.updated_at"),
+    ):
+        _column(orders, name, what)
+    latest = None
+    if spec.cart is not None:
+        stream = config.streams[spec.cart.stream]
+        assert stream.latest_table  # checked at load
+        latest = sa.Table(
+            stream.latest_table,
+            sa.MetaData(schema=schema),
+            sa.Column("subject", sa.String(500)),
+            sa.Column("event_type", sa.String(200)),
+            sa.Column("event_time", sa.DateTime(timezone=True)),
+            sa.Column("payload", sa.Text),
+            sa.Column("updated_at", sa.DateTime(timezone=True)),
+        )
+        if not sa.inspect(conn).has_table(stream.latest_table, schema=schema):
+            latest.create(conn)  # the receiver creates it too; empty until carts arrive
+    consent = customers.c[spec.customers.consent].type if spec.customers.consent else None
+    return _Inputs(
+        customers, orders, latest, profile_table(spec.table, schema, consent), builds_table(schema)
+    )
+
+
+def _spec(config: PipewardenConfig) -> ProfilesConfig:
+    if config.profiles is None:
+        raise ValueError("the configuration declares no profiles (profiles: in pipewarden.yaml)")
+    return config.profiles
+
+
+def _key(column: sa.ColumnElement[Any]) -> sa.ColumnElement[str]:
+    return sa.cast(column, sa.String(200))
+
+
+def _touched(
+    spec: ProfilesConfig, t: _Inputs, since: datetime, previous_cutoff: datetime, cutoff: datetime
+) -> sa.CompoundSelect:
+    """The customers whose profile may have changed since `since`, and those with orders that
+    left the window (between the last build's cutoff and this one)."""
+    c, o = t.customers, t.orders
+    order_updated = o.c[spec.orders.updated_at or spec.orders.time]
+    order_time = o.c[spec.orders.time]
+    parts = [
+        sa.select(_key(c.c[spec.customers.key]).label("customer_id")).where(
+            c.c[spec.customers.updated_at] > since
+        ),
+        sa.select(_key(o.c[spec.orders.customer])).where(order_updated > since),
+        sa.select(_key(o.c[spec.orders.customer])).where(
+            order_time > previous_cutoff, order_time <= cutoff
+        ),
+    ]
+    if t.latest is not None:
+        parts.append(sa.select(t.latest.c.subject).where(t.latest.c.updated_at > since))
+    return sa.union(*parts)
+
+
+def _rows(
+    spec: ProfilesConfig, t: _Inputs, as_of: datetime, cutoff: datetime, only: sa.Table | None
+) -> sa.Select[Any]:
+    """The unscored rows: aggregates over the window, last purchase, cart, consent."""
+    c, o = t.customers, t.orders
+    amount, time = o.c[spec.orders.amount], o.c[spec.orders.time]
+    in_window = sa.and_(time > cutoff, time <= as_of)
+    orders = sa.select(
+        _key(o.c[spec.orders.customer]).label("customer_id"),
+        sa.func.sum(sa.case((in_window, 1), else_=0)).label("frequency"),
+        sa.func.round(
+            sa.cast(sa.func.sum(sa.case((in_window, amount), else_=0)), sa.Numeric), 2
+        ).label("monetary"),
+        sa.func.max(sa.case((time <= as_of, time))).label("last_order_at"),
+    ).group_by(_key(o.c[spec.orders.customer]))
+    key = _key(c.c[spec.customers.key])
+    if only is not None:
+        orders = orders.where(_key(o.c[spec.orders.customer]).in_(sa.select(only.c.customer_id)))
+    orders_sq = orders.subquery("orders_agg")
+    columns: list[Any] = [
+        key.label("customer_id"),
+        sa.func.coalesce(orders_sq.c.frequency, 0).label("frequency"),
+        sa.func.coalesce(orders_sq.c.monetary, 0).label("monetary"),
+        orders_sq.c.last_order_at,
+    ]
+    query = sa.select().select_from(c).outerjoin(orders_sq, orders_sq.c.customer_id == key)
+    if t.latest is not None and spec.cart is not None:
+        latest = t.latest
+        is_cart = sa.and_(latest.c.subject == key, latest.c.event_type.in_(spec.cart.event_types))
+        query = query.outerjoin(latest, is_cart)
+        columns += [
+            latest.c.event_type.label("cart_event_type"),
+            latest.c.payload.label("cart_payload"),
+            latest.c.event_time.label("cart_updated_at"),
+        ]
+    if spec.customers.consent:
+        columns.append(c.c[spec.customers.consent].label("consent"))
+    query = query.add_columns(*columns)
+    if only is not None:
+        query = query.where(key.in_(sa.select(only.c.customer_id)))
+    return query
+
+
+def _score(count_le: sa.ColumnElement[Any], n: sa.ColumnElement[Any], q: int) -> Any:
+    """ceil(q · cume_dist) in integers: equal values get equal scores, on every engine."""
+    return (q * count_le + n - 1) // n
+
+
+def _rescore(conn: sa.Connection, spec: ProfilesConfig, p: sa.Table) -> list[str]:
+    """Scores from the quantiles of every scored customer (those who ever bought); writes only
+    the rows whose scores or segment changed and returns their keys."""
+    q, n = spec.scores, sa.func.count().over()
+    scored = (
+        sa.select(
+            p.c.customer_id,
+            _score(sa.func.count().over(order_by=p.c.last_order_at), n, q).label("r"),
+            _score(sa.func.count().over(order_by=p.c.frequency), n, q).label("f"),
+            _score(sa.func.count().over(order_by=p.c.monetary), n, q).label("m"),
+            p.c.frequency,
+            p.c.monetary,
+        )
+        .where(p.c.last_order_at.is_not(None))
+        .subquery("scored")
+    )
+    segment = segment_expression(spec.segments, spec.default_segment, scored.c)
+    changed = sa.or_(
+        p.c.r.is_distinct_from(scored.c.r),
+        p.c.f.is_distinct_from(scored.c.f),
+        p.c.m.is_distinct_from(scored.c.m),
+        p.c.segment.is_distinct_from(segment),
+    )
+    keys = (
+        conn.execute(
+            sa.update(p)
+            .where(p.c.customer_id == scored.c.customer_id, changed)
+            .values(r=scored.c.r, f=scored.c.f, m=scored.c.m, segment=segment)
+            .returning(p.c.customer_id)
+        )
+        .scalars()
+        .all()
+    )
+    unscored = (
+        conn.execute(
+            sa.update(p)
+            .where(
+                p.c.last_order_at.is_(None),
+                sa.or_(p.c.segment.is_distinct_from(spec.default_segment), p.c.r.is_not(None)),
+            )
+            .values(r=None, f=None, m=None, segment=spec.default_segment)
+            .returning(p.c.customer_id)
+        )
+        .scalars()
+        .all()
+    )
+    return [*keys, *unscored]
+
+
+def _check(conn: sa.Connection, spec: ProfilesConfig, t: _Inputs) -> list[str]:
+    """The profile table's own checks: one row per customer, scores in range, known segments."""
+    p, problems = t.profiles, []
+    customers = conn.scalar(
+        sa.select(sa.func.count(sa.distinct(t.customers.c[spec.customers.key])))
+    )
+    rows = conn.scalar(sa.select(sa.func.count()).select_from(p))
+    if customers != rows:
+        problems.append(f"{rows} profiles for {customers} customers")
+    for score in ("r", "f", "m"):
+        bad = conn.scalar(
+            sa.select(sa.func.count()).where(sa.not_(p.c[score].between(1, spec.scores)))
+        )
+        if bad:
+            problems.append(f"{bad} profiles with {score} outside 1..{spec.scores}")
+    names = [rule.name for rule in spec.segments] + [spec.default_segment]
+    bad = conn.scalar(
+        sa.select(sa.func.count()).where(sa.or_(p.c.segment.is_(None), p.c.segment.not_in(names)))
+    )
+    if bad:
+        problems.append(f"{bad} profiles without a declared segment")
+    return problems
+
+
+def _data_as_of(conn: sa.Connection, spec: ProfilesConfig, t: _Inputs) -> datetime | None:
+    """The oldest of the inputs' newest changes: the profile is as fresh as that input."""
+    newest = [
+        conn.scalar(sa.select(sa.func.max(t.customers.c[spec.customers.updated_at]))),
+        conn.scalar(sa.select(sa.func.max(t.orders.c[spec.orders.updated_at or spec.orders.time]))),
+    ]
+    known = [_utc(value) for value in newest if value is not None]
+    return min(known) if known else None
+
+
+def _utc(value: Any) -> datetime:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def last_build(conn: sa.Connection, schema: str | None, table: str) -> sa.Row[Any] | None:
+    """The newest build of `table`, or None."""
+    b = builds_table(schema)
+    if not sa.inspect(conn).has_table(b.name, schema=schema):
+        return None
+    return conn.execute(
+        sa.select(b).where(b.c.profile_table == table).order_by(b.c.build_id.desc()).limit(1)
+    ).first()
+
+
+def build_profiles(
+    engine: sa.Engine, config: PipewardenConfig, full: bool = False, as_of: datetime | None = None
+) -> BuildResult:
+    """Build the profiles in one transaction; a build without an earlier one is full."""
+    spec = _spec(config)
+    as_of = as_of or datetime.now(UTC)
+    cutoff = as_of - spec.window
+    with engine.begin() as conn:
+        t = _inputs(conn, config)
+        t.builds.create(conn, checkfirst=True)
+        t.profiles.create(conn, checkfirst=True)
+        previous = last_build(conn, config.warehouse.schema_name, spec.table)
+        full = full or previous is None
+        if full:
+            conn.execute(sa.delete(t.profiles))
+            conn.execute(
+                sa.insert(t.profiles).from_select(
+                    list(_rows(spec, t, as_of, cutoff, None).selected_columns.keys()),
+                    _rows(spec, t, as_of, cutoff, None),
+                )
+            )
+            rebuilt: list[str] = []
+        else:
+            assert previous is not None
+            since = _utc(previous.as_of) - spec.lookback
+            previous_cutoff = _utc(previous.as_of) - spec.window
+            touched = sa.Table(
+                f"pw_touched_{spec.table}"[:60],
+                sa.MetaData(),
+                sa.Column("customer_id", sa.String(200), primary_key=True),
+                prefixes=["TEMPORARY"],
+            )
+            touched.create(conn)
+            conn.execute(
+                sa.insert(touched).from_select(
+                    ["customer_id"], _touched(spec, t, since, previous_cutoff, cutoff)
+                )
+            )
+            rebuilt = list(conn.execute(sa.select(touched.c.customer_id)).scalars())
+            conn.execute(
+                sa.delete(t.profiles).where(
+                    t.profiles.c.customer_id.in_(sa.select(touched.c.customer_id))
+                )
+            )
+            rows = _rows(spec, t, as_of, cutoff, touched)
+            conn.execute(
+                sa.insert(t.profiles).from_select(list(rows.selected_columns.keys()), rows)
+            )
+            touched.drop(conn)
+        rescored = _rescore(conn, spec, t.profiles)
+        problems = _check(conn, spec, t)
+        if full:
+            changed = list(conn.execute(sa.select(t.profiles.c.customer_id)).scalars())
+        else:
+            changed = sorted(set(rebuilt) | set(rescored))
+        data_as_of = _data_as_of(conn, spec, t)
+        row_count = conn.scalar(sa.select(sa.func.count()).select_from(t.profiles)) or 0
+        status = "failed" if problems else "ok"
+        build_id = conn.execute(
+            sa.insert(t.builds)
+            .values(
+                profile_table=spec.table,
+                mode="full" if full else "incremental",
+                as_of=as_of,
+                finished_at=datetime.now(UTC),
+                data_as_of=data_as_of,
+                customers_changed=len(changed),
+                profile_rows=row_count,
+                status=status,
+                problems="; ".join(problems) or None,
+            )
+            .returning(t.builds.c.build_id)
+        ).scalar_one()
+    return BuildResult(
+        build_id,
+        "full" if full else "incremental",
+        as_of,
+        changed,
+        row_count,
+        status,
+        problems,
+        data_as_of,
+    )

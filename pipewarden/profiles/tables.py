@@ -1,0 +1,50 @@
+"""The profile table (one row per customer) and the record of its builds."""
+
+from functools import lru_cache
+
+import sqlalchemy as sa
+
+BUILDS_TABLE = "pipewarden_profile_builds"
+
+
+def profile_table(
+    name: str, schema: str | None, consent_type: sa.types.TypeEngine[object] | None
+) -> sa.Table:
+    """The profile table: the keys are text, as the streams' subjects and the API's paths."""
+    columns = [
+        sa.Column("customer_id", sa.String(200), primary_key=True),
+        sa.Column("frequency", sa.Integer, nullable=False),
+        sa.Column("monetary", sa.Numeric(18, 2, asdecimal=False), nullable=False),
+        sa.Column("last_order_at", sa.DateTime(timezone=True)),
+        sa.Column("r", sa.Integer),
+        sa.Column("f", sa.Integer),
+        sa.Column("m", sa.Integer),
+        sa.Column("segment", sa.String(100)),
+        sa.Column("cart_event_type", sa.String(200)),
+        sa.Column("cart_payload", sa.Text),
+        sa.Column("cart_updated_at", sa.DateTime(timezone=True)),
+    ]
+    if consent_type is not None:
+        columns.append(sa.Column("consent", consent_type))
+    return sa.Table(name, sa.MetaData(schema=schema), *columns)
+
+
+@lru_cache(maxsize=16)
+def builds_table(schema: str | None) -> sa.Table:
+    """One row per build: when, how, what it changed, how fresh its inputs were, its checks."""
+    return sa.Table(
+        BUILDS_TABLE,
+        sa.MetaData(schema=schema),
+        sa.Column("build_id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("profile_table", sa.String(200), nullable=False),
+        sa.Column("mode", sa.String(20), nullable=False),
+        sa.Column("as_of", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=False),
+        #: The oldest of the inputs' newest rows: a profile is as fresh as that.
+        sa.Column("data_as_of", sa.DateTime(timezone=True)),
+        sa.Column("customers_changed", sa.Integer, nullable=False),
+        sa.Column("profile_rows", sa.Integer, nullable=False),
+        #: `ok`, or `failed` with the failed checks in `problems`.
+        sa.Column("status", sa.String(20), nullable=False),
+        sa.Column("problems", sa.Text),
+    )

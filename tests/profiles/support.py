@@ -1,0 +1,93 @@
+"""What the profiles tests share: a shop's customers and orders in a warehouse, a config."""
+
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from pipewarden.config import PipewardenConfig
+from pipewarden.config.load import parse_config
+
+
+def shop_tables(suffix: str = "") -> tuple[sa.Table, sa.Table]:
+    metadata = sa.MetaData()
+    customers = sa.Table(
+        f"customers{suffix}",
+        metadata,
+        sa.Column("customer_id", sa.Integer, primary_key=True),
+        sa.Column("email_consent", sa.Boolean, nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    orders = sa.Table(
+        f"orders{suffix}",
+        metadata,
+        sa.Column("order_id", sa.Integer, primary_key=True),
+        sa.Column("customer_id", sa.Integer, nullable=False),
+        sa.Column("amount", sa.Numeric(12, 2), nullable=False),
+        sa.Column("ordered_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    return customers, orders
+
+
+def unique_suffix() -> str:
+    return "_" + uuid.uuid4().hex[:8]
+
+
+def profiles_config(
+    warehouse_url: str, suffix: str = "", cart: bool = False, **extra: Any
+) -> PipewardenConfig:
+    profiles: dict[str, Any] = {
+        "table": f"customer_profiles{suffix}",
+        "customers": {
+            "table": f"customers{suffix}",
+            "key": "customer_id",
+            "consent": "email_consent",
+        },
+        "orders": {"table": f"orders{suffix}", "amount": "amount", "updated_at": "updated_at"},
+        "window": "30d",
+        "segments": {
+            "champions": "r >= 4 and f >= 4",
+            "big_spenders": "m >= 5",
+            "at_risk": "r <= 2",
+        },
+        "default_segment": "other",
+        **extra,
+    }
+    data: dict[str, Any] = {
+        "warehouse": {"url": warehouse_url},
+        "sources": {},
+        "tables": {},
+        "profiles": profiles,
+    }
+    if cart:
+        data["streams"] = {
+            "shop": {
+                "signing": {"scheme": "shopify", "secrets": "test-secret"},
+                "event_types": ["cart.updated", "order.paid"],
+                "subject": "json:customer_id",
+                "latest_table": f"shop_latest{suffix}",
+            }
+        }
+        profiles["cart"] = {"stream": "shop", "event_types": ["cart.updated"]}
+    return parse_config(data, Path("pipewarden.yaml"))
+
+
+def profile_rows(engine: sa.Engine, table: str) -> list[dict[str, Any]]:
+    t = sa.Table(table, sa.MetaData(), autoload_with=engine)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(t).order_by(t.c.customer_id)).mappings().all()
+    return [_plain(dict(row)) for row in rows]
+
+
+def _plain(row: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for key, value in row.items():
+        if isinstance(value, datetime) and value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        if isinstance(value, float) or type(value).__name__ == "Decimal":
+            value = round(float(value), 2)
+        out[key] = value
+    return out

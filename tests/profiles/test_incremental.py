@@ -1,0 +1,73 @@
+"""An incremental build gives the table a full rebuild gives, over random shop histories."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pipewarden.db.engines import make_engine
+from pipewarden.profiles.build import build_profiles
+from tests.profiles.support import profile_rows, profiles_config, shop_tables, unique_suffix
+
+START = datetime(2026, 3, 1, tzinfo=UTC)
+
+#: One order: customer, the day it is placed relative to its batch, amount in cents.
+ORDER = st.tuples(st.integers(1, 6), st.integers(-40, 0), st.integers(0, 50_000))
+#: One batch between builds: new orders, consent flips, then days until the build.
+BATCH = st.tuples(
+    st.lists(ORDER, max_size=6), st.lists(st.integers(1, 6), max_size=2), st.integers(0, 20)
+)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+@settings(
+    max_examples=8,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(batches=st.lists(BATCH, min_size=1, max_size=4))
+def test_incremental_builds_equal_a_full_rebuild(
+    make_url, kind: str, batches: list[tuple[list[tuple[int, int, int]], list[int], int]]
+) -> None:
+    url = make_url(kind, "pwprofiles")
+    suffix = unique_suffix()
+    engine = make_engine(url)
+    customers, orders = shop_tables(suffix)
+    customers.metadata.create_all(engine)
+    config = profiles_config(url, suffix)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.insert(customers),
+            [{"customer_id": c, "email_consent": True, "updated_at": START} for c in range(1, 7)],
+        )
+    now, order_id, consent = START, 0, dict.fromkeys(range(1, 7), True)
+    for new_orders, flips, days in batches:
+        with engine.begin() as conn:
+            for customer, offset, cents in new_orders:
+                order_id += 1
+                conn.execute(
+                    sa.insert(orders).values(
+                        order_id=order_id,
+                        customer_id=customer,
+                        amount=cents / 100,
+                        ordered_at=now + timedelta(days=offset),
+                        updated_at=now,
+                    )
+                )
+            for customer in flips:
+                consent[customer] = not consent[customer]
+                conn.execute(
+                    sa.update(customers)
+                    .where(customers.c.customer_id == customer)
+                    .values(email_consent=consent[customer], updated_at=now)
+                )
+        now += timedelta(days=days, minutes=10)
+        build_profiles(engine, config, as_of=now)
+    incremental = profile_rows(engine, config.profiles.table)  # type: ignore[union-attr]
+
+    build_profiles(engine, config, full=True, as_of=now)
+
+    assert profile_rows(engine, config.profiles.table) == incremental  # type: ignore[union-attr]
+    engine.dispose()

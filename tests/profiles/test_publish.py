@@ -1,0 +1,82 @@
+"""Builds refresh the cache in Redis and keep the last good snapshot (`profiles build`)."""
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import redis
+import sqlalchemy as sa
+import yaml
+from typer.testing import CliRunner
+
+from pipewarden.cli.main import app
+from pipewarden.db.engines import make_engine
+from tests.profiles.support import shop_tables, unique_suffix
+from tests.profiles.test_build import _load_shop
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    """A key prefix of this test's own, its keys deleted afterwards."""
+    prefix = f"pwtest{unique_suffix()}:"
+    client = redis.Redis.from_url(REDIS_URL, socket_timeout=2)
+    yield prefix
+    keys = list(client.scan_iter(prefix + "*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+def _config_file(tmp_path: Path, url: str, prefix: str) -> Path:
+    config = {
+        "warehouse": {"url": url},
+        "sources": {},
+        "tables": {},
+        "profiles": {
+            "customers": {"table": "customers", "consent": "email_consent"},
+            "orders": {"table": "orders", "updated_at": "updated_at"},
+            "window": "3650d",
+            "segments": {"champions": "r >= 4 and f >= 4"},
+            "api": {"redis_url": REDIS_URL, "key_prefix": prefix},
+        },
+    }
+    path = tmp_path / "pipewarden.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_a_build_refreshes_the_changed_customers_in_redis(
+    warehouse_url: str, redis_prefix: str, tmp_path: Path
+) -> None:
+    engine = make_engine(warehouse_url)
+    _load_shop(engine)
+    path = _config_file(tmp_path, warehouse_url, redis_prefix)
+    client = redis.Redis.from_url(REDIS_URL, socket_timeout=2, decode_responses=True)
+
+    first = CliRunner().invoke(app, ["profiles", "build", "--config", str(path)])
+
+    assert first.exit_code == 0, first.output
+    assert "full build" in first.output
+    cached = json.loads(client.get(redis_prefix + "p:2"))
+    assert cached["frequency"] == 2  # both orders of customer 2, the window being ten years
+    assert json.loads(client.get(redis_prefix + "s:2")) == cached
+
+    _, orders = shop_tables()
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.insert(orders).values(
+                order_id=500, customer_id=2, amount=7, ordered_at=now, updated_at=now
+            )
+        )
+    second = CliRunner().invoke(app, ["profiles", "build", "--config", str(path)])
+
+    assert second.exit_code == 0, second.output
+    assert "incremental build" in second.output
+    assert json.loads(client.get(redis_prefix + "p:2"))["frequency"] == 3
+    assert json.loads(client.get(redis_prefix + "s:2"))["frequency"] == 3
+    client.close()
