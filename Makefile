@@ -31,6 +31,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/checks.py
 	$(BIN)/python bench/checks_store.py
 	$(BIN)/python bench/events.py
+	$(BIN)/python bench/exporter.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
