@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "alerts": ("pipewarden.cli.alerts", "alerts_app"),
     "events": ("pipewarden.cli.events", "events_app"),
     "profiles": ("pipewarden.cli.profiles", "profiles_app"),
+    "serve": ("pipewarden.cli.serve", "serve"),
     "exporter": ("pipewarden.cli.exporter", "exporter"),
 }
 

@@ -44,6 +44,7 @@ class ProfileCache(Protocol):
     def snapshot(self, customer_id: str) -> dict[str, Any] | None: ...
     def put(self, profiles: Iterable[dict[str, Any]], snapshot: bool = False) -> None: ...
     def forget(self, customer_ids: Iterable[str]) -> None: ...
+    def new_build(self, build_id: int) -> None: ...
 
 
 class RedisCache:
@@ -89,6 +90,9 @@ class RedisCache:
         except redis.RedisError as error:
             raise CacheUnavailable(type(error).__name__) from None
 
+    def new_build(self, build_id: int) -> None:
+        """Nothing to do: the build refreshed the customers it changed."""
+
 
 class MemoryCache:
     """The cache of one process: a build elsewhere cannot refresh it, so entries carry the
@@ -99,6 +103,7 @@ class MemoryCache:
         self.entries: dict[str, tuple[float, dict[str, Any]]] = {}
         self.snapshots: dict[str, dict[str, Any]] = {}
         self.lock = threading.Lock()
+        self.build_id: int | None = None
 
     def get(self, customer_id: str) -> dict[str, Any] | None:
         entry = self.entries.get(customer_id)
@@ -122,6 +127,13 @@ class MemoryCache:
         with self.lock:
             for key in customer_ids:
                 self.entries.pop(key, None)
+
+    def new_build(self, build_id: int) -> None:
+        """A build this process did not see: every entry may be stale, so all are dropped."""
+        if build_id != self.build_id:
+            with self.lock:
+                self.entries.clear()
+                self.build_id = build_id
 
 
 def make_cache(api: ApiConfig) -> RedisCache | MemoryCache:

@@ -43,9 +43,11 @@ def publish(
     if result.status != "ok":
         cache.forget(result.changed)
         return
+    built = {"_data_as_of": result.data_as_of, "_build_id": result.build_id}
     for start in range(0, len(result.changed), _CHUNK):
         chunk = result.changed[start : start + _CHUNK]
-        cache.put(read_profiles(engine, config, chunk), snapshot=True)
+        rows = read_profiles(engine, config, chunk)
+        cache.put(({**row, **built} for row in rows), snapshot=True)
 
 
 def build_and_publish(

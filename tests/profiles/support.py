@@ -10,6 +10,8 @@ import sqlalchemy as sa
 from pipewarden.config import PipewardenConfig
 from pipewarden.config.load import parse_config
 
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
 
 def shop_tables(suffix: str = "") -> tuple[sa.Table, sa.Table]:
     metadata = sa.MetaData()

@@ -1,11 +1,9 @@
 """Builds refresh the cache in Redis and keep the last good snapshot (`profiles build`)."""
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
 import redis
 import sqlalchemy as sa
 import yaml
@@ -13,22 +11,8 @@ from typer.testing import CliRunner
 
 from pipewarden.cli.main import app
 from pipewarden.db.engines import make_engine
-from tests.profiles.support import shop_tables, unique_suffix
+from tests.profiles.support import REDIS_URL, shop_tables
 from tests.profiles.test_build import _load_shop
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-@pytest.fixture
-def redis_prefix() -> Iterator[str]:
-    """A key prefix of this test's own, its keys deleted afterwards."""
-    prefix = f"pwtest{unique_suffix()}:"
-    client = redis.Redis.from_url(REDIS_URL, socket_timeout=2)
-    yield prefix
-    keys = list(client.scan_iter(prefix + "*"))
-    if keys:
-        client.delete(*keys)
-    client.close()
 
 
 def _config_file(tmp_path: Path, url: str, prefix: str) -> Path:

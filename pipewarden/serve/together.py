@@ -1,0 +1,57 @@
+"""The event receiver and the profile API on one port (`pipewarden serve`), or either alone."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import uvicorn
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from pipewarden.config import PipewardenConfig
+from pipewarden.events.app import create_app as create_receiver
+from pipewarden.serve.profiles_api import create_profiles_app
+
+Part = Literal["receiver", "profiles"]
+
+
+class _Together:
+    """`/profiles…` to the API, everything else (and the lifespan) to the receiver."""
+
+    def __init__(self, receiver: ASGIApp, profiles: ASGIApp) -> None:
+        self.receiver, self.profiles = receiver, profiles
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/profiles"):
+            await self.profiles(scope, receive, send)
+        else:
+            await self.receiver(scope, receive, send)
+
+
+def create_app(config: PipewardenConfig, parts: set[Part], metrics_every: float = 10.0) -> ASGIApp:
+    """Raises ValueError when a part asked for is not configured (no streams, no profiles)."""
+    if "receiver" in parts and not config.streams:
+        raise ValueError("the configuration declares no streams (streams: in pipewarden.yaml)")
+    profiles = create_profiles_app(config) if "profiles" in parts else None
+    receiver = create_receiver(config, metrics_every=metrics_every) if "receiver" in parts else None
+    if receiver is not None and profiles is not None:
+        return _Together(receiver, profiles)
+    app = receiver or profiles
+    assert app is not None
+    return app
+
+
+def serve(
+    config: PipewardenConfig,
+    parts: set[Part],
+    host: str = "127.0.0.1",
+    port: int = 8787,
+    metrics_every: float = 10.0,
+) -> None:
+    uvicorn.run(
+        create_app(config, parts, metrics_every),
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=30,
+    )

@@ -1,0 +1,91 @@
+"""`pipewarden serve`: the receiver and the profile API answer on one port, in a process."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import yaml
+
+from pipewarden.config import load_config
+from pipewarden.db.engines import make_engine
+from pipewarden.profiles.publish import build_and_publish
+from tests.events.support import ENV, Receiver, stream_config
+from tests.profiles.test_build import _load_shop
+
+TOKEN = "serve-token-81b0"
+
+
+class Served(Receiver):
+    """A running `pipewarden serve` (the receiver's harness, another command)."""
+
+    def start(self, deadline_seconds: float = 90, until: str = "/health/ready") -> "Served":
+        log = open(self.config_path.parent / f"receiver-{self.port}.log", "ab")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "pipewarden.cli.main", "serve"]
+            + ["--config", str(self.config_path), "--port", str(self.port), *self.extra_args],
+            env={**os.environ, **ENV, "PW_PROFILE_TOKEN": TOKEN},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        self.wait_ready(deadline_seconds, until)
+        return self
+
+
+def _config_file(tmp_path: Path, url: str) -> Path:
+    config = stream_config(url)
+    config["profiles"] = {
+        "customers": {"table": "customers", "consent": "email_consent"},
+        "orders": {"table": "orders", "updated_at": "updated_at"},
+        "api": {"token": "${PW_PROFILE_TOKEN}", "fields": ["segment"]},
+    }
+    path = tmp_path / "pipewarden.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_serve_runs_the_receiver_and_the_profile_api_together(
+    postgres, tmp_path: Path, monkeypatch
+) -> None:
+    url = postgres.new("pwserve")
+    engine = make_engine(url)
+    _load_shop(engine)
+    path = _config_file(tmp_path, url)
+    for name, value in {**ENV, "PW_PROFILE_TOKEN": TOKEN}.items():
+        monkeypatch.setenv(name, value)
+    build_and_publish(engine, load_config(path))
+    served = Served(path).start()
+    try:
+        profile = httpx.get(
+            f"{served.url}/profiles/1", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10
+        )
+        refused = httpx.get(f"{served.url}/profiles/1", timeout=10)
+        receiver = httpx.get(f"{served.url}/health/ready", timeout=10)
+    finally:
+        served.stop()
+
+    assert profile.status_code == 200, served.log()
+    assert set(profile.json()) == {"customer_id", "segment"}
+    # A process cache of its own: the build above could not fill it, so the warehouse answers.
+    assert profile.headers["X-Profile-Source"] == "warehouse"
+    assert refused.status_code == 401
+    assert receiver.status_code == 200
+
+
+def test_serve_only_profiles_runs_the_api_alone(postgres, tmp_path: Path) -> None:
+    url = postgres.new("pwserve")
+    _load_shop(make_engine(url))
+    path = _config_file(tmp_path, url)
+    served = Served(path, extra_args=["--only", "profiles"])
+    served.start(until="/profiles-metrics")
+    try:
+        answer = httpx.get(
+            f"{served.url}/profiles/1", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10
+        )
+        no_receiver = httpx.get(f"{served.url}/health/ready", timeout=10)
+    finally:
+        served.stop()
+
+    assert answer.headers["X-Profile-Fallback-Reason"] == "no-build"  # nothing built yet
+    assert no_receiver.status_code == 404
