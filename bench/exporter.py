@@ -3,9 +3,9 @@ warehouse that has a history: the latency of a scrape over HTTP that reads the w
 cache off, so every scrape reads), its p50 and p99 (goal: p99 under 100 ms), and the warehouse
 queries per scrape, counted by a SQLAlchemy `before_cursor_execute` listener.
 
-Seeds, per table: an hourly sync for `--days` days (a failed one every 50th) with its newest
-cursor point in `pipewarden_metrics`, 20 held and 20 released quarantined rows, a daily
-reconciliation, 40 delivered alerts and, for every tenth table, an open incident and two
+Seeds, per table: a watermark, an hourly sync for `--days` days (a failed one every 50th) with
+its newest cursor point in `pipewarden_metrics`, 20 held and 20 released quarantined rows, a
+daily reconciliation, 40 delivered alerts and, for every tenth table, an open incident and two
 waiting alerts.
 
 Run: `.venv/bin/python bench/exporter.py [--tables N] [--days N] [--scrapes N]`.
@@ -36,7 +36,7 @@ from pipewarden.records.metrics import metrics  # noqa: E402
 from pipewarden.records.migrate import ensure_tables  # noqa: E402
 from pipewarden.records.quarantine import quarantine  # noqa: E402
 from pipewarden.records.reconcile_runs import reconcile_runs  # noqa: E402
-from pipewarden.records.tables import sync_runs  # noqa: E402
+from pipewarden.records.tables import sync_runs, watermarks  # noqa: E402
 from pipewarden.serve.exporter import SCRAPE_TIMEOUTS, serve  # noqa: E402
 
 NOW = datetime.now(UTC)
@@ -129,7 +129,9 @@ def seed(engine: sa.Engine, names: list[str], days: int) -> None:
             }
             for i in range(42)
         ]
+        mark = {"table_name": name, "cursor_value": "{}", "run_id": runs[-1]["run_id"]}
         with engine.begin() as conn:
+            conn.execute(watermarks.insert().values(**mark, updated_at=NOW))
             conn.execute(sync_runs.insert(), runs)
             conn.execute(metrics.insert(), points)
             conn.execute(quarantine.insert(), held)

@@ -1,9 +1,9 @@
 """The Prometheus exporter: each configured table's figures as gauges, served over HTTP.
 
-A scrape reads the warehouse at most once per `cache_seconds` (`figures.read_figures`: one
-query per 400 tables), whoever asks; concurrent scrapes wait for the one read. A warehouse that
-cannot be read within the engine's short time limits gives `pipewarden_up 0` and no table
-series, never a scrape that hangs.
+A scrape reads the warehouse at most once per `cache_seconds` (`figures.FigureReader`: four
+queries whatever the number of tables), whoever asks; concurrent scrapes wait for the one
+read. A warehouse that cannot be read within the engine's short time limits gives
+`pipewarden_up 0` and no table series, never a scrape that hangs.
 """
 
 import threading
@@ -20,7 +20,7 @@ from pipewarden.checks.monitoring.freshness import ERROR, OK, WARN, freshness_st
 from pipewarden.config import PipewardenConfig
 from pipewarden.config.timeouts import Timeouts
 from pipewarden.db.engines import cached_engine
-from pipewarden.serve.figures import TableFigures, read_figures
+from pipewarden.serve.figures import FigureReader, TableFigures
 
 LABELS = ["table", "source", "owner"]
 SLA_STATUSES = (OK, WARN, ERROR)
@@ -54,6 +54,7 @@ class TableCollector(Collector):
         self.timeouts = timeouts
         self._lock = threading.Lock()
         self._snapshot: Snapshot | None = None
+        self._reader = FigureReader()
 
     def snapshot(self) -> Snapshot:
         """The cached read while it is fresh, else a new one (one reader at a time)."""
@@ -69,7 +70,7 @@ class TableCollector(Collector):
         try:
             engine = cached_engine(self.config.warehouse.url, self.timeouts)
             with engine.connect() as conn:
-                snapshot.figures = read_figures(conn, list(self.config.tables))
+                snapshot.figures = self._reader.read(conn, list(self.config.tables))
             snapshot.up = True
         except Exception:  # noqa: BLE001 - any failure to read is `pipewarden_up 0`
             snapshot.up = False

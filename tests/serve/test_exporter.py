@@ -53,7 +53,29 @@ def test_each_figure_is_what_the_runs_recorded(shop):
     assert not [name for name, _ in got if name.endswith("differences_remaining")]  # none run
 
 
-def test_a_scrape_reads_the_warehouse_once_and_the_cache_not_at_all(shop):
+def test_a_later_sync_is_seen_by_the_next_scrape(shop):
+    config = filled_shop(shop)
+
+    with exporter(config) as url:
+        before = scrape(url)
+        shop.add(3, minutes_ago=1)
+        assert shop.sync(config).status == "success"
+        after = scrape(url)
+
+    engine = sa.create_engine(shop.warehouse_url)
+    with engine.connect() as conn:
+        latest = conn.execute(
+            sa.select(sync_runs).order_by(sync_runs.c.started_at.desc()).limit(1)
+        ).one()
+    engine.dispose()
+    p95 = sample(after, "pipewarden_table_sync_latency_p95_seconds", **LABELS)
+    assert p95 == pytest.approx(latest.latency_p95_seconds)
+    staleness = sample(after, "pipewarden_table_staleness_seconds", **LABELS)
+    assert staleness < sample(before, "pipewarden_table_staleness_seconds", **LABELS)
+    assert sample(after, "pipewarden_table_freshness_seconds", **LABELS) < 5 * 60
+
+
+def test_a_scrape_reads_the_warehouse_in_four_queries_and_the_cache_not_at_all(shop):
     config = filled_shop(shop)
     engine = cached_engine(config.warehouse.url, SCRAPE_TIMEOUTS)  # the exporter's own
     queries: list[str] = []
@@ -67,14 +89,14 @@ def test_a_scrape_reads_the_warehouse_once_and_the_cache_not_at_all(shop):
     try:
         with exporter(config, cache_seconds=0) as url:
             scrape(url)
-            assert len(queries) == 1
+            assert len(queries) == 4
             scrape(url)
-            assert len(queries) == 2
+            assert len(queries) == 8
         with exporter(config, cache_seconds=3600) as url:
             first = scrape(url)
-            assert len(queries) == 3
+            assert len(queries) == 12
             assert scrape(url) == first  # within the cache: the same read, no query
-            assert len(queries) == 3
+            assert len(queries) == 12
     finally:
         sa.event.remove(engine, "before_cursor_execute", count)
 
