@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "events": ("pipewarden.cli.events", "events_app"),
     "profiles": ("pipewarden.cli.profiles", "profiles_app"),
     "serve": ("pipewarden.cli.serve", "serve"),
+    "ready": ("pipewarden.cli.ready", "ready"),
     "exporter": ("pipewarden.cli.exporter", "exporter"),
 }
 

@@ -2,11 +2,15 @@
 
 from pipewarden.config.load import ConfigError, load_config
 from pipewarden.config.models import PipewardenConfig, SourceConfig, TableConfig, WarehouseConfig
-from pipewarden.config.profiles import ProfilesConfig
+from pipewarden.config.profiles import CampaignConfig, ProfilesConfig
 from pipewarden.config.streams import StreamConfig
 
 PipewardenConfig.model_rebuild(
-    _types_namespace={"StreamConfig": StreamConfig, "ProfilesConfig": ProfilesConfig}
+    _types_namespace={
+        "StreamConfig": StreamConfig,
+        "ProfilesConfig": ProfilesConfig,
+        "CampaignConfig": CampaignConfig,
+    }
 )
 
 __all__ = [

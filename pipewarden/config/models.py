@@ -22,7 +22,7 @@ from pipewarden.config.grafana import GrafanaConfig
 from pipewarden.config.timeouts import DEFAULT_TIMEOUTS, Timeouts
 
 if TYPE_CHECKING:  # defined beside, resolved by pipewarden.config (it uses the models here)
-    from pipewarden.config.profiles import ProfilesConfig
+    from pipewarden.config.profiles import CampaignConfig, ProfilesConfig
     from pipewarden.config.streams import StreamConfig
 
 
@@ -326,6 +326,8 @@ class PipewardenConfig(_Strict):
     streams: "dict[str, StreamConfig]" = Field(default_factory=dict)
     #: One profile per customer, built in the warehouse (`pipewarden profiles build`).
     profiles: "ProfilesConfig | None" = None
+    #: What each campaign's send depends on (`pipewarden ready NAME`).
+    campaigns: "dict[str, CampaignConfig]" = Field(default_factory=dict)
     timeouts: TimeoutsConfig = TimeoutsConfig()
     slack: SlackConfig | None = None
     grafana: GrafanaConfig | None = None
@@ -372,6 +374,13 @@ class PipewardenConfig(_Strict):
                 raise ValueError(
                     f"streams.{name}.reconcile.source: unknown source {source!r} (known: {known})"
                 )
+        for name, campaign in self.campaigns.items():
+            unknown = [t for t in campaign.tables if t not in self.tables]
+            unknown += [s for s in campaign.streams if s not in self.streams]
+            if unknown:
+                raise ValueError(f"campaigns.{name}: unknown tables or streams {unknown}")
+            if campaign.profile_fields and self.profiles is None:
+                raise ValueError(f"campaigns.{name}.profile_fields: no profiles are declared")
         cart = self.profiles.cart if self.profiles else None
         if cart is not None and not (
             cart.stream in self.streams and self.streams[cart.stream].latest_table

@@ -134,3 +134,13 @@ class ProfilesConfig(_Strict):
         if isinstance(value, dict):
             return [{"name": name, "when": when} for name, when in value.items()]
         return value
+
+
+class CampaignConfig(_Strict):
+    """What a send depends on: `GET /ready?campaign=NAME` is `go` only if all of it is sound."""
+
+    tables: Annotated[list[str], BeforeValidator(_one_or_many)] = Field(default_factory=list)
+    streams: Annotated[list[str], BeforeValidator(_one_or_many)] = Field(default_factory=list)
+    profile_fields: Annotated[list[str], BeforeValidator(_one_or_many)] = Field(
+        default_factory=list
+    )

@@ -33,6 +33,7 @@ from pipewarden.config.timeouts import Timeouts
 from pipewarden.db.engines import make_engine
 from pipewarden.profiles.build import last_build
 from pipewarden.profiles.cache import CacheUnavailable, MemoryCache, RedisCache, make_cache
+from pipewarden.serve.ready import GO, Readiness, readiness
 
 #: The API waits this long for the warehouse before it falls back (seconds).
 WAREHOUSE_LIMITS = Timeouts(connect=2.0, statement=2.0, lock=1.0)
@@ -197,14 +198,19 @@ def create_profiles_app(config: PipewardenConfig) -> Starlette:
         registry=registry,
     )
 
-    def profile(request: Request) -> Response:
+    def refused(request: Request) -> Response | None:
         given = request.headers.get("authorization", "").encode()
-        if not hmac.compare_digest(given, expected):
-            return JSONResponse(
-                {"error": "a valid bearer token is required"},
-                401,
-                headers={"WWW-Authenticate": 'Bearer realm="profiles"'},
-            )
+        if hmac.compare_digest(given, expected):
+            return None
+        return JSONResponse(
+            {"error": "a valid bearer token is required"},
+            401,
+            headers={"WWW-Authenticate": 'Bearer realm="profiles"'},
+        )
+
+    def profile(request: Request) -> Response:
+        if (refusal := refused(request)) is not None:
+            return refusal
         customer_id = request.path_params["customer_id"]
         answer = service.answer(customer_id)
         responses.labels(answer.source, answer.reason or "none").inc()
@@ -226,6 +232,20 @@ def create_profiles_app(config: PipewardenConfig) -> Starlette:
             return Response(status_code=304, headers=headers)
         return Response(body, 200, headers=headers, media_type="application/json")
 
+    def ready(request: Request) -> Response:
+        """200 `go`, 503 `hold` with the reasons (a send gate can use the status alone)."""
+        if (refusal := refused(request)) is not None:
+            return refusal
+        campaign = request.query_params.get("campaign", "")
+        try:
+            answer = readiness(service.engine, config, campaign)
+        except KeyError as error:
+            return JSONResponse({"error": str(error.args[0])}, 404)
+        except sa.exc.DBAPIError as error:
+            answer = Readiness(campaign)
+            answer.hold(f"the warehouse did not answer ({type(error.orig).__name__})")
+        return JSONResponse(answer.as_dict(), 200 if answer.decision == GO else 503)
+
     def metrics(request: Request) -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
@@ -233,6 +253,7 @@ def create_profiles_app(config: PipewardenConfig) -> Starlette:
         routes=[
             Route("/profiles/{customer_id}", profile, methods=["GET"]),
             Route("/profiles-metrics", metrics, methods=["GET"]),
+            Route("/ready", ready, methods=["GET"]),
         ]
     )
     app.state.service = service

@@ -15,13 +15,14 @@ Part = Literal["receiver", "profiles"]
 
 
 class _Together:
-    """`/profiles…` to the API, everything else (and the lifespan) to the receiver."""
+    """`/profiles…` and `/ready` to the API, everything else (and the lifespan) to the receiver."""
 
     def __init__(self, receiver: ASGIApp, profiles: ASGIApp) -> None:
         self.receiver, self.profiles = receiver, profiles
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith("/profiles"):
+        path = scope.get("path", "")
+        if scope["type"] == "http" and (path.startswith("/profiles") or path == "/ready"):
             await self.profiles(scope, receive, send)
         else:
             await self.receiver(scope, receive, send)
