@@ -1,5 +1,10 @@
 """A flow's final state from what its data showed: Completed, or Failed with a message that
-says which table and check and what to do (the verdict itself is `pipewarden.verdict`)."""
+says which table and check and what to do (the verdict itself is `pipewarden.verdict`).
+
+A failed task does not fail its flow by its exception: the flows wait for every task, publish
+their artifacts and deliver the alerts, then `finish` names every failed table in one message;
+a caller in Python gets `NeedsAttention` with the result and the problems.
+"""
 
 from typing import Any, TypeVar
 

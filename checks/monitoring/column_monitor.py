@@ -337,7 +337,7 @@ def _drifts(compared: list[_Compared], settings: DriftSettings) -> list[DriftRes
 @lru_cache(maxsize=64)
 def _thinned(size: int) -> np.ndarray:
     """Which `REFERENCE_VALUES` of `size` pooled values a test reads: the same for the same
-    runs, and drawn once per size (0.06 ms a draw; the tables of one cadence share it). The
+    runs, and drawn once per size (the tables of one cadence share it). The
     picks are those of `default_rng(0).choice(values, REFERENCE_VALUES, replace=False)`."""
     picks = np.random.default_rng(0).choice(size, REFERENCE_VALUES, replace=False)
     picks.flags.writeable = False

@@ -101,7 +101,7 @@ def _numeric_result(
     test = "ks_2samp"
     if statistic >= settings.ks_threshold or psi >= settings.psi_threshold:
         # Anderson-Darling adds power in the tails to a change large enough to matter; below
-        # both effect gates the column cannot drift, and the test costs 1.3 ms a column. (Its
+        # both effect gates the column cannot drift, and the test is the costliest here. (Its
         # p-value is then KS's alone, which moves the others' Benjamini-Hochberg ranks a little.)
         with warnings.catch_warnings():
             # anderson_ksamp caps its p-value to [0.001, 0.25] and warns when it does.
@@ -227,14 +227,14 @@ def chi_square(table: np.ndarray) -> tuple[float, float]:
     """Pearson's chi-square test of independence of a contingency table with no empty row or
     column: `scipy.stats.chi2_contingency(table, correction=False)`'s statistic and p-value.
 
-    Written out because scipy's wrapper costs 0.5 ms a call, most of a check run's column
-    monitors (1,200 tests in bench/checks_store.py); the test itself is these lines.
+    Written out because scipy's wrapper was most of a check run's column monitors
+    (bench/checks_store.py); the test itself is these lines.
     """
     observed = np.asarray(table, dtype=np.float64)
     expected = np.outer(observed.sum(axis=1), observed.sum(axis=0)) / observed.sum()
     statistic = float(((observed - expected) ** 2 / expected).sum())
     dof = (observed.shape[0] - 1) * (observed.shape[1] - 1)
-    # `chi2.sf` is this function behind 40 µs of argument checks.
+    # `chi2.sf` is this function behind argument checks.
     return statistic, float(special.chdtrc(dof, statistic))
 
 
@@ -248,8 +248,8 @@ def numeric_psi(reference: np.ndarray, current: np.ndarray, bins: int) -> float:
 def sorted_quantiles(ascending: np.ndarray, q: np.ndarray) -> np.ndarray:
     """`np.quantile(ascending, q)` (its default, linear method) of an ascending array.
 
-    numpy partitions the array again: 60 µs of the 100 µs a column's PSI costs, against 9 µs
-    for these lines, numpy's interpolation as written in `numpy.lib._function_base_impl`.
+    numpy partitions the array again, most of a column's PSI; these lines are numpy's
+    interpolation as written in `numpy.lib._function_base_impl`, on the sorted array.
     """
     virtual = (len(ascending) - 1) * q
     previous = np.floor(virtual)

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-#: Fewer tables than this are scored in this process: a fork and its results cost ~20 ms.
+#: Fewer tables than this are scored in this process: a fork and its results would cost more.
 MIN_TABLES = 32
 
 _work: Callable[[str], Any] | None = None

@@ -1,6 +1,11 @@
 """PostgreSQL: a warehouse and a source. CSV COPY into staging (binary rows only for types CSV
 cannot carry), ON CONFLICT merges; reconciliation samples with TABLESAMPLE, numbers segments with
-`width_bucket` and, when both sides are PostgreSQL 14+, hashes rows with `hash_record_extended`."""
+`width_bucket` and, when both sides are PostgreSQL 14+, hashes rows with `hash_record_extended`.
+
+Departure from the shared design, which asks for binary COPY into staging: binary COPY costs one
+Python call per row and value (`write_row`), more than the whole CSV path, where polars writes
+and PostgreSQL parses in C (bench/sync.py); binary stays the fallback for types CSV cannot carry.
+"""
 
 from __future__ import annotations
 

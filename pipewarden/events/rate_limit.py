@@ -1,4 +1,7 @@
-"""A token bucket per (stream, sending address): a flood from one source cannot starve others."""
+"""A token bucket per (stream, sending address): a flood from one source cannot starve others.
+
+The buckets live in one receiver process: several receivers each allow a source its limit.
+"""
 
 import time
 from collections import OrderedDict

@@ -11,9 +11,11 @@ are not called lost), every source key that matches `where` should have arrived 
 With `repair`, each missed key is backfilled from the source row into the landing table (the
 row as the payload, its `time_column` as the event time, `delivery = 'backfill'`, event id
 `backfill:<key>` so a second repair adds nothing) and the latest state moves forward with it,
-in one transaction. Unexpected events are reported, never removed: the landing table is
-append-only. The run is recorded like a table's reconciliation (`pipewarden_reconcile_runs`,
-its diffs and backfills), with metrics and alerts.
+in one transaction. A backfilled event is the source row as stored and is not run through the
+stream's payload checks (departure from the shared design's "same checks as a table": the
+source table's own checks are its sync's). Unexpected events are reported, never removed: the
+landing table is append-only. The run is recorded like a table's reconciliation
+(`pipewarden_reconcile_runs`, its diffs and backfills), with metrics and alerts.
 """
 
 import json

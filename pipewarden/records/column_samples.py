@@ -8,8 +8,8 @@ compares against it. Only a table's newest `KEEP_RUNS` runs are kept, which is m
 monitors read.
 
 Samples were zlib-compressed until the format byte; those rows still read. Compression saved
-a tenth of the bytes and cost a check run 0.35 s of decompression for 10,000 samples
-(bench/checks_store.py). The column monitors read `StoredSample`s, decoded a column at a time
+a tenth of the bytes and cost every check run its decompression (the README's figures). The
+column monitors read `StoredSample`s, decoded a column at a time
 (`sample_values`, `summed_counts`), rather than a `ColumnSample` with its arrays per row.
 """
 

@@ -207,8 +207,8 @@ def name_chunks(names: Sequence[str], size: int = 400) -> Iterator[sa.Subquery]:
     unique = list(dict.fromkeys(names))
     for i in range(0, len(unique), size):
         chunk = unique[i : i + size]
-        # Textual SQL of bound parameters only: SQLAlchemy's union of 400 selects cost 20 ms of
-        # column bookkeeping a query, more than the query.
+        # Textual SQL of bound parameters only: SQLAlchemy's union of 400 selects spent more on
+        # column bookkeeping than the query took.
         union = " UNION ALL ".join(f"SELECT :name_{k} AS name" for k in range(len(chunk)))
         rows = sa.text(union).bindparams(
             *(sa.bindparam(f"name_{k}", n, type_=sa.String) for k, n in enumerate(chunk))

@@ -38,7 +38,7 @@ def count_scores(observed: np.ndarray, mean: np.ndarray, variance: np.ndarray) -
     # divide by zero inside scipy.
     nb, poisson = prob < 1.0, prob >= 1.0
     upper, lower = np.empty(x.shape), np.empty(x.shape)
-    # scipy.stats costs 0.1 ms a call even on no points: a distribution no point uses is skipped.
+    # A scipy.stats call costs even on no points: a distribution no point uses is skipped.
     with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
         if nb.any():
             upper[nb] = stats.nbinom.sf(x[nb] - 1, size[nb], prob[nb])
