@@ -16,7 +16,7 @@ from pipewarden.events.tables import landing_table
 from pipewarden.profiles.build import last_build
 from pipewarden.records.evidence import Severity
 from pipewarden.records.values import utc
-from pipewarden.serve.figures import TableFigures, read_figures
+from pipewarden.serve.figures import FigureReader, TableFigures
 
 GO, HOLD = "go", "hold"
 
@@ -68,7 +68,8 @@ def readiness(engine: sa.Engine, config: PipewardenConfig, campaign: str) -> Rea
     spec, answer, now = config.campaigns[campaign], Readiness(campaign), datetime.now(UTC)
     schema = config.warehouse.schema_name
     with engine.connect() as conn:
-        figures = {f.name: f for f in read_figures(conn, [*spec.tables, *spec.streams])}
+        names = [*spec.tables, *spec.streams]
+        figures = {f.name: f for f in FigureReader().read(conn, names)}
         for name in spec.tables:
             found = figures.get(name)
             newest = found.newest_cursor if found else None

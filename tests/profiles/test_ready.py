@@ -19,6 +19,7 @@ from pipewarden.records.incidents import incidents
 from pipewarden.records.metrics import metrics
 from pipewarden.records.migrate import ensure_tables
 from pipewarden.records.reconcile_runs import reconcile_runs
+from pipewarden.records.tables import watermarks
 from pipewarden.serve.profiles_api import create_profiles_app
 from tests.profiles.test_build import _load_shop
 
@@ -29,6 +30,12 @@ def _setup(url: str, tmp_path: Path, fields: list[str]) -> tuple[sa.Engine, Path
     engine = make_engine(url)
     _load_shop(engine)
     ensure_tables(engine)
+    with engine.begin() as conn:  # what a sync of `orders` leaves
+        conn.execute(
+            sa.insert(watermarks).values(
+                table_name="orders", cursor_value="x", run_id="s1", updated_at=datetime.now(UTC)
+            )
+        )
     config = {
         "warehouse": {"url": url},
         "sources": {"shop": {"url": "sqlite:///unused.sqlite"}},
