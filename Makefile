@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/checks_store.py
 	$(BIN)/python bench/events.py
 	$(BIN)/python bench/exporter.py
+	$(BIN)/python bench/profiles.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
