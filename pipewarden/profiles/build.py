@@ -190,14 +190,14 @@ def _rescore(conn: sa.Connection, spec: ProfilesConfig, p: sa.Table) -> list[str
         .where(p.c.last_order_at.is_not(None))
         .subquery("scored")
     )
-    segment = segment_expression(spec.segments, spec.default_segment, scored.c)
+    segment = segment_expression(spec.segments, spec.default_segment, dict(scored.c.items()))
     changed = sa.or_(
         p.c.r.is_distinct_from(scored.c.r),
         p.c.f.is_distinct_from(scored.c.f),
         p.c.m.is_distinct_from(scored.c.m),
         p.c.segment.is_distinct_from(segment),
     )
-    keys = (
+    keys: list[str] = list(
         conn.execute(
             sa.update(p)
             .where(p.c.customer_id == scored.c.customer_id, changed)
@@ -207,7 +207,7 @@ def _rescore(conn: sa.Connection, spec: ProfilesConfig, p: sa.Table) -> list[str
         .scalars()
         .all()
     )
-    unscored = (
+    unscored: list[str] = list(
         conn.execute(
             sa.update(p)
             .where(
@@ -331,7 +331,7 @@ def build_profiles(
         data_as_of = _data_as_of(conn, spec, t)
         row_count = conn.scalar(sa.select(sa.func.count()).select_from(t.profiles)) or 0
         status = "failed" if problems else "ok"
-        build_id = conn.execute(
+        build_id: int = conn.execute(
             sa.insert(t.builds)
             .values(
                 profile_table=spec.table,

@@ -1,6 +1,7 @@
 """The profile table (one row per customer) and the record of its builds."""
 
 from functools import lru_cache
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -11,7 +12,7 @@ def profile_table(
     name: str, schema: str | None, consent_type: sa.types.TypeEngine[object] | None
 ) -> sa.Table:
     """The profile table: the keys are text, as the streams' subjects and the API's paths."""
-    columns = [
+    columns: list[sa.Column[Any]] = [
         sa.Column("customer_id", sa.String(200), primary_key=True),
         sa.Column("frequency", sa.Integer, nullable=False),
         sa.Column("monetary", sa.Numeric(18, 2, asdecimal=False), nullable=False),
