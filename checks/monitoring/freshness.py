@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from pipewarden.config.durations import describe
 from pipewarden.records.evidence import ERROR, OK, WARN
+from pipewarden.records.metrics import CheckResult
 from pipewarden.records.values import utc
 
 
@@ -64,3 +65,23 @@ def staleness(last_success: datetime | None, now: datetime) -> timedelta | None:
     if last_success is None:
         return None
     return max(timedelta(0), utc(now) - utc(last_success))
+
+
+def freshness_result(
+    name: str, verdict: FreshnessVerdict, now: datetime, run_id: str, method: str, reason: str
+) -> CheckResult:
+    """A freshness verdict as the check result that is recorded and alerted on (tables, streams)."""
+    limit = verdict.warn_after or verdict.error_after
+    return CheckResult(
+        checked_at=now,
+        table_name=name,
+        check="freshness",
+        status=verdict.status,
+        observed=None if verdict.age is None else verdict.age.total_seconds(),
+        observed_at=verdict.newest,
+        expected_low=0.0,
+        expected_high=None if limit is None else limit.total_seconds(),
+        method=method,
+        reason=reason,
+        run_id=run_id,
+    )

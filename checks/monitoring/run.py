@@ -28,7 +28,7 @@ from pipewarden.checks.monitoring.anomaly.detector import (
 )
 from pipewarden.checks.monitoring.anomaly.resets import Reset, reset_instants, since_reset
 from pipewarden.checks.monitoring.column_monitor import column_results
-from pipewarden.checks.monitoring.freshness import describe
+from pipewarden.checks.monitoring.freshness import describe, freshness_result
 from pipewarden.checks.monitoring.processes import map_tables
 from pipewarden.checks.monitoring.state import TableState, table_states
 from pipewarden.checks.monitoring.volume import VOLUME, volume_judge
@@ -170,19 +170,8 @@ def _freshness_result(state: TableState, now: datetime, run_id: str) -> CheckRes
         reason += f"; last successful sync {describe(state.staleness)} ago"
     else:
         reason += "; never synced successfully"
-    return CheckResult(
-        checked_at=now,
-        table_name=state.name,
-        check="freshness",
-        status=verdict.status,
-        observed=None if verdict.age is None else verdict.age.total_seconds(),
-        observed_at=verdict.newest,
-        expected_low=0.0,
-        expected_high=_seconds(verdict.warn_after or verdict.error_after),
-        method="sla: age > warn_after warns, age > error_after errs",
-        reason=reason,
-        run_id=run_id,
-    )
+    method = "sla: age > warn_after warns, age > error_after errs"
+    return freshness_result(state.name, verdict, now, run_id, method, reason)
 
 
 def _sla_points(state: TableState, now: datetime) -> list[MetricPoint]:
@@ -280,7 +269,3 @@ def _record(
         write_check_results(conn, results)
         write_metrics(conn, points)
         raise_alerts(conn, config, from_check_results(results), now, coverage)
-
-
-def _seconds(span: timedelta | None) -> float | None:
-    return None if span is None else span.total_seconds()

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from pipewarden.alerts.announce import Coverage, raise_alerts
 from pipewarden.alerts.findings import from_check_results
 from pipewarden.checks.monitoring.anomaly.detector import DetectorSettings, Kind, score_tail
-from pipewarden.checks.monitoring.freshness import freshness_status
+from pipewarden.checks.monitoring.freshness import freshness_result, freshness_status
 from pipewarden.checks.monitoring.run import anomaly_result
 from pipewarden.config import PipewardenConfig, StreamConfig
 from pipewarden.db.engines import cached_engine
@@ -154,17 +154,6 @@ def _freshness(
 ) -> CheckResult:
     sla = stream.freshness
     verdict = freshness_status(newest, now, sla.warn_after, sla.error_after)
-    limit = sla.warn_after or sla.error_after
-    return CheckResult(
-        checked_at=now,
-        table_name=stream.name,
-        check="freshness",
-        status=verdict.status,
-        observed=None if verdict.age is None else verdict.age.total_seconds(),
-        observed_at=verdict.newest,
-        expected_low=0.0,
-        expected_high=None if limit is None else limit.total_seconds(),
-        method="sla: age of the newest event > warn_after warns, > error_after errs",
-        reason=verdict.reason.replace("newest row", "newest event", 1),
-        run_id=run_id,
-    )
+    method = "sla: age of the newest event > warn_after warns, > error_after errs"
+    reason = verdict.reason.replace("newest row", "newest event", 1)
+    return freshness_result(stream.name, verdict, now, run_id, method, reason)
