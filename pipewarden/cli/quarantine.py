@@ -175,7 +175,11 @@ def replay(
         typer.Option("--dry-run", help="Say what would be released; release and load nothing."),
     ] = False,
 ) -> None:
-    """Check held rows again with the current schema and normalization; load those that pass."""
+    """Check held rows again with the current schema and normalization; load those that pass.
+
+    Exits 1 while rows stay held (as `quarantine list` does), so a script that replays after a
+    fix learns that the fix did not cover every row.
+    """
     from pipewarden.sync.quarantine_replay import ReplayError, parse_where
     from pipewarden.sync.quarantine_replay import replay as run_replay
 
@@ -201,6 +205,8 @@ def replay(
         for entry, key in list(zip(result.released_ids, result.released_keys))[:50]:
             shown = ", ".join(f"{k}={v}" for k, v in key.items())
             console.print(f"  would release {shown} (entry {entry})", highlight=False)
+        if result.still_held:
+            raise typer.Exit(EXIT_FOUND)
         return
     console.print(
         f"{table}: {result.examined} held row(s) checked again — "
@@ -208,3 +214,5 @@ def replay(
         f"warehouse), {result.superseded} superseded by a newer version, "
         f"{result.still_held} still held."
     )
+    if result.still_held:
+        raise typer.Exit(EXIT_FOUND)

@@ -146,7 +146,7 @@ def test_quarantine_commands(sqlite_url, tmp_path):
 
     before = held(warehouse)
     dry = cli(str(path), "replay", "orders", "--dry-run")
-    assert dry.exit_code == 0, dry.output
+    assert dry.exit_code == 1, dry.output  # one row would stay held
     assert "2 would be released" in dry.output and "1 would stay held" in dry.output
     for e in before:
         line = f"would release order_id={e.primary_key['order_id']} (entry {e.id})"
@@ -157,6 +157,11 @@ def test_quarantine_commands(sqlite_url, tmp_path):
     assert replayed.exit_code == 0, replayed.output
     assert "1 released by alice" in replayed.output
     assert warehouse_keys(warehouse) == [1, 2]
+
+    rest = cli(str(path), "replay", "orders", "--by", "alice")
+    assert rest.exit_code == 1, rest.output  # the row the fix did not cover stays held
+    assert "1 released by alice" in rest.output and "1 still held" in rest.output
+    assert warehouse_keys(warehouse) == [1, 2, 3]
 
     bad = cli(str(path), "replay", "orders", "--where", "colour=red")
     assert bad.exit_code == 2 and "no column 'colour'" in bad.output
