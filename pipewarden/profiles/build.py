@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from pipewarden.config import PipewardenConfig, ProfilesConfig
+from pipewarden.profiles.deletions import deleted_customers
 from pipewarden.profiles.rules import segment_expression
 from pipewarden.profiles.tables import builds_table, profile_table
 
@@ -248,11 +249,14 @@ def _check(conn: sa.Connection, spec: ProfilesConfig, t: _Inputs) -> list[str]:
 
 
 def _data_as_of(conn: sa.Connection, spec: ProfilesConfig, t: _Inputs) -> datetime | None:
-    """The oldest of the inputs' newest changes: the profile is as fresh as that input."""
+    """The oldest of the inputs' newest changes (tables and the cart stream's newest event):
+    the profile is as fresh as that input."""
     newest = [
         conn.scalar(sa.select(sa.func.max(t.customers.c[spec.customers.updated_at]))),
         conn.scalar(sa.select(sa.func.max(t.orders.c[spec.orders.updated_at or spec.orders.time]))),
     ]
+    if t.latest is not None:
+        newest.append(conn.scalar(sa.select(sa.func.max(t.latest.c.event_time))))
     known = [_utc(value) for value in newest if value is not None]
     return min(known) if known else None
 
@@ -312,6 +316,10 @@ def build_profiles(
                 )
             )
             rebuilt = list(conn.execute(sa.select(touched.c.customer_id)).scalars())
+            deleted = sorted(deleted_customers(conn, config, since) - set(rebuilt))
+            if deleted:  # their rows are gone: only the profile's delete below finds them
+                conn.execute(sa.insert(touched), [{"customer_id": k} for k in deleted])
+                rebuilt += deleted
             conn.execute(
                 sa.delete(t.profiles).where(
                     t.profiles.c.customer_id.in_(sa.select(touched.c.customer_id))

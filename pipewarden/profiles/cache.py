@@ -43,7 +43,7 @@ class ProfileCache(Protocol):
     def get(self, customer_id: str) -> dict[str, Any] | None: ...
     def snapshot(self, customer_id: str) -> dict[str, Any] | None: ...
     def put(self, profiles: Iterable[dict[str, Any]], snapshot: bool = False) -> None: ...
-    def forget(self, customer_ids: Iterable[str]) -> None: ...
+    def forget(self, customer_ids: Iterable[str], snapshot: bool = False) -> None: ...
     def new_build(self, build_id: int) -> None: ...
 
 
@@ -82,8 +82,10 @@ class RedisCache:
         except redis.RedisError as error:
             raise CacheUnavailable(type(error).__name__) from None
 
-    def forget(self, customer_ids: Iterable[str]) -> None:
-        keys = [self.prefix + "p:" + key for key in customer_ids]
+    def forget(self, customer_ids: Iterable[str], snapshot: bool = False) -> None:
+        """Drop the cached entries (and with `snapshot`, the snapshots: deleted customers)."""
+        kinds = ("p:", "s:") if snapshot else ("p:",)
+        keys = [self.prefix + kind + key for key in customer_ids for kind in kinds]
         try:
             if keys:
                 self.client.delete(*keys)
@@ -123,10 +125,12 @@ class MemoryCache:
                 if snapshot:
                     self.snapshots[str(profile["customer_id"])] = value
 
-    def forget(self, customer_ids: Iterable[str]) -> None:
+    def forget(self, customer_ids: Iterable[str], snapshot: bool = False) -> None:
         with self.lock:
             for key in customer_ids:
                 self.entries.pop(key, None)
+                if snapshot:
+                    self.snapshots.pop(key, None)
 
     def new_build(self, build_id: int) -> None:
         """A build this process did not see: every entry may be stale, so all are dropped."""

@@ -3,33 +3,12 @@ as the last good snapshot when its checks passed."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
-
 import sqlalchemy as sa
 
 from pipewarden.config import PipewardenConfig
 from pipewarden.profiles.build import BuildResult, build_profiles
 from pipewarden.profiles.cache import MemoryCache, RedisCache, make_cache
-
-_CHUNK = 1000
-
-
-def read_profiles(
-    engine: sa.Engine, config: PipewardenConfig, customer_ids: list[str]
-) -> Iterator[dict[str, Any]]:
-    """The profile rows of these customers, read a chunk at a time."""
-    assert config.profiles is not None
-    table = sa.Table(
-        config.profiles.table,
-        sa.MetaData(schema=config.warehouse.schema_name),
-        autoload_with=engine,
-    )
-    with engine.connect() as conn:
-        for start in range(0, len(customer_ids), _CHUNK):
-            chunk = customer_ids[start : start + _CHUNK]
-            query = sa.select(table).where(table.c.customer_id.in_(chunk))
-            yield from (dict(row) for row in conn.execute(query).mappings())
+from pipewarden.profiles.tables import CHUNK, read_profiles
 
 
 def publish(
@@ -39,15 +18,19 @@ def publish(
     cache: RedisCache | MemoryCache,
 ) -> None:
     """Refresh the changed customers in the cache; snapshot them when the build is good. A
-    failed build forgets their cached entries, so the API reads (and judges) afresh."""
+    failed build forgets their cached entries, so the API reads (and judges) afresh; a deleted
+    customer's entry and snapshot are forgotten."""
     if result.status != "ok":
         cache.forget(result.changed)
         return
     built = {"_data_as_of": result.data_as_of, "_build_id": result.build_id}
-    for start in range(0, len(result.changed), _CHUNK):
-        chunk = result.changed[start : start + _CHUNK]
-        rows = read_profiles(engine, config, chunk)
+    for start in range(0, len(result.changed), CHUNK):
+        chunk = result.changed[start : start + CHUNK]
+        rows = list(read_profiles(engine, config, chunk))
         cache.put(({**row, **built} for row in rows), snapshot=True)
+        # Changed without a row: deleted customers, whose data must not be served again.
+        found = {str(row["customer_id"]) for row in rows}
+        cache.forget([key for key in chunk if key not in found], snapshot=True)
 
 
 def build_and_publish(

@@ -1,11 +1,16 @@
-"""The profile table (one row per customer) and the record of its builds."""
+"""The profile table (one row per customer), its rows as read, and the record of its builds."""
 
+from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
 
+from pipewarden.config import PipewardenConfig
+
 BUILDS_TABLE = "pipewarden_profile_builds"
+#: Customers read (or cached) per statement.
+CHUNK = 1000
 
 
 def profile_table(
@@ -49,3 +54,20 @@ def builds_table(schema: str | None) -> sa.Table:
         sa.Column("status", sa.String(20), nullable=False),
         sa.Column("problems", sa.Text),
     )
+
+
+def read_profiles(
+    engine: sa.Engine, config: PipewardenConfig, customer_ids: list[str]
+) -> Iterator[dict[str, Any]]:
+    """The profile rows of these customers, read a chunk at a time."""
+    assert config.profiles is not None
+    table = sa.Table(
+        config.profiles.table,
+        sa.MetaData(schema=config.warehouse.schema_name),
+        autoload_with=engine,
+    )
+    with engine.connect() as conn:
+        for start in range(0, len(customer_ids), CHUNK):
+            chunk = customer_ids[start : start + CHUNK]
+            query = sa.select(table).where(table.c.customer_id.in_(chunk))
+            yield from (dict(row) for row in conn.execute(query).mappings())

@@ -39,8 +39,10 @@ def unique_suffix() -> str:
 
 
 def profiles_config(
-    warehouse_url: str, suffix: str = "", cart: bool = False, **extra: Any
+    warehouse_url: str, suffix: str = "", cart: bool = False, synced: bool = False, **extra: Any
 ) -> PipewardenConfig:
+    """The shop's profiles; with `synced`, the customers and orders are configured tables
+    (from a source named `shop`), as a reconciliation's repairs and the checks name them."""
     profiles: dict[str, Any] = {
         "table": f"customer_profiles{suffix}",
         "customers": {
@@ -64,6 +66,12 @@ def profiles_config(
         "tables": {},
         "profiles": profiles,
     }
+    if synced:
+        data["sources"] = {"shop": {"url": warehouse_url}}
+        data["tables"] = {
+            f"{name}{suffix}": {"source": "shop", "primary_key": [key], "cursor": "updated_at"}
+            for name, key in (("customers", "customer_id"), ("orders", "order_id"))
+        }
     if cart:
         data["streams"] = {
             "shop": {

@@ -11,6 +11,8 @@ from typer.testing import CliRunner
 
 from pipewarden.cli.main import app
 from pipewarden.db.engines import make_engine
+from pipewarden.records.migrate import ensure_tables
+from pipewarden.records.reconcile_runs import RepairRecord, record_repairs
 from tests.profiles.support import REDIS_URL, shop_tables
 from tests.profiles.test_build import _load_shop
 
@@ -63,4 +65,36 @@ def test_a_build_refreshes_the_changed_customers_in_redis(
     assert "incremental build" in second.output
     assert json.loads(client.get(redis_prefix + "p:2"))["frequency"] == 3
     assert json.loads(client.get(redis_prefix + "s:2"))["frequency"] == 3
+    client.close()
+
+
+def test_a_customer_deleted_by_a_repair_leaves_the_profiles_and_the_cache(
+    warehouse_url: str, redis_prefix: str, tmp_path: Path
+) -> None:
+    engine = make_engine(warehouse_url)
+    _load_shop(engine)
+    path = _config_file(tmp_path, warehouse_url, redis_prefix)
+    config = yaml.safe_load(path.read_text())
+    config["sources"] = {"shop": {"url": warehouse_url}}
+    config["tables"] = {"customers": {"source": "shop", "primary_key": ["customer_id"]}}
+    config["tables"]["customers"]["cursor"] = "updated_at"
+    path.write_text(yaml.safe_dump(config))
+    client = redis.Redis.from_url(REDIS_URL, socket_timeout=2, decode_responses=True)
+    assert CliRunner().invoke(app, ["profiles", "build", "--config", str(path)]).exit_code == 0
+    assert client.get(redis_prefix + "s:2") is not None
+
+    customers, _ = shop_tables()
+    ensure_tables(engine)
+    with engine.begin() as conn:  # as a reconciliation's repair deletes a row the source lost
+        conn.execute(sa.delete(customers).where(customers.c.customer_id == 2))
+        record_repairs(conn, "run", "customers", [RepairRecord([2], "delete", None, None)])
+    second = CliRunner().invoke(app, ["profiles", "build", "--config", str(path)])
+
+    assert second.exit_code == 0, second.output
+    assert "incremental build" in second.output
+    with engine.connect() as conn:
+        ids = conn.execute(sa.text("SELECT customer_id FROM customer_profiles")).scalars().all()
+    assert "2" not in ids and "1" in ids
+    assert client.get(redis_prefix + "p:2") is None
+    assert client.get(redis_prefix + "s:2") is None  # no fallback serves a deleted customer
     client.close()
