@@ -29,6 +29,7 @@ from pipewarden.checks.monitoring.anomaly.detector import (
 from pipewarden.checks.monitoring.anomaly.resets import Reset, reset_instants, since_reset
 from pipewarden.checks.monitoring.column_monitor import column_results
 from pipewarden.checks.monitoring.freshness import describe, freshness_result
+from pipewarden.checks.monitoring.owners import record_checked_owners
 from pipewarden.checks.monitoring.processes import map_tables
 from pipewarden.checks.monitoring.state import TableState, table_states
 from pipewarden.checks.monitoring.volume import VOLUME, volume_judge
@@ -268,4 +269,5 @@ def _record(
     with engine.begin() as conn:
         write_check_results(conn, results)
         write_metrics(conn, points)
+        record_checked_owners(conn, config, states, now)
         raise_alerts(conn, config, from_check_results(results), now, coverage)

@@ -20,6 +20,7 @@ from pipewarden.alerts.announce import Coverage, raise_alerts
 from pipewarden.alerts.findings import from_check_results
 from pipewarden.checks.monitoring.anomaly.detector import DetectorSettings, Kind, score_tail
 from pipewarden.checks.monitoring.freshness import freshness_result, freshness_status
+from pipewarden.checks.monitoring.owners import record_checked_owners
 from pipewarden.checks.monitoring.run import anomaly_result
 from pipewarden.config import PipewardenConfig, StreamConfig
 from pipewarden.db.engines import cached_engine
@@ -111,6 +112,7 @@ def check_streams(
     with engine.begin() as conn:
         write_check_results(conn, results)
         write_metrics(conn, points)
+        record_checked_owners(conn, config, wanted, now)
         raise_alerts(conn, config, from_check_results(results), now, coverage)
     return results
 

@@ -8,6 +8,7 @@ from pipewarden.records import (  # noqa: F401
     metrics,
     quarantine,
     reconcile_runs,
+    table_owners,
 )
 from pipewarden.records.tables import metadata
 
