@@ -78,12 +78,20 @@ def provision(
         changes.append(_datasource(api, spec, update_password))
     with step(grafana, f"provisioning folder {grafana.folder!r}", secrets):
         changes.append(_folder(api, grafana))
-    for dashboard in catalog.dashboards(spec.uid):
+    for dashboard in catalog.dashboards(spec.uid, prefect_ui(config)):
         with step(grafana, f"provisioning dashboard {dashboard['title']!r}", secrets):
             changes.append(_dashboard(api, dashboard, grafana.folder_uid))
     for change in changes:
         log.info("grafana %s %s (%s): %s", change.kind, change.title, change.uid, change.action)
     return Provisioned(str(build.get("version", "unknown")), changes)
+
+
+def prefect_ui(config: PipewardenConfig) -> str | None:
+    """The Prefect UI flow runs link to: grafana.prefect_ui, else Slack's link to it, or None."""
+    found = config.grafana.prefect_ui if config.grafana else None
+    if found is None and config.slack is not None:
+        found = config.slack.links.prefect_ui
+    return str(found) if found is not None else None
 
 
 def _datasource(api: GrafanaApi, spec: DatasourceSpec, update_password: bool) -> Change:

@@ -2,7 +2,8 @@
 
 Grafana runs whatever SQL a panel holds, so its role may read pipewarden's own tables and
 nothing else: not the copied customer tables, and of the quarantine and the check failures only
-the columns that count rows (their row and example values are customer data). The role's
+the columns that count rows (their row and example values are customer data); of the alert
+outbox only its delivery state (an alert's reason and details may quote values). The role's
 transactions are read-only by default and its statements time out.
 """
 
@@ -15,6 +16,9 @@ READABLE: dict[str, tuple[str, ...] | None] = {
     "pipewarden_check_results": None,
     "pipewarden_sync_runs": None,
     "pipewarden_reconcile_runs": None,
+    "pipewarden_schema_changes": None,
+    "pipewarden_incidents": None,
+    "pipewarden_table_owners": None,
     "pipewarden_quarantine": ("table_name", "status", "quarantined_at"),
     "pipewarden_check_failures": (
         "table_name",
@@ -23,6 +27,8 @@ READABLE: dict[str, tuple[str, ...] | None] = {
         "failures",
         "recorded_at",
     ),
+    # The outbox's delivery state, not what the alerts say (their reasons and details).
+    "pipewarden_alerts": ("id", "table_name", "state", "created_at", "sent_at"),
 }
 
 

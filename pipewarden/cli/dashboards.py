@@ -78,16 +78,18 @@ def export(
 
     from pipewarden.config.grafana import GrafanaConfig
     from pipewarden.dashboards import catalog
+    from pipewarden.dashboards.provision import prefect_ui
 
-    uid = datasource_uid
+    uid, flow_runs_at = datasource_uid, None
     if uid is None:
         with configured(config) as cfg:
             grafana = cfg.grafana
+            flow_runs_at = prefect_ui(cfg)
         default = GrafanaConfig.model_fields["datasource_uid"].default
         uid = grafana.datasource_uid if grafana is not None else default
     directory.mkdir(parents=True, exist_ok=True)
     view = Table("file", "title", "panels", title=f"datasource uid {uid}", title_justify="left")
-    for dashboard in catalog.dashboards(uid):
+    for dashboard in catalog.dashboards(uid, flow_runs_at):
         path = directory / f"{dashboard['uid']}.json"
         path.write_text(json.dumps(dashboard, indent=2, ensure_ascii=False) + "\n", "utf-8")
         view.add_row(str(path), dashboard["title"], str(len(dashboard["panels"])))

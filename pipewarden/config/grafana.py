@@ -22,6 +22,8 @@ class GrafanaConfig(BaseModel):
     #: the datasource gets the warehouse URL, and with it the writer's rights.
     warehouse_url: str | None = Field(default=None, repr=False)  # may hold a password
     timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    #: The Prefect UI the sync runs panel links flow runs to; slack.links.prefect_ui without it.
+    prefect_ui: AnyHttpUrl | None = None
 
     @field_validator("url")
     @classmethod

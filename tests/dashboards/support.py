@@ -5,8 +5,12 @@ PostgreSQL warehouse the way pipewarden fills one, for the dashboards' SQL to re
 of `orders` (with the shop's checks, so rows are held) and of `orders_copy` (the same source
 without checks), a repair of `orders` after three rows were spoiled in the warehouse, a clean
 dry run of `orders_copy`, ten days of hourly history for `events` ending in a volume spike,
-and one check run over all three: `orders` is past its error threshold, `orders_copy` past its
-warning, `events` has an anomaly.
+and check runs: one after the first syncs (dated when `orders` was past its error threshold and
+`orders_copy` past its warning: incidents open), one after the second (dated when both were
+fresh: the incidents close), and the last one now over all three: `orders` is past its error
+threshold, `orders_copy` past its warning, `events` has an anomaly. Before the last, a column
+appears in the source and a third sync of `orders_copy` records the schema change. The owners
+are `#shop-data` for both orders tables and none for `events`.
 """
 
 import math
@@ -62,8 +66,11 @@ class Seeded:
     now: datetime
     syncs: dict[str, list[SyncRun]]
     reconciles: dict[str, ReconcileReport]
+    #: The last check run's results.
     results: list[CheckResult]
     events_history: list[MetricPoint]
+    #: Every check run's results, oldest first (the last is `results`).
+    check_runs: list[list[CheckResult]] = field(default_factory=list)
     #: Runs killed mid-way (left "running"), which the table's next sync marked abandoned.
     abandoned: list[SyncRun] = field(default_factory=list)
 
@@ -83,7 +90,12 @@ def _order(order_id: int, at: datetime, **changes: Any) -> dict[str, Any]:
 
 
 def _config(source: str, warehouse: str) -> PipewardenConfig:
-    orders = {"source": "shop", "primary_key": "order_id", "cursor": "updated_at"}
+    orders = {
+        "source": "shop",
+        "primary_key": "order_id",
+        "cursor": "updated_at",
+        "owner": "#shop-data",
+    }
     return parse_config(
         {
             "warehouse": {"url": warehouse},
@@ -135,14 +147,20 @@ def seed(warehouse: str, source: str) -> Seeded:
     options = SyncOptions()
     syncs: dict[str, list[SyncRun]] = {"orders": [], "orders_copy": []}
     killed = SyncRun(str(uuid.uuid4()), "orders_copy", late - timedelta(minutes=1))
-    for rows in (first, second):
+    check_runs = []
+    # Dated when the newest rows of each round were 125 and 10 minutes old: first both orders
+    # tables fail their SLA, then both pass.
+    for rows, checked in (
+        (first, early + timedelta(minutes=125)),
+        (second, late + timedelta(minutes=10)),
+    ):
         with engine.begin() as conn:
             conn.execute(ORDERS.insert(), rows)
         for name in syncs:
             syncs[name].append(sync_table(config, name, options))
         if rows is first:  # a run of orders_copy killed (SIGKILL) mid-way: left "running"
             start_run(cached_engine(warehouse), killed)
-    engine.dispose()
+        check_runs.append(run_checks(config, ["orders", "orders_copy"], now=checked))
 
     wh = cached_engine(warehouse)
     with wh.begin() as conn:
@@ -166,6 +184,19 @@ def seed(warehouse: str, source: str) -> Seeded:
         write_metrics(
             conn, [*history, MetricPoint(newest, "events", NEWEST_CURSOR, newest.timestamp())]
         )
+    with engine.begin() as conn:  # a column appears in the source
+        conn.exec_driver_sql("ALTER TABLE orders ADD COLUMN note TEXT")
+    syncs["orders_copy"].append(sync_table(config, "orders_copy", options))
+    engine.dispose()
     results = run_checks(config)
     killed.status = "abandoned"
-    return Seeded(warehouse, now, syncs, reconciles, results, history, [killed])
+    return Seeded(
+        warehouse,
+        now,
+        syncs,
+        reconciles,
+        results,
+        history,
+        abandoned=[killed],
+        check_runs=[*check_runs, results],
+    )

@@ -4,7 +4,7 @@ role, returning what pipewarden recorded."""
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from pipewarden.dashboards import catalog
 from pipewarden.dashboards.reader_role import reader_role_sql
+from pipewarden.db.engines import cached_engine
 from tests.dashboards.support import Seeded, seed
 from tests.fixtures.databases import PG_ADMIN, DatabaseFactory, _factory
 from tests.fixtures.grafana_sql import TimeRange, expand
@@ -21,6 +22,8 @@ pytestmark = pytest.mark.postgres
 UID = "warehouse-ro"
 PANELS = [(d["uid"], p) for d in catalog.dashboards(UID) for p in d["panels"]]
 TABLES = ["events", "orders", "orders_copy"]
+#: The owner variable's values as the seeded check runs recorded them ('(none)': no owner).
+OWNERS = ["#shop-data", "(none)"]
 Rows = list[dict[str, Any]]
 
 
@@ -60,11 +63,16 @@ def query(reader: sa.Engine, sql: str) -> Rows:
         return [dict(r) for r in conn.exec_driver_sql(sql).mappings()]
 
 
-def panel_rows(panel: dict[str, Any], seeded: Seeded, reader: sa.Engine) -> Rows:
+def panel_rows(
+    panel: dict[str, Any], seeded: Seeded, reader: sa.Engine, tables: list[str] = TABLES
+) -> Rows:
     # A repeated panel runs once per value, with the variable holding that value alone.
-    tables = ["orders"] if panel.get("repeat") == "table" else TABLES
-    span = TimeRange(seeded.now - timedelta(hours=24), seeded.now + timedelta(minutes=10))
-    return query(reader, expand(panel["targets"][0]["rawSql"], {"table": tables}, span))
+    tables = ["orders"] if panel.get("repeat") == "table" else tables
+    return query(reader, expand(panel["targets"][0]["rawSql"], {"table": tables}, span(seeded)))
+
+
+def span(seeded: Seeded) -> TimeRange:
+    return TimeRange(seeded.now - timedelta(hours=24), seeded.now + timedelta(minutes=10))
 
 
 def series(rows: Rows) -> dict[str, list[float]]:
@@ -83,9 +91,47 @@ def in_range(seeded: Seeded, metric: str) -> list[float]:
     return [p.value for p in seeded.events_history if p.metric == metric and p.measured_at >= start]
 
 
-def test_the_table_variable_lists_every_table_with_metrics(seeded, reader):
-    variable = catalog.dashboards(UID)[0]["templating"]["list"][0]
-    assert [r["table_name"] for r in query(reader, variable["query"])] == TABLES
+def variable(name: str) -> dict[str, Any]:
+    found = [
+        v for d in catalog.dashboards(UID) for v in d["templating"]["list"] if v["name"] == name
+    ]
+    assert len({v["query"] for v in found}) == 1, f"{name} differs between the dashboards"
+    return found[0]
+
+
+def variable_values(reader: sa.Engine, name: str, owners: list[str]) -> Rows:
+    span = TimeRange(datetime(2000, 1, 1, tzinfo=UTC), datetime(2000, 1, 2, tzinfo=UTC))
+    return query(reader, expand(variable(name)["query"], {"owner": owners}, span))
+
+
+def test_the_owner_variable_lists_each_owner_by_name_and_tables_without_one(seeded, reader):
+    rows = variable_values(reader, "owner", [])
+    assert sorted((r["__value"], r["__text"]) for r in rows) == [
+        ("#shop-data", "#shop-data"),
+        ("(none)", "(no owner)"),
+    ]
+
+
+def test_the_table_variable_lists_every_table_with_metrics_of_the_chosen_owners(seeded, reader):
+    def tables(owners: list[str]) -> list[str]:
+        return [r["table_name"] for r in variable_values(reader, "table", owners)]
+
+    assert tables(OWNERS) == TABLES  # All
+    assert tables(["#shop-data"]) == ["orders", "orders_copy"]
+    assert tables(["(none)"]) == ["events"]
+    assert tables(["#nobody"]) == []
+
+
+def test_the_owner_filters_the_panels_through_the_table_variable(seeded, reader):
+    """Grafana sends a panel the table variable's values, which follow the owner: a panel
+    shows the chosen owner's tables and no other."""
+    shop = [r["table_name"] for r in variable_values(reader, "table", ["#shop-data"])]
+    for _, panel in PANELS:
+        if panel.get("repeat"):
+            continue
+        rows = panel_rows(panel, seeded, reader, shop)
+        named = {r.get("table", r.get("metric")) for r in rows}
+        assert not any(str(n).startswith("events") for n in named), panel["title"]
 
 
 @pytest.mark.parametrize("uid, panel", PANELS, ids=[f"{u}:{p['title']}" for u, p in PANELS])
@@ -99,12 +145,28 @@ def test_each_panel_returns_what_pipewarden_recorded(uid, panel, seeded, reader)
     EXPECTED[panel["title"]](rows, seeded)
 
 
+ANNOTATIONS = [(d["uid"], a) for d in catalog.dashboards(UID) for a in d["annotations"]["list"]]
+
+
+@pytest.mark.parametrize(
+    "uid, annotation", ANNOTATIONS, ids=[f"{u}:{a['name']}" for u, a in ANNOTATIONS]
+)
+def test_each_annotation_marks_what_pipewarden_recorded(uid, annotation, seeded, reader):
+    sql = expand(annotation["target"]["rawSql"], {"table": TABLES}, span(seeded))
+    rows = query(reader, sql)
+    assert rows, f"{annotation['name']}: no rows"
+    assert {"time", "text", "tags"} <= set(rows[0])
+    ANNOTATED[annotation["name"]](rows, seeded)
+
+
 def test_the_read_only_role_reads_no_customer_data_and_writes_nothing(seeded, reader):
     denied = [
         "SELECT row_json FROM pipewarden_quarantine",
         "SELECT examples FROM pipewarden_check_failures",
         "SELECT * FROM orders",
         "SELECT * FROM pipewarden_reconcile_diffs",
+        "SELECT reason FROM pipewarden_alerts",
+        "SELECT details FROM pipewarden_alerts",
     ]
     for sql in denied:
         with (
@@ -154,8 +216,9 @@ def _tables_now(rows: Rows, s: Seeded) -> None:
 def _freshness_of_one_table(rows: Rows, s: Seeded) -> None:
     got = series(rows)
     fresh = next(r for r in s.results if (r.table_name, r.check) == ("orders", "freshness"))
-    assert got["age at check"] == [fresh.observed]
-    assert (got["warn after"], got["error after"]) == ([1800.0], [7200.0])
+    runs = len(s.check_runs)
+    assert got["age at check"][-1] == fresh.observed and len(got["age at check"]) == runs
+    assert (got["warn after"], got["error after"]) == ([1800.0] * runs, [7200.0] * runs)
     assert len(got["age at sync"]) == len(s.syncs["orders"])
     assert set(got) == {"age at check", "age at sync", "warn after", "error after"}
 
@@ -163,14 +226,16 @@ def _freshness_of_one_table(rows: Rows, s: Seeded) -> None:
 def _staleness(rows: Rows, s: Seeded) -> None:
     got = series(rows)
     assert set(got) == {"orders", "orders_copy"}  # events never synced
-    assert all(len(v) == 1 and 0 <= v[0] < 600 for v in got.values())
+    # One point a check run; the first two are dated before the syncs they saw: 0.
+    assert all(len(v) == len(s.check_runs) and 0 <= min(v) <= max(v) < 600 for v in got.values())
 
 
 def _latency(rows: Rows, s: Seeded) -> None:
     got = series(rows)
     for name in ("orders", "orders_copy"):
-        assert got[f"{name} p50"] == [r.latency_p50_seconds for r in s.syncs[name]]
-        assert got[f"{name} p95"] == [r.latency_p95_seconds for r in s.syncs[name]]
+        runs = [r for r in s.syncs[name] if r.latency_p50_seconds is not None]
+        assert got[f"{name} p50"] == [r.latency_p50_seconds for r in runs]
+        assert got[f"{name} p95"] == [r.latency_p95_seconds for r in runs]
     assert got["events p95"] == in_range(s, "latency_p95_seconds")
     assert "events p50" not in got
 
@@ -188,8 +253,9 @@ def _rows_loaded(rows: Rows, s: Seeded) -> None:
 def _volume(rows: Rows, s: Seeded) -> None:
     assert {r["time"] % 3600 for r in rows} == {0}
     expected = {"events": sum(in_range(s, "rows_by_cursor_hour"))}
-    for name, (full, delta) in s.syncs.items():
-        expected[f"{name} (full load)"], expected[name] = full.rows_loaded, delta.rows_loaded
+    for name, (full, *deltas) in s.syncs.items():
+        expected[f"{name} (full load)"] = full.rows_loaded
+        expected[name] = sum(delta.rows_loaded for delta in deltas)
     assert sums(rows) == expected
 
 
@@ -202,6 +268,9 @@ def _sync_runs(rows: Rows, s: Seeded) -> None:
         for r in runs
     }
     assert ("orders_copy", "abandoned", 0, 0, 0) in got
+    flow_runs = {r.run_id: r.flow_run_id for runs in s.syncs.values() for r in runs}
+    by_time = {(r["table"], r["time"]): r["flow run"] for r in rows}
+    assert sorted(v for v in by_time.values() if v) == sorted(v for v in flow_runs.values() if v)
 
 
 def _failing(s: Seeded) -> list[Any]:
@@ -229,7 +298,8 @@ def _failing_now(rows: Rows, s: Seeded) -> None:
 
 
 def _failing_by_status(rows: Rows, s: Seeded) -> None:
-    assert sums(rows) == dict(Counter(r.status for r in _failing(s)))
+    every = [r for run in s.check_runs for r in run if r.failing]
+    assert sums(rows) == dict(Counter(r.status for r in every))
 
 
 def _anomalies(rows: Rows, s: Seeded) -> None:
@@ -286,6 +356,106 @@ def _quarantine_reasons(rows: Rows, s: Seeded) -> None:
     }
 
 
+def _verdicts(s: Seeded, table: str) -> list[tuple[datetime, str]]:
+    return [
+        (r.checked_at, r.status)
+        for run in s.check_runs
+        for r in run
+        if (r.table_name, r.check) == (table, "freshness")
+    ]
+
+
+def _sla(rows: Rows, s: Seeded) -> None:
+    end = span(s).end
+    got = {r["table"]: r for r in rows}
+    assert list(got) == TABLES
+    for table in TABLES:
+        verdicts = _verdicts(s, table)
+        ends = [at for at, _ in verdicts[1:]] + [end]
+        held = [((until - at).total_seconds(), st) for (at, st), until in zip(verdicts, ends)]
+        total = sum(seconds for seconds, _ in held)
+        ok = sum(seconds for seconds, st in held if st == "ok")
+        warn = sum(seconds for seconds, st in held if st == "warn")
+        row = got[table]
+        assert row["judged"] == pytest.approx(total) and row["verdicts"] == len(verdicts)
+        assert row["within warn"] == pytest.approx(ok / total)
+        assert row["within error"] == pytest.approx((ok + warn) / total)
+    # orders failed, recovered, failed again: part of the range within its SLA, not all.
+    assert 0 < got["orders"]["within warn"] < 1 and got["events"]["within warn"] == 1
+
+
+def _freshness_status(rows: Rows, s: Seeded) -> None:
+    code = {"ok": 0, "warn": 1, "error": 2}
+    assert series(rows) == {t: [code[st] for _, st in _verdicts(s, t)] for t in TABLES}
+    assert series(rows)["orders"] == [2, 0, 2]
+
+
+def _admin_rows(s: Seeded, sql: str) -> Rows:
+    with cached_engine(s.url).connect() as conn:
+        return [dict(r) for r in conn.exec_driver_sql(sql).mappings()]
+
+
+def _open_incidents(rows: Rows, s: Seeded) -> None:
+    opened = _admin_rows(s, "SELECT * FROM pipewarden_incidents WHERE closed_at IS NULL")
+    owners = {"orders": "#shop-data", "orders_copy": "#shop-data", "events": None}
+    end = span(s).end
+    assert sorted((r["table"], r["check"], r["status"], r["fired"], r["owner"]) for r in rows) == (
+        sorted(
+            (i["table_name"], i["check"], i["status"], i["occurrences"], owners[i["table_name"]])
+            for i in opened
+        )
+    )
+    for r in rows:
+        assert r["age"] == pytest.approx((end - r["opened"]).total_seconds())
+    got = {(r["table"], r["check"]): r for r in rows}
+    assert got["orders", "freshness"]["status"] == "error"
+    # The incident of the first check run closed at the second: the open one is the third's.
+    assert got["orders", "freshness"]["opened"] == s.results[0].checked_at
+
+
+def _alert_delivery(rows: Rows, s: Seeded) -> None:
+    outbox = _admin_rows(s, "SELECT table_name, state FROM pipewarden_alerts")
+    waiting = Counter(a["table_name"] for a in outbox if a["state"] in ("pending", "sending"))
+    sent = Counter(a["table_name"] for a in outbox if a["state"] == "sent")
+    failed = Counter(a["table_name"] for a in outbox if a["state"] == "failed")
+    got = {r["table"]: (r["sent"], r["waiting"], r["failed"]) for r in rows}
+    assert got == {t: (sent[t], waiting[t], failed[t]) for t in {a["table_name"] for a in outbox}}
+    assert waiting["orders"] >= 3  # opened, recovered, opened again: none delivered
+
+
+def _incident_marks(rows: Rows, s: Seeded) -> None:
+    recorded = _admin_rows(s, "SELECT * FROM pipewarden_incidents")
+    got = sorted((r["time"], r["timeend"], r["tags"].split(",")[1]) for r in rows)
+    assert got == sorted((i["opened_at"], i["closed_at"], i["table_name"]) for i in recorded)
+    # The first check run's incidents, closed by the second: regions from opening to closing.
+    closed = {t for _, end, t in got if end is not None}
+    assert closed == {"orders", "orders_copy"}
+    assert all("resolved" in r["text"] for r in rows if r["timeend"] is not None)
+
+
+def _repair_marks(rows: Rows, s: Seeded) -> None:
+    report = s.reconciles["orders"]
+    assert [(r["tags"], r["text"]) for r in rows] == [
+        ("repair,orders", "orders: repaired 3 rows (1 missing, 1 extra, 1 changed)")
+    ]
+    assert report.repair.upserted + report.repair.deleted == 3
+
+
+def _schema_marks(rows: Rows, s: Seeded) -> None:
+    recorded = _admin_rows(s, "SELECT * FROM pipewarden_schema_changes")
+    assert [(r["time"], r["tags"]) for r in rows] == [
+        (c["detected_at"], f"schema,{c['table_name']}") for c in recorded
+    ]
+    assert [r["text"] for r in rows] == ["orders_copy: column note added"]
+
+
+ANNOTATED: dict[str, Callable[[Rows, Seeded], None]] = {
+    "Incidents": _incident_marks,
+    "Repairs": _repair_marks,
+    "Schema changes": _schema_marks,
+}
+
+
 EXPECTED: dict[str, Callable[[Rows, Seeded], None]] = {
     "Tables now": _tables_now,
     "Freshness of $table against its SLA": _freshness_of_one_table,
@@ -302,4 +472,8 @@ EXPECTED: dict[str, Callable[[Rows, Seeded], None]] = {
     "Reconciliation runs": _reconcile_runs,
     "Quarantine": _quarantine,
     "Quarantine reasons": _quarantine_reasons,
+    "SLA compliance": _sla,
+    "Freshness status": _freshness_status,
+    "Open incidents": _open_incidents,
+    "Alert delivery": _alert_delivery,
 }

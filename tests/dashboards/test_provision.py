@@ -229,3 +229,16 @@ def test_a_token_without_the_right_role_is_told_which_role_it_needs(grafana, gra
         provision(grafana_config())
     assert "(403 Forbidden)" in str(raised.value) and "Admin role" in str(raised.value)
     assert "provisioning datasource 'pipewarden warehouse'" in str(raised.value)
+
+
+def test_sync_runs_link_to_the_configured_prefect_ui(grafana, grafana_config):
+    provision(grafana_config(prefect_ui="https://prefect.internal/"))
+    held = grafana.state.dashboards["pipewarden-freshness"]["dashboard"]
+    constant = next(v for v in held["templating"]["list"] if v["name"] == "prefect_ui")
+    assert constant["query"] == "https://prefect.internal"
+    assert "${prefect_ui}/runs/flow-run/" in str(held["panels"])
+
+    again = provision(grafana_config())  # the URL removed from the config: the links go too
+    assert actions(again)["dashboard", "pipewarden-freshness"] == "updated"
+    held = grafana.state.dashboards["pipewarden-freshness"]["dashboard"]
+    assert "${prefect_ui}" not in str(held["panels"])

@@ -9,7 +9,12 @@ from pipewarden.dashboards import catalog
 
 FILES = catalog.dashboard_files()
 #: What each panel type's targets must return, in Grafana's SQL datasource terms.
-FORMATS = {"timeseries": "time_series", "table": "table", "stat": "table"}
+FORMATS = {
+    "timeseries": "time_series",
+    "state-timeline": "time_series",
+    "table": "table",
+    "stat": "table",
+}
 
 
 def panels(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
@@ -59,8 +64,13 @@ def test_every_datasource_reference_is_the_input_by_uid(dashboard):
         assert p["datasource"] == expected, p["title"]
         assert all(t["datasource"] == expected for t in p["targets"]), p["title"]
     for variable in dashboard["templating"]["list"]:
-        assert variable["datasource"] == expected
-    assert [i["name"] for i in dashboard["__inputs"]] == ["DS_PIPEWARDEN"]
+        if variable["type"] == "query":
+            assert variable["datasource"] == expected
+    for annotation in dashboard["annotations"]["list"]:
+        assert annotation["datasource"] == annotation["target"]["datasource"] == expected
+    inputs = {i["name"]: i["type"] for i in dashboard["__inputs"]}
+    assert inputs["DS_PIPEWARDEN"] == "datasource"
+    assert set(inputs) <= {"DS_PIPEWARDEN", "VAR_PREFECT_UI"}
 
 
 def test_bound_dashboards_name_the_configured_uid_everywhere(dashboard):
@@ -91,3 +101,54 @@ def test_every_panel_filters_by_the_multi_value_table_variable(dashboard):
         assert "$table" in p["targets"][0]["rawSql"], p["title"]
         if "repeat" in p:
             assert p["repeat"] in variables, p["title"]
+
+
+def test_the_owner_variable_comes_before_the_table_variable_which_follows_it(dashboard):
+    variables = [v for v in dashboard["templating"]["list"] if v["type"] == "query"]
+    assert [v["name"] for v in variables] == ["owner", "table"]
+    owner, table = variables
+    assert owner["multi"] and owner["includeAll"] and "allValue" not in owner
+    assert "pipewarden_table_owners" in owner["query"] and "__value" in owner["query"]
+    # Grafana refreshes the table variable when the owner changes, as it names it.
+    assert "IN ($owner)" in table["query"] and table["refresh"] == 2
+    assert owner["query"] == owner["definition"] and table["query"] == table["definition"]
+
+
+def test_annotations_mark_incidents_repairs_and_schema_changes(dashboard):
+    names = [a["name"] for a in dashboard["annotations"]["list"]]
+    assert names == ["Incidents", "Repairs", "Schema changes"]
+    for annotation in dashboard["annotations"]["list"]:
+        target = annotation["target"]
+        assert target["rawQuery"] is True and target["format"] == "table"
+        sql = target["rawSql"]
+        assert '"time"' in sql and " AS text" in sql and " AS tags" in sql, annotation["name"]
+        assert "IN ($table)" in sql, annotation["name"]
+    assert any(p["type"] == "timeseries" for p in panels(dashboard))  # where they show
+
+
+def test_flow_run_links_follow_the_configured_prefect_ui():
+    freshness = catalog.load(catalog.FOLDER / "freshness.json")
+    bound = catalog.bind(freshness, "uid", "https://prefect.internal/")
+    constant = next(v for v in bound["templating"]["list"] if v["name"] == "prefect_ui")
+    assert constant["type"] == "constant" and constant["hide"] == 2
+    assert constant["query"] == constant["current"]["value"] == "https://prefect.internal"
+    links = _flow_run_links(bound)
+    assert [link["url"] for link in links] == ["${prefect_ui}/runs/flow-run/${__value.raw}"]
+    assert catalog.PREFECT_UI_INPUT not in str(bound)
+
+    unlinked = catalog.bind(freshness, "uid")
+    assert _flow_run_links(unlinked) == []
+    runs = next(p for p in unlinked["panels"] if p["title"] == "Sync runs")
+    assert "flow run" in runs["targets"][0]["rawSql"]  # the column stays, without a link
+    assert catalog.PREFECT_UI_INPUT not in str(unlinked)
+
+
+def _flow_run_links(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
+    runs = next(p for p in dashboard["panels"] if p["title"] == "Sync runs")
+    return [
+        link
+        for override in runs["fieldConfig"]["overrides"]
+        for prop in override["properties"]
+        if prop["id"] == "links"
+        for link in prop["value"]
+    ]
