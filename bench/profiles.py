@@ -8,27 +8,39 @@ average beside each figure:
    the window, last purchase) per customer into an empty table;
 2. a full build (`build_profiles(full=True)`: aggregates, scores, segments, checks, record);
    goal ≤ 1.3× the floor;
-3. an incremental build after new orders for 1% of the customers; goal ≤ 0.05× the full build.
+3. an incremental build after new orders for 1% of the customers, in process; goal ≤ 0.05×
+   the full build;
+4. the same from the shell: `pipewarden profiles build` after new orders for another 1% (the
+   interpreter's start, the build, and the refresh of the changed customers in Redis);
+5. the send-time API on that table (`bench/profiles_api.py`): from the cache at 2,000
+   requests/s, p99 goal under 5 ms; the fallback path, p99 goal under 10 ms.
 
-Run: `.venv/bin/python bench/profiles.py [--customers 1000000] [--orders 10000000]`.
-Not measured here: the API's latency from the cache and on the fallback path.
+Run: `.venv/bin/python bench/profiles.py [--customers 1000000] [--orders 10000000] [--no-api]`.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import subprocess
+import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import redis
 import sqlalchemy as sa
+import yaml
 
 from pipewarden.config.load import parse_config
 from pipewarden.db.engines import make_engine
 from pipewarden.profiles.build import build_profiles
 
+REDIS = os.environ.get("PIPEWARDEN_BENCH_REDIS", "redis://127.0.0.1:6379/0")
 ADMIN = os.environ.get(
     "PIPEWARDEN_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
@@ -65,6 +77,49 @@ def fill(engine: sa.Engine, customers: int, orders: int) -> None:
         conn.execute(sa.text("VACUUM ANALYZE orders"))
 
 
+class StatementTimes:
+    """The slowest statements of a measured step (`--statements`): where the time goes."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine, self.times = engine, []
+        self.started: list[float] = []
+
+    def __enter__(self) -> StatementTimes:
+        sa.event.listen(self.engine, "before_cursor_execute", self._before)
+        sa.event.listen(self.engine, "after_cursor_execute", self._after)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        sa.event.remove(self.engine, "before_cursor_execute", self._before)
+        sa.event.remove(self.engine, "after_cursor_execute", self._after)
+        for seconds, statement in sorted(self.times, reverse=True)[:6]:
+            print(f"    {seconds:7.3f} s  {' '.join(statement.split())[:110]}")
+
+    def _before(self, *event: Any) -> None:
+        self.started.append(time.perf_counter())
+
+    def _after(self, *event: Any) -> None:
+        self.times.append((time.perf_counter() - self.started.pop(), event[2]))
+
+
+def verdict(ratio: float, goal: float) -> str:
+    return f"goal ≤ {goal}×: {'met' if ratio <= goal else 'MISSED'}"
+
+
+def new_orders(
+    engine: sa.Engine, first_order: int, first_customer: int, n: int, at: datetime
+) -> None:
+    """One new order for each of n customers, every 100th from `first_customer`."""
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO orders SELECT :base + g, :first + g * 100 - 100, 25, :t, :t"
+                " FROM generate_series(1, :n) g"
+            ),
+            {"base": first_order, "first": first_customer, "t": at, "n": n},
+        )
+
+
 def floor_seconds(engine: sa.Engine, as_of: datetime) -> float:
     query = sa.text(
         "INSERT INTO floor_profiles SELECT customer_id,"
@@ -88,6 +143,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--orders", type=int, default=10_000_000)
+    parser.add_argument("--no-api", action="store_true", help="measure the builds only")
+    parser.add_argument(
+        "--statements", action="store_true", help="print each build's slowest statements"
+    )
     args = parser.parse_args()
     admin = sa.create_engine(ADMIN, isolation_level="AUTOCOMMIT")
     name = f"pwbench_profiles_{uuid.uuid4().hex[:8]}"
@@ -95,6 +154,9 @@ def main() -> None:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     url = admin.url.set(database=name).render_as_string(hide_password=False)
     engine = make_engine(url)
+    prefix = f"pwbench:{name}:"
+    workdir = Path(f"/tmp/{name}")
+    workdir.mkdir()
     try:
         started = time.perf_counter()
         fill(engine, args.customers, args.orders)
@@ -102,52 +164,95 @@ def main() -> None:
             f"filled {args.customers:,} customers, {args.orders:,} orders in "
             f"{time.perf_counter() - started:.1f} s ({load()})"
         )
-        config = parse_config(
-            {
-                "warehouse": {"url": url},
-                "sources": {},
-                "tables": {},
-                "profiles": {
-                    "customers": {"table": "customers", "consent": "email_consent"},
-                    "orders": {"table": "orders", "updated_at": "updated_at"},
-                    "segments": {"champions": "r >= 4 and f >= 4", "at_risk": "r <= 2"},
-                },
+        settings = {
+            "warehouse": {"url": url},
+            "sources": {},
+            "tables": {},
+            "profiles": {
+                "customers": {"table": "customers", "consent": "email_consent"},
+                "orders": {"table": "orders", "updated_at": "updated_at"},
+                "segments": {"champions": "r >= 4 and f >= 4", "at_risk": "r <= 2"},
+                "api": {"token": "bench-token", "redis_url": REDIS, "key_prefix": prefix},
             },
-            Path("bench.yaml"),
-        )
-        as_of = datetime.now(UTC)
+        }
+        config_path = workdir / "pipewarden.yaml"
+        config_path.write_text(yaml.safe_dump(settings))
+        config = parse_config(settings, config_path)
+        # Two hours ago, so that the build from the shell (as of now) comes after the others.
+        as_of = datetime.now(UTC) - timedelta(hours=2)
         floor = floor_seconds(engine, as_of)
         print(f"floor INSERT … SELECT of the aggregates: {floor:.2f} s ({load()})")
-        started = time.perf_counter()
-        full = build_profiles(engine, config, full=True, as_of=as_of)
-        full_s = time.perf_counter() - started
+        with StatementTimes(engine) if args.statements else nullcontext():
+            started = time.perf_counter()
+            full = build_profiles(engine, config, full=True, as_of=as_of)
+            full_s = time.perf_counter() - started
         print(
-            f"full build: {full_s:.2f} s = {full_s / floor:.2f}× the floor (goal ≤ 1.3×), "
-            f"{full.rows:,} profiles, checks {full.status} ({load()})"
+            f"full build: {full_s:.2f} s = {full_s / floor:.2f}× the floor "
+            f"({verdict(full_s / floor, 1.3)}), {full.rows:,} profiles, checks {full.status} "
+            f"({load()})"
         )
         changed = max(1, args.customers // 100)
         later = as_of + timedelta(minutes=30)
-        with engine.begin() as conn:
-            conn.execute(
-                sa.text(
-                    "INSERT INTO orders SELECT :base + g, g * 100 - 99, 25, :t, :t"
-                    " FROM generate_series(1, :n) g"
-                ),
-                {"base": args.orders, "t": later, "n": changed},
-            )
-        started = time.perf_counter()
-        incremental = build_profiles(engine, config, as_of=later + timedelta(minutes=1))
-        inc_s = time.perf_counter() - started
+        new_orders(engine, args.orders, 1, changed, later)
+        with StatementTimes(engine) if args.statements else nullcontext():
+            started = time.perf_counter()
+            incremental = build_profiles(engine, config, as_of=later + timedelta(minutes=1))
+            inc_s = time.perf_counter() - started
         print(
-            f"incremental build, new orders for {changed:,} customers (1%): {inc_s:.2f} s = "
-            f"{inc_s / full_s:.3f}× the full build (goal ≤ 0.05×), "
-            f"{len(incremental.changed):,} profiles written ({load()})"
+            f"incremental build in process, new orders for {changed:,} customers (1%): "
+            f"{inc_s:.2f} s = {inc_s / full_s:.3f}× the full build "
+            f"({verdict(inc_s / full_s, 0.05)}), {len(incremental.changed):,} profiles written, "
+            f"checks {incremental.status} ({load()})"
         )
+        new_orders(
+            engine, args.orders + changed, 51, changed, datetime.now(UTC) - timedelta(minutes=1)
+        )
+        started = time.perf_counter()
+        shell = subprocess.run(
+            [
+                str(Path(sys.executable).parent / "pipewarden"),
+                "profiles",
+                "build",
+                "--config",
+                str(config_path),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        shell_s = time.perf_counter() - started
+        print(
+            f"incremental build from the shell (`pipewarden profiles build`, Redis refreshed), "
+            f"another 1%: {shell_s:.2f} s = {shell_s / full_s:.3f}× the full build "
+            f"({verdict(shell_s / full_s, 0.05)}) ({load()})\n  its output: "
+            f"{(shell.stdout + shell.stderr).strip()}"
+        )
+        if not args.no_api:
+            from profiles_api import bench_api
+
+            bench_api(config_path, url, prefix)
     finally:
         engine.dispose()
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+        client = redis.Redis.from_url(REDIS)
+        for keys in _batches(client.scan_iter(match=prefix + "*", count=10_000)):
+            client.delete(*keys)
+        for path in workdir.iterdir():
+            path.unlink()
+        workdir.rmdir()
+
+
+def _batches(keys: Iterator[Any], size: int = 10_000) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    for key in keys:
+        batch.append(key)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 if __name__ == "__main__":

@@ -2,9 +2,9 @@
 
 An incremental build finds the customers whose rows changed since the last build (customers,
 orders, the cart stream's latest state, and orders that left the window since), rebuilds
-their rows, then scores everyone again from quantiles of the whole table (R, F and M move for
-all when the distribution moves) writing only the rows whose scores or segment changed. A full
-build runs the same statements over every customer, so both give the same table.
+their rows, then moves the R, F and M cuts (`quantiles`) and rewrites the touched customers
+and those whose score a moved cut changed. A full build aggregates every customer and scores
+them with window functions; both give the same table.
 """
 
 from __future__ import annotations
@@ -17,8 +17,20 @@ import sqlalchemy as sa
 
 from pipewarden.config import PipewardenConfig, ProfilesConfig
 from pipewarden.profiles.deletions import deleted_customers
+from pipewarden.profiles.quantiles import (
+    MEASURES,
+    Cuts,
+    Mover,
+    StaleCuts,
+    cuts_from_scores,
+    moved_between,
+    read_cuts,
+    score_expression,
+    scored,
+    write_cuts,
+)
 from pipewarden.profiles.rules import segment_expression
-from pipewarden.profiles.tables import builds_table, profile_table
+from pipewarden.profiles.tables import builds_table, profile_indexes, profile_table
 
 
 @dataclass
@@ -101,6 +113,15 @@ def _spec(config: PipewardenConfig) -> ProfilesConfig:
     return config.profiles
 
 
+def _native(column: sa.Column[Any]) -> Any:
+    """Text as the column's own Python type (int for an integer key), else left as text."""
+    try:
+        kind = column.type.python_type
+    except NotImplementedError:
+        return str
+    return kind if kind in (int, str) else str
+
+
 def _key(column: sa.ColumnElement[Any]) -> sa.ColumnElement[str]:
     return sa.cast(column, sa.String(200))
 
@@ -109,21 +130,21 @@ def _touched(
     spec: ProfilesConfig, t: _Inputs, since: datetime, previous_cutoff: datetime, cutoff: datetime
 ) -> sa.CompoundSelect:
     """The customers whose profile may have changed since `since`, and those with orders that
-    left the window (between the last build's cutoff and this one)."""
+    left the window (between the last build's cutoff and this one), as the customers table's
+    keys (so that the orders' and customers' indexes find them)."""
     c, o = t.customers, t.orders
+    key = c.c[spec.customers.key]
     order_updated = o.c[spec.orders.updated_at or spec.orders.time]
     order_time = o.c[spec.orders.time]
+    order_customer = sa.cast(o.c[spec.orders.customer], key.type)
     parts = [
-        sa.select(_key(c.c[spec.customers.key]).label("customer_id")).where(
-            c.c[spec.customers.updated_at] > since
-        ),
-        sa.select(_key(o.c[spec.orders.customer])).where(order_updated > since),
-        sa.select(_key(o.c[spec.orders.customer])).where(
-            order_time > previous_cutoff, order_time <= cutoff
-        ),
+        sa.select(key.label("customer_id")).where(c.c[spec.customers.updated_at] > since),
+        sa.select(order_customer).where(order_updated > since),
+        sa.select(order_customer).where(order_time > previous_cutoff, order_time <= cutoff),
     ]
     if t.latest is not None:
-        parts.append(sa.select(t.latest.c.subject).where(t.latest.c.updated_at > since))
+        carts = sa.select(t.latest.c.subject).where(t.latest.c.updated_at > since)
+        parts.append(sa.select(key).where(_key(key).in_(carts)))
     return sa.union(*parts)
 
 
@@ -134,17 +155,22 @@ def _rows(
     c, o = t.customers, t.orders
     amount, time = o.c[spec.orders.amount], o.c[spec.orders.time]
     in_window = sa.and_(time > cutoff, time <= as_of)
+    # Grouped and joined on the customers' own key type, made text only in the output.
+    customer = c.c[spec.customers.key]
+    order_customer: sa.ColumnElement[Any] = o.c[spec.orders.customer]
+    if type(order_customer.type) is not type(customer.type):
+        order_customer = sa.cast(order_customer, customer.type)
     orders = sa.select(
-        _key(o.c[spec.orders.customer]).label("customer_id"),
+        order_customer.label("customer_id"),
         sa.func.sum(sa.case((in_window, 1), else_=0)).label("frequency"),
         sa.func.round(
             sa.cast(sa.func.sum(sa.case((in_window, amount), else_=0)), sa.Numeric), 2
         ).label("monetary"),
         sa.func.max(sa.case((time <= as_of, time))).label("last_order_at"),
-    ).group_by(_key(o.c[spec.orders.customer]))
-    key = _key(c.c[spec.customers.key])
+    ).group_by(order_customer)
+    key = _key(customer)
     if only is not None:
-        orders = orders.where(_key(o.c[spec.orders.customer]).in_(sa.select(only.c.customer_id)))
+        orders = orders.where(o.c[spec.orders.customer].in_(sa.select(only.c.customer_id)))
     orders_sq = orders.subquery("orders_agg")
     columns: list[Any] = [
         key.label("customer_id"),
@@ -152,7 +178,7 @@ def _rows(
         sa.func.coalesce(orders_sq.c.monetary, 0).label("monetary"),
         orders_sq.c.last_order_at,
     ]
-    query = sa.select().select_from(c).outerjoin(orders_sq, orders_sq.c.customer_id == key)
+    query = sa.select().select_from(c).outerjoin(orders_sq, orders_sq.c.customer_id == customer)
     if t.latest is not None and spec.cart is not None:
         latest = t.latest
         is_cart = sa.and_(latest.c.subject == key, latest.c.event_type.in_(spec.cart.event_types))
@@ -166,13 +192,39 @@ def _rows(
         columns.append(c.c[spec.customers.consent].label("consent"))
     query = query.add_columns(*columns)
     if only is not None:
-        query = query.where(key.in_(sa.select(only.c.customer_id)))
+        query = query.where(c.c[spec.customers.key].in_(sa.select(only.c.customer_id)))
     return query
 
 
 def _score(count_le: sa.ColumnElement[Any], n: sa.ColumnElement[Any], q: int) -> Any:
     """ceil(q · cume_dist) in integers: equal values get equal scores, on every engine."""
     return (q * count_le + n - 1) // n
+
+
+def _scored_rows(spec: ProfilesConfig, rows: sa.Select[Any]) -> sa.Select[Any]:
+    """`rows` with their scores and segment, from window functions over all of them: what a
+    full build inserts, in one pass (customers who never bought are not counted)."""
+    agg = rows.subquery("agg")
+    buyer = sa.case((agg.c.last_order_at.is_not(None), 1), else_=0)
+    q, n = spec.scores, sa.func.sum(buyer).over()
+    scores = [
+        sa.case(
+            (
+                agg.c.last_order_at.is_not(None),
+                _score(sa.func.sum(buyer).over(order_by=agg.c[measure]), n, q),
+            )
+        ).label(score)
+        for score, measure in MEASURES.items()
+    ]
+    with_scores = sa.select(agg, *scores).subquery("with_scores")
+    segment = sa.case(
+        (
+            with_scores.c.last_order_at.is_not(None),
+            segment_expression(spec.segments, spec.default_segment, dict(with_scores.c.items())),
+        ),
+        else_=sa.literal(spec.default_segment),
+    )
+    return sa.select(with_scores, segment.label("segment"))
 
 
 def _rescore(conn: sa.Connection, spec: ProfilesConfig, p: sa.Table) -> list[str]:
@@ -224,9 +276,54 @@ def _rescore(conn: sa.Connection, spec: ProfilesConfig, p: sa.Table) -> list[str
     return [*keys, *unscored]
 
 
-def _check(conn: sa.Connection, spec: ProfilesConfig, t: _Inputs) -> list[str]:
-    """The profile table's own checks: one row per customer, scores in range, known segments."""
+def _rescore_moved(
+    conn: sa.Connection, spec: ProfilesConfig, p: sa.Table, old: Cuts, new: Cuts, keys: Any
+) -> list[str]:
+    """Scores from the moved cuts, written for the touched customers (`keys`) and for those
+    whose value lies between a cut's old and new place; returns the keys written."""
+    columns: dict[str, sa.ColumnElement[Any]] = {
+        score: score_expression(p.c[measure], new.cuts[score])
+        for score, measure in MEASURES.items()
+    }
+    segment = segment_expression(
+        spec.segments, spec.default_segment, {**dict(p.c.items()), **columns}
+    )
+    values = {**columns, "segment": segment}
+    written: list[str] = list(
+        conn.execute(
+            sa.update(p)
+            .where(scored(p), p.c.customer_id.in_(keys))
+            .values(values)
+            .returning(p.c.customer_id)
+        ).scalars()
+    )
+    written += conn.execute(
+        sa.update(p)
+        .where(sa.not_(scored(p)), p.c.customer_id.in_(keys))
+        .values(r=None, f=None, m=None, segment=spec.default_segment)
+        .returning(p.c.customer_id)
+    ).scalars()
+    ranges = [
+        condition
+        for score, measure in MEASURES.items()
+        for condition in moved_between(p.c[measure], old.cuts[score], new.cuts[score])
+    ]
+    if ranges:
+        changed = sa.or_(*(p.c[name].is_distinct_from(value) for name, value in values.items()))
+        written += conn.execute(
+            sa.update(p)
+            .where(scored(p), sa.or_(*ranges), changed)
+            .values(values)
+            .returning(p.c.customer_id)
+        ).scalars()
+    return written
+
+
+def _check(conn: sa.Connection, spec: ProfilesConfig, t: _Inputs, keys: Any = None) -> list[str]:
+    """The profile table's own checks: one row per customer, scores in range, known segments;
+    the scores and segments of the customers `keys` only, when given."""
     p, problems = t.profiles, []
+    only = [] if keys is None else [p.c.customer_id.in_(keys)]
     customers = conn.scalar(
         sa.select(sa.func.count(sa.distinct(t.customers.c[spec.customers.key])))
     )
@@ -235,13 +332,15 @@ def _check(conn: sa.Connection, spec: ProfilesConfig, t: _Inputs) -> list[str]:
         problems.append(f"{rows} profiles for {customers} customers")
     for score in ("r", "f", "m"):
         bad = conn.scalar(
-            sa.select(sa.func.count()).where(sa.not_(p.c[score].between(1, spec.scores)))
+            sa.select(sa.func.count()).where(sa.not_(p.c[score].between(1, spec.scores)), *only)
         )
         if bad:
             problems.append(f"{bad} profiles with {score} outside 1..{spec.scores}")
     names = [rule.name for rule in spec.segments] + [spec.default_segment]
     bad = conn.scalar(
-        sa.select(sa.func.count()).where(sa.or_(p.c.segment.is_(None), p.c.segment.not_in(names)))
+        sa.select(sa.func.count()).where(
+            sa.or_(p.c.segment.is_(None), p.c.segment.not_in(names)), *only
+        )
     )
     if bad:
         problems.append(f"{bad} profiles without a declared segment")
@@ -288,17 +387,21 @@ def build_profiles(
         t = _inputs(conn, config)
         t.builds.create(conn, checkfirst=True)
         t.profiles.create(conn, checkfirst=True)
-        previous = last_build(conn, config.warehouse.schema_name, spec.table)
+        for index in profile_indexes(t.profiles):
+            index.create(conn, checkfirst=True)
+        schema = config.warehouse.schema_name
+        previous = last_build(conn, schema, spec.table)
         full = full or previous is None
         if full:
             conn.execute(sa.delete(t.profiles))
+            rows = _scored_rows(spec, _rows(spec, t, as_of, cutoff, None))
             conn.execute(
-                sa.insert(t.profiles).from_select(
-                    list(_rows(spec, t, as_of, cutoff, None).selected_columns.keys()),
-                    _rows(spec, t, as_of, cutoff, None),
-                )
+                sa.insert(t.profiles).from_select(list(rows.selected_columns.keys()), rows)
             )
+            cuts = cuts_from_scores(conn, t.profiles, spec.scores)
             rebuilt: list[str] = []
+            problems = _check(conn, spec, t)
+            changed = list(conn.execute(sa.select(t.profiles.c.customer_id)).scalars())
         else:
             assert previous is not None
             since = _utc(previous.as_of) - spec.lookback
@@ -306,7 +409,7 @@ def build_profiles(
             touched = sa.Table(
                 f"pw_touched_{spec.table}"[:60],
                 sa.MetaData(),
-                sa.Column("customer_id", sa.String(200), primary_key=True),
+                sa.Column("customer_id", t.customers.c[spec.customers.key].type, primary_key=True),
                 prefixes=["TEMPORARY"],
             )
             touched.create(conn)
@@ -315,27 +418,34 @@ def build_profiles(
                     ["customer_id"], _touched(spec, t, since, previous_cutoff, cutoff)
                 )
             )
-            rebuilt = list(conn.execute(sa.select(touched.c.customer_id)).scalars())
+            keys = sa.select(_key(touched.c.customer_id))
+            rebuilt = list(conn.execute(keys).scalars())
             deleted = sorted(deleted_customers(conn, config, since) - set(rebuilt))
             if deleted:  # their rows are gone: only the profile's delete below finds them
-                conn.execute(sa.insert(touched), [{"customer_id": k} for k in deleted])
+                native = _native(t.customers.c[spec.customers.key])
+                conn.execute(sa.insert(touched), [{"customer_id": native(k)} for k in deleted])
                 rebuilt += deleted
-            conn.execute(
-                sa.delete(t.profiles).where(
-                    t.profiles.c.customer_id.in_(sa.select(touched.c.customer_id))
-                )
-            )
+            old = read_cuts(conn, schema, spec.table, previous.build_id)
+            if old is None:  # kept by no build before this one: read off the scores
+                old = cuts_from_scores(conn, t.profiles, spec.scores)
+            mover = Mover(conn, t.profiles, keys)
+            mover.before()
+            conn.execute(sa.delete(t.profiles).where(t.profiles.c.customer_id.in_(keys)))
             rows = _rows(spec, t, as_of, cutoff, touched)
             conn.execute(
                 sa.insert(t.profiles).from_select(list(rows.selected_columns.keys()), rows)
             )
+            try:
+                cuts = mover.after(old, spec.scores)
+                written = _rescore_moved(conn, spec, t.profiles, old, cuts, keys)
+            except StaleCuts:
+                written = _rescore(conn, spec, t.profiles)
+                cuts = cuts_from_scores(conn, t.profiles, spec.scores)
+            changed = sorted(set(rebuilt) | set(written))
+            # After a good build, only the rewritten rows' scores and segments are checked:
+            # the touched ones (the rows a cut moved get theirs from the same expressions).
+            problems = _check(conn, spec, t, keys if previous.status == "ok" else None)
             touched.drop(conn)
-        rescored = _rescore(conn, spec, t.profiles)
-        problems = _check(conn, spec, t)
-        if full:
-            changed = list(conn.execute(sa.select(t.profiles.c.customer_id)).scalars())
-        else:
-            changed = sorted(set(rebuilt) | set(rescored))
         data_as_of = _data_as_of(conn, spec, t)
         row_count = conn.scalar(sa.select(sa.func.count()).select_from(t.profiles)) or 0
         status = "failed" if problems else "ok"
@@ -354,6 +464,7 @@ def build_profiles(
             )
             .returning(t.builds.c.build_id)
         ).scalar_one()
+        write_cuts(conn, schema, spec.table, build_id, cuts)
     return BuildResult(
         build_id,
         "full" if full else "incremental",
