@@ -17,7 +17,7 @@ from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
-from scipy import special, stats
+from scipy import special
 
 from pipewarden.checks.monitoring.ks import ks_2samp_sorted_many
 
@@ -103,6 +103,8 @@ def _numeric_result(
         # Anderson-Darling adds power in the tails to a change large enough to matter; below
         # both effect gates the column cannot drift, and the test is the costliest here. (Its
         # p-value is then KS's alone, which moves the others' Benjamini-Hochberg ranks a little.)
+        from scipy import stats  # seconds to import: only where a column needs it
+
         with warnings.catch_warnings():
             # anderson_ksamp caps its p-value to [0.001, 0.25] and warns when it does.
             warnings.simplefilter("ignore")

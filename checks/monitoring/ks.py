@@ -12,7 +12,9 @@ p-value scipy computes, go to `ks_2samp` itself.
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import stats
+
+# scipy.stats is imported where a p-value needs it: its import costs seconds of a fresh
+# interpreter, which a check run of tables without column samples need not pay.
 
 #: Fewest values a side for the asymptotic p-value, as good as the exact one past this size
 #: (which scipy would compute, slowly, up to 10,000 values a side).
@@ -33,6 +35,8 @@ def ks_2samp_sorted_many(
     asymptotic: dict[int, tuple[float, float]] = {}  # pair -> (D, n of the limit law)
     for i, (x, y) in enumerate(pairs):
         if min(len(x), len(y)) < ASYMPTOTIC_FROM:
+            from scipy import stats
+
             result = stats.ks_2samp(x, y, method="auto")
             exact[i] = (float(result.statistic), float(result.pvalue))
         else:
@@ -41,6 +45,8 @@ def ks_2samp_sorted_many(
     distinct = sorted(set(asymptotic.values()))
     p_values = {}
     if distinct:
+        from scipy import stats
+
         d, n = np.array(distinct).T
         p_values = dict(zip(distinct, np.clip(stats.kstwo.sf(d, n), 0, 1).tolist(), strict=True))
     return [
