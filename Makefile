@@ -30,6 +30,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/reconcile.py
 	$(BIN)/python bench/checks.py
 	$(BIN)/python bench/checks_store.py
+	$(BIN)/python bench/check_flow.py
 	$(BIN)/python bench/events.py
 	$(BIN)/python bench/exporter.py
 	$(BIN)/python bench/profiles.py

@@ -9,9 +9,12 @@ Methods, each run several times, medians printed with ratios against the floor o
 - a run with nothing changed;
 - dlt (connectorx backend, parquet loading; its merge and its append), when installed in
   bench/.peers/dlt (see bench/peers);
-- peak memory of a full load, measured in a child process.
+- peak memory of a full load, measured in a child process;
+- re-read rows (`lookback_bench`): a 10,000-row delta whose lookback also covers 20,000 rows
+  loaded by the run before, against the same delta whose lookback covers none of them (goal:
+  ≤ 1.2x), in process and as a whole `pipewarden sync` command; own source and warehouse.
 
-Run: `.venv/bin/python bench/sync.py [--rows N] [--repeat N]`.
+Run: `.venv/bin/python bench/sync.py [--rows N] [--repeat N] [--only lookback]`.
 """
 
 import argparse
@@ -20,9 +23,12 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -78,21 +84,22 @@ def reset_target(url: str) -> None:
                 conn.execute(f"TRUNCATE {table} CASCADE")
 
 
-def config_for(source: str, target: str) -> object:
+def config_dict(source: str, target: str, lookback: str = "0s") -> dict[str, object]:
     table: dict[str, object] = {
         "source": "shop",
         "primary_key": ["order_id"],
         "cursor": "updated_at",
-        "lookback": "0s",
+        "lookback": lookback,
     }
-    return parse_config(
-        {
-            "warehouse": {"url": target},
-            "sources": {"shop": {"url": source}},
-            "tables": {"orders": table},
-        },
-        Path("bench.yaml"),
-    )
+    return {
+        "warehouse": {"url": target},
+        "sources": {"shop": {"url": source}},
+        "tables": {"orders": table},
+    }
+
+
+def config_for(source: str, target: str, lookback: str = "0s") -> object:
+    return parse_config(config_dict(source, target, lookback), Path("bench.yaml"))
 
 
 def pipewarden_load(source: str, target: str) -> None:
@@ -157,13 +164,103 @@ def dlt_load(source: str, target: str) -> dict[str, float] | None:
     return {"merge": float(result["seconds"]), "append": float(result["append_seconds"])}
 
 
+LOOKBACK_ROWS = 200_000  # the lookback bench's table: the delta's cost hardly depends on it
+LOOKBACK = "10m"
+TWO_MINUTES, TWO_HOURS = timedelta(minutes=2), timedelta(hours=2)
+
+
+def stamp_rows(source: str, residue: int, count: int, at: datetime, step: int) -> None:
+    """Give `count` rows (`order_id % step == residue`) a new amount and cursor values spread
+    over one second from `at`."""
+    with psycopg.connect(dsn(source), autocommit=True) as conn:
+        conn.execute(
+            "UPDATE orders SET amount = amount + 1, "
+            "updated_at = %(at)s + (order_id %% 1000) * interval '1 millisecond' "
+            "WHERE order_id %% %(step)s = %(r)s AND order_id <= %(last)s",
+            {"step": step, "r": residue, "at": at, "last": count * step},
+        )
+
+
+def lookback_bench(repeat: int) -> None:
+    """What rows re-read by the lookback cost. Each round, untimed: 20,000 rows are changed
+    and loaded by a run whose watermark (one of them, stamped T) lies either 5 minutes after
+    the others (the 10-minute lookback of the next run re-reads them) or 2 hours after (it
+    re-reads none); then 10,000 other rows are changed, stamped T + 5 minutes, and the next
+    run is timed. Cursor values are set by the bench, in the past (a run caps its watermark
+    at its start); the two sets of rows are disjoint (residues mod 10, even and odd)."""
+    with (
+        fresh_database(PG_ADMIN, "bench_lb_src") as source,
+        fresh_database(PG_ADMIN, "bench_lb_wh") as target,
+        tempfile.TemporaryDirectory(prefix="pwbench-lookback-") as tmp,
+    ):
+        make_source(source, LOOKBACK_ROWS)
+        config = config_for(source, target, lookback=LOOKBACK)
+        path = Path(tmp) / "pipewarden.yaml"
+        path.write_text(yaml.safe_dump(config_dict(source, target, lookback=LOOKBACK)))
+        sync_table(config, "orders", SyncOptions())  # type: ignore[arg-type]
+        clock = datetime.now(UTC) - timedelta(days=60)
+
+        def round_before(reread: bool, round_no: int) -> None:
+            prime = 2 * (round_no % 5)  # even residue: the 20,000 loaded by the run before
+            stamp_rows(source, prime, 20_000, clock - (TWO_MINUTES if reread else TWO_HOURS), 10)
+            with psycopg.connect(dsn(source), autocommit=True) as conn:
+                conn.execute(
+                    "UPDATE orders SET updated_at = %(at)s WHERE order_id = %(id)s",
+                    {"at": clock, "id": prime or 10},
+                )
+            sync_table(config, "orders", SyncOptions())  # type: ignore[arg-type]
+            stamp_rows(source, prime + 1, 10_000, clock + timedelta(minutes=5), 20)
+
+        def in_process() -> None:
+            sync_table(config, "orders", SyncOptions())  # type: ignore[arg-type]
+
+        def command() -> None:
+            subprocess.run(
+                [str(Path(sys.executable).with_name("pipewarden")), "sync", "orders"],
+                env={**os.environ, "PIPEWARDEN_CONFIG": str(path)},
+                cwd=tmp,
+                check=True,
+                capture_output=True,
+            )
+
+        times: dict[tuple[str, str], list[float]] = {}
+        round_no = 0
+        for _ in range(max(repeat, 5)):
+            # Interleaved: each case and way of running, in turn, on the same machine spell.
+            for how, run in (("in process", in_process), ("command", command)):
+                for case, reread in (("re-reads 20,000", True), ("re-reads none", False)):
+                    clock += timedelta(hours=3)
+                    round_before(reread, round_no)
+                    round_no += 1
+                    times.setdefault((how, case), []).append(timed(run))
+        rows = []
+        for how in ("in process", "command"):
+            plain = statistics.median(times[(how, "re-reads none")])
+            again = statistics.median(times[(how, "re-reads 20,000")])
+            rows.append((f"{how}: 10,000-row delta, lookback re-reads none", plain, 1.0, ""))
+            rows.append(
+                (f"{how}: same, lookback re-reads 20,000 loaded", again, again / plain, "≤ 1.20x")
+            )
+        report(
+            "lookback: rows re-read that the warehouse already has (PostgreSQL → PostgreSQL)", rows
+        )
+        print(
+            f"  runs: { ({f'{h}, {c}': [round(t, 3) for t in v] for (h, c), v in times.items()}) }"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--only", choices=["lookback"], help="run one case alone")
     args = parser.parse_args()
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     import pipewarden.checks.validation.schema_gate  # noqa: F401  imported before timing, as a long-running worker has it
+
+    if args.only == "lookback":
+        lookback_bench(args.repeat)
+        return
 
     with (
         fresh_database(PG_ADMIN, "bench_src") as source,
@@ -246,6 +343,7 @@ def main() -> None:
         f"schema checks, {args.rows:,} orders (bench/sync_checks.py)",
         checks_bench(args.rows, args.repeat),
     )
+    lookback_bench(args.repeat)
 
 
 if __name__ == "__main__":
