@@ -10,12 +10,16 @@ and check runs: one after the first syncs (dated when `orders` was past its erro
 fresh: the incidents close), and the last one now over all three: `orders` is past its error
 threshold, `orders_copy` past its warning, `events` has an anomaly. Before the last, a column
 appears in the source and a third sync of `orders_copy` records the schema change. The owners
-are `#shop-data` for both orders tables and none for `events`.
+are `#shop-data` for `orders`, `#copies-data` (a channel Slack does not have) for `orders_copy`
+and none for `events`. The first check run's alerts are delivered to a local Slack: those of
+`orders` are sent, those of `orders_copy` fail for good; the later ones wait in the outbox (or
+are sent by the flow run of the last sync, which delivers after its work). That sync runs in a
+Prefect flow run, as a deployment runs it.
 """
 
 import math
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -23,21 +27,27 @@ from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
+import yaml
 
+from pipewarden.alerts.deliver import deliver_pending
 from pipewarden.checks.monitoring.run import run_checks
-from pipewarden.config.load import parse_config
+from pipewarden.config.load import load_config, parse_config
 from pipewarden.config.models import PipewardenConfig
 from pipewarden.db.engines import cached_engine
+from pipewarden.flows.sync import sync_flow
 from pipewarden.measurements.sync_metrics import NEWEST_CURSOR
 from pipewarden.reconcile.run import ReconcileOptions, ReconcileReport, reconcile_table
 from pipewarden.records.metrics import CheckResult, MetricPoint, write_metrics
 from pipewarden.records.migrate import ensure_tables
-from pipewarden.records.sync_runs import SyncRun, start_run
+from pipewarden.records.sync_runs import SyncRun, last_runs, start_run
 from pipewarden.sync.run import SyncOptions, sync_table
 from tests.checks.validation.support import ORDERS
 from tests.fixtures.grafana import TOKEN
+from tests.fixtures.slack import TOKEN as SLACK_TOKEN
 
 PASSWORD = "reader-password-that-must-never-show-91c2"
+#: The owner of `orders_copy`: a channel the local Slack does not have.
+GONE_CHANNEL = "#copies-data"
 READER_URL = (
     f"postgresql+psycopg://pipewarden_grafana:{PASSWORD}@db.internal:5433/warehouse"
     "?sslmode=verify-full"
@@ -89,33 +99,45 @@ def _order(order_id: int, at: datetime, **changes: Any) -> dict[str, Any]:
     return row | changes
 
 
-def _config(source: str, warehouse: str) -> PipewardenConfig:
-    orders = {
-        "source": "shop",
-        "primary_key": "order_id",
-        "cursor": "updated_at",
-        "owner": "#shop-data",
-    }
-    return parse_config(
-        {
-            "warehouse": {"url": warehouse},
-            "sources": {"shop": {"url": source}},
-            "tables": {
-                "orders": orders
-                | {
-                    "schema": "pipewarden.checks.schemas.shop:Orders",
-                    "freshness": {"warn_after": "30m", "error_after": "2h"},
-                },
-                "orders_copy": orders
-                | {
-                    "source_table": "orders",
-                    "freshness": {"warn_after": "1h", "error_after": "4h"},
-                },
-                "events": {"source": "shop", "primary_key": "id", "cursor": "updated_at"},
+def _config_file(source: str, warehouse: str, slack_url: str, folder: Path) -> Path:
+    """The configuration as a file, for the flow run; `orders_copy`'s owner is a channel the
+    local Slack does not have, so its alerts fail for good."""
+    orders = {"source": "shop", "primary_key": "order_id", "cursor": "updated_at"}
+    settings = {
+        "warehouse": {"url": warehouse},
+        "sources": {"shop": {"url": source}},
+        "tables": {
+            "orders": orders
+            | {
+                "schema": "pipewarden.checks.schemas.shop:Orders",
+                "freshness": {"warn_after": "30m", "error_after": "2h"},
+                "owner": "#shop-data",
             },
+            "orders_copy": orders
+            | {
+                "source_table": "orders",
+                "freshness": {"warn_after": "1h", "error_after": "4h"},
+                "owner": GONE_CHANNEL,
+            },
+            "events": {"source": "shop", "primary_key": "id", "cursor": "updated_at"},
         },
-        Path("dashboards-test.yaml"),
-    )
+        "slack": {
+            "token": SLACK_TOKEN,
+            "default_channel": "#alerts",
+            "base_url": slack_url,
+            "retries": 0,
+        },
+    }
+    path = folder / "dashboards-test.yaml"
+    path.write_text(yaml.safe_dump(settings), encoding="utf-8")
+    return path
+
+
+def _recorded_run(warehouse: str, table: str) -> SyncRun:
+    """The table's newest sync run as the warehouse holds it."""
+    row = last_runs(cached_engine(warehouse), table, 1)[0]._mapping
+    names = [f.name for f in fields(SyncRun) if f.name not in ("schema_changes",)]
+    return SyncRun(**{name: row[name] for name in names})
 
 
 def _events_history(end: datetime, days: int = 10) -> list[MetricPoint]:
@@ -134,9 +156,11 @@ def _events_history(end: datetime, days: int = 10) -> list[MetricPoint]:
     return points
 
 
-def seed(warehouse: str, source: str) -> Seeded:
+def seed(warehouse: str, source: str, slack_url: str, folder: Path) -> Seeded:
+    """Fill the warehouse (Slack at `slack_url`; a Prefect server must be running)."""
     now = datetime.now(UTC).replace(microsecond=0)
-    config = _config(source, warehouse)
+    path = _config_file(source, warehouse, slack_url, folder)
+    config = load_config(path)
     engine = sa.create_engine(source)
     ORDERS.create(engine)
     early, late = now - timedelta(hours=5), now - timedelta(minutes=150)
@@ -161,6 +185,8 @@ def seed(warehouse: str, source: str) -> Seeded:
         if rows is first:  # a run of orders_copy killed (SIGKILL) mid-way: left "running"
             start_run(cached_engine(warehouse), killed)
         check_runs.append(run_checks(config, ["orders", "orders_copy"], now=checked))
+        if rows is first:  # the first incidents reach Slack: sent, or failed for good
+            deliver_pending(config)
 
     wh = cached_engine(warehouse)
     with wh.begin() as conn:
@@ -186,7 +212,9 @@ def seed(warehouse: str, source: str) -> Seeded:
         )
     with engine.begin() as conn:  # a column appears in the source
         conn.exec_driver_sql("ALTER TABLE orders ADD COLUMN note TEXT")
-    syncs["orders_copy"].append(sync_table(config, "orders_copy", options))
+    # As a deployment runs it: in a Prefect flow run, which the sync run records.
+    sync_flow(tables=["orders_copy"], config_path=str(path))
+    syncs["orders_copy"].append(_recorded_run(warehouse, "orders_copy"))
     engine.dispose()
     results = run_checks(config)
     killed.status = "abandoned"
