@@ -63,7 +63,8 @@ def fill(engine: sa.Engine, customers: int, orders: int) -> None:
         "INSERT INTO orders SELECT g, 1 + floor(random() * :customers)::bigint,"
         " round((random() * 200)::numeric, 2), t, t FROM (SELECT g, now() - interval '1 day'"
         f" - random() * interval '400 days' AS t FROM generate_series(1, {orders}) g) s",
-        "CREATE INDEX ON orders (customer_id)",
+        # covering: the touched customers' orders are read from the index alone
+        "CREATE INDEX ON orders (customer_id) INCLUDE (amount, ordered_at)",
         "CREATE INDEX ON orders (updated_at)",
         "CREATE INDEX ON orders (ordered_at)",
         "CREATE INDEX ON customers (updated_at)",
@@ -230,7 +231,7 @@ def main() -> None:
         if not args.no_api:
             from profiles_api import bench_api
 
-            bench_api(config_path, url, prefix)
+            bench_api(config_path, args.customers)
     finally:
         engine.dispose()
         with admin.connect() as conn:

@@ -410,21 +410,33 @@ def build_profiles(
                 f"pw_touched_{spec.table}"[:60],
                 sa.MetaData(),
                 sa.Column("customer_id", t.customers.c[spec.customers.key].type, primary_key=True),
+                # the same as the profile table spells it, for its primary key
+                sa.Column("profile_key", sa.String(200), nullable=False, unique=True),
                 prefixes=["TEMPORARY"],
             )
             touched.create(conn)
+            found = _touched(spec, t, since, previous_cutoff, cutoff).subquery("found")
             conn.execute(
                 sa.insert(touched).from_select(
-                    ["customer_id"], _touched(spec, t, since, previous_cutoff, cutoff)
+                    ["customer_id", "profile_key"],
+                    sa.select(found.c.customer_id, _key(found.c.customer_id)),
                 )
             )
-            keys = sa.select(_key(touched.c.customer_id))
+            keys = sa.select(touched.c.profile_key)
             rebuilt = list(conn.execute(keys).scalars())
             deleted = sorted(deleted_customers(conn, config, since) - set(rebuilt))
             if deleted:  # their rows are gone: only the profile's delete below finds them
                 native = _native(t.customers.c[spec.customers.key])
-                conn.execute(sa.insert(touched), [{"customer_id": native(k)} for k in deleted])
+                conn.execute(
+                    sa.insert(touched),
+                    [{"customer_id": native(k), "profile_key": k} for k in deleted],
+                )
                 rebuilt += deleted
+            # Its size known, the planner looks the touched customers up by index when that
+            # costs less than reading the whole profile table.
+            conn.execute(
+                sa.text("ANALYZE " + conn.dialect.identifier_preparer.format_table(touched))
+            )
             old = read_cuts(conn, schema, spec.table, previous.build_id)
             if old is None:  # kept by no build before this one: read off the scores
                 old = cuts_from_scores(conn, t.profiles, spec.scores)

@@ -7,6 +7,7 @@ passed, never expiring): what the API serves, marked, when it must not trust the
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -15,7 +16,9 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
+import orjson
 import redis
+import redis.asyncio
 
 from pipewarden.config.profiles import ApiConfig
 
@@ -42,6 +45,8 @@ def encode(profile: dict[str, Any]) -> str:
 class ProfileCache(Protocol):
     def get(self, customer_id: str) -> dict[str, Any] | None: ...
     def snapshot(self, customer_id: str) -> dict[str, Any] | None: ...
+    async def aget(self, customer_id: str) -> dict[str, Any] | None: ...
+    async def asnapshot(self, customer_id: str) -> dict[str, Any] | None: ...
     def put(self, profiles: Iterable[dict[str, Any]], snapshot: bool = False) -> None: ...
     def forget(self, customer_ids: Iterable[str], snapshot: bool = False) -> None: ...
     def new_build(self, build_id: int) -> None: ...
@@ -56,6 +61,33 @@ class RedisCache:
             decode_responses=True,
         )
         self.prefix, self.ttl = prefix, ttl_seconds
+        self.url = url
+        self._async: tuple[asyncio.AbstractEventLoop, redis.asyncio.Redis] | None = None
+
+    def _async_client(self) -> redis.asyncio.Redis:
+        """The API's reads go through an asyncio client of the running loop: no thread hop."""
+        loop = asyncio.get_running_loop()
+        if self._async is None or self._async[0] is not loop:
+            client = redis.asyncio.Redis.from_url(
+                self.url,
+                socket_timeout=REDIS_TIMEOUT_SECONDS,
+                socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+            )
+            self._async = (loop, client)
+        return self._async[1]
+
+    async def _aread(self, key: str) -> dict[str, Any] | None:
+        try:
+            raw = await self._async_client().get(self.prefix + key)
+        except (redis.RedisError, OSError) as error:
+            raise CacheUnavailable(type(error).__name__) from None
+        return orjson.loads(raw) if raw else None  # type: ignore[no-any-return]
+
+    async def aget(self, customer_id: str) -> dict[str, Any] | None:
+        return await self._aread("p:" + customer_id)
+
+    async def asnapshot(self, customer_id: str) -> dict[str, Any] | None:
+        return await self._aread("s:" + customer_id)
 
     def _read(self, key: str) -> dict[str, Any] | None:
         try:
@@ -115,6 +147,12 @@ class MemoryCache:
 
     def snapshot(self, customer_id: str) -> dict[str, Any] | None:
         return self.snapshots.get(customer_id)
+
+    async def aget(self, customer_id: str) -> dict[str, Any] | None:
+        return self.get(customer_id)
+
+    async def asnapshot(self, customer_id: str) -> dict[str, Any] | None:
+        return self.snapshot(customer_id)
 
     def put(self, profiles: Iterable[dict[str, Any]], snapshot: bool = False) -> None:
         expires = time.monotonic() + self.ttl

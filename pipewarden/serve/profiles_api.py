@@ -13,13 +13,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
-import json
 import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import anyio.to_thread
+import orjson
 import sqlalchemy as sa
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -37,8 +38,10 @@ from pipewarden.serve.ready import GO, Readiness, readiness
 
 #: The API waits this long for the warehouse before it falls back (seconds).
 WAREHOUSE_LIMITS = Timeouts(connect=2.0, statement=2.0, lock=1.0)
-#: How long the last build's state is trusted before it is read again (seconds).
+#: How often the last build's state is read again (seconds).
 STATE_SECONDS = 1.0
+#: A read of the state older than this is not trusted: the warehouse is waited for.
+STATE_LIMIT = STATE_SECONDS + WAREHOUSE_LIMITS.connect + WAREHOUSE_LIMITS.statement
 
 
 class WarehouseUnreachable(Exception):
@@ -69,8 +72,23 @@ def _instant(value: Any) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+@dataclass(frozen=True)
+class _Memo:
+    """The last read of the build's state: the state, or why the warehouse did not answer."""
+
+    taken: float
+    state: BuildState | None
+    unreachable: str | None = None
+
+
 class ProfileService:
-    """What the endpoint asks: the build's state, the cache, the warehouse, in that order."""
+    """What the endpoint asks: the build's state, the cache, the warehouse, in that order.
+
+    The build's state is read at most once every `STATE_SECONDS`, in a thread of its own while
+    requests go on with the previous read; a read older than `STATE_LIMIT` (the warehouse hangs)
+    is not trusted: the requests wait for a new one, which gives up after the engine's limits.
+    No request on the cache path waits for the warehouse.
+    """
 
     def __init__(self, config: PipewardenConfig, cache: RedisCache | MemoryCache) -> None:
         assert config.profiles is not None
@@ -79,31 +97,50 @@ class ProfileService:
         self.engine = make_engine(config.warehouse.url, WAREHOUSE_LIMITS)
         self.cache = cache
         self._table: sa.Table | None = None
-        self._state: tuple[float, BuildState | None] | None = None
+        self._memo: _Memo | None = None
         self._lock = threading.Lock()
 
-    def state(self) -> BuildState | None:
+    def _read_state(self) -> _Memo:
         now = time.monotonic()
-        if self._state is not None and now - self._state[0] < STATE_SECONDS:
-            return self._state[1]
+        try:
+            with self.engine.connect() as conn:
+                row = last_build(conn, self.schema, self.spec.table)
+        except sa.exc.DBAPIError as error:
+            return _Memo(now, None, type(error.orig).__name__)
+        if row is None:
+            return _Memo(now, None)
+        as_of = _instant(row.as_of)
+        assert as_of is not None
+        state = BuildState(row.build_id, row.status == "ok", as_of, _instant(row.data_as_of))
+        self.cache.new_build(state.build_id)
+        return _Memo(now, state)
+
+    def _refresh(self) -> None:
+        try:
+            self._memo = self._read_state()
+        finally:
+            self._lock.release()
+
+    def _current(self) -> _Memo | None:
+        """The memo when it can be trusted (starting a refresh when it is due), else None."""
+        memo = self._memo
+        if memo is None:
+            return None
+        age = time.monotonic() - memo.taken
+        if age >= STATE_SECONDS and self._lock.acquire(blocking=False):
+            threading.Thread(target=self._refresh, name="profile-state", daemon=True).start()
+        return memo if age < STATE_LIMIT else None
+
+    def state_now(self) -> _Memo:
+        """The memo, read now when it cannot be trusted (blocks: call it off the event loop)."""
         with self._lock:
-            try:
-                with self.engine.connect() as conn:
-                    row = last_build(conn, self.schema, self.spec.table)
-            except sa.exc.DBAPIError as error:
-                raise WarehouseUnreachable(type(error.orig).__name__) from None
-            state = None
-            if row is not None:
-                as_of = _instant(row.as_of)
-                assert as_of is not None
-                state = BuildState(
-                    row.build_id, row.status == "ok", as_of, _instant(row.data_as_of)
-                )
-                self.cache.new_build(state.build_id)
-            self._state = (now, state)
-            return state
+            memo = self._memo
+            if memo is None or time.monotonic() - memo.taken >= STATE_LIMIT:
+                memo = self._memo = self._read_state()
+            return memo
 
     def _read(self, customer_id: str) -> dict[str, Any] | None:
+        """The customer's row from the warehouse, put in the cache (blocks: off the loop)."""
         try:
             with self.engine.connect() as conn:
                 if self._table is None:
@@ -118,38 +155,46 @@ class ProfileService:
                 )
         except sa.exc.DBAPIError as error:
             raise WarehouseUnreachable(type(error.orig).__name__) from None
-        return dict(row) if row is not None else None
+        if row is None:
+            return None
+        found = dict(row)
+        with contextlib.suppress(CacheUnavailable):  # answered all the same; tried next read
+            self.cache.put([found])
+        return found
 
-    def _fallback(self, customer_id: str, reason: str) -> Answer:
+    async def _fallback(self, customer_id: str, reason: str) -> Answer:
         try:
-            snapshot = self.cache.snapshot(customer_id)
+            snapshot = await self.cache.asnapshot(customer_id)
         except CacheUnavailable:
             snapshot = None
         if snapshot is not None:
             return Answer(snapshot, "snapshot", reason, _instant(snapshot.get("_data_as_of")))
         return Answer(dict(self.spec.api.default_profile), "default", reason, None)
 
-    def _reason(self) -> tuple[str | None, BuildState | None]:
-        try:
-            state = self.state()
-        except WarehouseUnreachable:
-            return "warehouse-unreachable", None
+    def _reason(self, memo: _Memo) -> str | None:
+        if memo.unreachable is not None:
+            return "warehouse-unreachable"
+        state = memo.state
         if state is None:
-            return "no-build", None
+            return "no-build"
         if not state.ok:
-            return "checks-failing", state
+            return "checks-failing"
         limit = self.spec.error_after
         if limit is not None and datetime.now(UTC) - state.as_of > limit:
-            return "past-error-sla", state
-        return None, state
+            return "past-error-sla"
+        return None
 
-    def answer(self, customer_id: str) -> Answer:
-        reason, state = self._reason()
+    async def answer(self, customer_id: str) -> Answer:
+        memo = self._current()
+        if memo is None:
+            memo = await anyio.to_thread.run_sync(self.state_now)
+        reason = self._reason(memo)
         if reason is not None:
-            return self._fallback(customer_id, reason)
+            return await self._fallback(customer_id, reason)
+        state = memo.state
         assert state is not None
         try:
-            cached = self.cache.get(customer_id)
+            cached = await self.cache.aget(customer_id)
         except CacheUnavailable:
             cached = None
         if cached is not None:
@@ -157,13 +202,11 @@ class ProfileService:
                 cached, "cache", None, _instant(cached.get("_data_as_of")) or state.data_as_of
             )
         try:
-            row = self._read(customer_id)
+            row = await anyio.to_thread.run_sync(self._read, customer_id)
         except WarehouseUnreachable:
-            return self._fallback(customer_id, "warehouse-unreachable")
+            return await self._fallback(customer_id, "warehouse-unreachable")
         if row is None:
             return Answer(dict(self.spec.api.default_profile), "default", "no-profile", None)
-        with contextlib.suppress(CacheUnavailable):  # answered all the same; tried next read
-            self.cache.put([row])
         return Answer(row, "warehouse", None, state.data_as_of)
 
 
@@ -208,14 +251,18 @@ def create_profiles_app(config: PipewardenConfig) -> Starlette:
             headers={"WWW-Authenticate": 'Bearer realm="profiles"'},
         )
 
-    def profile(request: Request) -> Response:
+    async def profile(request: Request) -> Response:
         if (refusal := refused(request)) is not None:
             return refusal
         customer_id = request.path_params["customer_id"]
-        answer = service.answer(customer_id)
+        answer = await service.answer(customer_id)
         responses.labels(answer.source, answer.reason or "none").inc()
-        body = json.dumps(project(answer.profile, customer_id, api.fields), sort_keys=True)
-        etag = '"' + hashlib.sha256(body.encode()).hexdigest()[:32] + '"'
+        body = orjson.dumps(
+            project(answer.profile, customer_id, api.fields),
+            default=str,
+            option=orjson.OPT_SORT_KEYS,
+        )
+        etag = '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
         headers = {
             "ETag": etag,
             "Cache-Control": "private, no-cache",
