@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from wsgiref.simple_server import WSGIServer
 
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from pipewarden.checks.monitoring.freshness import ERROR, OK, WARN, freshness_status
@@ -21,6 +21,7 @@ from pipewarden.config import PipewardenConfig
 from pipewarden.config.timeouts import Timeouts
 from pipewarden.db.engines import cached_engine
 from pipewarden.serve.figures import FigureReader, TableFigures
+from pipewarden.serve.profile_figures import ProfileFigures, ProfileReader
 
 LABELS = ["table", "source", "owner"]
 SLA_STATUSES = (OK, WARN, ERROR)
@@ -38,6 +39,7 @@ class Snapshot:
     figures: list[TableFigures] = field(default_factory=list)
     up: bool = False
     read_seconds: float = 0.0
+    profiles: ProfileFigures | None = None
 
 
 class TableCollector(Collector):
@@ -55,6 +57,7 @@ class TableCollector(Collector):
         self._lock = threading.Lock()
         self._snapshot: Snapshot | None = None
         self._reader = FigureReader()
+        self._profiles = ProfileReader()
 
     def snapshot(self) -> Snapshot:
         """The cached read while it is fresh, else a new one (one reader at a time)."""
@@ -71,6 +74,11 @@ class TableCollector(Collector):
             engine = cached_engine(self.config.warehouse.url, self.timeouts)
             with engine.connect() as conn:
                 snapshot.figures = self._reader.read(conn, list(self.config.tables))
+                if self.config.profiles is not None:
+                    schema = self.config.warehouse.schema_name
+                    snapshot.profiles = self._profiles.read(
+                        conn, self.config.profiles.table, schema
+                    )
             snapshot.up = True
         except Exception:  # noqa: BLE001 - any failure to read is `pipewarden_up 0`
             snapshot.up = False
@@ -88,6 +96,8 @@ class TableCollector(Collector):
         read.add_metric([], snap.read_seconds)
         yield read
         yield from self._table_metrics(snap)
+        if snap.profiles is not None:
+            yield from _profile_metrics(snap.profiles, snap.now)
 
     def _table_metrics(self, snap: Snapshot) -> Iterator[Metric]:
         def gauge(name: str, text: str, extra: tuple[str, ...] = ()) -> GaugeMetricFamily:
@@ -133,6 +143,43 @@ class TableCollector(Collector):
                 oldest.add_metric(labels, age)
         yield from (freshness, staleness, sla, last_sync, p95, held, incidents, remaining)
         yield from (backlog, oldest)
+
+
+def _profile_metrics(p: ProfileFigures, now: datetime) -> Iterator[Metric]:
+    """The profile table's freshness and the API's answers by case (`source`: cache,
+    warehouse, snapshot, default; `reason`: why a fallback was served, else none)."""
+    labels = [p.table]
+    answers = CounterMetricFamily(
+        "pipewarden_profile_responses",
+        "Profiles the API answered, by where the answer came from and why a fallback was served",
+        labels=["profile_table", "source", "reason"],
+    )
+    for (source, reason), count in sorted(p.responses.items()):
+        answers.add_metric([*labels, source, reason], count)
+    yield answers
+
+    def gauge(name: str, text: str, value: float | None) -> Iterator[Metric]:
+        if value is not None:
+            family = GaugeMetricFamily(f"pipewarden_profile_{name}", text, labels=["profile_table"])
+            family.add_metric(labels, value)
+            yield family
+
+    def age(instant: datetime | None) -> float | None:
+        return None if instant is None else max(0.0, (now - instant).total_seconds())
+
+    yield from gauge("built", "1 when the profile table has been built", float(p.built))
+    yield from gauge(
+        "build_ok",
+        "1 when the last build's checks passed (else the API falls back)",
+        float(p.build_ok),
+    )
+    yield from gauge("build_age_seconds", "Time since the last build's as-of", age(p.build_as_of))
+    yield from gauge(
+        "data_age_seconds",
+        "Age of the oldest input's newest change the last build saw: the profiles' freshness",
+        age(p.data_as_of),
+    )
+    yield from gauge("rows", "Profiles in the table after the last build", p.rows)
 
 
 def serve(

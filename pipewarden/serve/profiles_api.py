@@ -34,6 +34,8 @@ from pipewarden.config.timeouts import Timeouts
 from pipewarden.db.engines import make_engine
 from pipewarden.profiles.build import last_build
 from pipewarden.profiles.cache import CacheUnavailable, MemoryCache, RedisCache, make_cache
+from pipewarden.records.metrics import labels_text, metrics
+from pipewarden.serve.profile_figures import RESPONSES_METRIC
 from pipewarden.serve.ready import GO, Readiness, readiness
 
 #: The API waits this long for the warehouse before it falls back (seconds).
@@ -44,8 +46,53 @@ STATE_SECONDS = 1.0
 STATE_LIMIT = STATE_SECONDS + WAREHOUSE_LIMITS.connect + WAREHOUSE_LIMITS.statement
 
 
+#: How often the API adds its answers, counted by case, to `pipewarden_metrics` (seconds).
+COUNTS_SECONDS = 10.0
+
+
 class WarehouseUnreachable(Exception):
     pass
+
+
+class ResponseCounts:
+    """Answers by (source, reason) not yet written to the warehouse: written every
+    `COUNTS_SECONDS` beside the state's refresh; kept for the next time when the warehouse
+    does not answer (so a fallback is counted once it is back)."""
+
+    def __init__(self, profile_table: str) -> None:
+        self.profile_table = profile_table
+        self._lock = threading.Lock()
+        self._counts: dict[tuple[str, str], int] = {}
+        self.written = time.monotonic()
+
+    def add(self, source: str, reason: str) -> None:
+        with self._lock:
+            self._counts[(source, reason)] = self._counts.get((source, reason), 0) + 1
+
+    def write(self, engine: sa.Engine) -> None:
+        with self._lock:
+            taken, self._counts = self._counts, {}
+        self.written = time.monotonic()
+        if not taken:
+            return
+        now = datetime.now(UTC)
+        rows = [
+            {
+                "measured_at": now,
+                "table_name": self.profile_table,
+                "metric": RESPONSES_METRIC,
+                "value": float(count),
+                "labels": labels_text({"source": source, "reason": reason}),
+            }
+            for (source, reason), count in taken.items()
+        ]
+        try:
+            with engine.begin() as conn:
+                conn.execute(sa.insert(metrics), rows)
+        except sa.exc.DBAPIError:
+            with self._lock:
+                for key, count in taken.items():
+                    self._counts[key] = self._counts.get(key, 0) + count
 
 
 @dataclass(frozen=True)
@@ -99,6 +146,7 @@ class ProfileService:
         self._table: sa.Table | None = None
         self._memo: _Memo | None = None
         self._lock = threading.Lock()
+        self.counts = ResponseCounts(self.spec.table)
 
     def _read_state(self) -> _Memo:
         now = time.monotonic()
@@ -118,6 +166,8 @@ class ProfileService:
     def _refresh(self) -> None:
         try:
             self._memo = self._read_state()
+            if time.monotonic() - self.counts.written >= COUNTS_SECONDS:
+                self.counts.write(self.engine)
         finally:
             self._lock.release()
 
@@ -257,6 +307,7 @@ def create_profiles_app(config: PipewardenConfig) -> Starlette:
         customer_id = request.path_params["customer_id"]
         answer = await service.answer(customer_id)
         responses.labels(answer.source, answer.reason or "none").inc()
+        service.counts.add(answer.source, answer.reason or "none")
         body = orjson.dumps(
             project(answer.profile, customer_id, api.fields),
             default=str,
