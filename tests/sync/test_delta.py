@@ -99,6 +99,29 @@ def test_late_commit_with_older_cursor_inside_the_lookback_is_caught(
     assert_target_equals_source(config, source)
 
 
+@pytest.mark.parametrize("source_kind,warehouse_kind", PAIRS)
+def test_rows_re_read_by_the_lookback_land_only_where_they_changed_and_every_change_lands(
+    make_url, source_kind, warehouse_kind
+):
+    """Re-read rows the warehouse holds as read are skipped; a change the cursor does not show
+    (same cursor value, a value set to NULL or from NULL, a late row) still lands."""
+    rows = [row(i, T0 + timedelta(minutes=i)) for i in range(1, 11)]
+    rows[3]["status"] = None
+    config, source, orders = setup(make_url, source_kind, warehouse_kind, rows=rows, lookback="1h")
+    sync_table(config, "orders")
+    update(source, orders, 3, status="refunded")  # cursor value unchanged
+    update(source, orders, 5, amount=Decimal("10.01"))
+    update(source, orders, 4, status="paid")  # from NULL
+    update(source, orders, 6, status=None)  # to NULL
+    insert(source, orders, [row(11, T0 + timedelta(minutes=2), status="late")])
+    again = sync_table(config, "orders")
+    assert (again.rows_read, again.rows_loaded, again.rows_unchanged) == (11, 5, 6)
+    assert_target_equals_source(config, source)
+    quiet = sync_table(config, "orders")  # everything re-read, nothing changed
+    assert (quiet.rows_read, quiet.rows_loaded, quiet.rows_unchanged) == (11, 0, 11)
+    assert_target_equals_source(config, source)
+
+
 @pytest.mark.parametrize("source_kind,warehouse_kind", [("sqlite", "sqlite")])
 def test_skew_beyond_the_lookback_is_left_to_reconciliation(make_url, source_kind, warehouse_kind):
     rows = [row(i, T0 + timedelta(minutes=i)) for i in range(1, 11)]
