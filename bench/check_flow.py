@@ -26,8 +26,10 @@ Run: `.venv/bin/python bench/check_flow.py [--tables N] [--days N] [--repeat N]
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
+import resource
 import socket
 import sqlite3
 import statistics
@@ -43,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import polars as pl
 import psycopg
 import sqlalchemy as sa
 import yaml
@@ -77,27 +80,37 @@ def config_dict(url: str, tables: int) -> dict[str, Any]:
     }
 
 
-def histories(tables: int, days: int, now: datetime) -> Iterator[list[tuple[Any, ...]]]:
-    """Per table, its hourly metric rows (measured_at, table, metric, value, labels): seasonal,
-    overdispersed counts, lognormal latency and freshness age, and the newest cursor."""
+def histories(tables: int, days: int, now: datetime) -> Iterator[pl.DataFrame]:
+    """Per table, its hourly metric rows (measured_at as text, table, metric, value, labels):
+    seasonal, overdispersed counts, lognormal latency and freshness age, the newest cursor."""
     rng = np.random.default_rng(14)
     hours = days * 24
     times = [now - timedelta(hours=hours - i) for i in range(hours)]
     hour = np.array([t.hour for t in times])
     weekday = np.array([t.weekday() for t in times])
     epochs = np.array([t.timestamp() for t in times])
-    stamps = [t.isoformat() for t in times]
+    # As pipewarden writes an instant on SQLite, and PostgreSQL reads it (UTC).
+    stamps = [t.astimezone(UTC).isoformat(sep=" ", timespec="microseconds")[:26] for t in times]
     for i in range(tables):
         mean = rng.uniform(5, 5000) * (1 + 0.6 * np.sin(2 * np.pi * (hour - 6) / 24))
         mean = mean * np.where(weekday >= 5, 0.7, 1.0)
         rows = rng.negative_binomial(20, 20 / (20 + mean)).astype(float)
         latency = rng.lognormal(np.log(rng.uniform(60, 3600)), 0.25, hours)
         freshness = rng.lognormal(np.log(rng.uniform(30, 1800)), 0.4, hours)
-        name = table_name(i)
-        out: list[tuple[Any, ...]] = []
-        for metric, values in zip(METRICS, (rows, latency, freshness, epochs - freshness)):
-            out += [(s, name, metric, v, "{}") for s, v in zip(stamps, values.tolist())]
-        yield out
+        yield pl.concat(
+            pl.DataFrame(
+                {
+                    "measured_at": stamps,
+                    "table_name": table_name(i),
+                    "metric": metric,
+                    "value": values.astype(np.float64),
+                    "labels": "{}",
+                }
+            )
+            for metric, values in zip(
+                METRICS, (rows, latency, freshness, epochs - freshness), strict=True
+            )
+        )
 
 
 def seed(url: str, tables: int, days: int, now: datetime) -> int:
@@ -112,20 +125,24 @@ def seed(url: str, tables: int, days: int, now: datetime) -> int:
     columns = "measured_at, table_name, metric, value, labels"
     if url.startswith("sqlite"):
         with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
-            for rows in histories(tables, days, now):
+            for frame in histories(tables, days, now):
                 conn.executemany(
                     f"INSERT INTO pipewarden_metrics ({columns}) VALUES (?, ?, ?, ?, ?)",
-                    [(s.replace("T", " ").removesuffix("+00:00"), *rest) for s, *rest in rows],
+                    frame.rows(),
                 )
-                written += len(rows)
+                written += frame.height
             conn.execute("ANALYZE")
     else:
         with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
-            with conn.cursor().copy(f"COPY pipewarden_metrics ({columns}) FROM STDIN") as copy:
-                for rows in histories(tables, days, now):
-                    for row in rows:
-                        copy.write_row(row)
-                    written += len(rows)
+            copy_sql = f"COPY pipewarden_metrics ({columns}) FROM STDIN CSV"
+            with conn.cursor().copy(copy_sql) as copy:
+                for frame in histories(tables, days, now):
+                    buffer = io.BytesIO()
+                    frame.with_columns(pl.col("measured_at") + "+00").write_csv(
+                        buffer, include_header=False
+                    )
+                    copy.write(buffer.getvalue())
+                    written += frame.height
             conn.execute("ANALYZE pipewarden_metrics")
     for i in range(tables):
         run = SyncRun(f"bench-{i}", table_name(i), now - timedelta(minutes=5))
@@ -147,14 +164,26 @@ def forget_checks(url: str) -> None:
 def median(
     repeat: int, run: Callable[[], float | None], before: Callable[[], None]
 ) -> tuple[float, list[float]]:
-    """Median seconds of `run` (which may report its own figure), `before` untimed each time."""
-    times = []
+    """Median seconds of `run` (which may report its own figure), `before` untimed each time.
+    The CPU seconds of this process and its children are printed beside (a busy machine
+    stretches wall time, CPU time far less; a worker's flow run is not a child: not counted)."""
+    times, cpus = [], []
     for _ in range(repeat):
         before()
-        began = time.perf_counter()
+        began, cpu = time.perf_counter(), _cpu()
         own = run()
         times.append(own if own is not None else time.perf_counter() - began)
+        cpus.append(_cpu() - cpu)
+    print(f"    CPU s of this process and its children: {[round(c, 2) for c in cpus]}")
     return statistics.median(times), [round(t, 2) for t in times]
+
+
+def _cpu() -> float:
+    own, children = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def free_port() -> int:
