@@ -141,6 +141,8 @@ def with_columns(
 
     base = schema if schema is not None else pa.DataFrameSchema(name=f"tables.{table.name}")
     for column, spec in table.columns.items():
+        if not spec.has_checks:  # `pii: true` alone
+            continue
         checks = _column_checks(spec, dtypes[column])
         existing = base.columns.get(column)
         if existing is None:

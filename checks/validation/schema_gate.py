@@ -13,7 +13,7 @@ import importlib.util
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,8 +34,10 @@ from pipewarden.checks.validation.validate import (
     validate,
 )
 from pipewarden.config import ConfigError, PipewardenConfig, TableConfig
+from pipewarden.config.pii import pii_columns
 from pipewarden.dialects.kinds import ColumnKind
 from pipewarden.records import quarantine as q
+from pipewarden.records.pii_salt import redactor
 
 #: A table's source columns and their kinds, or None when the source table is not there.
 SourceKinds = Callable[[TableConfig], Mapping[str, ColumnKind] | None]
@@ -213,8 +215,9 @@ def gate_for(table_config: TableConfig, kinds: Mapping[str, ColumnKind]) -> Batc
     A table without checks gets one too: rows the sync cannot carry (`sync.screen`) go to the
     quarantine whatever the configuration.
     """
-    if not table_config.schema_ref and not table_config.normalize and not table_config.columns:
-        return SchemaGate(None, {}, table_config.primary_key)
+    checked = any(c.has_checks for c in table_config.columns.values())
+    if not table_config.schema_ref and not table_config.normalize and not checked:
+        return SchemaGate(None, {}, table_config.primary_key, pii_columns(table_config))
     schema = None
     if table_config.schema_ref:
         schema = load_schema(table_config.schema_ref, f"tables.{table_config.name}.schema")
@@ -222,9 +225,11 @@ def gate_for(table_config: TableConfig, kinds: Mapping[str, ColumnKind]) -> Batc
     problems = _table_problems(table_config, schema, dtypes)
     if problems:
         raise ConfigError("\n".join(problems))
-    if table_config.columns:
+    if checked:
         schema = with_columns(schema, table_config, dtypes)
-    return SchemaGate(schema, table_config.normalize, table_config.primary_key)
+    return SchemaGate(
+        schema, table_config.normalize, table_config.primary_key, pii_columns(table_config)
+    )
 
 
 class SchemaGate:
@@ -239,10 +244,13 @@ class SchemaGate:
         schema: pa.DataFrameSchema | None,
         rules: Mapping[str, Sequence[str]],
         key: Sequence[str],
+        pii: frozenset[str] = frozenset(),
     ) -> None:
         self.prepared: PreparedSchema | None = None if schema is None else prepare(schema)
         self.rules = {c: list(s) for c, s in rules.items()}
         self.key = list(key)
+        #: Columns whose failing values are stored as hash prefixes (`config.pii`).
+        self.pii = pii
         self._held = HeldRows(self.key)
 
     @property
@@ -299,7 +307,12 @@ class SchemaGate:
         failures = getattr(gated, "failures", None)
         if failures is not None and failures.height and to_hold.height:
             failures = failures.filter(pl.col("row").is_in(to_hold[BATCH_ROW].implode()))
-            q.record_failures(conn, run_id, table_name, failure_groups(failures))
+            groups = failure_groups(failures)
+            hide = redactor(conn, self.pii)
+            shown = [
+                replace(g, examples=[hide.value(g.column, e) for e in g.examples]) for g in groups
+            ]
+            q.record_failures(conn, run_id, table_name, shown)
         return to_hold.height
 
 

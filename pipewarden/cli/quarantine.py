@@ -12,6 +12,7 @@ from pipewarden.cli.common import (
     JsonOption,
     configured,
     console,
+    errors,
     fail,
     print_json,
 )
@@ -36,10 +37,30 @@ def _cut(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+ShowPiiOption = Annotated[
+    bool,
+    typer.Option(
+        "--show-pii",
+        help="Print customer values (pii columns, emails, phones) in clear, not as pii:… prefixes.",
+    ),
+]
+#: Said on stderr whenever customer values are printed in clear.
+PII_WARNING = (
+    "warning: --show-pii prints customer data in clear; keep it out of tickets, chats and logs"
+)
+
+
 def _reasons(reasons: list[dict[str, Any]]) -> str:
     return "\n".join(
         f"{r.get('column')} {r.get('check')}: {_cut(str(r.get('value')), 40)}" for r in reasons
     )
+
+
+def _shown_reasons(reasons: list[dict[str, Any]], hide: Any) -> list[dict[str, Any]]:
+    """The reasons with their values as they may be shown (`hide`: a Redactor, or None)."""
+    if hide is None:
+        return reasons
+    return [{**r, "value": hide.value(r.get("column"), r.get("value"))} for r in reasons]
 
 
 @quarantine_app.command("list")
@@ -106,8 +127,13 @@ def show(
         int, typer.Option("--limit", min=1, metavar="N", help="Show at most this many.")
     ] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    show_pii: ShowPiiOption = False,
 ) -> None:
-    """The held rows of a table with every reason, oldest first."""
+    """The held rows of a table with every reason, oldest first.
+
+    Customer values (columns with `pii: true`, emails, phone numbers) are shown as salted hash
+    prefixes (`pii:3f9a…`) unless `--show-pii`: the quarantine keeps the row as read.
+    """
     from rich.table import Table
 
     from pipewarden.db.engines import cached_engine, connect
@@ -129,14 +155,17 @@ def show(
                 reason=reason,
                 limit=limit,
             )
+        hide = None if show_pii else _redactor(cfg, table)
+    if show_pii:
+        errors.print(PII_WARNING, highlight=False, soft_wrap=True)
     if as_json:
         for e in entries:
             line = {
                 "id": e.id,
-                "key": e.primary_key,
+                "key": e.primary_key if hide is None else hide.row(e.primary_key),
                 "status": e.status,
-                "reasons": e.reasons,
-                "row": e.row,
+                "reasons": _shown_reasons(e.reasons, hide),
+                "row": e.row if hide is None else hide.row(e.row),
             }
             typer.echo(json.dumps(line, default=str))
         return
@@ -145,9 +174,10 @@ def show(
         return
     out = Table("id", "key", "status", "reasons", "quarantined at", show_lines=True)
     for e in entries:
-        key = ", ".join(f"{k}={v}" for k, v in e.primary_key.items())
+        shown_key = e.primary_key if hide is None else hide.row(e.primary_key)
+        key = ", ".join(f"{k}={v}" for k, v in shown_key.items())
         when = e.quarantined_at.isoformat(timespec="seconds")
-        out.add_row(str(e.id), key, e.status, _reasons(e.reasons), when)
+        out.add_row(str(e.id), key, e.status, _reasons(_shown_reasons(e.reasons, hide)), when)
     console.print(out)
 
 
@@ -174,6 +204,7 @@ def replay(
         bool,
         typer.Option("--dry-run", help="Say what would be released; release and load nothing."),
     ] = False,
+    show_pii: ShowPiiOption = False,
 ) -> None:
     """Check held rows again with the current schema and normalization; load those that pass.
 
@@ -202,8 +233,14 @@ def replay(
             highlight=False,
             soft_wrap=True,
         )
-        for entry, key in list(zip(result.released_ids, result.released_keys))[:50]:
-            shown = ", ".join(f"{k}={v}" for k, v in key.items())
+        listed = list(zip(result.released_ids, result.released_keys))[:50]
+        hide = None if show_pii or not listed else _redactor(cfg, table)
+        if show_pii and listed:
+            errors.print(PII_WARNING, highlight=False, soft_wrap=True)
+        for entry, key in listed:
+            shown = ", ".join(
+                f"{k}={v}" for k, v in (key if hide is None else hide.row(key)).items()
+            )
             console.print(f"  would release {shown} (entry {entry})", highlight=False)
         if result.still_held:
             raise typer.Exit(EXIT_FOUND)
@@ -216,3 +253,16 @@ def replay(
     )
     if result.still_held:
         raise typer.Exit(EXIT_FOUND)
+
+
+def _redactor(cfg: Any, table: str) -> Any:
+    """The table's redactor with the warehouse's salt (kept, when this made it)."""
+    from pipewarden.config.pii import pii_columns
+    from pipewarden.db.engines import cached_engine, connect
+    from pipewarden.records.pii_salt import redactor
+
+    engine = cached_engine(cfg.warehouse.url, cfg.timeouts.engine())
+    with connect(engine) as conn:
+        hide = redactor(conn, pii_columns(cfg.tables.get(table) or cfg.streams[table]))
+        conn.commit()
+    return hide

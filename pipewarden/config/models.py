@@ -143,6 +143,22 @@ class ColumnChecks(_Strict):
     #: Named rules: email, iso_country, iso_currency, url, json_object, non_negative,
     #: two_decimals, not_in_future, iso_timestamp_not_in_future.
     rules: Names = Field(default_factory=list)
+    #: Customer data: shown outside the warehouse (Slack, the CLI, stored check examples) as
+    #: a salted hash prefix only (`pipewarden.config.pii`). Not a check: it holds no row back.
+    pii: bool = False
+
+    @property
+    def has_checks(self) -> bool:
+        """Whether anything here holds a row back (`pii` alone does not)."""
+        return bool(
+            self.nullable is not None
+            or self.unique
+            or self.in_ is not None
+            or self.between is not None
+            or self.regex is not None
+            or self.max_length is not None
+            or self.rules
+        )
 
     @field_validator("between")
     @classmethod

@@ -129,7 +129,8 @@ class StreamConfig(_Strict):
 
     @property
     def checked(self) -> bool:
-        return bool(self.schema_ref or self.normalize or self.columns)
+        checks = any(c.has_checks for c in self.columns.values())
+        return bool(self.schema_ref or self.normalize or checks)
 
     def as_table(self) -> TableConfig:
         """The stream as the checks see a table: its payload fields are the columns."""

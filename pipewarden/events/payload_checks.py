@@ -61,7 +61,7 @@ class PayloadChecks:
             problems += [f"{where}.schema: {p}" for p in schema_problems(schema, self.dtypes)]
         if problems:
             raise ConfigError("\n".join(problems))
-        if stream.columns:
+        if any(c.has_checks for c in stream.columns.values()):
             schema = with_columns(schema, table, self.dtypes)
         self.gate = SchemaGate(schema, stream.normalize, [])
 

@@ -1,15 +1,18 @@
 """The metrics of one sync run, written right after it: volume, latency, freshness, profiles."""
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
 from pipewarden.config import TableConfig
+from pipewarden.config.pii import looks_like_pii, pii_columns
 from pipewarden.measurements.cursor import NEWEST_CURSOR, cursor_instant
 from pipewarden.measurements.profiles import ProfileAccumulator
-from pipewarden.records.column_samples import DELTA, FULL, write_samples
+from pipewarden.records.column_samples import DELTA, FULL, ColumnSample, write_samples
 from pipewarden.records.metrics import MetricPoint, latest_values, write_metrics
 from pipewarden.records.migrate import ensure_tables
+from pipewarden.records.pii_salt import redactor
 from pipewarden.records.sync_runs import SyncRun
 from pipewarden.records.values import utc
 
@@ -85,5 +88,27 @@ def write_sync_metrics(
         points += profiles.points(measured_at, {"load": FULL} if full else None)
         if run.rows_loaded:  # a run that loaded nothing new re-read only the lookback
             samples = profiles.samples(measured_at, run.run_id, FULL if full else DELTA)
-            write_samples(conn, samples)
+            write_samples(conn, _hidden_categories(conn, samples, table_config))
     return write_metrics(conn, points)
+
+
+def _hidden_categories(
+    conn: sa.Connection, samples: list[ColumnSample], table_config: TableConfig
+) -> list[ColumnSample]:
+    """The samples with customer values among their category counts (a pii column's, an
+    email- or phone-shaped one) as hash prefixes: drift compares prefixes as well as values."""
+    pii = pii_columns(table_config)
+    hidden = {
+        s.column
+        for s in samples
+        if s.counts and (s.column in pii or any(looks_like_pii(v) for v in s.counts))
+    }
+    if not hidden:
+        return samples
+    hide = redactor(conn, pii)
+    return [
+        replace(s, counts={str(hide.value(s.column, v)): n for v, n in s.counts.items()})
+        if s.column in hidden and s.counts
+        else s
+        for s in samples
+    ]

@@ -6,6 +6,7 @@ from pipewarden.records import (  # noqa: F401
     column_samples,
     incidents,
     metrics,
+    pii_salt,
     quarantine,
     reconcile_runs,
     table_owners,
