@@ -11,8 +11,9 @@ from uuid import uuid4
 import sqlalchemy as sa
 
 from pipewarden.alerts.announce import raise_alerts
-from pipewarden.alerts.findings import from_reconcile_run, repaired_backwards
+from pipewarden.alerts.findings import ShownKeys, from_reconcile_run, repaired_backwards
 from pipewarden.config import PipewardenConfig, TableConfig
+from pipewarden.config.pii import pii_columns
 from pipewarden.config.urls import redact_secrets
 from pipewarden.db.engines import cached_engine
 from pipewarden.measurements.outcomes import outcome_points
@@ -24,6 +25,7 @@ from pipewarden.reconcile.settle import Settled, settle, table_gate
 from pipewarden.reconcile.stream_diff import RowDiff
 from pipewarden.records.metrics import MetricPoint, write_metrics
 from pipewarden.records.migrate import ensure_tables
+from pipewarden.records.pii_salt import redactor
 from pipewarden.records.reconcile_runs import (
     DiffRecord,
     ReconcileRun,
@@ -138,9 +140,11 @@ def reconcile_table(
         """What the outcome causes, in its transaction: its metrics, and its alerts."""
         write_metrics(conn, outcome_metrics(run))
         remaining = report.remaining_keys if report else []
-        findings = [from_reconcile_run(run, partial, remaining)]
+        table = config.tables[name]
+        shown = ShownKeys(redactor(conn, pii_columns(table)), table.primary_key)
+        findings = [from_reconcile_run(run, partial, remaining, shown)]
         if report is not None and report.repair.backwards:
-            findings.append(repaired_backwards(run, report.repair.backwards))
+            findings.append(repaired_backwards(run, report.repair.backwards, shown))
         raise_alerts(conn, config, findings)
 
     start_run(warehouse, run)

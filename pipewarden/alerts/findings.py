@@ -6,10 +6,11 @@ an incident: only a verdict about the whole thing may announce a recovery.
 """
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
+from pipewarden.config.pii import Redactor
 from pipewarden.records.evidence import (
     ADDED,
     DIFFERENCES,
@@ -82,16 +83,38 @@ def from_sync_run(run: SyncRun) -> list[Finding]:
 KEYS_SHOWN = 10
 
 
+@dataclass(frozen=True)
+class ShownKeys:
+    """How a table's keys and the text quoting them appear in an alert: customer values (a
+    `pii` key column, emails, phones) as hash prefixes (`config.pii`)."""
+
+    hide: Redactor
+    key_columns: Sequence[str]
+
+    def key(self, key: Any) -> Any:
+        return self.hide.key(self.key_columns, key)
+
+    def text(self, text: str | None) -> str | None:
+        return None if text is None else self.hide.text(text)
+
+
 def from_reconcile_run(
-    run: ReconcileRun, partial: bool, remaining: list[dict[str, Any]] | None = None
+    run: ReconcileRun,
+    partial: bool,
+    remaining: list[dict[str, Any]] | None = None,
+    shown: ShownKeys | None = None,
 ) -> Finding:
     """Differences left (or a failure) fail `reconcile`; a clean run over the whole table passes.
 
     A keys-only sweep sees no changed values, so it has a check of its own (`reconcile:keys`):
     its clean result must not end an incident of changed rows. A `partial` run (a key range, a
     subset of columns) or one stopped by a budget cannot say the table is clean. `remaining`:
-    the keys a repair left differing (`{"key": [...], "diff": kind}`), named in the alert.
+    the keys a repair left differing (`{"key": [...], "diff": kind}`), named in the alert, as
+    `shown` says (customer values hidden).
     """
+    if shown is not None and remaining:
+        remaining = [{**r, "key": shown.key(r["key"])} for r in remaining]
+    key_problems = [shown.text(p) or "" for p in run.key_problems] if shown else run.key_problems
     check = "reconcile:keys" if run.keys_only else "reconcile"
     found = run.missing + run.extra + run.changed
     left = found if run.action != "repair" else (run.remaining or 0)
@@ -108,10 +131,11 @@ def from_reconcile_run(
     if remaining:
         details["remaining_keys"] = [r["key"] for r in remaining[:100]]
     if run.status == FAILED:
-        failed = Evidence(run.table_name, check, FAILED, reason=run.error, run_id=run.run_id)
+        error = shown.text(run.error) if shown else run.error
+        failed = Evidence(run.table_name, check, FAILED, reason=error, run_id=run.run_id)
         return Finding(failed, FAILING, details=details)
     counts = f"{run.missing} missing, {run.extra} extra, {run.changed} changed"
-    if left or run.key_problems:
+    if left or key_problems:
         # Source keys the rows could not be compared by (NULL, duplicated) fail the check too:
         # the table cannot be called equal to its source.
         parts = [f"{found} rows differ from the source: {counts}"] if left else []
@@ -127,11 +151,11 @@ def from_reconcile_run(
             expected_low=0.0,
             expected_high=0.0,
             method=f"checksums per bucket, narrowed to rows ({run.mode})",
-            reason="; ".join([*parts, *run.key_problems]),
+            reason="; ".join([*parts, *key_problems]),
             run_id=run.run_id,
         )
-        if run.key_problems:
-            details = {**details, "key_problems": run.key_problems}
+        if key_problems:
+            details = {**details, "key_problems": key_problems}
         return Finding(differences, FAILING, details=details)
     whole = run.complete and not partial
     reason = "no differences from the source"
@@ -143,14 +167,20 @@ def from_reconcile_run(
     )
 
 
-def repaired_backwards(run: ReconcileRun, backwards: dict[str, str]) -> Finding:
+def repaired_backwards(
+    run: ReconcileRun, backwards: dict[str, str], shown: ShownKeys | None = None
+) -> Finding:
     """A notice: the repair wrote source rows older (by their cursor) than the warehouse's.
 
     Nothing is left to fix, but it points at a clock, a restore or a hand edit. `backwards`:
-    key (JSON text) → reason (`source_cursor_back` | `warehouse_ahead`).
+    key (JSON text) → reason (`source_cursor_back` | `warehouse_ahead`), named as `shown` says.
     """
-    back = [json.loads(k) for k, r in backwards.items() if r == "source_cursor_back"]
-    ahead = [json.loads(k) for k, r in backwards.items() if r != "source_cursor_back"]
+
+    def key(text: str) -> Any:
+        return json.loads(text) if shown is None else shown.key(json.loads(text))
+
+    back = [key(k) for k, r in backwards.items() if r == "source_cursor_back"]
+    ahead = [key(k) for k, r in backwards.items() if r != "source_cursor_back"]
     parts = []
     if back:
         parts.append(f"{len(back)} row(s) whose source cursor went backwards ({_keys_text(back)})")
