@@ -3,8 +3,8 @@
 A column holds customer data when the configuration says `pii: true`, or when its checks
 recognise an email address or a phone number (the `email` and `phone_digits` normalize steps,
 the `email` rule): those count whatever the flag says. Any value shaped like an email address
-or an international phone number (`+` or `00`, then 8 to 15 digits) is hidden too, whichever
-column it came from (a free-text column, a key, a sentence quoting it).
+or an international phone number (`+` or `00`, a country code, 8 to 15 digits in all) is
+hidden too, whichever column it came from (a free-text column, a key, a sentence quoting it).
 
 A hidden value is shown as `pii:` and the first 12 hex digits of HMAC-SHA256(salt, the value as
 text): one value always gives one prefix, so people can follow a customer across messages
@@ -34,7 +34,8 @@ _EMAIL = (
     r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@"
     r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
 )
-_PHONE = r"(?:\+|\b00)\d(?:[\s().\-/]{0,2}\d){7,14}\b"
+#: `+` or `00`, a country code (not 0), then 7 to 14 more digits; not inside a word or a token.
+_PHONE = r"(?<![\w+-])(?:\+|00)[1-9](?:[\s().\-/]{0,2}\d){7,14}(?!\w)"
 _IN_TEXT = re.compile(f"{_EMAIL}|{_PHONE}")
 _WHOLE = re.compile(rf"\s*(?:mailto:)?(?:{_EMAIL}|{_PHONE})\s*")
 _HIDDEN = re.compile(rf"{PREFIX}[0-9a-f]{{{HEX_DIGITS}}}")
@@ -60,6 +61,11 @@ def pii_columns(table: _Checked) -> frozenset[str]:
 def looks_like_pii(value: Any) -> bool:
     """Whether a value is shaped like an email address or a phone number (hidden anywhere)."""
     return isinstance(value, str) and _WHOLE.fullmatch(value) is not None
+
+
+def quotes_pii(text: str | None) -> bool:
+    """Whether a sentence quotes an email address or a phone number."""
+    return text is not None and _IN_TEXT.search(text) is not None
 
 
 def configured_salt() -> bytes | None:

@@ -20,7 +20,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from pipewarden.config.pii import quotes_pii
 from pipewarden.records.evidence import Evidence
+from pipewarden.records.pii_salt import redactor
 from pipewarden.records.tables import RowId, metadata
 from pipewarden.records.values import utc
 
@@ -103,9 +105,22 @@ def add_alert(conn: sa.Connection, alert: Alert) -> Alert:
         kept["observed_at"] = utc(kept["observed_at"]).isoformat()
     details = {**alert.details, **{k: v for k, v in kept.items() if v is not None}}
     row["details"] = json.dumps(details, sort_keys=True, default=str)
+    _hide_quoted_pii(conn, row)
     key = conn.execute(alerts.insert().values(**row)).inserted_primary_key
     assert key is not None
     return replace(alert, id=int(key[0]))
+
+
+def _hide_quoted_pii(conn: sa.Connection, row: dict[str, Any]) -> None:
+    """Emails and phone numbers quoted in an alert's text (a driver's error naming a key, a
+    reason) are kept and sent as their hash prefixes (`config.pii`)."""
+    texts = ("reason", "method", "details")
+    if not any(quotes_pii(row.get(name)) for name in texts):
+        return
+    hide = redactor(conn)
+    for name in texts:
+        if row.get(name) is not None:
+            row[name] = hide.text(row[name])
 
 
 def undelivered(conn: sa.Connection, limit: int = 500) -> list[Alert]:
