@@ -33,7 +33,7 @@ def reconcile_task(
     config_path: str | None,
 ) -> dict[str, Any]:
     """Run and record one reconciliation; returns the report as plain data."""
-    from pipewarden.reconcile.run import ReconcileOptions, reconcile_table
+    from pipewarden.reconcile.run import ReconcileOptions, reconcile_table, shown_result
 
     bounds = None
     if key_range:
@@ -50,7 +50,8 @@ def reconcile_task(
     config = load_config(config_path)
     with read_slot(config, config.table(table).source):
         report = reconcile_table(config, table, options)
-    return {**report.as_dict(), "clean": report.clean}
+    # The result is logged, published as an artifact and kept by Prefect: customer keys hidden.
+    return {**shown_result(config, table, report.as_dict()), "clean": report.clean}
 
 
 @flow(name="pipewarden-reconcile")

@@ -15,7 +15,7 @@ from pipewarden.alerts.findings import ShownKeys, from_reconcile_run, repaired_b
 from pipewarden.config import PipewardenConfig, TableConfig
 from pipewarden.config.pii import pii_columns
 from pipewarden.config.urls import redact_secrets
-from pipewarden.db.engines import cached_engine
+from pipewarden.db.engines import cached_engine, connect
 from pipewarden.measurements.outcomes import outcome_points
 from pipewarden.reconcile.diff import DiffOptions, DiffResult, diff_plan, recheck
 from pipewarden.reconcile.keys import Key, json_key
@@ -115,6 +115,42 @@ class ReconcileReport:
 
     def to_json(self) -> str:
         return json.dumps(self.as_dict())
+
+
+def shown_result(config: PipewardenConfig, name: str, result: dict[str, Any]) -> dict[str, Any]:
+    """A report's `as_dict` as a Prefect artifact, a flow's log and its result show it: keys
+    holding customer data (a pii key column, emails, phones) as hash prefixes (`config.pii`)."""
+    table = config.tables[name]
+    with connect(cached_engine(config.warehouse.url, config.timeouts.engine())) as conn:
+        shown = ShownKeys(redactor(conn, pii_columns(table)), table.primary_key)
+        conn.commit()  # a salt made on first use is kept
+
+    def keyed(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{**r, "key": shown.key(r["key"])} for r in rows]
+
+    repair = result["repair"]
+    return {
+        **result,
+        "missing": [shown.key(k) for k in result["missing"]],
+        "extra": [shown.key(k) for k in result["extra"]],
+        "held": [shown.key(k) for k in result["held"]],
+        "changed": keyed(result["changed"]),
+        "key_problems": [_shown_problem(p, shown) for p in result["key_problems"]],
+        "repair": {
+            **repair,
+            "remaining_keys": keyed(repair["remaining_keys"]),
+            "backwards": keyed(repair["backwards"]),
+        },
+    }
+
+
+def _shown_problem(problem: dict[str, Any], shown: ShownKeys) -> dict[str, Any]:
+    """A key problem's sample and message (which quotes the sample as JSON) with keys hidden."""
+    message = problem["message"]
+    for key in problem["sample"]:
+        message = message.replace(json.dumps(key), json.dumps(shown.key(key)))
+    sample = [shown.key(k) for k in problem["sample"]]
+    return {**problem, "sample": sample, "message": shown.text(message)}
 
 
 def reconcile_table(

@@ -13,7 +13,8 @@ from pipewarden.alerts.deliver import deliver_pending
 from pipewarden.config.load import parse_config
 from pipewarden.config.models import PipewardenConfig
 from pipewarden.config.pii import SALT_ENV, Redactor
-from pipewarden.reconcile.run import ReconcileOptions, reconcile_table
+from pipewarden.flows.reconcile import artifact_rows, summary
+from pipewarden.reconcile.run import ReconcileOptions, reconcile_table, shown_result
 from pipewarden.records.pii_salt import forget_salts
 from tests.fixtures.slack import TOKEN, FakeSlack
 from tests.reconcile.support import copy_to_warehouse, create_source, execute
@@ -105,3 +106,21 @@ def test_a_row_the_repair_could_not_fix_is_named_by_prefix_in_the_failing_alert(
     engine.dispose()
     stored = [json.loads(d) for d in details if d and "remaining_keys" in d]
     assert stored and stored[0]["remaining_keys"] == [[hide.prefix(3)]]
+
+
+def test_the_flows_artifact_and_log_name_customer_keys_by_prefix(make_url, fake_slack):
+    """What `reconcile_task` returns, logs and publishes: the differing keys hidden, the
+    report's own `as_dict` (the CLI's `--json`) as it was."""
+    config, source_url, warehouse_url = _synced(make_url, fake_slack.url)
+    execute(source_url, "UPDATE items SET qty = 11, updated_at = now() WHERE id = 3")
+    execute(source_url, "DELETE FROM items WHERE id = 5")
+
+    result = reconcile_table(config, "items", ReconcileOptions()).as_dict()
+    shown = shown_result(config, "items", result)
+
+    hide, salt = _hide(warehouse_url)
+    assert (result["changed"][0]["key"], result["extra"]) == ([3], [[5]])
+    assert shown["changed"][0]["key"] == [hide.prefix(3)] and shown["extra"] == [[hide.prefix(5)]]
+    rows = json.dumps(artifact_rows(shown)) + summary(shown)
+    assert hide.prefix(3) in rows and hide.prefix(5) in rows
+    assert "[3]" not in rows and "[5]" not in rows and salt not in rows
