@@ -57,7 +57,7 @@ class Coverage:
     run_id: str | None = None
 
     def covers(self, config: PipewardenConfig, table_name: str, check: str) -> bool:
-        configured = table_name in config.tables or table_name in config.streams
+        configured = config.watched(table_name) is not None
         mine = table_name in self.tables or (self.unconfigured and not configured)
         return mine and any(
             check == kind or (kind.endswith(":") and check.startswith(kind)) for kind in self.kinds
@@ -167,7 +167,7 @@ def _unchecked(
         closed = close_incident(conn, incident, now)
         if closed is None:  # closed by another run meanwhile
             continue
-        if incident.table_name in config.tables or incident.table_name in config.streams:
+        if config.watched(incident.table_name) is not None:
             why = (
                 f"no longer checked: this check run gave no {incident.check} result (a dropped "
                 "column, or values of another kind), so the incident is closed"
@@ -192,5 +192,5 @@ def _since(incident: Incident | None) -> dict[str, Any]:
 
 
 def _owner(config: PipewardenConfig, table_name: str) -> str | None:
-    watched = config.tables.get(table_name) or config.streams.get(table_name)
+    watched = config.watched(table_name)
     return watched.owner if watched is not None else None

@@ -112,8 +112,8 @@ def result_dict(r: CheckResult) -> dict[str, object]:
 
 
 def status(config: ConfigOption = None, json_output: JsonOption = False) -> None:
-    """Every table's freshness, staleness, latency and last check, coloured by its SLA; exit 1
-    if any table is over its SLA."""
+    """Every table's (and the profile table's) freshness, staleness, latency and last check,
+    coloured by its SLA; exit 1 if any table is over its SLA."""
     from pipewarden.checks.monitoring.state import table_states
     from pipewarden.config.durations import describe
     from pipewarden.db.engines import cached_engine
@@ -126,6 +126,10 @@ def status(config: ConfigOption = None, json_output: JsonOption = False) -> None
             engine = cached_engine(cfg.warehouse.url, cfg.timeouts.engine())
             ensure_tables(engine)
             states = table_states(engine, cfg, list(cfg.tables), now)
+            if cfg.profiles is not None:  # the profile table, watched like the others
+                from pipewarden.profiles.state import profile_state
+
+                states[cfg.profiles.table] = profile_state(engine, cfg, now)
         except Exception as error:  # noqa: BLE001 - shown without a traceback, secrets hidden
             raise fail(f"{type(error).__name__}: {error}") from None
     over = [n for n, state in states.items() if Severity.of(state.freshness.status) > Severity.OK]

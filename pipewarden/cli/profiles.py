@@ -20,20 +20,22 @@ def build(
         bool, typer.Option("--full", help="Rebuild every customer (default: only those touched).")
     ] = False,
 ) -> None:
-    """Build the profiles (incremental unless --full), check them and refresh the API's cache.
+    """Build the profiles (incremental unless --full), check them like a table (freshness,
+    schema, segment sizes: results, incidents, Slack alerts) and refresh the API's cache.
 
-    Exits 1 when the profile table's checks fail (the API then serves the last good snapshot).
+    Exits 1 when a check fails (a failed schema check makes the API serve the last good
+    snapshot).
     """
     import sqlalchemy as sa
 
     from pipewarden.db.engines import describe_connection_error, make_engine
 
-    with configured(config) as loaded:
-        from pipewarden.profiles.publish import build_and_publish
+    with configured(config, deliver=True) as loaded:
+        from pipewarden.profiles.publish import build_checked
 
         engine = make_engine(loaded.warehouse.url, loaded.timeouts.engine())
         try:
-            result = build_and_publish(engine, loaded, full=full)
+            result, checks = build_checked(engine, loaded, full=full)
         except ValueError as error:
             raise fail(str(error)) from None
         except sa.exc.OperationalError as error:
@@ -44,6 +46,8 @@ def build(
         f"profiles: {result.mode} build {result.build_id}, {len(result.changed)} customers "
         f"changed, {result.rows} profiles, checks {result.status}"
     )
-    if result.problems:
-        console.print("problems: " + "; ".join(result.problems))
+    failing = [c for c in checks if c.failing]
+    for c in failing:
+        console.print(f"{c.check} ({c.status}): {c.reason}", highlight=False)
+    if result.problems or failing:
         raise typer.Exit(EXIT_FOUND)

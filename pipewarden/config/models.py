@@ -397,6 +397,9 @@ class PipewardenConfig(_Strict):
                 raise ValueError(f"campaigns.{name}: unknown tables or streams {unknown}")
             if campaign.profile_fields and self.profiles is None:
                 raise ValueError(f"campaigns.{name}.profile_fields: no profiles are declared")
+        profile_table = self.profiles.table if self.profiles else None
+        if profile_table in self.tables or profile_table in self.streams:
+            raise ValueError(f"profiles.table: a table or stream is called {profile_table!r}")
         cart = self.profiles.cart if self.profiles else None
         if cart is not None and not (
             cart.stream in self.streams and self.streams[cart.stream].latest_table
@@ -421,6 +424,17 @@ class PipewardenConfig(_Strict):
     def tables_of(self, schedule: str | None) -> list[str]:
         """The tables with this schedule class (None: every table)."""
         return [n for n, t in self.tables.items() if schedule is None or t.schedule == schedule]
+
+    def watched(self, name: str) -> "TableConfig | StreamConfig | ProfilesConfig | None":
+        """The table, stream or profile table called `name` (each checked, alerted on, owned),
+        or None."""
+        if name in self.tables:
+            return self.tables[name]
+        if name in self.streams:
+            return self.streams[name]
+        if self.profiles is not None and self.profiles.table == name:
+            return self.profiles
+        return None
 
     def table(self, name: str) -> TableConfig:
         """The table called `name`, or a KeyError that lists the known ones."""

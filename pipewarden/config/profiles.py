@@ -118,11 +118,15 @@ class ProfilesConfig(_Strict):
     default_segment: str = "other"
     #: Rows changed this long before the last build are looked at again (late commits).
     lookback: timedelta = timedelta(minutes=5)
-    #: Past this age the API serves the last good snapshot, marked.
+    #: Past this age (of the oldest input the profiles read) the freshness check warns.
+    warn_after: timedelta | None = None
+    #: Past this age the freshness check errs and the API serves the last good snapshot, marked.
     error_after: timedelta | None = None
+    #: The Slack channel of the profile table's alerts (unset: the default channel).
+    owner: str | None = None
     api: ApiConfig = ApiConfig()
 
-    @field_validator("window", "lookback", "error_after", mode="before")
+    @field_validator("window", "lookback", "warn_after", "error_after", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> timedelta | None:
         return None if value is None else parse_duration(value)

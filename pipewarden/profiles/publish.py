@@ -9,6 +9,7 @@ from pipewarden.config import PipewardenConfig
 from pipewarden.profiles.build import BuildResult, build_profiles
 from pipewarden.profiles.cache import MemoryCache, RedisCache, make_cache
 from pipewarden.profiles.tables import CHUNK, read_profiles
+from pipewarden.records.metrics import CheckResult
 
 
 def publish(
@@ -33,10 +34,22 @@ def publish(
         cache.forget([key for key in chunk if key not in found], snapshot=True)
 
 
+def build_checked(
+    engine: sa.Engine, config: PipewardenConfig, full: bool = False
+) -> tuple[BuildResult, list[CheckResult]]:
+    """Build, watch the build like a table (`monitor.watch_build`: its checks may mark it
+    failed), then refresh the cache from what the checks let through."""
+    from pipewarden.profiles.monitor import watch_build  # the detector: not for the API
+
+    assert config.profiles is not None
+    result = build_profiles(engine, config, full=full)
+    checks = watch_build(engine, config, result)
+    publish(engine, config, result, make_cache(config.profiles.api))
+    return result, checks
+
+
 def build_and_publish(
     engine: sa.Engine, config: PipewardenConfig, full: bool = False
 ) -> BuildResult:
-    assert config.profiles is not None
-    result = build_profiles(engine, config, full=full)
-    publish(engine, config, result, make_cache(config.profiles.api))
-    return result
+    """`build_checked`, for callers that want the build only."""
+    return build_checked(engine, config, full)[0]

@@ -1,18 +1,22 @@
-"""The Prometheus exporter: each configured table's figures as gauges, served over HTTP.
+"""The Prometheus exporter: each configured table's figures as gauges, served over HTTP; the
+profile table among them (source `profiles`: its builds stand for syncs, its oldest input's
+age for freshness), and the profile API's answers (`profile_figures.py`).
 
 A scrape reads the warehouse at most once per `cache_seconds` (`figures.FigureReader`: four
-queries whatever the number of tables), whoever asks; concurrent scrapes wait for the one
-read. A warehouse that cannot be read within the engine's short time limits gives
-`pipewarden_up 0` and no table series, never a scrape that hangs.
+queries whatever the number of tables; with profiles, two for the builds as a table's figures
+and two for `ProfileReader`), whoever asks; concurrent scrapes wait for the one read. A
+warehouse that cannot be read within the engine's short time limits gives `pipewarden_up 0`
+and no table series, never a scrape that hangs.
 """
 
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from wsgiref.simple_server import WSGIServer
 
+import sqlalchemy as sa
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
@@ -20,6 +24,7 @@ from pipewarden.checks.monitoring.freshness import ERROR, OK, WARN, freshness_st
 from pipewarden.config import PipewardenConfig
 from pipewarden.config.timeouts import Timeouts
 from pipewarden.db.engines import cached_engine
+from pipewarden.profiles.state import build_figures
 from pipewarden.serve.figures import FigureReader, TableFigures
 from pipewarden.serve.profile_figures import ProfileFigures, ProfileReader
 
@@ -73,8 +78,9 @@ class TableCollector(Collector):
         try:
             engine = cached_engine(self.config.warehouse.url, self.timeouts)
             with engine.connect() as conn:
-                snapshot.figures = self._reader.read(conn, list(self.config.tables))
+                snapshot.figures = self._reader.read(conn, self._names())
                 if self.config.profiles is not None:
+                    snapshot.figures[-1] = _built(snapshot.figures[-1], conn, self.config)
                     schema = self.config.warehouse.schema_name
                     snapshot.profiles = self._profiles.read(
                         conn, self.config.profiles.table, schema
@@ -84,6 +90,11 @@ class TableCollector(Collector):
             snapshot.up = False
         snapshot.read_seconds = time.monotonic() - started
         return snapshot
+
+    def _names(self) -> list[str]:
+        """The configured tables, then the profile table (its figures from its builds)."""
+        profiles = self.config.profiles
+        return [*self.config.tables, *([profiles.table] if profiles is not None else [])]
 
     def collect(self) -> Iterator[Metric]:
         snap = self.snapshot()
@@ -116,12 +127,8 @@ class TableCollector(Collector):
         backlog = gauge("outbox_backlog", "Alerts waiting in the outbox")
         oldest = gauge("outbox_oldest_waiting_seconds", "Age of the oldest alert still waiting")
         for f in snap.figures:
-            table = self.config.tables[f.name]
-            labels = [f.name, table.source, table.owner or ""]
-            sla_config = table.freshness
-            verdict = freshness_status(
-                f.newest_cursor, snap.now, sla_config.warn_after, sla_config.error_after
-            )
+            labels, (warn_after, error_after) = self._labels(f.name)
+            verdict = freshness_status(f.newest_cursor, snap.now, warn_after, error_after)
             if verdict.age is not None:
                 freshness.add_metric(labels, verdict.age.total_seconds())
             for status in SLA_STATUSES:
@@ -143,6 +150,27 @@ class TableCollector(Collector):
                 oldest.add_metric(labels, age)
         yield from (freshness, staleness, sla, last_sync, p95, held, incidents, remaining)
         yield from (backlog, oldest)
+
+    def _labels(self, name: str) -> tuple[list[str], tuple[timedelta | None, timedelta | None]]:
+        """A table's labels (the profile table's source is `profiles`) and its SLA."""
+        table = self.config.tables.get(name)
+        if table is not None:
+            sla = table.freshness
+            return [name, table.source, table.owner or ""], (sla.warn_after, sla.error_after)
+        spec = self.config.profiles
+        assert spec is not None and spec.table == name
+        return [name, "profiles", spec.owner or ""], (spec.warn_after, spec.error_after)
+
+
+def _built(figures: TableFigures, conn: sa.Connection, config: PipewardenConfig) -> TableFigures:
+    """The profile table's figures: its builds stand for syncs, its data's age for the cursor."""
+    built = build_figures(conn, config)
+    return replace(
+        figures,
+        newest_cursor=built.data_as_of,
+        last_sync_status=built.status,
+        last_success=built.last_success,
+    )
 
 
 def _profile_metrics(p: ProfileFigures, now: datetime) -> Iterator[Metric]:

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from pipewarden.config import PipewardenConfig
 from pipewarden.config.load import parse_config
+from tests.fixtures.slack import TOKEN
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -39,8 +40,26 @@ def unique_suffix() -> str:
 
 
 def profiles_config(
-    warehouse_url: str, suffix: str = "", cart: bool = False, synced: bool = False, **extra: Any
+    warehouse_url: str,
+    suffix: str = "",
+    cart: bool = False,
+    synced: bool = False,
+    slack_url: str | None = None,
+    **extra: Any,
 ) -> PipewardenConfig:
+    """The shop's profiles (see `profiles_data`), parsed."""
+    data = profiles_data(warehouse_url, suffix, cart, synced, slack_url, **extra)
+    return parse_config(data, Path("pipewarden.yaml"))
+
+
+def profiles_data(
+    warehouse_url: str,
+    suffix: str = "",
+    cart: bool = False,
+    synced: bool = False,
+    slack_url: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
     """The shop's profiles; with `synced`, the customers and orders are configured tables
     (from a source named `shop`), as a reconciliation's repairs and the checks name them."""
     profiles: dict[str, Any] = {
@@ -66,6 +85,8 @@ def profiles_config(
         "tables": {},
         "profiles": profiles,
     }
+    if slack_url is not None:
+        data["slack"] = {"token": TOKEN, "default_channel": "#alerts", "base_url": slack_url}
     if synced:
         data["sources"] = {"shop": {"url": warehouse_url}}
         data["tables"] = {
@@ -82,7 +103,7 @@ def profiles_config(
             }
         }
         profiles["cart"] = {"stream": "shop", "event_types": ["cart.updated"]}
-    return parse_config(data, Path("pipewarden.yaml"))
+    return data
 
 
 def profile_rows(engine: sa.Engine, table: str) -> list[dict[str, Any]]:
