@@ -34,7 +34,7 @@ from pipewarden.checks.validation.validate import (
     validate,
 )
 from pipewarden.config import ConfigError, PipewardenConfig, TableConfig
-from pipewarden.config.pii import pii_columns
+from pipewarden.config.pii import Redactor, pii_columns
 from pipewarden.dialects.kinds import ColumnKind
 from pipewarden.records import quarantine as q
 from pipewarden.records.pii_salt import redactor
@@ -307,13 +307,18 @@ class SchemaGate:
         failures = getattr(gated, "failures", None)
         if failures is not None and failures.height and to_hold.height:
             failures = failures.filter(pl.col("row").is_in(to_hold[BATCH_ROW].implode()))
-            groups = failure_groups(failures)
-            hide = redactor(conn, self.pii)
-            shown = [
-                replace(g, examples=[hide.value(g.column, e) for e in g.examples]) for g in groups
-            ]
+            shown = _shown_examples(failure_groups(failures), redactor(conn, self.pii))
             q.record_failures(conn, run_id, table_name, shown)
         return to_hold.height
+
+
+def _shown_examples(groups: list[q.FailureGroup], hide: Redactor) -> list[q.FailureGroup]:
+    """The examples as they may be stored: customer values as hash prefixes. A NULL, reported
+    as "null" (`failure_groups`), is no customer's value and stays."""
+    return [
+        replace(g, examples=[e if e == "null" else hide.value(g.column, e) for e in g.examples])
+        for g in groups
+    ]
 
 
 def _rejected_rows(gated: GatedBatch) -> pl.Series:

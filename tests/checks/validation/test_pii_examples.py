@@ -170,3 +170,16 @@ def test_category_counts_kept_for_drift_hold_prefixes_of_customer_values(sqlite_
 
     assert json.loads(counts["full_name"]) == {hide.prefix("Bo"): 1}
     assert json.loads(counts["email"]) == {hide.prefix("b@x.io"): 1}
+
+
+def test_a_null_in_a_pii_column_is_reported_as_null(sqlite_url, warehouse_url):
+    source = sqlite_url("crm")
+    row = {"customer_id": 1, "full_name": None, "email": EMAIL, "updated_at": datetime(2025, 3, 1)}
+    make_source(source, CUSTOMERS, [row]).dispose()
+    columns = {"full_name": {"pii": True, "nullable": False}}
+    config = make_config(source, warehouse_url, table="customers", columns=columns)
+
+    assert sync(config, "customers").rows_quarantined == 1
+
+    stored = query(warehouse_url, "SELECT check_name, examples FROM pipewarden_check_failures")
+    assert [(c, json.loads(e)) for c, e in stored] == [("not_nullable", ["null"])]
