@@ -3,7 +3,7 @@
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
@@ -120,10 +120,7 @@ class ReconcileReport:
 def shown_result(config: PipewardenConfig, name: str, result: dict[str, Any]) -> dict[str, Any]:
     """A report's `as_dict` as a Prefect artifact, a flow's log and its result show it: keys
     holding customer data (a pii key column, emails, phones) as hash prefixes (`config.pii`)."""
-    table = config.tables[name]
-    with connect(cached_engine(config.warehouse.url, config.timeouts.engine())) as conn:
-        shown = ShownKeys(redactor(conn, pii_columns(table)), table.primary_key)
-        conn.commit()  # a salt made on first use is kept
+    shown = _shown_keys(config, name)
 
     def keyed(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [{**r, "key": shown.key(r["key"])} for r in rows]
@@ -142,6 +139,15 @@ def shown_result(config: PipewardenConfig, name: str, result: dict[str, Any]) ->
             "backwards": keyed(repair["backwards"]),
         },
     }
+
+
+def _shown_keys(config: PipewardenConfig, name: str) -> ShownKeys:
+    """How the table's keys may be shown, with the warehouse's salt (kept when made here)."""
+    table = config.tables[name]
+    with connect(cached_engine(config.warehouse.url, config.timeouts.engine())) as conn:
+        shown = ShownKeys(redactor(conn, pii_columns(table)), table.primary_key)
+        conn.commit()
+    return shown
 
 
 def _shown_problem(problem: dict[str, Any], shown: ShownKeys) -> dict[str, Any]:
@@ -241,6 +247,12 @@ def _reconcile(
         outcome = RepairOutcome() if options.repair else plan_repair(settled.diffs)
         left, remaining = [], 0 if options.repair else None
     _fill_run(run, result, plan.key, outcome if options.repair else None, remaining)
+    if result.key_problems:  # their text is the run's error, which dashboards and alerts show
+        shown = _shown_keys(config, name)
+        run.key_problems = [
+            replace(p, sample=[tuple(shown.key(json_key(k))) for k in p.sample]).describe(plan.key)
+            for p in result.key_problems
+        ]
     return ReconcileReport(
         run_id=run.run_id,
         table=name,

@@ -16,6 +16,7 @@ from pipewarden.config.pii import SALT_ENV, Redactor
 from pipewarden.flows.reconcile import artifact_rows, summary
 from pipewarden.reconcile.run import ReconcileOptions, reconcile_table, shown_result
 from pipewarden.records.pii_salt import forget_salts
+from pipewarden.sync.run import SyncOptions, sync_table
 from tests.fixtures.slack import TOKEN, FakeSlack
 from tests.reconcile.support import copy_to_warehouse, create_source, execute
 
@@ -124,3 +125,44 @@ def test_the_flows_artifact_and_log_name_customer_keys_by_prefix(make_url, fake_
     rows = json.dumps(artifact_rows(shown)) + summary(shown)
     assert hide.prefix(3) in rows and hide.prefix(5) in rows
     assert "[3]" not in rows and "[5]" not in rows and salt not in rows
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_key_problems_name_customer_keys_by_prefix_in_the_run_and_its_alert(make_url, kind):
+    """A source without a key constraint holds customer C-1001 twice: the run's error (which
+    the dashboards show) and the alert name it hidden."""
+    source_url, warehouse_url = make_url(kind, "src"), make_url(kind, "wh")
+    execute(
+        source_url,
+        "CREATE TABLE people (id VARCHAR(20), name TEXT, updated_at TIMESTAMP)",
+        "INSERT INTO people VALUES ('C-1001', 'Ada', '2025-03-01 12:00:00'), "
+        "('C-1001', 'Ada L.', '2025-03-01 12:00:00'), ('C-1002', 'Bo', '2025-03-01 12:01:00')",
+    )
+    people = {
+        "source": "src",
+        "primary_key": ["id"],
+        "cursor": "updated_at",
+        "columns": {"id": {"pii": True}},
+    }
+    config = parse_config(
+        {
+            "warehouse": {"url": warehouse_url},
+            "sources": {"src": {"url": source_url}},
+            "tables": {"people": people},
+        },
+        Path("test.yaml"),
+    )
+    sync_table(config, "people", SyncOptions(full_refresh=True))
+
+    reconcile_table(config, "people", ReconcileOptions())
+
+    hide, salt = _hide(warehouse_url)
+    engine = sa.create_engine(warehouse_url)
+    with engine.connect() as conn:
+        [error] = conn.execute(sa.text("SELECT error FROM pipewarden_reconcile_runs")).scalars()
+        reasons = conn.execute(sa.text("SELECT reason FROM pipewarden_alerts")).scalars().all()
+    engine.dispose()
+    [alert] = [r for r in reasons if "more than one source row" in (r or "")]
+    for text in (error, alert):
+        assert json.dumps([hide.prefix("C-1001")]) in text
+        assert "C-1001" not in text and salt not in text
