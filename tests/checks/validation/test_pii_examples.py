@@ -183,3 +183,28 @@ def test_a_null_in_a_pii_column_is_reported_as_null(sqlite_url, warehouse_url):
 
     stored = query(warehouse_url, "SELECT check_name, examples FROM pipewarden_check_failures")
     assert [(c, json.loads(e)) for c, e in stored] == [("not_nullable", ["null"])]
+
+
+def test_replay_dry_run_names_a_pii_key_by_prefix(tmp_path, sqlite_url, warehouse_url):
+    """After a fix (the length checks dropped) a dry run lists the rows it would release; the
+    key column is customer data here, so the keys are listed hidden unless --show-pii."""
+    _, source = _synced(sqlite_url, warehouse_url)
+    hide = Redactor(_salt(warehouse_url).encode())
+    fixed = {"customer_id": {"pii": True}, "full_name": {"pii": True}}
+    table = {"source": "src", "primary_key": "customer_id", "cursor": "updated_at"}
+    data = {
+        "warehouse": {"url": warehouse_url},
+        "sources": {"src": {"url": source}},
+        "tables": {"customers": {**table, "columns": fixed, "normalize": {"email": ["email"]}}},
+    }
+    path = tmp_path / "fixed.yaml"
+    path.write_text(yaml.safe_dump(data))
+    dry_run = ["quarantine", "replay", "customers", "-c", str(path), "--dry-run"]
+
+    hidden = CliRunner().invoke(app, dry_run, terminal_width=200)
+    clear = CliRunner().invoke(app, [*dry_run, "--show-pii"], terminal_width=200)
+
+    assert f"would release customer_id={hide.prefix(1)}" in hidden.stdout, hidden.output
+    assert "customer_id=1 " not in hidden.stdout
+    assert "would release customer_id=1 (entry" in clear.stdout, clear.output
+    assert "customer data in clear" in clear.stderr
