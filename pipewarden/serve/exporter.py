@@ -9,16 +9,20 @@ warehouse that cannot be read within the engine's short time limits gives `pipew
 and no table series, never a scrape that hangs.
 """
 
+import math
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from wsgiref.simple_server import WSGIServer
+from socketserver import ThreadingMixIn
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import sqlalchemy as sa
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector, CollectorRegistry
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
 
 from pipewarden.checks.monitoring.freshness import ERROR, OK, WARN, freshness_status
 from pipewarden.config import PipewardenConfig
@@ -210,12 +214,60 @@ def _profile_metrics(p: ProfileFigures, now: datetime) -> Iterator[Metric]:
     yield from gauge("rows", "Profiles in the table after the last build", p.rows)
 
 
+def _value(value: float) -> str:
+    if value != value:
+        return "NaN"
+    if value in (math.inf, -math.inf):
+        return "+Inf" if value > 0 else "-Inf"
+    return repr(float(value))
+
+
+def _escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def exposition(families: Iterable[Metric]) -> bytes:
+    """Prometheus' text format (0.0.4), as prometheus_client writes it, in a fraction of its
+    time: each distinct label set is escaped once a scrape (a table's labels repeat in each of
+    its dozen families), where prometheus_client escapes every sample's labels again."""
+    lines: list[str] = []
+    label_text: dict[tuple[tuple[str, str], ...], str] = {}
+    for family in families:
+        doc = family.documentation.replace("\\", "\\\\").replace("\n", "\\n")
+        # as prometheus_client names them in this format (gauges and counters are all we have)
+        name = family.name + "_total" if family.type == "counter" else family.name
+        lines.append(f"# HELP {name} {doc}\n# TYPE {name} {family.type}\n")
+        for sample in family.samples:
+            key = tuple(sample.labels.items())
+            text = label_text.get(key)
+            if text is None:
+                inner = ",".join(f'{k}="{_escape(v)}"' for k, v in key)
+                text = label_text[key] = "{" + inner + "}" if inner else ""
+            lines.append(f"{sample.name}{text} {_value(sample.value)}\n")
+    return "".join(lines).encode()
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
+        """Scrapes are not logged."""
+
+
+class _Server(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
 def serve(
     config: PipewardenConfig, host: str, port: int, cache_seconds: float
 ) -> tuple[WSGIServer, threading.Thread]:
     """Serve /metrics on host:port (port 0: any free one) in a daemon thread."""
-    from prometheus_client import start_http_server
+    collector = TableCollector(config, cache_seconds)
 
-    registry = CollectorRegistry()
-    registry.register(TableCollector(config, cache_seconds))
-    return start_http_server(port, addr=host, registry=registry)
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        body = exposition(collector.collect())
+        start_response("200 OK", [("Content-Type", CONTENT_TYPE_LATEST)])
+        return [body]
+
+    server = make_server(host, port, app, server_class=_Server, handler_class=_Quiet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    return server, thread
