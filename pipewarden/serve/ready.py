@@ -68,7 +68,8 @@ def readiness(engine: sa.Engine, config: PipewardenConfig, campaign: str) -> Rea
     spec, answer, now = config.campaigns[campaign], Readiness(campaign), datetime.now(UTC)
     schema = config.warehouse.schema_name
     with engine.connect() as conn:
-        names = [*spec.tables, *spec.streams]
+        watched = [config.profiles.table] if spec.profile_fields and config.profiles else []
+        names = [*spec.tables, *spec.streams, *watched]
         figures = {f.name: f for f in FigureReader().read(conn, names)}
         for name in spec.tables:
             found = figures.get(name)
@@ -83,6 +84,10 @@ def readiness(engine: sa.Engine, config: PipewardenConfig, campaign: str) -> Rea
             _judge(answer, f"stream {name}", newest, stream.freshness, figures.get(name), now)
         if spec.profile_fields:
             _judge_profiles(conn, config, spec.profile_fields, answer, now)
+        for name in watched:  # the profile table's own checks: freshness, segments, schema
+            errors = figures[name].open_incidents.get(Severity.ERROR, 0) if name in figures else 0
+            if errors:
+                answer.hold(f"profiles: {errors} open error incident(s) on {name}")
     return answer
 
 

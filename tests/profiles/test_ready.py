@@ -158,3 +158,30 @@ def test_the_http_gate_answers_503_on_hold_and_names_an_unknown_campaign(
     assert unknown.status_code == 404 and "unknown campaign 'autumn'" in unknown.json()["error"]
     assert client.get("/ready?campaign=spring").status_code == 401
     assert CliRunner().invoke(app, ["ready", "autumn", "--config", str(path)]).exit_code == 2
+
+
+def test_an_open_error_incident_of_the_profile_table_holds(
+    warehouse_url: str, tmp_path: Path
+) -> None:
+    engine, path = _setup(warehouse_url, tmp_path, ["segment"])
+    _newest_row(engine, timedelta(minutes=5))
+    build_and_publish(engine, load_config(path))
+    assert _ready(path) == (0, "go")
+    now = datetime.now(UTC)
+    with engine.begin() as conn:  # what a segment that halved overnight leaves open
+        conn.execute(
+            sa.insert(incidents).values(
+                table_name="customer_profiles",
+                check="segment_change:champions",
+                status="error",
+                severity=Severity.ERROR.column,
+                opened_at=now,
+                last_seen_at=now,
+                occurrences=1,
+            )
+        )
+
+    code, output = _ready(path)
+
+    assert code == 1
+    assert "profiles: 1 open error incident(s) on customer_profiles" in output
