@@ -26,16 +26,13 @@ import resource
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-import yaml
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import PG_ADMIN, fresh_database  # noqa: E402
+from bench.common import orders_databases  # noqa: E402
 from bench.sync import make_source, touch_rows  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
@@ -128,23 +125,7 @@ def start_up(pipewarden: str, folder: Path, repeat: int) -> None:
 def sync_delta(pipewarden: str, rows: int, repeat: int) -> None:
     """A 10,000-row delta through `pipewarden sync` and through the floor script, alternating."""
     floor_script = [sys.executable, str(BENCH / "sync_floor.py")]
-    with (
-        fresh_database(PG_ADMIN, "bench_cli_src") as source,
-        fresh_database(PG_ADMIN, "bench_cli_wh") as target,
-        fresh_database(PG_ADMIN, "bench_cli_floor") as floor_target,
-        tempfile.TemporaryDirectory() as folder,
-    ):
-        config = Path(folder) / "pipewarden.yaml"
-        table = {"source": "shop", "primary_key": ["order_id"], "cursor": "updated_at"}
-        config.write_text(
-            yaml.safe_dump(
-                {
-                    "warehouse": {"url": target},
-                    "sources": {"shop": {"url": source}},
-                    "tables": {"orders": {**table, "lookback": "0s"}},
-                }
-            )
-        )
+    with orders_databases("bench_cli") as (source, target, floor_target, config):
         print(f"\nmaking a {rows:,}-row source and loading both targets …", flush=True)
         make_source(source, rows)
         command = [pipewarden, "sync", "orders", "--json", "--config", str(config)]

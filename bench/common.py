@@ -1,10 +1,12 @@
 """Shared pieces of the benchmarks: fresh databases, medians, ratio printing, peak memory."""
 
 import statistics
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,6 +30,32 @@ def fresh_database(admin_url: str, prefix: str) -> Iterator[str]:
             force = " WITH (FORCE)" if admin.dialect.name == "postgresql" else ""
             conn.execute(sa.text(f"DROP DATABASE IF EXISTS {quoted}{force}"))
         admin.dispose()
+
+
+@contextmanager
+def orders_databases(prefix: str) -> Iterator[tuple[str, str, str, Path]]:
+    """A source, a warehouse and a floor's target, fresh, and the pipewarden.yaml that syncs
+    `orders` from the first into the second (no lookback); yields their URLs and the file."""
+    import yaml
+
+    with (
+        fresh_database(PG_ADMIN, f"{prefix}_src") as source,
+        fresh_database(PG_ADMIN, f"{prefix}_wh") as target,
+        fresh_database(PG_ADMIN, f"{prefix}_floor") as floor_target,
+        tempfile.TemporaryDirectory() as folder,
+    ):
+        config = Path(folder) / "pipewarden.yaml"
+        table = {"source": "shop", "primary_key": ["order_id"], "cursor": "updated_at"}
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "warehouse": {"url": target},
+                    "sources": {"shop": {"url": source}},
+                    "tables": {"orders": {**table, "lookback": "0s"}},
+                }
+            )
+        )
+        yield source, target, floor_target, config
 
 
 def timed(fn: Callable[[], Any]) -> float:

@@ -50,10 +50,10 @@ FROM generate_series(1, %(rows)s) g
 """
 
 
-def make_source(url: str, rows: int) -> None:
+def make_source(url: str, rows: int, fill: str = FILL) -> None:
     with psycopg.connect(dsn(url), autocommit=True) as conn:
         conn.execute(DDL)
-        conn.execute(FILL, {"rows": rows})
+        conn.execute(fill, {"rows": rows})
         conn.execute("CREATE INDEX orders_cursor ON orders (updated_at, order_id)")
         conn.execute("VACUUM ANALYZE orders")
 

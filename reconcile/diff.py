@@ -312,19 +312,27 @@ class _Comparison:
         if not changed or plan.columns == plan.key:
             return
         columns = ordered_columns(plan.source, [c for c in plan.columns if c not in plan.key])
-        keys = {
-            "source": [d.key for d in changed],
-            "target": [d.target_key or d.key for d in changed],
-        }
-        left, right = self.both(
-            lambda c, s: column_hashes(c, s, columns, keys[s.role], self.matcher)
-        )
-        for diff in changed:
-            match = self._match(diff.key)
-            if match in left and match in right:
-                diff.columns = differing_columns(
-                    columns, left[match][1], right[match][1], self.unsigned
-                )
+        # A chunk of rows at a time: the hashes of every changed row at once would hold
+        # hundreds of megabytes when a million rows changed.
+        for start in range(0, len(changed), self.options.chunk_rows):
+            part = changed[start : start + self.options.chunk_rows]
+            keys = {
+                "source": [d.key for d in part],
+                "target": [d.target_key or d.key for d in part],
+            }
+
+            def hashes(
+                c: sa.Connection, s: Side, k: dict[str, list[Key]] = keys
+            ) -> dict[Any, tuple[Key, tuple[int, ...]]]:
+                return column_hashes(c, s, columns, k[s.role], self.matcher)
+
+            left, right = self.both(hashes)
+            for diff in part:
+                match = self._match(diff.key)
+                if match in left and match in right:
+                    diff.columns = differing_columns(
+                        columns, left[match][1], right[match][1], self.unsigned
+                    )
         self.lap("columns")
 
     def _match(self, key: Key) -> Any:
@@ -334,7 +342,8 @@ class _Comparison:
 
     def result(self, buckets: Buckets) -> DiffResult:
         """The differences, without duplicated source keys and within `max_diffs`."""
-        changed, missing, extra = self.stream.changed, self.stream.missing, self.stream.extra
+        stream = self.stream
+        changed, missing, extra = stream.changed, stream.take_missing(), stream.take_extra()
         duplicated = set().union(*(p.found for p in self.problems if p.kind == "duplicate_key"))
         if duplicated:
             changed = [d for d in changed if d.key not in duplicated]

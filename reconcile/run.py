@@ -2,9 +2,10 @@
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from itertools import chain
 from typing import Any
 from uuid import uuid4
 
@@ -18,7 +19,7 @@ from pipewarden.config.urls import redact_secrets
 from pipewarden.db.engines import cached_engine, connect
 from pipewarden.measurements.outcomes import outcome_points
 from pipewarden.reconcile.diff import DiffOptions, DiffResult, diff_plan, recheck
-from pipewarden.reconcile.keys import Key, json_key
+from pipewarden.reconcile.keys import Key, json_key, json_key_text
 from pipewarden.reconcile.plan import TablePlan, plan_table
 from pipewarden.reconcile.repair import RepairOutcome, hash_text, plan_repair, repair, settle_audit
 from pipewarden.reconcile.settle import Settled, settle, table_gate
@@ -72,8 +73,11 @@ class ReconcileReport:
             return self.remaining == 0 and self.diff.complete
         return self.diff.differences == 0 and self.diff.complete
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self, keys: bool = True) -> dict[str, Any]:
+        """What was found and done; without `keys`, the lists of differing keys are empty
+        (`json_parts` writes them)."""
         d = self.diff
+        missing, extra, changed = (d.missing, d.extra, d.changed) if keys else ([], [], [])
         return {
             "run_id": self.run_id,
             "table": self.table,
@@ -86,9 +90,9 @@ class ReconcileReport:
                 "held": len(self.held),
                 "normalized": self.normalized,
             },
-            "missing": [json_key(r.key) for r in d.missing],
-            "extra": [json_key(r.key) for r in d.extra],
-            "changed": [{"key": json_key(r.key), "columns": r.columns} for r in d.changed],
+            "missing": [json_key(r.key) for r in missing],
+            "extra": [json_key(r.key) for r in extra],
+            "changed": [{"key": json_key(r.key), "columns": list(r.columns)} for r in changed],
             "held": [json_key(k) for k in self.held],
             "rows_compared": d.rows_compared,
             "source_rows": d.source_rows,
@@ -114,7 +118,32 @@ class ReconcileReport:
         }
 
     def to_json(self) -> str:
-        return json.dumps(self.as_dict())
+        return "".join(self.json_parts())
+
+    def json_parts(self) -> Iterator[str]:
+        """`as_dict` as JSON text, piece by piece: the lists of differing keys are written a key
+        at a time, never held as a million small lists beside the differences themselves."""
+        d = self.diff
+        keys: dict[str, Callable[[], Iterator[str]]] = {
+            "missing": lambda: (json_key_text(r.key) for r in d.missing),
+            "extra": lambda: (json_key_text(r.key) for r in d.extra),
+            "changed": lambda: (
+                f'{{"key": {json_key_text(r.key)}, "columns": {json.dumps(list(r.columns))}}}'
+                for r in d.changed
+            ),
+        }
+        data = self.as_dict(keys=False)
+        yield "{"
+        for number, (name, value) in enumerate(data.items()):
+            yield f"{', ' if number else ''}{json.dumps(name)}: "
+            if name not in keys:
+                yield json.dumps(value)
+                continue
+            yield "["
+            for index, item in enumerate(keys[name]()):
+                yield f"{', ' if index else ''}{item}"
+            yield "]"
+        yield "}"
 
 
 def shown_result(config: PipewardenConfig, name: str, result: dict[str, Any]) -> dict[str, Any]:
@@ -282,18 +311,22 @@ def _record_diffs(
 ) -> None:
     """Every difference, and the source keys that could not be compared, in the warehouse."""
     warehouse = cached_engine(config.warehouse.url, config.timeouts.engine())
-    found = [
+    found = (
         DiffRecord(
-            d.kind, json_key(d.key), d.columns, hash_text(d.source_hash), hash_text(d.target_hash)
+            d.kind,
+            json_key_text(d.key),
+            d.columns,
+            hash_text(d.source_hash),
+            hash_text(d.target_hash),
         )
         for d in diffs
-    ]
-    unmatched = [
+    )
+    unmatched = (
         DiffRecord(p.kind[:10], json_key(k), [], None, None)
         for p in result.key_problems
         for k in p.sample
-    ]
-    record_diffs(warehouse, run.run_id, name, found + unmatched)
+    )
+    record_diffs(warehouse, run.run_id, name, chain(found, unmatched))
 
 
 def _repair(

@@ -43,7 +43,7 @@ def table_gate(plan: TablePlan, table_config: TableConfig) -> BatchGate:
 
 
 def settle(
-    plan: TablePlan, table_config: TableConfig, diffs: list[RowDiff], chunk_size: int = 2000
+    plan: TablePlan, table_config: TableConfig, diffs: list[RowDiff], chunk_size: int = 20_000
 ) -> Settled:
     """Keep only the differences that loading the normalized source would change."""
     gate = table_gate(plan, table_config)
@@ -73,8 +73,7 @@ def settle(
                 gated = gate.check(screened.batch, screened.failures)
                 if gated.rejected is not None:
                     held |= {norm(tuple(k)) for k in gated.rejected.select(plan.key).iter_rows()}
-                if not stage:
-                    still |= {norm(tuple(k)) for k in keys}
+                if not stage:  # nothing to normalize: every candidate the gate passed stays
                     continue
                 with wh.begin():
                     dialect.empty_staging(wh, staging)
@@ -97,7 +96,7 @@ def settle(
             kept.append(diff)
         elif key in held:
             held_diffs.append(diff)
-        elif key in still:
+        elif not stage or key in still:
             kept.append(diff)
         else:
             vanished += 1  # equal once normalized, or gone from the source since the diff

@@ -7,6 +7,7 @@ arrives or the run ends. `pending` only ever holds rows that differ, so it is bo
 differences found (and `--max-diffs`).
 """
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,7 +15,7 @@ from pipewarden.reconcile.keys import Key
 from pipewarden.reconcile.narrow import Digests
 
 
-@dataclass
+@dataclass(slots=True)
 class RowDiff:
     """One row that differs: `missing` (source only), `extra` (target only) or `changed`."""
 
@@ -22,7 +23,8 @@ class RowDiff:
     key: Key
     source_hash: Any = None
     target_hash: Any = None
-    columns: list[str] = field(default_factory=list)
+    #: The differing columns of a changed row (a tuple until named: one less object a row).
+    columns: Sequence[str] = ()
     #: The key as the target's driver returned it (it may differ in type from the source's).
     target_key: Key | None = None
 
@@ -46,10 +48,11 @@ class StreamComparison:
         left, right = source.hashes, target.hashes
         both = left.keys() & right.keys()
         for match in [m for m in both if left[m] != right[m]]:
+            key = source.key(match)
             self.changed.append(
                 RowDiff(
-                    "changed", source.key(match), left[match], right[match],
-                    target_key=target.key(match),
+                    "changed", key, left[match], right[match],
+                    target_key=_same_or(key, target.key(match)),
                 )
             )  # fmt: skip
         for match in left.keys() - both:
@@ -70,6 +73,15 @@ class StreamComparison:
         if left != right:
             self.changed.append(RowDiff("changed", source_key, left, right, target_key=target_key))
 
+    def take_missing(self) -> list[RowDiff]:
+        """`missing`, emptying the waiting rows as it goes: a million differences are not held
+        twice over."""
+        return _drain(self._only_source, lambda k, h: RowDiff("missing", k, h, None))
+
+    def take_extra(self) -> list[RowDiff]:
+        """`extra`, emptying the waiting rows as it goes."""
+        return _drain(self._only_target, lambda k, h: RowDiff("extra", k, None, h, target_key=k))
+
     @property
     def missing(self) -> list[RowDiff]:
         return [RowDiff("missing", k, h, None) for k, h in self._only_source.values()]
@@ -81,3 +93,21 @@ class StreamComparison:
     @property
     def found(self) -> int:
         return len(self.changed) + len(self._only_source) + len(self._only_target)
+
+
+def _drain(rows: dict[Any, tuple[Key, Any]], make: Callable[[Key, Any], RowDiff]) -> list[RowDiff]:
+    """The waiting rows as differences, in the order they were found, popped one by one."""
+    out = []
+    while rows:
+        _, (key, digest) = rows.popitem()
+        out.append(make(key, digest))
+    out.reverse()
+    return out
+
+
+def _same_or(key: Key, other: Key) -> Key:
+    """`key` itself when `other` holds the same values of the same types: one tuple a changed
+    row, not two."""
+    if other == key and all(type(a) is type(b) for a, b in zip(key, other)):
+        return key
+    return other

@@ -5,6 +5,7 @@ differences (or a budget stopped the run before it covered the table), 2 on erro
 """
 
 import json
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any
@@ -120,7 +121,9 @@ def reconcile(
                 repair=repair,
             )
     if json_output:
-        print(report.to_json())
+        for part in report.json_parts():
+            sys.stdout.write(part)
+        sys.stdout.write("\n")
     else:
         _print_report(report.as_dict())
     raise typer.Exit(EXIT_OK if report.clean else EXIT_FOUND)

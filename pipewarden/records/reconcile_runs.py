@@ -5,9 +5,10 @@ row's hashes before and after, so every repair can be traced back.
 """
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from itertools import islice
 from typing import Any
 
 import sqlalchemy as sa
@@ -109,11 +110,12 @@ class ReconcileRun:
         return row
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DiffRecord:
     diff: str
-    key: list[Any]
-    columns: list[str]
+    #: The key's values, or already their JSON text (`reconcile.keys.json_key_text`).
+    key: list[Any] | str
+    columns: Sequence[str]
     source_hash: str | None
     target_hash: str | None
 
@@ -155,23 +157,49 @@ def finish_run(
 
 
 def record_diffs(
-    engine: sa.Engine, run_id: str, table_name: str, diffs: list[DiffRecord], batch: int = 5000
+    engine: sa.Engine,
+    run_id: str,
+    table_name: str,
+    diffs: Iterable[DiffRecord],
+    batch: int = 50_000,
 ) -> None:
-    rows = [
-        {
-            "run_id": run_id,
-            "table_name": table_name,
-            "diff": d.diff,
-            "key_value": json.dumps(d.key),
-            "columns": json.dumps(d.columns) if d.columns else None,
-            "source_hash": d.source_hash,
-            "target_hash": d.target_hash,
-        }
-        for d in diffs
-    ]
+    """Every difference, a batch at a time: a million differences are never a million dicts at
+    once, and the dialect's bulk path (COPY on PostgreSQL) writes each batch."""
+    import polars as pl
+
+    from pipewarden.dialects import dialect_for
+
     with engine.begin() as conn:
-        for start in range(0, len(rows), batch):
-            conn.execute(reconcile_diffs.insert(), rows[start : start + batch])
+        dialect = dialect_for(conn.dialect.name)
+        items = iter(diffs)
+        while chunk := list(islice(items, batch)):
+            # Column by column: polars builds string columns from lists far faster than rows.
+            frame = pl.DataFrame(
+                {
+                    "run_id": [run_id] * len(chunk),
+                    "table_name": [table_name] * len(chunk),
+                    "diff": [d.diff for d in chunk],
+                    "key_value": [
+                        d.key if isinstance(d.key, str) else json.dumps(d.key) for d in chunk
+                    ],
+                    "columns": [json.dumps(list(d.columns)) if d.columns else None for d in chunk],
+                    "source_hash": [d.source_hash for d in chunk],
+                    "target_hash": [d.target_hash for d in chunk],
+                },
+                schema={c: pl.String for c in _DIFF_COLUMNS},
+            )
+            dialect.append(conn, reconcile_diffs, frame)
+
+
+_DIFF_COLUMNS = (
+    "run_id",
+    "table_name",
+    "diff",
+    "key_value",
+    "columns",
+    "source_hash",
+    "target_hash",
+)
 
 
 def record_repairs(

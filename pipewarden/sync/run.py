@@ -46,6 +46,7 @@ from pipewarden.sync.extract import (
     read_batches,
     read_null_cursor_rows,
 )
+from pipewarden.sync.latency import Latencies
 from pipewarden.sync.load import BatchLoader, BatchResult, backfill
 from pipewarden.sync.prefetch import prefetch
 from pipewarden.sync.schema import (
@@ -313,7 +314,7 @@ def _load(
     run: SyncRun,
     options: SyncOptions,
     profiles: ProfileAccumulator,
-) -> list[np.ndarray]:
+) -> Latencies:
     """Steps 4 and 5: every batch screened, checked and loaded; returns the new rows' latencies.
 
     The checks are columnar work: they run in the reading thread, a batch ahead (`prefetch`).
@@ -329,7 +330,7 @@ def _load(
         screened = screen(batch, key, cursor, sides.target_dialect, target.kinds)
         return gate.check(screened.batch, screened.failures), screened.skipped
 
-    latencies: list[np.ndarray] = []
+    latencies = Latencies()
     watermark = start.watermark
     with (
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="pipewarden-profile") as profiler,
@@ -359,9 +360,7 @@ def _load(
                     table.name, position.cursor, position.key, run.run_id, datetime.now(UTC)
                 )
             if source.kinds[cursor].kind == "timestamp" and gated.valid.height:
-                fresh = _latency_seconds(gated.valid[cursor], run.old_watermark)
-                if fresh.size:
-                    latencies.append(fresh)
+                latencies.add(_latency_seconds(gated.valid[cursor], run.old_watermark))
             profiling.append(profiler.submit(profiles.add, gated.valid))
             if options.on_batch:
                 options.on_batch(run)
@@ -384,13 +383,12 @@ def _load(
     return latencies
 
 
-def _sum_up_latency(run: SyncRun, latencies: list[np.ndarray]) -> None:
+def _sum_up_latency(run: SyncRun, latencies: Latencies) -> None:
     """Step 6: seconds from each new row's cursor time to its load, over the whole run."""
-    if latencies:
-        values = np.concatenate(latencies)
-        run.latency_p50_seconds = float(np.percentile(values, 50))
-        run.latency_p95_seconds = float(np.percentile(values, 95))
-        run.latency_max_seconds = float(values.max())
+    if latencies.values.size:
+        run.latency_p50_seconds = latencies.percentile(50)
+        run.latency_p95_seconds = latencies.percentile(95)
+        run.latency_max_seconds = latencies.maximum
 
 
 def _is_empty(wh: sa.Connection, table: sa.Table) -> bool:

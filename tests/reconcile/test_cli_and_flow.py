@@ -92,3 +92,37 @@ def test_flow_task_and_artifact(tmp_path, sqlite_url):
     assert {"diff": "changed", "key": "[3]", "columns": "note"} in rows
     assert artifact_key("Items_2024") == "pipewarden-reconcile-items-2024"
     assert "1 extra, 1 changed" in summary(result)
+
+
+def test_json_written_piece_by_piece_is_the_report_as_a_dict():
+    """`--json` streams the differing keys; the text must be what `as_dict` says, for every
+    kind of key (integers take a path of their own)."""
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from pipewarden.reconcile.diff import DiffResult
+    from pipewarden.reconcile.repair import RepairOutcome
+    from pipewarden.reconcile.run import ReconcileReport
+    from pipewarden.reconcile.stream_diff import RowDiff
+
+    keys = [(1,), (-7, "x"), ('a"b',), (Decimal("1.50"),), (datetime(2026, 1, 1, tzinfo=UTC),)]
+    diff = DiffResult(
+        table="items",
+        mode="stream",
+        missing=[RowDiff("missing", k, 1) for k in keys],
+        extra=[RowDiff("extra", k, None, 2) for k in keys[:2]],
+        changed=[RowDiff("changed", keys[2], 1, 2, ["note", "amount"]), RowDiff("changed", (9,))],
+        rows_compared=10,
+        rows_estimated=10,
+        source_rows=10,
+        target_rows=10,
+        buckets=1,
+        buckets_differing=1,
+        complete=True,
+        stopped_by=None,
+        columns=["id"],
+        timings={"total": 0.5},
+    )
+    report = ReconcileReport("run", "items", "dry-run", diff, RepairOutcome(upserted=1))
+    assert json.loads(report.to_json()) == json.loads(json.dumps(report.as_dict()))
+    assert report.to_json() == json.dumps(report.as_dict())
