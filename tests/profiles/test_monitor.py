@@ -12,6 +12,7 @@ from pipewarden.alerts.deliver import deliver_pending
 from pipewarden.cli.main import app
 from pipewarden.config import PipewardenConfig
 from pipewarden.db.engines import make_engine
+from pipewarden.events.tables import latest_table
 from pipewarden.profiles.build import build_profiles
 from pipewarden.profiles.monitor import watch_build
 from pipewarden.records.alerts import alerts
@@ -176,3 +177,31 @@ def test_status_and_the_exporter_show_the_profile_table_by_its_oldest_input(
     assert samples[("pipewarden_table_sla_status", "error")].labels["source"] == "profiles"
     age = samples[("pipewarden_table_freshness_seconds", None)].value
     assert age >= (now - START).total_seconds()
+
+
+def test_the_profiles_are_as_fresh_as_their_oldest_input_the_cart_stream_included(
+    warehouse_url: str,
+) -> None:
+    suffix = unique_suffix()
+    engine = _shop(warehouse_url, suffix)
+    config = profiles_config(warehouse_url, suffix, cart=True, error_after="3d")
+    quiet = START - timedelta(days=5)  # the stream's newest event, older than every table row
+    latest = latest_table(f"shop_latest{suffix}")
+    latest.create(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.insert(latest).values(
+                subject="7",
+                event_id="e1",
+                event_type="cart.updated",
+                event_time=quiet,
+                payload="{}",
+                updated_at=quiet,
+            )
+        )
+
+    result = build_profiles(engine, config, as_of=START)
+    fresh = _by_check(watch_build(engine, config, result, now=START))["freshness"]
+
+    assert result.data_as_of == quiet
+    assert (fresh.status, fresh.observed) == ("error", timedelta(days=5).total_seconds())
