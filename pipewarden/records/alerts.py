@@ -52,6 +52,8 @@ alerts = sa.Table(
     #: The pipewarden run that found it (check run, sync run, reconciliation run).
     sa.Column("run_id", sa.String(36)),
     sa.Column("flow_run_id", sa.String(36)),
+    #: The alerts one call raised share it: one table's new incidents go out as one message.
+    sa.Column("batch", sa.String(36)),
     sa.Column("state", sa.String(10), nullable=False, default=PENDING),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("last_error", sa.Text),
@@ -77,6 +79,7 @@ class Alert:
     channel: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
     flow_run_id: str | None = None
+    batch: str | None = None
     id: int | None = None
     state: str = PENDING
     attempts: int = 0
@@ -242,3 +245,17 @@ def _alert(row: Any) -> Alert:
         if values[name] is not None:
             values[name] = utc(values[name])
     return Alert(evidence=evidence, details=details, **values)
+
+
+def opening_alerts(conn: sa.Connection, incident_ids: Sequence[int]) -> dict[int, Alert]:
+    """The alert that opened each incident (what failed first, and why), by incident id."""
+    if not incident_ids:
+        return {}
+    c = alerts.c
+    q = (
+        sa.select(alerts)
+        .where(c.incident_id.in_(sorted(set(incident_ids))), c.kind == OPENED)
+        .order_by(c.id)
+    )
+    found = (_alert(row) for row in conn.execute(q).mappings())
+    return {a.incident_id: a for a in found if a.incident_id is not None}

@@ -35,6 +35,12 @@ incidents = sa.Table(
     sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("occurrences", sa.Integer, nullable=False, default=1),
     sa.Column("closed_at", sa.DateTime(timezone=True)),
+    #: The parent message of the incident's Slack thread (channel ID, ts); NULL until posted.
+    #: Incidents opened for one table in one run share their parent (one message lists them).
+    sa.Column("slack_channel", sa.String(200)),
+    sa.Column("slack_ts", sa.String(40)),
+    #: When it was last told in Slack (opened, worse, a reminder); NULL: at `opened_at`.
+    sa.Column("announced_at", sa.DateTime(timezone=True)),
     sa.Index(
         "ux_pipewarden_incidents_open",
         "table_name",
@@ -60,6 +66,16 @@ class Incident:
     last_seen_at: datetime
     occurrences: int
     closed_at: datetime | None = None
+    slack_channel: str | None = None
+    slack_ts: str | None = None
+    announced_at: datetime | None = None
+
+    @property
+    def thread(self) -> tuple[str, str] | None:
+        """The Slack thread's parent message (channel ID, ts), or None before one is posted."""
+        if self.slack_channel is None or self.slack_ts is None:
+            return None
+        return self.slack_channel, self.slack_ts
 
 
 def open_incidents(
@@ -158,9 +174,42 @@ def close_incident(conn: sa.Connection, incident: Incident, at: datetime) -> Inc
     return _incident(found) if found is not None else None
 
 
+def mark_announced(conn: sa.Connection, incident_id: int, at: datetime) -> None:
+    """The incident was told in Slack again (a reminder): the next one is due from `at`."""
+    conn.execute(incidents.update().where(incidents.c.id == incident_id).values(announced_at=at))
+
+
+def incidents_by_id(conn: sa.Connection, ids: Iterable[int]) -> list[Incident]:
+    """The incidents of `ids` as they are now (open or closed), by id."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return []
+    q = sa.select(incidents).where(incidents.c.id.in_(wanted)).order_by(incidents.c.id)
+    return [_incident(row) for row in conn.execute(q).mappings()]
+
+
+def incidents_of_thread(conn: sa.Connection, channel: str, ts: str) -> list[Incident]:
+    """Every incident whose Slack thread has this parent message, by id."""
+    c = incidents.c
+    q = sa.select(incidents).where(c.slack_channel == channel, c.slack_ts == ts).order_by(c.id)
+    return [_incident(row) for row in conn.execute(q).mappings()]
+
+
+def set_thread(conn: sa.Connection, ids: Iterable[int], channel: str, ts: str) -> None:
+    """Record the parent message of these incidents' thread (a first post, or a new parent
+    posted because the old one could no longer be updated)."""
+    wanted = sorted(set(ids))
+    if wanted:
+        conn.execute(
+            incidents.update()
+            .where(incidents.c.id.in_(wanted))
+            .values(slack_channel=channel, slack_ts=ts)
+        )
+
+
 def _incident(row: Any) -> Incident:
     fields = dict(row)
-    for name in ("opened_at", "last_seen_at", "closed_at"):
+    for name in ("opened_at", "last_seen_at", "closed_at", "announced_at"):
         if fields[name] is not None:
             fields[name] = utc(fields[name])
     fields["severity"] = Severity.from_column(fields["severity"])
