@@ -35,6 +35,9 @@ from pipewarden.records.reconcile_runs import (
     start_run,
 )
 
+#: Differing keys a dry run's alert keeps (it names the first few, counts the rest).
+KEYS_KEPT = 100
+
 
 @dataclass
 class ReconcileOptions(DiffOptions):
@@ -210,7 +213,7 @@ def reconcile_table(
     def run_alerts(conn: sa.Connection) -> None:
         """What the outcome causes, in its transaction: its metrics, and its alerts."""
         write_metrics(conn, outcome_metrics(run))
-        remaining = report.remaining_keys if report else []
+        remaining = _differing_keys(report)
         table = config.tables[name]
         shown = ShownKeys(redactor(conn, pii_columns(table)), table.primary_key)
         findings = [from_reconcile_run(run, partial, remaining, shown)]
@@ -295,6 +298,16 @@ def _reconcile(
         normalized=settled.normalized,
         key=plan.key,
     )
+
+
+def _differing_keys(report: ReconcileReport | None) -> list[dict[str, Any]]:
+    """The keys an alert names: what a repair left, or a sample of what a dry run found."""
+    if report is None:
+        return []
+    if report.action == "repair":
+        return report.remaining_keys
+    found = [*report.diff.missing, *report.diff.extra, *report.diff.changed][:KEYS_KEPT]
+    return [{"key": json_key(d.key), "diff": d.kind} for d in found]
 
 
 def _settle(plan: TablePlan, table_config: TableConfig, result: DiffResult) -> Settled:

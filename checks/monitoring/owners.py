@@ -6,7 +6,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from pipewarden.config import PipewardenConfig
-from pipewarden.config.owners import owner_name
+from pipewarden.config.owners import owner_channel, owner_name
 from pipewarden.records.table_owners import Owner, record_owners
 
 
@@ -18,5 +18,5 @@ def record_checked_owners(
     for name in names:
         watched = config.tables.get(name) or config.streams.get(name)
         if watched is not None:
-            owners[name] = Owner(watched.owner, owner_name(watched.owner))
+            owners[name] = Owner(owner_channel(watched.owner), owner_name(watched.owner))
     return record_owners(conn, owners, now)

@@ -14,14 +14,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from uuid import uuid4
 
 import sqlalchemy as sa
 
 from pipewarden.alerts.findings import FAILING, PASSING, Finding
 from pipewarden.config import PipewardenConfig
+from pipewarden.config.owners import owner_channel
 from pipewarden.records.alerts import NOTICE, OPENED, RECOVERED, WORSE, Alert, add_alert
 from pipewarden.records.evidence import UNCHECKED, Evidence
-from pipewarden.records.flow_runs import current_flow_run_id
+from pipewarden.records.flow_runs import current_flow_run_id, current_flow_run_url
 from pipewarden.records.incidents import (
     Incident,
     close_incident,
@@ -86,6 +88,8 @@ def raise_alerts(
     else:
         incidents = open_incidents(conn, [*keys, *((t, "") for t in coverage.tables)])
     flow_run = current_flow_run_id()
+    run_url = {"flow_run_url": url} if (url := current_flow_run_url()) else {}
+    batch = str(uuid4())
     notes: list[tuple[Finding, Incident | None, str, dict[str, Any]]] = []
     for finding in findings:
         key = (finding.evidence.table_name, finding.evidence.check)
@@ -115,9 +119,10 @@ def raise_alerts(
             kind=kind,
             evidence=finding.evidence,
             incident_id=incident.id if incident is not None else None,
-            channel=_owner(config, finding.evidence.table_name),
-            details={**finding.details, **details},
+            channel=owner_channel(config.owner_of(finding.evidence.table_name)),
+            details={**finding.details, **details, **run_url},
             flow_run_id=flow_run,
+            batch=batch,
         )
         raised.alerts.append(add_alert(conn, alert))
     return raised
@@ -189,8 +194,3 @@ def _since(incident: Incident | None) -> dict[str, Any]:
     if incident is None:
         return {}
     return {"since": incident.opened_at.isoformat(), "seen": incident.occurrences}
-
-
-def _owner(config: PipewardenConfig, table_name: str) -> str | None:
-    watched = config.watched(table_name)
-    return watched.owner if watched is not None else None

@@ -22,14 +22,17 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 from slack_sdk import WebClient
 
-from pipewarden.alerts.slack_client import Posted, Refused, hide_token, post, slack_client
-from pipewarden.alerts.slack_message import fit_plain, render
+from pipewarden.alerts.slack_client import Posted, Refused, hide_token, slack_client
+from pipewarden.alerts.slack_message import fit_plain
+from pipewarden.alerts.threads import send_unit
 from pipewarden.config import PipewardenConfig
 from pipewarden.config.models import SlackLinks
+from pipewarden.config.owners import owner_mentions
 from pipewarden.config.urls import redact_secrets
 from pipewarden.db.engines import cached_engine
 from pipewarden.measurements.outcomes import outcome_points
 from pipewarden.records.alerts import (
+    OPENED,
     PENDING,
     SENDING,
     Alert,
@@ -92,25 +95,61 @@ def deliver_pending(
         stopped = f"no usable Slack token: {slack.token_problem}"
         return DeliveryReport(waiting=[a.id for a in queue if a.id], stopped=stopped)
     client = client or slack_client(slack)
+    links = slack.links
+    if links.grafana is None and config.grafana is not None:
+        links = links.model_copy(update={"grafana": config.grafana.url})
     report = DeliveryReport()
     blocked: set[str] = set()
+    done: set[int] = set()
     for alert in queue:
         assert alert.id is not None
+        if alert.id in done:  # went out in the message of its run's group
+            continue
         channel = alert.channel or slack.default_channel
         at = now or datetime.now(UTC)
         if report.stopped is not None or channel in blocked or not _due(alert, at):
             blocked.add(channel)
             report.waiting.append(alert.id)
             continue
-        with engine.begin() as conn:
-            held = claim(conn, alert.id, at, at + LEASE)
-        if held is None:  # another delivery run holds it: the channel's order is theirs now
+        unit: list[tuple[Alert, Claim]] = []
+        for member in _group(alert, queue, slack.default_channel, done, at):
+            assert member.id is not None
+            with engine.begin() as conn:
+                held = claim(conn, member.id, at, at + LEASE)
+            if held is not None:
+                unit.append((member, held))
+                done.add(member.id)
+        if not unit:  # another delivery run holds it: the channel's order is theirs now
             blocked.add(channel)
             report.waiting.append(alert.id)
             continue
-        outcome = _post(client, channel, alert, slack.links)
-        _record(engine, alert, held, channel, outcome, now or datetime.now(UTC), report)
+        mentions = owner_mentions(config.owner_of(alert.evidence.table_name))
+        sent = [a for a, _ in unit]
+        outcome = _post(engine, client, channel, sent, links, mentions, at)
+        for member, held in unit:
+            _record(engine, member, held, channel, outcome, now or datetime.now(UTC), report)
     return report
+
+
+def _group(
+    alert: Alert, queue: list[Alert], default_channel: str, done: set[int], at: datetime
+) -> list[Alert]:
+    """What goes out with `alert` as one message: the incidents its run opened for its table
+    in its channel, due and not yet taken (itself first); any other alert alone."""
+    if alert.kind != OPENED or alert.batch is None:
+        return [alert]
+    channel = alert.channel or default_channel
+    return [alert] + [
+        a
+        for a in queue
+        if a.id != alert.id
+        and a.id not in done
+        and a.kind == OPENED
+        and a.batch == alert.batch
+        and a.evidence.table_name == alert.evidence.table_name
+        and (a.channel or default_channel) == channel
+        and _due(a, at)
+    ]
 
 
 def undelivered_warning(counts: Mapping[str, object]) -> str | None:
@@ -131,15 +170,24 @@ def undelivered_warning(counts: Mapping[str, object]) -> str | None:
     return "; ".join(parts) or None
 
 
-def _post(client: WebClient, channel: str, alert: Alert, links: SlackLinks) -> Posted | Refused:
-    """Render and post one alert. A failure of our own (a value the message cannot show, a bug)
-    fails this alert with its error, not the run: left `sending`, it would be taken again
-    after every lease, fail again, and hold back its channel for good."""
+def _post(
+    engine: sa.Engine,
+    client: WebClient,
+    channel: str,
+    unit: list[Alert],
+    links: SlackLinks,
+    mentions: list[str],
+    at: datetime,
+) -> Posted | Refused:
+    """Render and post one unit of alerts in its thread. A failure of our own (a value the
+    message cannot show, a bug) fails these alerts with its error, not the run: left
+    `sending`, they would be taken again after every lease, fail again, and hold back their
+    channel for good."""
     try:
-        return post(client, channel, render(alert, links))
+        return send_unit(engine, client, channel, unit, links, mentions, at)
     except Exception as error:  # noqa: BLE001 - anything, so that the other alerts go out
         text = redact_secrets(hide_token(f"{type(error).__name__}: {error}", client.token))
-        log.warning("alert %s could not be rendered or posted: %s", alert.id, text)
+        log.warning("alert %s could not be rendered or posted: %s", unit[0].id, text)
         return Refused(error=fit_plain(text, 500), transient=False)
 
 

@@ -109,8 +109,9 @@ def from_reconcile_run(
     A keys-only sweep sees no changed values, so it has a check of its own (`reconcile:keys`):
     its clean result must not end an incident of changed rows. A `partial` run (a key range, a
     subset of columns) or one stopped by a budget cannot say the table is clean. `remaining`:
-    the keys a repair left differing (`{"key": [...], "diff": kind}`), named in the alert, as
-    `shown` says (customer values hidden).
+    the keys left differing (`{"key": [...], "diff": kind}`: after a repair, what it could not
+    fix; after a dry run, a sample of the differences), named in the alert, as `shown` says
+    (customer values hidden).
     """
     if shown is not None and remaining:
         remaining = [{**r, "key": shown.key(r["key"])} for r in remaining]
@@ -141,8 +142,8 @@ def from_reconcile_run(
         parts = [f"{found} rows differ from the source: {counts}"] if left else []
         if left and run.action == "repair":
             parts[0] += f"; repaired {run.repaired}, {left} remain"
-            if remaining:
-                parts[0] += f" ({_keys_text([r['key'] for r in remaining])})"
+        if left and remaining:
+            parts[0] += f" ({_keys_text([r['key'] for r in remaining])})"
         differences = Evidence(
             run.table_name,
             check,

@@ -14,7 +14,7 @@ import http.client
 import random
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from slack_sdk import WebClient
@@ -26,6 +26,7 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
+from slack_sdk.web import SlackResponse
 
 from pipewarden.alerts.slack_message import SlackMessage, fit_plain
 from pipewarden.config.models import SLACK_MAX_WAIT_SECONDS, SlackConfig
@@ -46,6 +47,18 @@ TOKEN_ERRORS = frozenset(
         "missing_scope",
         "not_allowed_token_type",
         "team_access_not_granted",
+    }
+)
+#: Error codes saying a thread's parent can no longer be updated or replied to (deleted,
+#: posted by someone else, its channel archived or gone): the incident needs a new parent.
+GONE_ERRORS = frozenset(
+    {
+        "message_not_found",
+        "cant_update_message",
+        "edit_window_closed",
+        "is_archived",
+        "channel_not_found",
+        "thread_not_found",
     }
 )
 _SLACK_CODE = re.compile(r"[a-z0-9_]+")
@@ -130,17 +143,42 @@ def slack_client(config: SlackConfig) -> WebClient:
     )
 
 
-def post(client: WebClient, channel: str, message: SlackMessage) -> Posted | Refused:
-    """`chat.postMessage` with blocks and the text fallback; Slack's answer, classified."""
+def post(
+    client: WebClient, channel: str, message: SlackMessage, thread_ts: str | None = None
+) -> Posted | Refused:
+    """`chat.postMessage` with blocks and the text fallback (a reply with `thread_ts`);
+    Slack's answer, classified."""
+    answer = _call(
+        client,
+        lambda: client.chat_postMessage(
+            channel=channel, text=message.text, blocks=message.blocks, thread_ts=thread_ts
+        ),
+    )
+    if isinstance(answer, Refused):
+        return answer
+    return Posted(channel=str(answer.get("channel") or channel), ts=answer.get("ts"))
+
+
+def update(client: WebClient, channel: str, ts: str, message: SlackMessage) -> Posted | Refused:
+    """`chat.update` of the message `ts` in `channel` (an ID); Slack's answer, classified."""
+    answer = _call(
+        client,
+        lambda: client.chat_update(
+            channel=channel, ts=ts, text=message.text, blocks=message.blocks
+        ),
+    )
+    return answer if isinstance(answer, Refused) else Posted(channel=channel, ts=ts)
+
+
+def _call(client: WebClient, request: Callable[[], SlackResponse]) -> SlackResponse | Refused:
     try:
-        answer = client.chat_postMessage(channel=channel, text=message.text, blocks=message.blocks)
+        return request()
     except SlackApiError as error:
         return _refused(error, client.token)
     except (OSError, http.client.HTTPException, SlackClientError) as error:
         # URLError, refused or reset connections, time-outs: Slack (or the way to it) is down.
         text = hide_token(f"cannot reach Slack: {type(error).__name__}: {error}", client.token)
         return Refused(error=text, transient=True)
-    return Posted(channel=str(answer.get("channel") or channel), ts=answer.get("ts"))
 
 
 def _refused(error: SlackApiError, token: str | None) -> Refused:

@@ -8,8 +8,8 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from pipewarden.alerts.links import grafana_link, prefect_link
 from pipewarden.config.durations import describe
 from pipewarden.config.models import SlackLinks
 from pipewarden.records.alerts import NOTICE, OPENED, RECOVERED, WORSE, Alert
@@ -102,17 +102,28 @@ def _fields(alert: Alert) -> list[tuple[str, str]]:
 
 
 def _context(alert: Alert, links: SlackLinks | None) -> str:
-    parts = []
-    if links is not None and links.prefect_ui is not None and alert.flow_run_id:
-        base = str(links.prefect_ui).rstrip("/")
-        parts.append(f"<{base}/runs/flow-run/{alert.flow_run_id}|Prefect run>")
-    if links is not None and links.grafana is not None:
-        dashboard = _with_query(str(links.grafana), table=alert.evidence.table_name)
-        parts.append(f"<{dashboard}|Grafana>")
+    parts = [f"<{url}|{name}>" for name, url in alert_links(alert, links)]
     parts.append(f"pipewarden alert {alert.id}")
     if alert.incident_id is not None:
         parts.append(f"incident {alert.incident_id}")
     return " · ".join(parts)
+
+
+def alert_links(alert: Alert, links: SlackLinks | None) -> list[tuple[str, str]]:
+    """(name, URL) of the Prefect run that found `alert` and of its dashboard panel."""
+    links = links or SlackLinks()
+    found = []
+    prefect = prefect_link(links, alert.flow_run_id, alert.details.get("flow_run_url"))
+    if prefect:
+        found.append(("Prefect run", prefect))
+    since = alert.details.get("since")
+    start = datetime.fromisoformat(since) if since else alert.created_at
+    end = alert.created_at if alert.kind in (RECOVERED, NOTICE) else None
+    evidence = alert.evidence
+    grafana = grafana_link(links, evidence.table_name, evidence.check, start, end)
+    if grafana:
+        found.append(("Grafana", grafana))
+    return found
 
 
 def _value(value: float | None, seconds: bool) -> str:
@@ -124,12 +135,6 @@ def _value(value: float | None, seconds: bool) -> str:
     if seconds and value >= 60:
         return f"{text} s ({describe(timedelta(seconds=value))})"
     return f"{text} s" if seconds else text
-
-
-def _with_query(url: str, **params: str) -> str:
-    parts = urlsplit(url)
-    query = [*parse_qsl(parts.query), *((f"var-{k}", v) for k, v in params.items())]
-    return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 def fit_plain(text: str, limit: int) -> str:

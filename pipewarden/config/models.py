@@ -19,6 +19,7 @@ from pydantic import (
 
 from pipewarden.config.durations import parse_duration
 from pipewarden.config.grafana import GrafanaConfig
+from pipewarden.config.owners import Owner
 from pipewarden.config.timeouts import DEFAULT_TIMEOUTS, Timeouts
 
 if TYPE_CHECKING:  # defined beside, resolved by pipewarden.config (it uses the models here)
@@ -194,7 +195,7 @@ class TableConfig(_Strict):
     schedule: Literal["realtime", "hourly", "daily"] = "hourly"
     freshness: FreshnessConfig = FreshnessConfig()
     anomaly: AnomalyConfig = AnomalyConfig()
-    owner: str | None = None
+    owner: Owner | None = None
     batch_size: int = Field(default=50_000, ge=1, le=5_000_000)
     schema_ref: str | None = Field(default=None, alias="schema")
     normalize: dict[str, list[str]] = Field(default_factory=dict)
@@ -443,3 +444,9 @@ class PipewardenConfig(_Strict):
         except KeyError:
             known = ", ".join(sorted(self.tables))
             raise KeyError(f"unknown table {name!r} (configured: {known})") from None
+
+    def owner_of(self, name: str) -> Owner | None:
+        """The `owner` of the table, stream or profile table called `name`; None for none (or
+        unknown)."""
+        watched = self.watched(name)
+        return watched.owner if watched is not None else None

@@ -7,6 +7,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, f
 
 from pipewarden.config.durations import parse_duration
 from pipewarden.config.models import ColumnChecks, FreshnessConfig, TableConfig, steps_as_lists
+from pipewarden.config.owners import Owner
 
 
 class _Strict(BaseModel):
@@ -122,7 +123,7 @@ class StreamConfig(_Strict):
     max_body_bytes: int = Field(default=256 * 1024, ge=64, le=64 * 1024 * 1024)
     rate_limit: RateLimitConfig | None = None
     freshness: FreshnessConfig = FreshnessConfig()
-    owner: str | None = None
+    owner: Owner | None = None
     reconcile: StreamReconcileConfig | None = None
 
     _steps = field_validator("normalize", mode="before")(steps_as_lists)

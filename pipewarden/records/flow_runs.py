@@ -18,3 +18,14 @@ def current_flow_run_id() -> str | None:
     if flow is not None and flow.flow_run is not None:
         return str(flow.flow_run.id)
     return None
+
+
+def current_flow_run_url() -> str | None:
+    """The Prefect UI's page of this flow run (Prefect's `PREFECT_UI_URL`), or None outside
+    Prefect or without a UI URL."""
+    if current_flow_run_id() is None:
+        return None
+    from prefect.runtime import flow_run
+
+    url = flow_run.ui_url
+    return str(url) if url and str(url).startswith(("http://", "https://")) else None

@@ -26,6 +26,7 @@ from prometheus_client.registry import Collector
 
 from pipewarden.checks.monitoring.freshness import ERROR, OK, WARN, freshness_status
 from pipewarden.config import PipewardenConfig
+from pipewarden.config.owners import owner_name
 from pipewarden.config.timeouts import Timeouts
 from pipewarden.db.engines import cached_engine
 from pipewarden.profiles.state import build_figures
@@ -160,10 +161,13 @@ class TableCollector(Collector):
         table = self.config.tables.get(name)
         if table is not None:
             sla = table.freshness
-            return [name, table.source, table.owner or ""], (sla.warn_after, sla.error_after)
+            return [name, table.source, owner_name(table.owner) or ""], (
+                sla.warn_after,
+                sla.error_after,
+            )
         spec = self.config.profiles
         assert spec is not None and spec.table == name
-        return [name, "profiles", spec.owner or ""], (spec.warn_after, spec.error_after)
+        return [name, "profiles", owner_name(spec.owner) or ""], (spec.warn_after, spec.error_after)
 
 
 def _built(figures: TableFigures, conn: sa.Connection, config: PipewardenConfig) -> TableFigures:

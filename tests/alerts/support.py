@@ -21,19 +21,26 @@ NOW = datetime(2026, 3, 2, 15, 20, tzinfo=UTC)
 
 
 def alert_config(
-    warehouse_url: str, slack_url: str | None = None, **slack: Any
+    warehouse_url: str,
+    slack_url: str | None = None,
+    orders_owner: Any = "#shop-data",
+    grafana: str | None = None,
+    **slack: Any,
 ) -> PipewardenConfig:
-    """Three tables: orders owned by #shop-data, customers by #crm-data, events by nobody."""
+    """Three tables: orders owned by #shop-data (or `orders_owner`), customers by #crm-data,
+    events by nobody; a `grafana:` section at `grafana` if given."""
     table = {"source": "shop", "primary_key": ["id"], "cursor": "updated_at"}
     data: dict[str, Any] = {
         "warehouse": {"url": warehouse_url},
         "sources": {"shop": {"url": "sqlite:///unused.sqlite"}},
         "tables": {
-            "orders": {**table, "owner": "#shop-data"},
+            "orders": {**table, "owner": orders_owner},
             "customers": {**table, "owner": "#crm-data"},
             "events": table,
         },
     }
+    if grafana is not None:
+        data["grafana"] = {"url": grafana, "token": "glsa_test"}
     if slack_url is not None:
         data["slack"] = {
             "token": TOKEN,

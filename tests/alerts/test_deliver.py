@@ -222,11 +222,13 @@ def test_a_recovery_is_delivered_after_its_opening(
     raise_now(config, finding(status="ok", verdict=PASSING), now=NOW + timedelta(hours=2))
     deliver_pending(config, now=NOW + timedelta(hours=2))
     opened, recovered = fake_slack.posted
-    assert "orders · freshness: error" in opened["text"]
+    # Delivered late, the parent already shows the incident as it is now: resolved.
+    assert "orders · freshness: resolved" in opened["text"] and "fired 2 times" in opened["text"]
     assert (
         "recovered" in recovered["text"]
         and "after 2h 00m (2 failing verdicts)" in recovered["text"]
     )
+    assert recovered["thread_ts"] == outbox(config)[0].slack_ts  # a reply in its thread
 
 
 def test_without_slack_alerts_only_wait(warehouse_url: str) -> None:

@@ -38,6 +38,7 @@ def test_the_message_says_what_why_and_where_to_look() -> None:
         prefect_ui="https://prefect.internal/", grafana="https://grafana.internal/d/pw?orgId=1"
     )
     message = render(_alert(), links)
+    hour_before_ms = int((NOW - timedelta(hours=1)).timestamp() * 1000)
     header, why, facts, context = message.blocks
     assert header["text"]["text"] == ":red_circle: events · freshness: error"
     assert why["text"]["text"] == "newest row 4h 00m old, over error_after 2h 00m"
@@ -49,8 +50,8 @@ def test_the_message_says_what_why_and_where_to_look() -> None:
     ]
     assert context["elements"][0]["text"] == (
         "<https://prefect.internal/runs/flow-run/0b6f8e7a-1111-2222-3333-444455556666"
-        "|Prefect run> · <https://grafana.internal/d/pw?orgId=1&var-table=events|Grafana>"
-        " · pipewarden alert 7 · incident 3"
+        "|Prefect run> · <https://grafana.internal/d/pipewarden-freshness?orgId=1&var-table=events"
+        f"&viewPanel=2&from={hour_before_ms}&to=now|Grafana> · pipewarden alert 7 · incident 3"
     )
     assert message.text.startswith(":red_circle: events · freshness: error: newest row 4h")
 

@@ -177,3 +177,16 @@ def test_cli_repair_a_row_the_warehouse_refuses_remains_unaudited_exit_1(tmp_pat
     data = json.loads(again.output)
     assert data["repair"]["remaining"] == 1 and data["repair"]["upserted"] == 0
     assert data["repair"]["remaining_keys"] == [{"key": [3], "diff": "changed"}]
+
+
+def test_a_dry_runs_alert_names_a_sample_of_the_differing_keys(make_url):
+    config, source_url, warehouse_url = _synced(make_url, "postgresql")
+    execute(source_url, BACK_3_DAYS["postgresql"])
+    execute(source_url, "DELETE FROM items WHERE id = 5")
+
+    report = reconcile_table(config, "items")
+
+    assert not report.clean and report.remaining_keys == []  # nothing repaired, nothing left
+    [failing] = _alerts(warehouse_url)["reconcile"]
+    assert "2 rows differ from the source" in failing
+    assert "keys 5, 3" in failing or "keys 3, 5" in failing
