@@ -68,9 +68,8 @@ def render_parent(
         blocks.append(_section(_entry_text(entry, now, single=len(entries) == 1)))
     if len(entries) > LISTED:
         blocks.append(_section(f"… and {len(entries) - LISTED} more checks of {table}"))
-    link_text = " · ".join(f"<{url}|{name}>" for name, url in _links(entries, links))
-    if link_text:
-        blocks.append(_context(link_text))
+    parts = [f"<{url}|{name}>" for name, url in _links(entries, links)]
+    blocks.append(_context(" · ".join([*parts, _ids(entries)])))
     owners = " ".join(mentions)  # checked at load: Slack mentions, nothing to escape
     if owners:
         blocks.append(_context(f"Owners: {owners}"))
@@ -151,6 +150,17 @@ def _links(entries: Sequence[ThreadEntry], links: SlackLinks | None) -> list[tup
             seen.add(url.split("&from=")[0])
             found.append((f"Grafana: {incident.check}" if len(entries) > 1 else "Grafana", url))
     return found[:10]
+
+
+def _ids(entries: Sequence[ThreadEntry]) -> str:
+    """Where to look in pipewarden: `pipewarden alerts --all` lists these ids."""
+    alerts = [str(e.opening.id) for e in entries if e.opening is not None][:LISTED]
+    incidents = [str(e.incident.id) for e in entries][:LISTED]
+    said = []
+    if alerts:
+        said.append(f"pipewarden alert{'s' if len(alerts) > 1 else ''} {', '.join(alerts)}")
+    said.append(f"incident{'s' if len(incidents) > 1 else ''} {', '.join(incidents)}")
+    return " · ".join(said)
 
 
 def _section(text: str) -> dict[str, Any]:
