@@ -9,6 +9,7 @@ them with window functions; both give the same table.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -120,6 +121,12 @@ def _native(column: sa.Column[Any]) -> Any:
     except NotImplementedError:
         return str
     return kind if kind in (int, str) else str
+
+
+def _scoring(spec: ProfilesConfig) -> str:
+    """What the scores and segments were computed by: kept with the cuts."""
+    rules = [[rule.name, rule.when] for rule in spec.segments]
+    return json.dumps([spec.scores, rules, spec.default_segment])
 
 
 def _key(column: sa.ColumnElement[Any]) -> sa.ColumnElement[str]:
@@ -437,17 +444,20 @@ def build_profiles(
             conn.execute(
                 sa.text("ANALYZE " + conn.dialect.identifier_preparer.format_table(touched))
             )
-            old = read_cuts(conn, schema, spec.table, previous.build_id)
-            if old is None:  # kept by no build before this one: read off the scores
-                old = cuts_from_scores(conn, t.profiles, spec.scores)
+            # None when the previous build kept no cuts, or scored by other scores or rules:
+            # then everyone is scored again, as a full build would.
+            old = read_cuts(conn, schema, spec.table, previous.build_id, _scoring(spec))
             mover = Mover(conn, t.profiles, keys)
-            mover.before()
+            if old is not None:
+                mover.before()
             conn.execute(sa.delete(t.profiles).where(t.profiles.c.customer_id.in_(keys)))
             rows = _rows(spec, t, as_of, cutoff, touched)
             conn.execute(
                 sa.insert(t.profiles).from_select(list(rows.selected_columns.keys()), rows)
             )
             try:
+                if old is None:
+                    raise StaleCuts("no cuts of the previous build's scoring")
                 cuts = mover.after(old, spec.scores)
                 written = _rescore_moved(conn, spec, t.profiles, old, cuts, keys)
             except StaleCuts:
@@ -476,7 +486,7 @@ def build_profiles(
             )
             .returning(t.builds.c.build_id)
         ).scalar_one()
-        write_cuts(conn, schema, spec.table, build_id, cuts)
+        write_cuts(conn, schema, spec.table, build_id, cuts, _scoring(spec))
     return BuildResult(
         build_id,
         "full" if full else "incremental",

@@ -9,7 +9,8 @@ customers' old and new values, moves each cut along the measure's index by the d
 (about as many index entries as customers changed, plus one tie group), and rescores the
 touched customers and those whose value lies between a cut's old and new place: exactly the
 customers whose score changed. A full build scores with window functions and reads the cuts
-off the scores; so does an incremental build that finds no cuts of the previous build.
+off the scores; an incremental build that finds no cuts of the previous build, or cuts of
+other scores or segment rules (the configuration changed), scores everyone again.
 """
 
 from __future__ import annotations
@@ -95,8 +96,11 @@ def score_expression(x: sa.ColumnElement[Any], cuts: Sequence[Cut]) -> sa.Column
     return expression
 
 
-def read_cuts(conn: sa.Connection, schema: str | None, table: str, build_id: int) -> Cuts | None:
-    """The cuts written by build `build_id`, or None (another build, or none kept)."""
+def read_cuts(
+    conn: sa.Connection, schema: str | None, table: str, build_id: int, scoring: str
+) -> Cuts | None:
+    """The cuts written by build `build_id` for `scoring` (the scores and rules), or None
+    (another build's, another scoring's, or none kept)."""
     c = cuts_table(schema)
     if not sa.inspect(conn).has_table(c.name, schema=schema):
         return None
@@ -107,8 +111,8 @@ def read_cuts(conn: sa.Connection, schema: str | None, table: str, build_id: int
     ).all()
     if not rows or any(row.build_id != build_id for row in rows):
         return None
-    n = next((row.below for row in rows if row.score == "n"), None)
-    if n is None:
+    n, kept = next(((row.below, row.cut) for row in rows if row.score == "n"), (None, None))
+    if n is None or kept != scoring:
         return None
     cuts: dict[str, list[Cut]] = {score: [] for score in MEASURES}
     for row in rows:
@@ -118,13 +122,13 @@ def read_cuts(conn: sa.Connection, schema: str | None, table: str, build_id: int
 
 
 def write_cuts(
-    conn: sa.Connection, schema: str | None, table: str, build_id: int, cuts: Cuts
+    conn: sa.Connection, schema: str | None, table: str, build_id: int, cuts: Cuts, scoring: str
 ) -> None:
     c = cuts_table(schema)
     c.create(conn, checkfirst=True)
     conn.execute(sa.delete(c).where(c.c.profile_table == table))
-    rows = [
-        {"score": "n", "s": 0, "cut": None, "below": cuts.n},
+    rows: list[dict[str, Any]] = [
+        {"score": "n", "s": 0, "cut": scoring, "below": cuts.n},
         *(
             {"score": score, "s": s, "cut": _encode(cut.value), "below": cut.count}
             for score, listed in cuts.cuts.items()

@@ -85,3 +85,40 @@ def test_incremental_builds_equal_a_full_rebuild(
 
     assert profile_rows(engine, config.profiles.table) == incremental  # type: ignore[union-attr]
     engine.dispose()
+
+
+def test_changed_rules_rescore_everyone_at_the_next_build(postgres) -> None:
+    """The cuts are kept with the scores and rules they were made by: other rules, and an
+    incremental build scores every customer again, as a full build would."""
+    url = postgres.new("pwrules")
+    engine = make_engine(url)
+    customers, orders = shop_tables()
+    customers.metadata.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.insert(customers),
+            [{"customer_id": c, "email_consent": True, "updated_at": START} for c in range(1, 7)],
+        )
+        conn.execute(
+            sa.insert(orders),
+            [
+                {
+                    "order_id": c,
+                    "customer_id": c,
+                    "amount": c * 10,
+                    "ordered_at": START - timedelta(days=c),
+                    "updated_at": START,
+                }
+                for c in range(1, 7)
+            ],
+        )
+    build_profiles(engine, profiles_config(url), full=True, as_of=START)
+    other = profiles_config(url, segments={"loyal": "f >= 1"}, scores=3)
+
+    build_profiles(engine, other, as_of=START + timedelta(hours=1))
+    incremental = profile_rows(engine, other.profiles.table)  # type: ignore[union-attr]
+    build_profiles(engine, other, full=True, as_of=START + timedelta(hours=1))
+
+    assert {row["segment"] for row in incremental} == {"loyal"}
+    assert profile_rows(engine, other.profiles.table) == incremental  # type: ignore[union-attr]
+    engine.dispose()
