@@ -2,7 +2,8 @@
 
 Per (table, check) there is at most one open incident. A failing finding opens one and is
 announced; a repeat is counted and stays quiet, unless it is worse than anything announced for
-that incident (a stale table going from warn to error); a passing finding closes the incident
+that incident (a stale table going from warn to error) or `slack.remind_every` has passed since
+the incident was last told (a reminder); a passing finding closes the incident
 and announces the recovery once. Unknown findings change nothing. An incident whose check no
 longer gives any finding (a dropped column) is closed with a notice when the caller says its
 run covered that check (`Coverage`). The caller passes its own transaction, so the alerts
@@ -21,12 +22,21 @@ import sqlalchemy as sa
 from pipewarden.alerts.findings import FAILING, PASSING, Finding
 from pipewarden.config import PipewardenConfig
 from pipewarden.config.owners import owner_channel
-from pipewarden.records.alerts import NOTICE, OPENED, RECOVERED, WORSE, Alert, add_alert
+from pipewarden.records.alerts import (
+    NOTICE,
+    OPENED,
+    RECOVERED,
+    REMINDER,
+    WORSE,
+    Alert,
+    add_alert,
+)
 from pipewarden.records.evidence import UNCHECKED, Evidence
 from pipewarden.records.flow_runs import current_flow_run_id, current_flow_run_url
 from pipewarden.records.incidents import (
     Incident,
     close_incident,
+    mark_announced,
     open_incident,
     open_incident_of,
     open_incidents,
@@ -98,6 +108,10 @@ def raise_alerts(
         if finding.verdict == FAILING:
             kind, incidents[key] = _failing(conn, finding, incident, now)
             incident = incidents[key]
+            if kind is None and _reminder_due(config, incident, now):
+                kind = REMINDER
+            if kind in (WORSE, REMINDER):
+                mark_announced(conn, incident.id, now)
             raised.repeats += kind is None
         elif finding.verdict == PASSING and incident is not None:
             incident = close_incident(conn, incident, now)  # None: closed by another run
@@ -188,6 +202,15 @@ def _unchecked(
         finding = Finding(gone, PASSING)
         notes.append((finding, closed, NOTICE, _since(closed)))
     return notes
+
+
+def _reminder_due(config: PipewardenConfig, incident: Incident, now: datetime) -> bool:
+    """A repeat is told again once `slack.remind_every` has passed since the incident last
+    was (opened, worse, reminded)."""
+    every = config.slack.remind_every if config.slack is not None else None
+    if every is None:
+        return False
+    return now - (incident.announced_at or incident.opened_at) >= every
 
 
 def _since(incident: Incident | None) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from typing import Any
 from pipewarden.alerts.links import grafana_link, prefect_link
 from pipewarden.config.durations import describe
 from pipewarden.config.models import SlackLinks
-from pipewarden.records.alerts import NOTICE, OPENED, RECOVERED, WORSE, Alert
+from pipewarden.records.alerts import NOTICE, OPENED, RECOVERED, REMINDER, WORSE, Alert
 
 #: Block Kit's limits: section text, section field, header text; `text` kept to the same.
 SECTION_LIMIT, FIELD_LIMIT, HEADER_LIMIT = 3000, 2000, 150
@@ -23,7 +23,7 @@ EMOJI = {
     "differences": ":large_orange_circle:",
     "warn": ":large_yellow_circle:",
 }
-TITLE = {OPENED: "", WORSE: "worse, ", RECOVERED: "recovered", NOTICE: ""}
+TITLE = {OPENED: "", WORSE: "worse, ", RECOVERED: "recovered", NOTICE: "", REMINDER: "still "}
 
 
 @dataclass(frozen=True)
@@ -73,13 +73,15 @@ def _header(alert: Alert) -> str:
 def _why(alert: Alert) -> str:
     reason = alert.evidence.reason or "no reason recorded"
     since = alert.details.get("since")
-    if alert.kind not in (RECOVERED, NOTICE) or not since:
+    if alert.kind not in (RECOVERED, NOTICE, REMINDER) or not since:
         return reason
     span = describe(alert.created_at - datetime.fromisoformat(since))
     seen = alert.details.get("seen", 1)
     verdicts = "1 failing verdict" if seen == 1 else f"{seen} failing verdicts"
     if alert.kind == RECOVERED:
         return f"Passing again after {span} ({verdicts}). Now: {reason}"
+    if alert.kind == REMINDER:
+        return f"Still failing after {span} ({verdicts}): {reason}"
     return f"Open for {span} ({verdicts}); {reason}"  # a notice that closed an incident
 
 

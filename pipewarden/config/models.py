@@ -264,7 +264,20 @@ class SlackConfig(_Strict):
     #: goes back to the outbox for a later delivery run.
     retries: int = Field(default=2, ge=0, le=10)
     timeout_seconds: int = Field(default=30, ge=1, le=300)
+    #: Tell an incident that keeps failing again, in its thread, once this long has passed
+    #: since it was last told (opened, worse, reminded); unset: repeats stay quiet.
+    remind_every: timedelta | None = None
     _token_problem: str | None = PrivateAttr(default=None)
+
+    @field_validator("remind_every", mode="before")
+    @classmethod
+    def _reminder(cls, value: Any) -> timedelta | None:
+        if value is None:
+            return None
+        every = parse_duration(value)
+        if every < timedelta(minutes=5):
+            raise ValueError(f"{value!r} is under 5m: a reminder that often is noise")
+        return every
 
     @model_validator(mode="after")
     def _token_from_loader(self, info: ValidationInfo) -> "SlackConfig":

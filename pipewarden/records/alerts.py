@@ -29,6 +29,8 @@ from pipewarden.records.values import utc
 PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
 #: What an alert tells: a new incident, one that got worse, its end, or a one-off event.
 OPENED, WORSE, RECOVERED, NOTICE = "opened", "worse", "recovered", "notice"
+#: An incident still failing, told again once `slack.remind_every` has passed since it last was.
+REMINDER = "reminder"
 
 alerts = sa.Table(
     "pipewarden_alerts",

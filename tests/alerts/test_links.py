@@ -106,3 +106,8 @@ def test_an_owner_is_a_channel_or_a_mapping_with_mentions() -> None:
 def test_a_mention_slack_would_not_render_is_refused_by_name(warehouse_url: str) -> None:
     with pytest.raises(ConfigError, match="'@alice' is not a Slack mention"):
         alert_config(warehouse_url, orders_owner={"channel": "#shop-data", "mention": ["@alice"]})
+
+
+def test_a_reminder_more_often_than_every_five_minutes_is_refused(warehouse_url: str) -> None:
+    with pytest.raises(ConfigError, match="under 5m: a reminder that often is noise"):
+        alert_config(warehouse_url, "http://127.0.0.1:9/api/", remind_every="1m")

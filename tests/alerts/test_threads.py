@@ -268,3 +268,28 @@ def test_owners_are_mentioned_in_the_parent_only(warehouse_url: str, fake_slack:
     assert mentions in parent.text and mentions in str(parent.blocks)
     (reply,) = fake_slack.workspace.thread("#shop-data", parent.ts)
     assert "<@" not in reply.text and "subteam" not in str(reply.blocks)
+
+
+def test_a_long_incident_is_told_again_in_its_thread_every_remind_every(
+    warehouse_url: str, fake_slack: FakeSlack
+) -> None:
+    config = alert_config(warehouse_url, fake_slack.url, remind_every="1h")
+    told = []
+    for minutes in (0, 30, 70, 90, 135):  # opened, quiet, reminder, quiet, reminder
+        at = NOW + timedelta(minutes=minutes)
+        told.append([a.kind for a in raise_now(config, finding(reason="late"), now=at).alerts])
+        deliver_pending(config, now=at)
+    assert told == [["opened"], [], ["reminder"], [], ["reminder"]]
+
+    (parent,) = fake_slack.workspace.top_level("#shop-data")
+    replies = [m["text"] for m in thread_of(fake_slack, "C0SHOP", parent.ts)[1:]]
+    assert len(replies) == 2 and "orders · freshness: still error" in replies[0]
+    assert "Still failing after 1h 10m (3 failing verdicts): late" in replies[0]
+    assert "Still failing after 2h 15m (5 failing verdicts)" in replies[1]
+    assert "fired 5 times" in fake_slack.updated[-1]["text"]  # the parent counts every verdict
+
+
+def test_without_remind_every_repeats_stay_quiet(warehouse_url: str) -> None:
+    config = alert_config(warehouse_url)
+    raise_now(config, finding(), now=NOW)
+    assert raise_now(config, finding(), now=NOW + timedelta(days=3)).alerts == []
