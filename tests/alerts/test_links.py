@@ -12,9 +12,13 @@ import pytest
 from pipewarden.alerts.deliver import deliver_pending
 from pipewarden.alerts.findings import PASSING
 from pipewarden.alerts.links import FRESHNESS_UID, OTHER_CHECKS, PANELS, grafana_link, panel_for
+from pipewarden.alerts.thread_message import ThreadEntry, render_parent
 from pipewarden.config.load import ConfigError
 from pipewarden.config.models import SlackLinks
 from pipewarden.config.owners import OwnerConfig, owner_channel, owner_mentions, owner_name
+from pipewarden.records.alerts import OPENED, Alert
+from pipewarden.records.evidence import Evidence, Severity
+from pipewarden.records.incidents import Incident
 from tests.alerts.support import NOW, alert_config, finding, raise_now
 from tests.fixtures.slack import FakeSlack
 
@@ -111,3 +115,35 @@ def test_a_mention_slack_would_not_render_is_refused_by_name(warehouse_url: str)
 def test_a_reminder_more_often_than_every_five_minutes_is_refused(warehouse_url: str) -> None:
     with pytest.raises(ConfigError, match="under 5m: a reminder that often is noise"):
         alert_config(warehouse_url, "http://127.0.0.1:9/api/", remind_every="1m")
+
+
+def test_the_parent_links_the_flow_run_that_opened_it() -> None:
+    flow_run = "0b6f8e7a-1111-2222-3333-444455556666"
+    evidence = Evidence("orders", "freshness", "error", reason="late")
+    opening = Alert(created_at=NOW, kind=OPENED, evidence=evidence, id=4, flow_run_id=flow_run)
+    incident = Incident(
+        id=9,
+        table_name="orders",
+        check="freshness",
+        status="error",
+        severity=Severity.ERROR,
+        opened_at=NOW,
+        last_seen_at=NOW,
+        occurrences=1,
+    )
+    links = SlackLinks(prefect_ui="https://prefect.internal/")
+    message = render_parent([ThreadEntry(incident, opening)], NOW, links)
+    context = message.blocks[-1]["elements"][0]["text"]
+    assert context == (
+        f"<https://prefect.internal/runs/flow-run/{flow_run}|Prefect run>"
+        " · pipewarden alert 4 · incident 9"
+    )
+    recorded = Alert(
+        created_at=NOW,
+        kind=OPENED,
+        evidence=evidence,
+        flow_run_id=flow_run,
+        details={"flow_run_url": "https://ui.example/flow-runs/flow-run/x"},
+    )
+    shown = render_parent([ThreadEntry(incident, recorded)], NOW).blocks[-1]["elements"][0]
+    assert "<https://ui.example/flow-runs/flow-run/x|Prefect run>" in shown["text"]

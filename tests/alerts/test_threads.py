@@ -293,3 +293,18 @@ def test_without_remind_every_repeats_stay_quiet(warehouse_url: str) -> None:
     config = alert_config(warehouse_url)
     raise_now(config, finding(), now=NOW)
     assert raise_now(config, finding(), now=NOW + timedelta(days=3)).alerts == []
+
+
+def test_a_thread_gone_between_the_update_and_the_reply_gets_a_new_parent(
+    warehouse_url: str, fake_slack: FakeSlack
+) -> None:
+    config = alert_config(warehouse_url, fake_slack.url)
+    opened(config)
+    fake_slack.fail(error="thread_not_found", method="chat.postMessage")  # the reply's answer
+    assert len(worsened(config).sent) == 1
+    first, second = fake_slack.workspace.top_level("#shop-data")
+    assert all_incidents(config)[0].thread == ("C0SHOP", second.ts)
+    (reply,) = fake_slack.workspace.thread("#shop-data", second.ts)
+    assert (
+        "worse, error" in reply.text and fake_slack.workspace.thread("#shop-data", first.ts) == []
+    )
