@@ -214,3 +214,29 @@ def test_a_post_whose_answer_times_out_is_sent_again(source: Source, fake_slack:
     assert first["blocks"][0] == second["blocks"][0] and "fired 2 times" in second["text"]
     assert "thread_ts" not in first and "thread_ts" not in second
     assert source.outbox() == [("freshness", "opened", SENT, 2)]
+
+
+def test_an_incident_from_the_shell_is_one_thread_that_ends_resolved(
+    source: Source, fake_slack: FakeSlack
+) -> None:
+    """check finds orders stale (the parent); sync and check again: the recovery is a reply and
+    the parent, updated in place, says resolved. The reconcile's keys are named in its alert."""
+    source.add(1, 2, 3)
+    path = source.write(fake_slack.url)
+    assert pipewarden(path, "sync", "orders").returncode == 0
+    assert pipewarden(path, "check", "orders").returncode == 1  # three hours old, 2h allowed
+    source.add(4, hours_ago=0)
+    assert pipewarden(path, "sync", "orders").returncode == 0
+    fresh = pipewarden(path, "check", "orders")
+    assert fresh.returncode == 0, fresh.stdout
+
+    (parent,) = fake_slack.workspace.top_level("#shop-data")
+    assert parent.edited and "orders · freshness: resolved" in parent.text
+    (reply,) = fake_slack.workspace.thread("#shop-data", parent.ts)
+    assert "orders · freshness recovered" in reply.text
+
+    source.execute("DELETE FROM orders WHERE order_id IN (2, 3)")
+    assert pipewarden(path, "reconcile", "orders", "--dry-run").returncode == 1
+    differing = fake_slack.workspace.top_level("#shop-data")[-1]
+    assert "2 rows differ from the source" in differing.text
+    assert re.search(r"keys (2, 3|3, 2)\b", differing.text), differing.text
