@@ -14,7 +14,7 @@ from pipewarden.config import PipewardenConfig
 from pipewarden.db.engines import make_engine
 from pipewarden.events.tables import latest_table
 from pipewarden.profiles.build import build_profiles
-from pipewarden.profiles.monitor import watch_build
+from pipewarden.profiles.monitor import MODEL_ROWS, model_sample, watch_build
 from pipewarden.records.alerts import alerts
 from pipewarden.records.incidents import incidents
 from pipewarden.records.metrics import CheckResult
@@ -205,3 +205,13 @@ def test_the_profiles_are_as_fresh_as_their_oldest_input_the_cart_stream_include
 
     assert result.data_as_of == quiet
     assert (fresh.status, fresh.observed) == ("error", timedelta(days=5).total_seconds())
+
+
+def test_the_model_reads_at_most_its_sample_of_the_changed_rows_evenly_spaced() -> None:
+    keys = [str(k) for k in range(25_001)]
+
+    sample = model_sample(keys)
+
+    assert len(sample) <= MODEL_ROWS and sample[0] == "0" and int(sample[-1]) > 20_000
+    assert len({int(b) - int(a) for a, b in zip(sample, sample[1:], strict=False)}) == 1
+    assert model_sample(keys[:MODEL_ROWS]) == keys[:MODEL_ROWS]
