@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator
 
 from pipewarden.config.durations import parse_duration
+from pipewarden.config.owners import Owner
 
 
 class _Strict(BaseModel):
@@ -122,8 +123,8 @@ class ProfilesConfig(_Strict):
     warn_after: timedelta | None = None
     #: Past this age the freshness check errs and the API serves the last good snapshot, marked.
     error_after: timedelta | None = None
-    #: The Slack channel of the profile table's alerts (unset: the default channel).
-    owner: str | None = None
+    #: Who owns the profile table's alerts, as a table's `owner` (a channel, or a mapping).
+    owner: Owner | None = None
     api: ApiConfig = ApiConfig()
 
     @field_validator("window", "lookback", "warn_after", "error_after", mode="before")

