@@ -18,6 +18,7 @@ from pipewarden.records.evidence import (
     INSUFFICIENT,
     OK,
     REWRITTEN,
+    WARN,
     Evidence,
 )
 from pipewarden.records.metrics import CheckResult
@@ -77,6 +78,50 @@ def from_sync_run(run: SyncRun) -> list[Finding]:
         run_id=run.run_id,
     )
     return [passed, Finding(drift, PASSING, details={"added": added}, notice=True)]
+
+
+#: Failure groups (column and check) a quarantine alert names; the rest are counted.
+GROUPS_SHOWN = 5
+
+
+def from_quarantine(
+    table_name: str, held: int, groups: Sequence[dict[str, Any]], run_id: str | None
+) -> Finding:
+    """Rows held in a table's quarantine fail `quarantine` (warn) until none is left.
+
+    `held`: the table's rows held now, after the run; `groups`: the run's failures by column
+    and check (`records.quarantine.failures_of_run`), whose examples are stored hidden where
+    they are customer data. A run that holds more rows while the incident is open is a repeat;
+    the incident closes when a replay releases, or a later sync supersedes, the last held row.
+    """
+    if not held:
+        cleared = Evidence(table_name, "quarantine", OK, observed=0.0, reason="no rows held")
+        return Finding(cleared, PASSING)
+    this_run = sum(int(g["failures"]) for g in groups)
+    parts = [
+        f"{g['column']} {g['check']} ×{g['failures']}"
+        + (f" (e.g. {', '.join(map(str, g['examples']))})" if g.get("examples") else "")
+        for g in groups[:GROUPS_SHOWN]
+    ]
+    if len(groups) > GROUPS_SHOWN:
+        parts.append(f"{len(groups) - GROUPS_SHOWN} more")
+    found = f"; this run's failures: {'; '.join(parts)}" if parts else ""
+    reason = (
+        f"{held} row(s) held in quarantine{found}. Fix the source or the configuration, then "
+        f"`pipewarden quarantine replay {table_name}`"
+    )
+    evidence = Evidence(
+        table_name,
+        "quarantine",
+        WARN,
+        observed=float(held),
+        expected_low=0.0,
+        expected_high=0.0,
+        reason=reason,
+        run_id=run_id,
+    )
+    details = {"held": held, "failed_checks_this_run": this_run, "failures": list(groups[:20])}
+    return Finding(evidence, FAILING, details=details)
 
 
 #: Keys named in an alert's reason; the rest are counted (all are in the run's records).

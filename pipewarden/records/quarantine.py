@@ -272,6 +272,13 @@ def counts(conn: sa.Connection, table_name: str | None = None) -> list[dict[str,
     return [out[k] for k in sorted(out)]
 
 
+def held_count(conn: sa.Connection, table_name: str) -> int:
+    """How many of a table's rows are held now."""
+    c = quarantine.c
+    q = sa.select(sa.func.count()).where(c.table_name == table_name, c.status == HELD)
+    return int(conn.execute(q).scalar_one())
+
+
 def record_failures(
     conn: sa.Connection, run_id: str, table_name: str, groups: Sequence[FailureGroup]
 ) -> None:

@@ -18,6 +18,8 @@ from uuid import uuid4
 import polars as pl
 import sqlalchemy as sa
 
+from pipewarden.alerts.announce import raise_alerts
+from pipewarden.alerts.findings import from_quarantine
 from pipewarden.checks.validation.gate import BatchGate, GatedBatch
 from pipewarden.checks.validation.row_json import frame_from_json
 from pipewarden.checks.validation.schema_gate import gate_for
@@ -111,6 +113,8 @@ def replay(
         held = [e for e in held if matches(e.row, where or {})]
         result.examined = len(held)
         if not held:
+            if not dry_run:
+                _announce(wh, config, table_name)
             return result
         dtypes = {n: k.polars_dtype() for n, k in target.kinds.items()}
         batch = frame_from_json([e.row_json for e in held], dtypes)
@@ -137,6 +141,7 @@ def replay(
                     GatedBatch(valid=to_load), release, table_name, f"replay-{uuid4()}"[:36], None
                 )
             result.loaded = outcome.rows_loaded
+            _announce(wh, config, table_name)
     result.released = len(release.released)
     result.released_ids = release.released
     by_id = {e.id: e.primary_key for e in held}
@@ -144,6 +149,14 @@ def replay(
     result.superseded = len(release.superseded)
     result.still_held = len(release.still_failing)
     return result
+
+
+def _announce(wh: sa.Connection, config: PipewardenConfig, table_name: str) -> None:
+    """Close the table's quarantine incident (with its recovery alert) once no row is held;
+    rows still held count as a repeat of it."""
+    with wh.begin():
+        held = q.held_count(wh, table_name)
+        raise_alerts(wh, config, [from_quarantine(table_name, held, [], None)])
 
 
 def _failing_positions(gated: GatedBatch, height: int) -> set[int]:

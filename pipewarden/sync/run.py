@@ -14,7 +14,7 @@ import polars as pl
 import sqlalchemy as sa
 
 from pipewarden.alerts.announce import raise_alerts
-from pipewarden.alerts.findings import from_sync_run
+from pipewarden.alerts.findings import from_quarantine, from_sync_run
 from pipewarden.checks.validation.gate import BatchGate, GatedBatch
 from pipewarden.checks.validation.schema_gate import gate_for
 from pipewarden.config import PipewardenConfig, TableConfig
@@ -26,6 +26,7 @@ from pipewarden.dialects import Dialect, dialect_for
 from pipewarden.dialects.kinds import ColumnKind
 from pipewarden.measurements.profiles import ProfileAccumulator
 from pipewarden.measurements.sync_metrics import write_sync_metrics
+from pipewarden.records import quarantine
 from pipewarden.records.column_kinds import read_kinds, write_kinds
 from pipewarden.records.migrate import ensure_tables
 from pipewarden.records.schema_changes import mark_backfilled, record_added_columns
@@ -98,7 +99,10 @@ def sync_table(config: PipewardenConfig, name: str, options: SyncOptions | None 
     )
 
     def run_alerts(conn: sa.Connection) -> None:
-        raise_alerts(conn, config, from_sync_run(run))
+        held = quarantine.held_count(conn, name)
+        groups = quarantine.failures_of_run(conn, run.run_id)
+        held_rows = from_quarantine(name, held, groups, run.run_id)
+        raise_alerts(conn, config, [*from_sync_run(run), held_rows])
 
     where = f"table {name}: warehouse table {table_config.target_table!r}"
     # An unreachable warehouse fails before anything is recorded.

@@ -132,8 +132,11 @@ def test_check_json_counts_waiting_apart_and_a_failing_check_exits_1(shop):
 
 def test_alerts_json_lists_the_open_incidents_and_exits_1_while_one_is_open(shop):
     runner.invoke(app, ["sync", "--config", shop["fresh"]])
-    quiet, data = run("alerts", "--config", shop["fresh"])
-    assert quiet == 0 and data["incidents"] == [] and data["slack"] is False
+    held, data = run("alerts", "--config", shop["fresh"])
+    # The sync held a row back: its quarantine incident is open until a replay or a fix.
+    assert held == 1 and data["slack"] is False
+    found = [(i["table"], i["check"], i["status"]) for i in data["incidents"]]
+    assert found == [("orders", "quarantine", "warn")]
 
     runner.invoke(app, ["check", "--config", shop["strict"]])
     code, data = run("alerts", "--config", shop["strict"])

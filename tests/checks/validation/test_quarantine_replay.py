@@ -167,3 +167,63 @@ def test_quarantine_commands(sqlite_url, tmp_path):
     assert bad.exit_code == 2 and "no column 'colour'" in bad.output
     unknown = cli(str(path), "show", "nope")
     assert unknown.exit_code == 2
+
+
+def quarantine_alerts(warehouse_url):  # type: ignore[no-untyped-def]
+    """The outbox's quarantine alerts in order: (kind, status, reason)."""
+    wh = sa.create_engine(warehouse_url)
+    with wh.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                'SELECT kind, status, reason FROM pipewarden_alerts WHERE "check" = '
+                "'quarantine' ORDER BY id"
+            )
+        ).all()
+    wh.dispose()
+    return [tuple(r) for r in rows]
+
+
+def test_held_rows_open_one_incident_that_a_replay_releasing_the_last_row_closes(
+    sqlite_url, warehouse_url
+):
+    source, engine = held_three(sqlite_url, warehouse_url)
+    ((kind, status, reason),) = quarantine_alerts(warehouse_url)
+    assert (kind, status) == ("opened", "warn")
+    assert reason.startswith("3 row(s) held in quarantine")
+    assert "currency iso_currency ×3" in reason and "XYZ" in reason
+    assert "pipewarden quarantine replay orders" in reason
+
+    # Another sync that holds nothing new while rows stay held: a repeat, not another message.
+    sync(make_config(source, warehouse_url, **SCHEMA))
+    assert len(quarantine_alerts(warehouse_url)) == 1
+
+    fixed = make_config(source, warehouse_url, normalize={"currency": ["currency_code"]}, **SCHEMA)
+    replay(fixed, "orders", by="ops")  # order 4 stays held: still open
+    assert len(quarantine_alerts(warehouse_url)) == 1
+
+    with engine.begin() as conn:  # fixed in the source: the next sync supersedes the held row
+        conn.execute(
+            ORDERS.update()
+            .where(ORDERS.c.order_id == 4)
+            .values(currency="EUR", updated_at=BASE + timedelta(days=1))
+        )
+    sync(make_config(source, warehouse_url, **SCHEMA))
+    assert [a[:2] for a in quarantine_alerts(warehouse_url)] == [
+        ("opened", "warn"),
+        ("recovered", "ok"),
+    ]
+
+
+def test_a_replay_that_releases_every_held_row_closes_the_incident(sqlite_url, warehouse_url):
+    source = sqlite_url("shop")
+    make_source(source, ORDERS, [order(1), order(2, currency="eur")])
+    sync(make_config(source, warehouse_url, **SCHEMA))
+    fixed = make_config(source, warehouse_url, normalize={"currency": ["currency_code"]}, **SCHEMA)
+
+    replay(fixed, "orders", by="ops", dry_run=True)  # a dry run changes nothing
+    assert [a[:2] for a in quarantine_alerts(warehouse_url)] == [("opened", "warn")]
+    replay(fixed, "orders", by="ops")
+    assert [a[:2] for a in quarantine_alerts(warehouse_url)] == [
+        ("opened", "warn"),
+        ("recovered", "ok"),
+    ]
