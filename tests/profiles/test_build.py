@@ -150,3 +150,35 @@ def test_an_unknown_input_table_is_named(warehouse_url: str) -> None:
         assert "profiles.customers.table: table 'customers' is not in the warehouse" in str(error)
     else:
         raise AssertionError("the build ran without its input tables")
+
+
+def test_the_window_edges_are_the_same_on_every_engine(warehouse_url: str) -> None:
+    """An order exactly at the window's start is out, one a microsecond later is in, one at
+    the build's time is in and one a microsecond after it is out, whatever the engine stores."""
+    engine = make_engine(warehouse_url)
+    as_of = datetime(2026, 6, 1, 12, 0, 0, 500_000, tzinfo=UTC)
+    start = as_of - timedelta(days=30)
+    tick = timedelta(microseconds=1)
+    customers, orders = shop_tables()
+    customers.metadata.create_all(engine)
+    placed = {1: start, 2: start + tick, 3: as_of, 4: as_of + tick}
+    with engine.begin() as conn:
+        for customer, at in placed.items():
+            conn.execute(
+                sa.insert(customers).values(
+                    customer_id=customer, email_consent=True, updated_at=EARLIER
+                )
+            )
+            conn.execute(
+                sa.insert(orders).values(
+                    order_id=customer, customer_id=customer, amount=10, ordered_at=at, updated_at=at
+                )
+            )
+
+    build_profiles(engine, profiles_config(warehouse_url), as_of=as_of)
+
+    rows = {r["customer_id"]: r for r in profile_rows(engine, "customer_profiles")}
+    assert {k: r["frequency"] for k, r in rows.items()} == {"1": 0, "2": 1, "3": 1, "4": 0}
+    assert rows["4"]["last_order_at"] is None
+    assert rows["3"]["last_order_at"] == as_of.replace(tzinfo=None)
+    engine.dispose()
