@@ -14,7 +14,7 @@ def parse_duration(text: str | int | float | timedelta) -> timedelta:
     if isinstance(text, (int, float)) and not isinstance(text, bool):
         if text < 0:
             raise ValueError(f"duration must not be negative: {text}")
-        return timedelta(seconds=text)
+        return _span(text, text)
     raw = str(text).strip().lower().replace(" ", "")
     if raw in ("0", ""):
         return timedelta(0)
@@ -26,7 +26,14 @@ def parse_duration(text: str | int | float | timedelta) -> timedelta:
         pos = match.end()
     if pos != len(raw) or pos == 0:
         raise ValueError(f"not a duration: {text!r} (use forms like 30s, 5m, 2h, 1d)")
-    return timedelta(seconds=seconds)
+    return _span(seconds, text)
+
+
+def _span(seconds: float, text: object) -> timedelta:
+    try:
+        return timedelta(seconds=seconds)
+    except OverflowError:  # beyond timedelta's 999,999,999 days
+        raise ValueError(f"too long a duration: {text!r}") from None
 
 
 def describe(span: timedelta) -> str:

@@ -69,9 +69,12 @@ def quotes_pii(text: str | None) -> bool:
 
 
 def configured_salt() -> bytes | None:
-    """The salt from `PIPEWARDEN_PII_SALT`, or None when it is unset or empty."""
+    """The salt from `PIPEWARDEN_PII_SALT`, or None when it is unset or empty.
+
+    The bytes as set: a value that is not UTF-8 (random bytes) is a salt too.
+    """
     value = os.environ.get(SALT_ENV, "")
-    return value.encode() if value else None
+    return os.fsencode(value) if value else None
 
 
 def _text(value: Any) -> str:

@@ -63,6 +63,11 @@ def test_config_path_comes_from_the_environment(tmp_path, monkeypatch):
     [
         (GOOD.replace("lookback: 5m", "lookback: soon"), "tables.orders.lookback: not a duration"),
         (
+            GOOD.replace("lookback: 5m", "lookback: 99999999999999999999d"),
+            "tables.orders.lookback: too long a duration",
+        ),
+        (GOOD.replace("lookback: 5m", "lookback: 1.0e+300"), "tables.orders.lookback: too long"),
+        (
             GOOD.replace(
                 "source: shop\n    primary_key: order_id", "source: crm\n    primary_key: order_id"
             ),

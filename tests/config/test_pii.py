@@ -1,12 +1,13 @@
 """Which columns hold customer data, and the salted hash prefix shown in their place."""
 
+import os
 from pathlib import Path
 
 import pytest
 
 from pipewarden.config import ConfigError
 from pipewarden.config.load import parse_config
-from pipewarden.config.pii import Redactor, pii_columns
+from pipewarden.config.pii import SALT_ENV, Redactor, configured_salt, pii_columns
 
 
 def _table(**settings: object) -> object:
@@ -84,3 +85,10 @@ def test_values_shaped_like_emails_or_phones_are_hidden_in_any_column_and_in_tex
 def test_an_empty_salt_is_refused() -> None:
     with pytest.raises(ValueError, match="salt"):
         Redactor(b"")
+
+
+def test_a_salt_that_is_not_utf8_is_taken_as_its_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`PIPEWARDEN_PII_SALT=$'\\xff\\xfe'` (random bytes from a secret store) is a salt, not a
+    UnicodeEncodeError traceback: the bytes as set, the same in every process."""
+    monkeypatch.setenv(SALT_ENV, os.fsdecode(b"\xff\xfeab"))
+    assert configured_salt() == b"\xff\xfeab"
