@@ -87,12 +87,15 @@ def export(
             flow_runs_at = prefect_ui(cfg)
         default = GrafanaConfig.model_fields["datasource_uid"].default
         uid = grafana.datasource_uid if grafana is not None else default
-    directory.mkdir(parents=True, exist_ok=True)
     view = Table("file", "title", "panels", title=f"datasource uid {uid}", title_justify="left")
-    for dashboard in catalog.dashboards(uid, flow_runs_at):
-        path = directory / f"{dashboard['uid']}.json"
-        path.write_text(json.dumps(dashboard, indent=2, ensure_ascii=False) + "\n", "utf-8")
-        view.add_row(str(path), dashboard["title"], str(len(dashboard["panels"])))
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        for dashboard in catalog.dashboards(uid, flow_runs_at):
+            path = directory / f"{dashboard['uid']}.json"
+            path.write_text(json.dumps(dashboard, indent=2, ensure_ascii=False) + "\n", "utf-8")
+            view.add_row(str(path), dashboard["title"], str(len(dashboard["panels"])))
+    except OSError as error:
+        raise fail(f"cannot write the dashboards to {directory}: {error.strerror}") from None
     console.print(view)
 
 

@@ -108,6 +108,18 @@ def test_export_writes_the_dashboards_bound_to_the_datasource(tmp_path, monkeypa
             assert "__inputs" not in dashboard
 
 
+def test_export_into_a_file_exits_2_naming_it(tmp_path):
+    """A folder that is a file (or cannot be written) is pipewarden unable to do its job
+    (exit 2, the path and the reason), not a traceback with the exit code of data trouble."""
+    taken = tmp_path / "dashboards"
+    taken.write_text("not a folder")
+    result = runner.invoke(
+        app, ["dashboards", "export", str(taken), "--datasource-uid", "wh"], catch_exceptions=False
+    )
+    assert result.exit_code == 2
+    assert str(taken) in result.output and "Traceback" not in result.output
+
+
 def test_reader_sql_prints_the_role_of_the_read_only_url(tmp_path):
     grafana = {
         "url": "http://grafana.internal",
