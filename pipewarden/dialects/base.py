@@ -178,6 +178,16 @@ class Dialect(SegmentSQL, CanonicalForm):
         schema = {n: k.polars_dtype() for n, k in kinds.items()}
         return pl.DataFrame([tuple(r) for r in rows], schema=schema, orient="row")
 
+    def series_frame(self, conn: sa.Connection, query: sa.Select[Any]) -> pl.DataFrame:
+        """The rows of a `fetch_series` query, unsorted, the instant as int64 microseconds."""
+        import polars as pl
+
+        *keys, at, value = (column.name for column in query.selected_columns)
+        kinds = {k: ColumnKind("text") for k in keys}
+        kinds |= {at: ColumnKind("timestamp", timezone=True), value: ColumnKind("float")}
+        frame = self.fetch_frame(conn, query, kinds)
+        return frame.with_columns(pl.col(at).dt.epoch("us"))
+
     def fetch_series(
         self, conn: sa.Connection, query: sa.Select[Any]
     ) -> dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray]]:
@@ -188,10 +198,7 @@ class Dialect(SegmentSQL, CanonicalForm):
         import polars as pl
 
         *keys, at, value = (column.name for column in query.selected_columns)
-        kinds = {k: ColumnKind("text") for k in keys}
-        kinds |= {at: ColumnKind("timestamp", timezone=True), value: ColumnKind("float")}
-        frame = self.fetch_frame(conn, query, kinds)
-        frame = frame.with_columns(pl.col(at).dt.epoch("us")).sort([*keys, at, value])
+        frame = self.series_frame(conn, query).sort([*keys, at, value])
         micros, values = frame.get_column(at).to_numpy(), frame.get_column(value).to_numpy()
         sizes = frame.group_by(keys, maintain_order=True).agg(pl.len().alias("_points"))
         out, start = {}, 0

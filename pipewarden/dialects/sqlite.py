@@ -10,7 +10,7 @@ import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
@@ -34,6 +34,9 @@ from pipewarden.dialects.keyset import Key
 from pipewarden.dialects.kinds import ColumnKind, kind_of
 from pipewarden.dialects.sqlite_lock import file_lock
 from pipewarden.dialects.sqlite_types import DecimalText, ExactFloat, UtcDateTime
+
+if TYPE_CHECKING:
+    import polars as pl
 
 
 class SQLite(Dialect):
@@ -123,6 +126,32 @@ class SQLite(Dialect):
         if kind.kind == "float":  # a NaN kept as text (see `ExactFloat`) is read as NaN
             return sa.type_coerce(column, ExactFloat()).label(column.key)
         return super().read_expression(column, kind)
+
+    def series_frame(self, conn: sa.Connection, query: sa.Select[Any]) -> "pl.DataFrame":
+        """As the base class, but the instants are read as the text SQLite stores and parsed in
+        one vectorised call: SQLAlchemy's per-row datetime parsing and Row objects were most of a
+        check run's history read (400,000 points for 200 tables). Text in any other shape than
+        SQLAlchemy's `YYYY-MM-DD HH:MM:SS[.ffffff]` takes the base class's way."""
+        import polars as pl
+
+        *keys, at, value = (column.name for column in query.selected_columns)
+        raw = query.with_only_columns(
+            *(
+                sa.type_coerce(column, sa.String).label(at) if column.name == at else column
+                for column in query.selected_columns
+            )
+        )
+        with conn.execute(raw) as result:
+            rows = result.cursor.fetchall()  # plain tuples: no processor has anything to do
+        schema = {k: pl.String for k in keys} | {at: pl.String, value: pl.Float64}
+        try:
+            frame = pl.DataFrame(rows, schema=schema, orient="row", strict=True)
+            instants = frame.get_column(at).str.to_datetime(
+                "%Y-%m-%d %H:%M:%S%.f", time_unit="us", time_zone="UTC", strict=True
+            )
+        except (pl.exceptions.PolarsError, TypeError, ValueError):
+            return super().series_frame(conn, query)
+        return frame.with_columns(instants.dt.epoch("us").alias(at))
 
     def column_type(self, kind: ColumnKind) -> TypeEngine[Any]:
         if kind.kind == "float":

@@ -1,16 +1,21 @@
 """Histories read as arrays: every series in time order, whatever order the rows were written in,
 and points of the same instant in the order of their values."""
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+import sqlalchemy as sa
 
 from pipewarden.db.engines import cached_engine
+from pipewarden.dialects.base import Dialect
+from pipewarden.dialects.sqlite import SQLite
 from pipewarden.records.metrics import (
     MetricPoint,
     as_instant,
     histories,
     metric_arrays,
+    metrics,
     write_metrics,
 )
 from pipewarden.records.migrate import ensure_tables
@@ -51,3 +56,50 @@ def test_series_come_back_in_time_order_per_table_and_metric(warehouse_url: str)
     times, listed = as_lists["orders"]
     assert times[0] == T0 + timedelta(microseconds=7) and times[0].tzinfo is not None
     assert listed == values.tolist()
+
+
+def test_sqlite_reads_instants_as_text_and_gets_what_sqlalchemy_parses(
+    sqlite_url: Callable[[str], str],
+) -> None:
+    """SQLite's history read parses the stored text itself (`SQLite.series_frame`); it must
+    give the arrays SQLAlchemy's own parsing gives, and take SQLAlchemy's way for text in
+    another shape (written by hand, by another tool)."""
+    engine = cached_engine(sqlite_url("warehouse"))
+    ensure_tables(engine)
+    points = [
+        MetricPoint(T0 + timedelta(hours=h, microseconds=m), "orders", "a", h * 1.5 - m)
+        for h in range(30)
+        for m in (0, 1, 500_000, 999_999)
+    ]
+    points.append(MetricPoint(datetime(188, 1, 2, 3, 4, 5, 6, tzinfo=UTC), "orders", "a", 7.0))
+    with engine.begin() as conn:
+        write_metrics(conn, points)
+
+    def both(conn: sa.Connection) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
+        query = sa.select(metrics.c.table_name, metrics.c.measured_at, metrics.c.value)
+        fast = SQLite().fetch_series(conn, query)[key]
+        # SQLAlchemy's parsing: the base class's frame, in fetch_series' order.
+        slow = Dialect.series_frame(SQLite(), conn, query).sort(["measured_at", "value"])
+        return fast, (slow["measured_at"].to_numpy(), slow["value"].to_numpy())
+
+    key = ("orders",)
+    with engine.connect() as conn:
+        fast, slow = both(conn)
+    assert np.array_equal(fast[0], slow[0]) and len(fast[0]) == 121
+    assert np.array_equal(fast[1], slow[1])
+    assert as_instant(fast[0][0]) == datetime(188, 1, 2, 3, 4, 5, 6, tzinfo=UTC)
+    with engine.begin() as conn:  # another shape of text: SQLAlchemy reads it, so must we
+        conn.execute(
+            metrics.insert().values(
+                measured_at=sa.literal("2026-03-03T10:00:00"),
+                table_name="orders",
+                metric="a",
+                value=1.0,
+                labels="{}",
+            )
+        )
+    with engine.connect() as conn:
+        fast, slow = both(conn)
+    assert np.array_equal(fast[0], slow[0]) and len(fast[0]) == 122
+    assert np.array_equal(fast[1], slow[1])
+    assert datetime(2026, 3, 3, 10, tzinfo=UTC) in [as_instant(m) for m in fast[0]]
