@@ -31,6 +31,24 @@ class FreshnessVerdict:
     reason: str
 
 
+def freshness_level(
+    newest_cursor: datetime | None,
+    now: datetime,
+    warn_after: timedelta | None,
+    error_after: timedelta | None,
+) -> tuple[str, timedelta | None]:
+    """The status and age alone (the boundary rule above), without the reason's text: what
+    the exporter needs for each of hundreds of tables a scrape."""
+    if newest_cursor is None:
+        return (OK if warn_after is None and error_after is None else ERROR), None
+    age = max(timedelta(0), utc(now) - utc(newest_cursor))
+    if error_after is not None and age > error_after:
+        return ERROR, age
+    if warn_after is not None and age > warn_after:
+        return WARN, age
+    return OK, age
+
+
 def freshness_status(
     newest_cursor: datetime | None,
     now: datetime,
@@ -38,24 +56,22 @@ def freshness_status(
     error_after: timedelta | None,
 ) -> FreshnessVerdict:
     """Judge the newest loaded cursor instant against the SLA (see the boundary rule above)."""
-    if newest_cursor is None:
-        if warn_after is None and error_after is None:
-            return FreshnessVerdict(OK, None, None, None, None, "no rows loaded; no SLA set")
-        return FreshnessVerdict(
-            ERROR, None, None, warn_after, error_after, "no rows with a cursor time loaded yet"
-        )
-    age = max(timedelta(0), utc(now) - utc(newest_cursor))
+    status, age = freshness_level(newest_cursor, now, warn_after, error_after)
+    if newest_cursor is None or age is None:
+        none = "no rows loaded; no SLA set", "no rows with a cursor time loaded yet"
+        reason = none[0] if status == OK else none[1]
+        return FreshnessVerdict(status, None, None, warn_after, error_after, reason)
     newest = utc(newest_cursor)
-    if error_after is not None and age > error_after:
-        status, limit = ERROR, f"over error_after {describe(error_after)}"
-    elif warn_after is not None and age > warn_after:
-        status, limit = WARN, f"over warn_after {describe(warn_after)}"
+    if status == ERROR:
+        limit = f"over error_after {describe(error_after or timedelta(0))}"
+    elif status == WARN:
+        limit = f"over warn_after {describe(warn_after or timedelta(0))}"
     elif warn_after is None and error_after is None:
-        status, limit = OK, "no SLA set"
+        limit = "no SLA set"
     elif warn_after is not None:
-        status, limit = OK, f"within warn_after {describe(warn_after)}"
+        limit = f"within warn_after {describe(warn_after)}"
     else:
-        status, limit = OK, f"within error_after {describe(error_after or timedelta(0))}"
+        limit = f"within error_after {describe(error_after or timedelta(0))}"
     reason = f"newest row {describe(age)} old ({newest:%Y-%m-%d %H:%M:%S} UTC), {limit}"
     return FreshnessVerdict(status, age, newest, warn_after, error_after, reason)
 

@@ -27,10 +27,11 @@ def exporter(
 ) -> None:
     """Serve every table's freshness, SLA status, syncs, quarantine, incidents, reconciliation
     and alert outbox as Prometheus metrics on http://HOST:PORT/metrics, until stopped."""
-    from pipewarden.serve.exporter import serve
+    from pipewarden.serve.exporter import serve, settle_heap
 
     with configured(config, checks=False) as cfg:
         server, thread = serve(cfg, host, port, cache)
+    settle_heap()
     errors.print(
         f"serving /metrics on http://{host}:{server.server_port} for {len(cfg.tables)} tables",
         highlight=False,

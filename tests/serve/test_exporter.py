@@ -12,7 +12,7 @@ from pipewarden.db.engines import cached_engine
 from pipewarden.records.alerts import alerts
 from pipewarden.records.incidents import incidents
 from pipewarden.records.tables import sync_runs
-from pipewarden.serve.exporter import SCRAPE_TIMEOUTS, TableCollector
+from pipewarden.serve.exporter import SCRAPE_TIMEOUTS, TableCollector, exposition
 from tests.serve.support import exporter, filled_shop, free_port, sample, scrape
 
 LABELS = {"table": "orders", "source": "shop", "owner": "crm-team"}
@@ -23,7 +23,7 @@ def test_each_figure_is_what_the_runs_recorded(shop):
     engine = sa.create_engine(shop.warehouse_url)
     with engine.connect() as conn:
         [run] = conn.execute(sa.select(sync_runs)).mappings()
-        [incident] = conn.execute(sa.select(incidents)).mappings()
+        opened = list(conn.execute(sa.select(incidents)).mappings())
         waiting = list(conn.execute(sa.select(alerts.c.created_at)).scalars())
     engine.dispose()
     before = datetime.now(UTC)
@@ -44,8 +44,12 @@ def test_each_figure_is_what_the_runs_recorded(shop):
     p95 = sample(got, "pipewarden_table_sync_latency_p95_seconds", **LABELS)
     assert p95 == pytest.approx(run["latency_p95_seconds"])
     assert sample(got, "pipewarden_table_rows_quarantined", **LABELS) == run["rows_quarantined"]
-    assert incident["closed_at"] is None and incident["check"] == "freshness"
-    assert sample(got, "pipewarden_table_open_incidents", severity="warn", **LABELS) == 1
+    # the freshness incident and the held rows' (check quarantine), both warn and open
+    assert sorted(i["check"] for i in opened if i["closed_at"] is None) == [
+        "freshness",
+        "quarantine",
+    ]
+    assert sample(got, "pipewarden_table_open_incidents", severity="warn", **LABELS) == 2
     assert sample(got, "pipewarden_table_open_incidents", severity="error", **LABELS) == 0
     assert sample(got, "pipewarden_table_outbox_backlog", **LABELS) == len(waiting) >= 1
     oldest = sample(got, "pipewarden_table_outbox_oldest_waiting_seconds", **LABELS)
@@ -127,3 +131,18 @@ def test_an_unreachable_warehouse_is_up_0_not_a_hung_scrape(where, silent_server
 
     assert sample(got, "pipewarden_up") == 0
     assert not [name for name, _ in got if name.startswith("pipewarden_table_")]
+
+
+def test_the_served_text_is_the_exposition_of_the_collected_families(shop):
+    """`render` writes table samples straight into text; it says what `collect` says, byte
+    for byte, labels needing escapes included (an owner with a quote and a backslash)."""
+    config = filled_shop(shop)
+    orders = config.tables["orders"]
+    config.tables["orders"] = orders.model_copy(update={"owner": 'crm "eu"\\ team'})
+    collector = TableCollector(config, cache_seconds=3600)  # both read the same snapshot
+
+    served = collector.render()
+
+    assert served == exposition(collector.collect())
+    assert b'owner="crm \\"eu\\"\\\\ team"' in served
+    assert served.count(b"\npipewarden_table_freshness_seconds{") == 1
