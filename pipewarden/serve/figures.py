@@ -3,12 +3,12 @@
 A read costs four queries whatever the number of tables, none of which reads a history:
 
 * the newest cursor point of each synced table (one index lookup a table, driven by the
-  watermarks, one row a table);
-* the counts: held quarantine rows, open incidents by severity, the latest reconciliation's
-  remaining differences (small tables or index ranges, grouped by table);
+  watermarks, one row a table; the configured ones kept by the reader);
+* the counts: held quarantine rows and open incidents by severity (grouped by table);
 * the waiting alerts: how many and since when (the outbox's state index);
-* the sync runs that started since the previous read (the `started_at` index): the reader keeps
-  each table's latest run and last success, so the run history is read once, at the first read.
+* the sync runs and reconciliations that started since the previous read (their `started_at`
+  indexes): the reader keeps each table's latest run, last success and latest finished
+  reconciliation, so their histories are read once, at the first read.
 """
 
 from collections.abc import Sequence
@@ -33,7 +33,8 @@ INCIDENT_SEVERITIES = (Severity.WARN, Severity.ERROR)
 #: Runs are read again from this long before the newest start seen: a run whose first commit
 #: came later than a newer run's (another host's clock, a slow insert) is still found.
 START_MARGIN = timedelta(minutes=10)
-_HELD, _REMAINING = "held", "remaining"
+_HELD = "held"
+_SYNC, _RECONCILE = "sync", "reconcile"
 
 
 @dataclass(frozen=True)
@@ -62,11 +63,15 @@ class _Run:
 
 @dataclass
 class FigureReader:
-    """Reads the figures; keeps each table's latest sync run and last success between reads."""
+    """Reads the figures; keeps each table's latest sync run, last success and latest finished
+    reconciliation between reads."""
 
     latest: dict[str, _Run] = field(default_factory=dict)
     success: dict[str, _Run] = field(default_factory=dict)
     since: datetime | None = None
+    #: table -> (started_at, differences remaining) of its latest finished reconciliation
+    reconciled: dict[str, tuple[datetime, float]] = field(default_factory=dict)
+    reconciled_since: datetime | None = None
 
     def read(self, conn: sa.Connection, names: Sequence[str]) -> list[TableFigures]:
         """The figures of the named tables (four queries)."""
@@ -77,9 +82,17 @@ class FigureReader:
         return [self._figures(name, newest, counts, waiting) for name in names]
 
     def _read_runs(self, conn: sa.Connection) -> None:
-        rows: Any = conn.execute(_runs_query(self.since))
-        for name, started, status, finished, p95 in rows:
-            run = _Run(utc(started), status, None if finished is None else utc(finished), p95)
+        query = sa.union_all(*_runs_query(self.since), _reconciled_query(self.reconciled_since))
+        reconciling: list[datetime] = []
+        for kind, name, started, status, finished, value in conn.execute(query).tuples():
+            at = utc(started)
+            if kind == _RECONCILE:
+                if status == "running":
+                    reconciling.append(at)
+                elif name not in self.reconciled or at >= self.reconciled[name][0]:
+                    self.reconciled[name] = (at, value)
+                continue
+            run = _Run(at, status, None if finished is None else utc(finished), value)
             if name not in self.latest or run.started_at >= self.latest[name].started_at:
                 self.latest[name] = run
             if status == "success" and (
@@ -91,6 +104,9 @@ class FigureReader:
         if self.latest:
             starts.append(max(r.started_at for r in self.latest.values()) - START_MARGIN)
             self.since = min(starts)
+        if self.reconciled or reconciling:
+            seen = [at for at, _ in self.reconciled.values()] + reconciling
+            self.reconciled_since = min([max(seen) - START_MARGIN, *reconciling])
 
     def _figures(
         self,
@@ -101,7 +117,7 @@ class FigureReader:
     ) -> TableFigures:
         latest, success = self.latest.get(name), self.success.get(name)
         epoch = newest.get(name)
-        remaining = counts.get((_REMAINING, name, 0))
+        remaining = self.reconciled.get(name, (None, None))[1]
         backlog, oldest = waiting.get(name, (0, None))
         return TableFigures(
             name=name,
@@ -119,12 +135,20 @@ class FigureReader:
         )
 
 
-def _runs_query(since: datetime | None) -> sa.Select[Any] | sa.CompoundSelect:
-    """The runs started since `since`; with none, each table's latest run and last success."""
+def _run_rows(kind: str, table: sa.Table, value: sa.ColumnElement[Any]) -> sa.Select[Any]:
+    """kind, table, start, status, end, value: the columns the runs query unites."""
+    c = table.c
+    columns = (c.table_name, c.started_at, c.status, c.finished_at)
+    return sa.select(sa.literal(kind), *columns, sa.cast(value, sa.Float))
+
+
+def _runs_query(since: datetime | None) -> list[sa.Select[Any]]:
+    """The sync runs started since `since`; with none, each table's latest run and last
+    success. Columns as `_reconciled_query`'s: kind, table, start, status, end, p95."""
     c = sync_runs.c
-    runs = sa.select(c.table_name, c.started_at, c.status, c.finished_at, c.latency_p95_seconds)
+    runs = _run_rows(_SYNC, sync_runs, c.latency_p95_seconds)
     if since is not None:
-        return runs.where(c.started_at >= since)
+        return [runs.where(c.started_at >= since)]
     newest = sa.select(c.table_name, sa.func.max(c.started_at).label("started_at"))
     newest = newest.group_by(c.table_name)
     picked = []
@@ -132,7 +156,27 @@ def _runs_query(since: datetime | None) -> sa.Select[Any] | sa.CompoundSelect:
         found = which.subquery()
         match = sa.and_(found.c.table_name == c.table_name, found.c.started_at == c.started_at)
         picked.append(runs.join(found, match))
-    return sa.union_all(*picked)
+    return picked
+
+
+def _reconciled_query(since: datetime | None) -> sa.Select[Any]:
+    """The reconciliations started since `since` (running ones too: they are read again until
+    they finish); with none, each table's latest finished one. Their value: the differences
+    remaining."""
+    r = reconcile_runs.c
+    remaining = sa.func.coalesce(r.remaining, r.missing + r.extra + r.changed)
+    runs = _run_rows(_RECONCILE, reconcile_runs, remaining)
+    if since is not None:
+        return runs.where(r.started_at >= since)
+    finished = r.status != "running"
+    last = (
+        sa.select(r.table_name, sa.func.max(r.started_at).label("started_at"))
+        .where(finished)
+        .group_by(r.table_name)
+        .subquery("last")
+    )
+    match = sa.and_(last.c.table_name == r.table_name, last.c.started_at == r.started_at)
+    return runs.join(last, match).where(finished)
 
 
 def _newest_cursors(conn: sa.Connection, names: Sequence[str]) -> dict[str, float]:
@@ -144,14 +188,16 @@ def _newest_cursors(conn: sa.Connection, names: Sequence[str]) -> dict[str, floa
         .limit(1)
         .scalar_subquery()
     )
-    wanted: Any = sa.bindparam("names", list(names), expanding=True)
-    query = sa.select(w.table_name, point).where(w.table_name.in_(wanted))
-    return {name: value for name, value in conn.execute(query).tuples() if value is not None}
+    # Every watermark, the wanted kept here: a list of 500 names bound in the query cost more
+    # (its parameters, a comparison with each) than the rare unconfigured table's one lookup.
+    wanted = set(names)
+    rows = conn.execute(sa.select(w.table_name, point)).tuples()
+    return {name: value for name, value in rows if value is not None and name in wanted}
 
 
 def _counts(conn: sa.Connection) -> dict[tuple[str, str, int], float]:
-    """(what, table, severity or 0) -> count: held rows, open incidents, remaining differences."""
-    q, i, r = quarantine.c, incidents.c, reconcile_runs.c
+    """(what, table, severity or 0) -> count: held rows, open incidents."""
+    q, i = quarantine.c, incidents.c
     held = (
         sa.select(sa.literal(_HELD), q.table_name, sa.literal(0), sa.func.count())
         .where(q.status == HELD)
@@ -162,24 +208,7 @@ def _counts(conn: sa.Connection) -> dict[tuple[str, str, int], float]:
         .where(i.closed_at.is_(None))
         .group_by(i.table_name, i.severity)
     )
-    finished = r.status != "running"
-    last = (
-        sa.select(r.table_name, sa.func.max(r.started_at).label("started_at"))
-        .where(finished)
-        .group_by(r.table_name)
-        .subquery("last")
-    )
-    remaining = (
-        sa.select(
-            sa.literal(_REMAINING),
-            r.table_name,
-            sa.literal(0),
-            sa.func.coalesce(r.remaining, r.missing + r.extra + r.changed),
-        )
-        .join(last, sa.and_(last.c.table_name == r.table_name, last.c.started_at == r.started_at))
-        .where(finished)
-    )
-    rows = conn.execute(sa.union_all(held, open_incidents, remaining)).tuples()
+    rows = conn.execute(sa.union_all(held, open_incidents)).tuples()
     return {(what, name, int(key)): value for what, name, key, value in rows}
 
 

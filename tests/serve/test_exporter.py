@@ -1,7 +1,8 @@
 """The exporter scraped over real HTTP, on PostgreSQL and SQLite warehouses filled by real runs."""
 
 import socket
-from datetime import UTC, datetime
+import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from pipewarden.config.load import parse_config
 from pipewarden.db.engines import cached_engine
 from pipewarden.records.alerts import alerts
 from pipewarden.records.incidents import incidents
+from pipewarden.records.reconcile_runs import ReconcileRun, finish_run, start_run
 from pipewarden.records.tables import sync_runs
 from pipewarden.serve.exporter import SCRAPE_TIMEOUTS, TableCollector, exposition
 from tests.serve.support import exporter, filled_shop, free_port, sample, scrape
@@ -146,3 +148,28 @@ def test_the_served_text_is_the_exposition_of_the_collected_families(shop):
     assert served == exposition(collector.collect())
     assert b'owner="crm \\"eu\\"\\\\ team"' in served
     assert served.count(b"\npipewarden_table_freshness_seconds{") == 1
+
+
+def test_differences_remaining_follow_the_latest_finished_reconciliation(shop):
+    """The reader keeps each table's latest finished reconciliation between scrapes and reads
+    only the runs started since: one still running is read again until it has finished."""
+    config = filled_shop(shop)
+    engine = sa.create_engine(shop.warehouse_url)
+    now = datetime.now(UTC)
+    earlier = ReconcileRun(str(uuid.uuid4()), "orders", now - timedelta(hours=2), missing=3)
+    earlier.extra, earlier.changed = 1, 2  # a dry run: remaining is what it found
+    start_run(engine, earlier)
+    finish_run(engine, earlier, "success")
+    later = ReconcileRun(str(uuid.uuid4()), "orders", now - timedelta(minutes=1), "repair")
+    start_run(engine, later)
+    remaining = "pipewarden_table_reconcile_differences_remaining"
+
+    with exporter(config) as url:
+        before = sample(scrape(url), remaining, **LABELS)
+        still = sample(scrape(url), remaining, **LABELS)
+        later.missing, later.repaired, later.remaining = 5, 4, 1
+        finish_run(engine, later, "success")
+        after = sample(scrape(url), remaining, **LABELS)
+    engine.dispose()
+
+    assert (before, still, after) == (6, 6, 1)
