@@ -673,9 +673,10 @@ def _calm(s: _Series, start: int, end: int) -> int:
     surely = s.band.surely_normal_many(s.x[start:end], centre, lower, upper, mid_low, mid_high)
     full = judged & ~((rows < s.quick_until) & surely)
     stop = end
-    pool = TrailingSorted(sequence.tolist(), settings.pool_points)
+    checked = np.flatnonzero(full).tolist()
+    pool = TrailingSorted(sequence.tolist() if checked else [], settings.pool_points)
     ys, xs = s.y, s.x
-    for k in np.flatnonzero(full).tolist():
+    for k in checked:
         i = start + k
         seen = Expectation(
             float(known.shape[i]),

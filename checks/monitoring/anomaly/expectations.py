@@ -123,11 +123,12 @@ def _bucket_stats(
     if width == 0:
         return zeros, zeros.copy(), zeros.copy(), zeros.copy(), zeros.copy()
     back = np.arange(width)
-    valid = back < count[:, :, None]
-    where = np.where(valid, hi[:, :, None] - 1 - back, 0).reshape(end - start, -1)
-    valid = valid.reshape(end - start, -1)
-    ranked = np.sort(np.where(valid, ys[where], np.nan), axis=1)
-    total = np.where(valid, xs[where], 0.0).sum(axis=1)
+    # Cells beyond a window's count point at one extra entry past the end: NaN for the sorted
+    # values (sorted last), 0.0 for the sums; one gather each instead of a gather and a where.
+    where = np.where(back < count[:, :, None], hi[:, :, None] - 1 - back, len(index))
+    where = where.reshape(end - start, -1)
+    ranked = np.sort(np.append(ys, np.nan)[where], axis=1)
+    total = np.append(xs, 0.0)[where].sum(axis=1)
     counts = count.sum(axis=1)
     some = counts > 0
     n = np.maximum(counts, 1)

@@ -10,6 +10,7 @@ import pytest
 from scipy import signal
 
 from pipewarden.checks.monitoring.anomaly.season import (
+    _clip_bounds,
     _periodogram,
     declared_season,
     detect_period,
@@ -93,3 +94,20 @@ def test_the_written_out_periodogram_is_scipys(n: int) -> None:
         np.testing.assert_allclose(power, expected, rtol=1e-9, atol=1e-9 * expected.max())
         top = np.argsort(expected[1:])[::-1][:12]
         assert np.array_equal(np.argsort(power[1:])[::-1][:12], top)
+
+
+@pytest.mark.parametrize("n", [2, 3, 12, 13, 72, 73, 200, 201, 504, 671, 4000])
+def test_the_written_out_clip_bounds_are_numpys_quantiles_bit_for_bit(n: int) -> None:
+    rng = np.random.default_rng(n)
+    t = np.arange(n)
+    for grid in (
+        rng.normal(0, 3, n) + 0.05 * t,
+        rng.lognormal(3, 2, n),
+        rng.poisson(2, n).astype(float),  # ties
+        np.where(t % 7 == 0, 1e12, -1e-12),
+        np.full(n, 4.25),
+        np.where(t == 0, np.nan, 1.0),  # not finite: numpy's own way
+    ):
+        expected = np.quantile(grid, [0.005, 0.995])
+        found = _clip_bounds(grid.copy())
+        assert np.array_equal(np.array(found), expected, equal_nan=True)
