@@ -6,6 +6,7 @@ an incident: only a verdict about the whole thing may announce a recovery.
 """
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
@@ -82,6 +83,13 @@ def from_sync_run(run: SyncRun) -> list[Finding]:
 
 #: Failure groups (column and check) a quarantine alert names; the rest are counted.
 GROUPS_SHOWN = 5
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def _quoted(example: object) -> str:
+    """An example as the alert's text quotes it: control characters escaped (`\\x00`), since a
+    NUL held for `refused.nul_character` cannot be stored in PostgreSQL text, nor shown."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(example))
 
 
 def from_quarantine(
@@ -100,7 +108,7 @@ def from_quarantine(
     this_run = sum(int(g["failures"]) for g in groups)
     parts = [
         f"{g['column']} {g['check']} ×{g['failures']}"
-        + (f" (e.g. {', '.join(map(str, g['examples']))})" if g.get("examples") else "")
+        + (f" (e.g. {', '.join(map(_quoted, g['examples']))})" if g.get("examples") else "")
         for g in groups[:GROUPS_SHOWN]
     ]
     if len(groups) > GROUPS_SHOWN:

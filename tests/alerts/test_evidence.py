@@ -48,3 +48,14 @@ def test_statuses_rank_on_one_scale() -> None:
     assert not Evidence("t", "freshness", "insufficient_history").failing
     with pytest.raises(ValueError, match="no severity for the status 'lost'"):
         Severity.of("lost")
+
+
+def test_a_quarantine_alert_quotes_control_characters_escaped() -> None:
+    """A row held for `refused.nul_character` is quoted in the alert: its NUL written `\\x00`,
+    so PostgreSQL can store the alert (a raw NUL failed the whole sync) and Slack shows it."""
+    from pipewarden.alerts.findings import from_quarantine
+
+    group = {"column": "status", "check": "refused.nul_character", "failures": 1}
+    found = from_quarantine("orders", 1, [{**group, "examples": ["nul\x00in\x1b"]}], "r1")
+    assert "\x00" not in (found.evidence.reason or "")
+    assert "nul\\x00in\\x1b" in (found.evidence.reason or "")
