@@ -50,6 +50,8 @@ def table_states(
         if name not in newest:
             found = _target_max_cursor(engine, config, name)
             watermark = runs.get(name, {}).get("watermark")
+            if found is _EMPTY:  # nothing loaded: a watermark moved past held rows tells nothing
+                continue
             if found is None and watermark is not None:
                 found = cursor_instant(watermark)
                 if found is None and runs[name].get("last_success") is not None:
@@ -119,18 +121,24 @@ def _runs(conn: sa.Connection, names: Sequence[str]) -> dict[str, dict[str, Any]
     return out
 
 
+#: `_target_max_cursor` of a warehouse table that holds no row.
+_EMPTY = datetime.min.replace(tzinfo=UTC)
+
+
 def _target_max_cursor(engine: sa.Engine, config: PipewardenConfig, name: str) -> datetime | None:
     """Fallback for tables with no recorded newest cursor: max(cursor) of the warehouse table.
 
     A scan (the target has no cursor index), so only tables synced before metrics existed pay
-    it; any failure (no table yet) means "unknown".
+    it; any failure (no table yet) means "unknown", and a table without a row `_EMPTY` (every
+    row read so far is held in the quarantine).
     """
     table_config = config.tables[name]
     target = sa.table(table_config.target_table, schema=config.warehouse.schema_name)
-    query: sa.Select[Any] = sa.select(sa.func.max(sa.column(table_config.cursor)))
-    query = query.select_from(target)
+    newest_cursor: sa.ColumnElement[Any] = sa.func.max(sa.column(table_config.cursor))
+    query: sa.Select[Any] = sa.select(newest_cursor, sa.func.count()).select_from(target)
     try:
         with engine.connect() as conn:
-            return cursor_instant(conn.execute(query).scalar())
+            newest, rows = conn.execute(query).one()
+            return cursor_instant(newest) if rows else _EMPTY
     except sa.exc.SQLAlchemyError:
         return None

@@ -71,7 +71,8 @@ def write_sync_metrics(
     """`record_sync_metrics` in the caller's transaction (the sync writes them with its outcome)."""
     measured_at = utc(run.finished_at or datetime.now(UTC))
     this_run = cursor_instant(profiles.newest_cursor) if profiles is not None else None
-    if this_run is None and run.rows_read:
+    # The watermark stands in only for rows loaded: it moves past rows held in the quarantine.
+    if this_run is None and run.rows_loaded:
         this_run = cursor_instant(run.new_watermark)
     # Each run writes the newest so far, so the latest point is the maximum (an index lookup).
     before = latest_values(conn, NEWEST_CURSOR, [table_config.name]).get(table_config.name)
@@ -79,8 +80,6 @@ def write_sync_metrics(
     if before is not None:
         earlier = datetime.fromtimestamp(before[1], UTC)
         newest = earlier if newest is None or earlier > newest else newest
-    if newest is None:
-        newest = cursor_instant(run.new_watermark)
     points = run_points(run, newest, measured_at)
     if profiles is not None:
         profiles.table_name = profiles.table_name or table_config.name

@@ -177,6 +177,18 @@ def test_without_metrics_freshness_comes_from_the_warehouse_table(shop: Shop) ->
     assert result.observed == pytest.approx((now - stamp).total_seconds(), abs=1e-3)
 
 
+def test_a_table_whose_every_row_is_held_is_not_fresh(shop: Shop) -> None:
+    """Every row read went to the quarantine: the watermark moved past them, but the warehouse
+    table is empty, so no freshness may be read from that watermark ("newest row 5m old")."""
+    shop.add(3, minutes_ago=5)
+    config = shop.config(columns={"amount": {"between": [1000, None]}})
+    run = shop.sync(config)
+    assert (run.rows_loaded, run.rows_quarantined) == (0, 3)
+    result = _by_check(run_checks(config, now=datetime.now(UTC)))["orders", "freshness"]
+    assert result.status == "error"
+    assert result.reason.startswith("no rows with a cursor time loaded yet")
+
+
 def test_without_metrics_or_table_freshness_comes_from_the_watermark(warehouse_url: str) -> None:
     config = _config(warehouse_url, ("orders",))
     engine = cached_engine(warehouse_url)
