@@ -214,7 +214,8 @@ def replay(
     from pipewarden.sync.quarantine_replay import ReplayError, parse_where
     from pipewarden.sync.quarantine_replay import replay as run_replay
 
-    with configured(config) as cfg:
+    # A replay that releases the last held row closes the quarantine incident: announce it.
+    with configured(config, deliver=not dry_run) as cfg:
         if table not in cfg.tables:
             raise fail(f"unknown table {table!r} (configured: {', '.join(cfg.tables)})")
         try:

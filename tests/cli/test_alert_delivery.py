@@ -240,3 +240,31 @@ def test_an_incident_from_the_shell_is_one_thread_that_ends_resolved(
     differing = fake_slack.workspace.top_level("#shop-data")[-1]
     assert "2 rows differ from the source" in differing.text
     assert re.search(r"keys (2, 3|3, 2)\b", differing.text), differing.text
+
+
+def test_a_replay_that_releases_the_last_held_row_announces_the_recovery(
+    source: Source, fake_slack: FakeSlack
+) -> None:
+    """The replay closes the quarantine incident: its recovery goes out at once, as a sync's
+    would, not whenever some later command happens to deliver the outbox."""
+    source.add(1, 2, hours_ago=0)
+    path = source.write(fake_slack.url)
+    data = yaml.safe_load(Path(path).read_text())
+    del data["tables"]["ghost"]
+    data["tables"]["orders"]["columns"] = {"status": {"nullable": False}}
+    Path(path).write_text(yaml.safe_dump(data))
+    synced = pipewarden(path, "sync")
+    assert synced.returncode == 1, synced.stderr
+    assert subjects(fake_slack) == ["orders · quarantine"]
+
+    data["tables"]["orders"]["columns"] = {}  # the check was wrong
+    Path(path).write_text(yaml.safe_dump(data))
+    dry = pipewarden(path, "quarantine", "replay", "orders", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert len(fake_slack.seen) == 1  # a dry run changes nothing, announces nothing
+    replayed = pipewarden(path, "quarantine", "replay", "orders", "--by", "alice")
+    assert replayed.returncode == 0, replayed.stderr
+
+    assert {state for _, _, state, _ in source.outbox()} == {SENT}
+    assert ("quarantine", "recovered", SENT, 1) in source.outbox()
+    assert "resolved" in str(fake_slack.updated[-1]["blocks"])
