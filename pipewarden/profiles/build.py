@@ -383,6 +383,21 @@ def last_build(conn: sa.Connection, schema: str | None, table: str) -> sa.Row[An
     ).first()
 
 
+def _add_consent(conn: sa.Connection, profiles: sa.Table) -> bool:
+    """Add the consent column to a profile table built before `customers.consent` was set;
+    True when added (every profile then lacks it: the build must be full)."""
+    if "consent" not in profiles.c:
+        return False
+    built = {c["name"] for c in sa.inspect(conn).get_columns(profiles.name, profiles.schema)}
+    if "consent" in built:
+        return False
+    quote = conn.dialect.identifier_preparer
+    kind = profiles.c.consent.type.compile(dialect=conn.dialect)
+    table, column = quote.format_table(profiles), quote.quote("consent")
+    conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN {column} {kind}"))
+    return True
+
+
 def build_profiles(
     engine: sa.Engine, config: PipewardenConfig, full: bool = False, as_of: datetime | None = None
 ) -> BuildResult:
@@ -398,7 +413,7 @@ def build_profiles(
             index.create(conn, checkfirst=True)
         schema = config.warehouse.schema_name
         previous = last_build(conn, schema, spec.table)
-        full = full or previous is None
+        full = _add_consent(conn, t.profiles) or full or previous is None
         if full:
             conn.execute(sa.delete(t.profiles))
             rows = _scored_rows(spec, _rows(spec, t, as_of, cutoff, None))

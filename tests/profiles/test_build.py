@@ -182,3 +182,22 @@ def test_the_window_edges_are_the_same_on_every_engine(warehouse_url: str) -> No
     assert rows["4"]["last_order_at"] is None
     assert rows["3"]["last_order_at"] == as_of.replace(tzinfo=None)
     engine.dispose()
+
+
+def test_consent_added_to_built_profiles_is_carried_by_the_next_build(warehouse_url: str) -> None:
+    """`profiles.customers.consent` set after the first build: the profile table gains the
+    column and the next build fills it for every customer; not an error until the table is
+    dropped by hand (it read "cannot connect to …" on SQLite)."""
+    engine = make_engine(warehouse_url)
+    _load_shop(engine)
+    customers = {"table": "customers", "key": "customer_id"}
+    without = profiles_config(warehouse_url, customers=customers)
+    build_profiles(engine, without, as_of=AS_OF)
+    assert "consent" not in profile_rows(engine, "customer_profiles")[0]
+
+    result = build_profiles(engine, profiles_config(warehouse_url), as_of=AS_OF)
+
+    consents = {r["customer_id"]: r["consent"] for r in profile_rows(engine, "customer_profiles")}
+    assert consents == {str(c): consent for c, (consent, _) in SHOP.items()}
+    assert result.mode == "full"
+    engine.dispose()
