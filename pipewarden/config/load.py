@@ -89,8 +89,18 @@ def _expand_tree(node: Any, file: Path, path: str = "", secrets: list[str] | Non
 
 def _describe(error: ValidationError, file: Path, secrets: list[str]) -> str:
     lines = [f"{file}: invalid configuration"]
-    for item in error.errors():
-        key = ".".join(str(p) for p in item["loc"]) or "(top level)"
+    items = error.errors()
+    # `owner: "#x"` or a mapping: pydantic reports each spelling of such a union, its
+    # members named in the path (`owner.str`, `owner.OwnerConfig.mention`).
+    unions = {i["loc"][:-1] for i in items if i["loc"][-1:] == ("str",)}
+    for item in items:
+        loc = item["loc"]
+        union = next((u for u in unions if loc[: len(u)] == u and len(loc) > len(u)), None)
+        if union is not None:
+            if loc[len(union)] == "str" and isinstance(item.get("input"), dict):
+                continue  # a mapping was written: not being a string is no news
+            loc = union + loc[len(union) + 1 :]
+        key = ".".join(str(p) for p in loc) or "(top level)"
         message = redact_secrets(str(item["msg"]).removeprefix("Value error, "))
         for value in secrets:
             message = message.replace(value, "***")

@@ -95,6 +95,19 @@ def test_an_invalid_file_names_the_file_the_key_and_the_reason(
     assert "s3cret" not in str(error.value)
 
 
+def test_an_owner_mapping_in_error_is_named_by_its_own_key_only(tmp_path, monkeypatch):
+    """A mapping owner with a mention not in Slack's form: one line naming
+    `tables.orders.owner.mention`, not also "owner.str: Input should be a valid string" (the
+    other spelling of `owner`) nor the class name of the model."""
+    monkeypatch.setenv("SHOP_PASSWORD", "x")
+    text = GOOD.replace('owner: "#shop-data"', 'owner: {channel: "#shop-data", mention: [U024]}')
+    with pytest.raises(ConfigError) as error:
+        load_config(write(tmp_path, text))
+    lines = str(error.value).splitlines()[1:]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("  tables.orders.owner.mention: 'U024' is not a Slack mention")
+
+
 def test_a_missing_variable_is_named(tmp_path, monkeypatch):
     monkeypatch.delenv("SHOP_PASSWORD", raising=False)
     with pytest.raises(ConfigError, match="sources.shop.url: environment variable SHOP_PASSWORD"):
