@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from pipewarden.cli.common import ConfigOption, configured, errors
+from pipewarden.cli.common import ConfigOption, configured, errors, fail
 
 
 def exporter(
@@ -30,7 +30,10 @@ def exporter(
     from pipewarden.serve.exporter import serve, settle_heap
 
     with configured(config, checks=False) as cfg:
-        server, thread = serve(cfg, host, port, cache)
+        try:
+            server, thread = serve(cfg, host, port, cache)
+        except OSError as error:  # the port taken, an address not of this host
+            raise fail(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
     settle_heap()
     errors.print(
         f"serving /metrics on http://{host}:{server.server_port} for {len(cfg.tables)} tables",

@@ -173,3 +173,23 @@ def test_differences_remaining_follow_the_latest_finished_reconciliation(shop):
     engine.dispose()
 
     assert (before, still, after) == (6, 6, 1)
+
+
+def test_a_port_already_taken_exits_2_naming_it(shop, tmp_path):
+    """Another process on the port: exit 2 (pipewarden could not do its job) naming the address,
+    not an OSError traceback with exit 1 (the data needs attention)."""
+    from typer.testing import CliRunner
+
+    from pipewarden.cli.main import app
+    from tests.serve.support import config_file
+
+    path = config_file(shop, tmp_path / "pipewarden.yaml")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        result = CliRunner().invoke(
+            app, ["exporter", "--config", str(path), "--port", port], catch_exceptions=False
+        )
+    assert result.exit_code == 2
+    assert f"127.0.0.1:{port}" in result.output and "Traceback" not in result.output
