@@ -50,3 +50,7 @@ def serve(
             run(loaded, parts, host, port)
         except ValueError as error:
             raise fail(str(error)) from None
+        except SystemExit as error:
+            if error.code != 3:  # uvicorn's own: it could not start (its reason printed above)
+                raise
+            raise fail(f"cannot serve on {host}:{port}") from None

@@ -89,3 +89,26 @@ def test_serve_only_profiles_runs_the_api_alone(postgres, tmp_path: Path) -> Non
 
     assert answer.headers["X-Profile-Fallback-Reason"] == "no-build"  # nothing built yet
     assert no_receiver.status_code == 404
+
+
+def test_serve_on_a_port_already_taken_exits_2(sqlite_url, tmp_path: Path) -> None:
+    """uvicorn cannot bind: pipewarden's exit 2 (it could not do its job) naming the address,
+    not uvicorn's own exit 3, which no script reading pipewarden's three codes expects."""
+    import socket
+
+    path = _config_file(tmp_path, sqlite_url("wh"))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        done = subprocess.run(
+            [sys.executable, "-m", "pipewarden.cli.main", "serve", "--only", "profiles"]
+            + ["--config", str(path), "--port", port],
+            env={**os.environ, **ENV, "PW_PROFILE_TOKEN": TOKEN},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    assert done.returncode == 2, done.stderr
+    assert f"127.0.0.1:{port}" in done.stderr
