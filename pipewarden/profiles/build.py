@@ -62,6 +62,10 @@ def _reflect(conn: sa.Connection, name: str, schema: str | None, what: str) -> s
         raise ValueError(f"profiles.{what}: table {name!r} is not in the warehouse") from None
 
 
+#: Column types that cannot be summed into monetary.
+_NOT_AMOUNTS = (sa.Date, sa.DateTime, sa.Time, sa.Interval, sa.Boolean)
+
+
 def _column(table: sa.Table, name: str, what: str) -> sa.Column[Any]:
     if name not in table.c:
         known = ", ".join(table.c.keys())
@@ -87,6 +91,11 @@ def _inputs(conn: sa.Connection, config: PipewardenConfig) -> _Inputs:
         (spec.orders.updated_at or spec.orders.time, "orders.updated_at"),
     ):
         _column(orders, name, what)
+    amount = orders.c[spec.orders.amount]
+    if isinstance(amount.type, _NOT_AMOUNTS):
+        raise ValueError(
+            f"profiles.orders.amount: {orders.name}.{amount.name} is {amount.type}, not a number"
+        )
     latest = None
     if spec.cart is not None:
         stream = config.streams[spec.cart.stream]

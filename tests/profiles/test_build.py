@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 import sqlalchemy as sa
 
 from pipewarden.db.engines import make_engine
@@ -200,4 +201,15 @@ def test_consent_added_to_built_profiles_is_carried_by_the_next_build(warehouse_
     consents = {r["customer_id"]: r["consent"] for r in profile_rows(engine, "customer_profiles")}
     assert consents == {str(c): consent for c, (consent, _) in SHOP.items()}
     assert result.mode == "full"
+    engine.dispose()
+
+
+def test_an_amount_that_is_a_time_is_refused_naming_the_key(warehouse_url: str) -> None:
+    """`orders.amount: ordered_at` (a timestamp): refused by name before any SQL, not a
+    PostgreSQL traceback over sum(timestamp) (nor, on SQLite, sums of dates as money)."""
+    engine = make_engine(warehouse_url)
+    _load_shop(engine)
+    orders = {"table": "orders", "amount": "ordered_at", "updated_at": "updated_at"}
+    with pytest.raises(ValueError, match=r"profiles\.orders\.amount: orders\.ordered_at is"):
+        build_profiles(engine, profiles_config(warehouse_url, orders=orders), as_of=AS_OF)
     engine.dispose()
