@@ -26,6 +26,7 @@ from pipewarden.profiles.quantiles import (
     cuts_from_scores,
     moved_between,
     read_cuts,
+    read_inputs,
     score_expression,
     scored,
     write_cuts,
@@ -136,6 +137,13 @@ def _scoring(spec: ProfilesConfig) -> str:
     """What the scores and segments were computed by: kept with the cuts."""
     rules = [[rule.name, rule.when] for rule in spec.segments]
     return json.dumps([spec.scores, rules, spec.default_segment])
+
+
+def _read_from(spec: ProfilesConfig) -> str:
+    """What the profiles are computed from (tables, columns, window): kept with the cuts."""
+    parts = [spec.customers, spec.orders, spec.cart]
+    inputs = [p.model_dump(mode="json") if p is not None else None for p in parts]
+    return json.dumps([*inputs, spec.window.total_seconds()], sort_keys=True)
 
 
 def _key(column: sa.ColumnElement[Any]) -> sa.ColumnElement[str]:
@@ -423,6 +431,11 @@ def build_profiles(
         schema = config.warehouse.schema_name
         previous = last_build(conn, schema, spec.table)
         full = _add_consent(conn, t.profiles) or full or previous is None
+        # Read from other columns or tables than the last build: no profile is right any more.
+        if previous is not None and read_inputs(
+            conn, schema, spec.table, previous.build_id
+        ) not in (None, _read_from(spec)):
+            full = True
         if full:
             conn.execute(sa.delete(t.profiles))
             rows = _scored_rows(spec, _rows(spec, t, as_of, cutoff, None))
@@ -510,7 +523,7 @@ def build_profiles(
             )
             .returning(t.builds.c.build_id)
         ).scalar_one()
-        write_cuts(conn, schema, spec.table, build_id, cuts, _scoring(spec))
+        write_cuts(conn, schema, spec.table, build_id, cuts, _scoring(spec), _read_from(spec))
     return BuildResult(
         build_id,
         "full" if full else "incremental",

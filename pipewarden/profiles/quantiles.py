@@ -121,14 +121,32 @@ def read_cuts(
     return Cuts(int(n), cuts)
 
 
+def read_inputs(conn: sa.Connection, schema: str | None, table: str, build_id: int) -> str | None:
+    """What build `build_id` read its profiles from (`write_cuts`' `inputs`), or None."""
+    c = cuts_table(schema)
+    if not sa.inspect(conn).has_table(c.name, schema=schema):
+        return None
+    mine = sa.and_(c.c.profile_table == table, c.c.build_id == build_id)
+    query = sa.select(c.c.cut).where(mine, c.c.score == "n", c.c.s == 1)
+    return conn.execute(query).scalar()
+
+
 def write_cuts(
-    conn: sa.Connection, schema: str | None, table: str, build_id: int, cuts: Cuts, scoring: str
+    conn: sa.Connection,
+    schema: str | None,
+    table: str,
+    build_id: int,
+    cuts: Cuts,
+    scoring: str,
+    inputs: str | None = None,
 ) -> None:
+    """The build's cuts, its scoring (the `n` row) and, beside it, its inputs (`n`, place 1)."""
     c = cuts_table(schema)
     c.create(conn, checkfirst=True)
     conn.execute(sa.delete(c).where(c.c.profile_table == table))
     rows: list[dict[str, Any]] = [
         {"score": "n", "s": 0, "cut": scoring, "below": cuts.n},
+        *([{"score": "n", "s": 1, "cut": inputs, "below": 0}] if inputs is not None else []),
         *(
             {"score": score, "s": s, "cut": _encode(cut.value), "below": cut.count}
             for score, listed in cuts.cuts.items()

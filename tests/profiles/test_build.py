@@ -213,3 +213,23 @@ def test_an_amount_that_is_a_time_is_refused_naming_the_key(warehouse_url: str) 
     with pytest.raises(ValueError, match=r"profiles\.orders\.amount: orders\.ordered_at is"):
         build_profiles(engine, profiles_config(warehouse_url, orders=orders), as_of=AS_OF)
     engine.dispose()
+
+
+def test_a_changed_input_column_rebuilds_every_profile(warehouse_url: str) -> None:
+    """`orders.amount` pointed at another column after a build: the next build is full and
+    monetary is the new column's sums; an incremental build kept the old sums for every
+    customer who had not changed, and said "checks ok"."""
+    engine = make_engine(warehouse_url)
+    _load_shop(engine)
+    with engine.begin() as conn:
+        conn.execute(sa.text("ALTER TABLE orders ADD COLUMN net NUMERIC(12, 2)"))
+        conn.execute(sa.text("UPDATE orders SET net = amount / 2"))
+    build_profiles(engine, profiles_config(warehouse_url), as_of=AS_OF)
+    orders = {"table": "orders", "amount": "net", "updated_at": "updated_at"}
+
+    result = build_profiles(engine, profiles_config(warehouse_url, orders=orders), as_of=AS_OF)
+
+    monetary = {r["customer_id"]: r["monetary"] for r in profile_rows(engine, "customer_profiles")}
+    assert monetary == {c: e[1] / 2 for c, e in EXPECTED.items()}
+    assert result.mode == "full"
+    engine.dispose()
