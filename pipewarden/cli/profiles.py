@@ -28,7 +28,7 @@ def build(
     """
     import sqlalchemy as sa
 
-    from pipewarden.db.engines import describe_connection_error, make_engine
+    from pipewarden.db.engines import describe_database_error, make_engine
 
     with configured(config, deliver=True) as loaded:
         from pipewarden.profiles.publish import build_checked
@@ -38,8 +38,8 @@ def build(
             result, checks = build_checked(engine, loaded, full=full)
         except ValueError as error:
             raise fail(str(error)) from None
-        except sa.exc.OperationalError as error:
-            raise fail(describe_connection_error(loaded.warehouse.url, error)) from None
+        except sa.exc.DBAPIError as error:
+            raise fail(describe_database_error(loaded.warehouse.url, error)) from None
         finally:
             engine.dispose()
     console.print(

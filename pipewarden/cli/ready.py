@@ -23,7 +23,7 @@ def ready(
     """
     import sqlalchemy as sa
 
-    from pipewarden.db.engines import describe_connection_error, make_engine
+    from pipewarden.db.engines import describe_database_error, make_engine
 
     with configured(config) as loaded:
         from pipewarden.serve.ready import GO, readiness
@@ -34,7 +34,7 @@ def ready(
         except KeyError as error:
             raise fail(str(error.args[0])) from None
         except sa.exc.DBAPIError as error:
-            raise fail(describe_connection_error(loaded.warehouse.url, error)) from None
+            raise fail(describe_database_error(loaded.warehouse.url, error)) from None
         finally:
             engine.dispose()
     if as_json:

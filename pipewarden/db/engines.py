@@ -42,6 +42,16 @@ def describe_connection_error(url: str | URL, error: BaseException) -> str:
     return redact_secrets(f"cannot connect to {display_url(url)}: {first}")
 
 
+def describe_database_error(url: str | URL, error: sa.exc.DBAPIError) -> str:
+    """A connect-time error as `describe_connection_error`; a statement's as the database's
+    first line of reason (a missing column is no connection failure)."""
+    if error.statement is None:
+        return describe_connection_error(url, error)
+    reason = str(error.orig or error).strip().splitlines()
+    first = reason[0] if reason else type(error).__name__
+    return redact_secrets(f"the warehouse refused a statement: {first}")
+
+
 @contextmanager
 def connect(engine: Engine) -> Iterator[sa.Connection]:
     """A connection whose connect-time errors are ConnectionFailed with a clear message."""

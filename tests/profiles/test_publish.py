@@ -98,3 +98,21 @@ def test_a_customer_deleted_by_a_repair_leaves_the_profiles_and_the_cache(
     assert client.get(redis_prefix + "p:2") is None
     assert client.get(redis_prefix + "s:2") is None  # no fallback serves a deleted customer
     client.close()
+
+
+def test_a_statement_the_warehouse_refuses_is_not_called_a_connection_failure(
+    warehouse_url: str, redis_prefix: str, tmp_path: Path
+) -> None:
+    """A profile table made by hand without the profile's columns: exit 2 with the database's
+    reason, not "cannot connect to …" (SQLite) nor a traceback (PostgreSQL)."""
+    engine = make_engine(warehouse_url)
+    _load_shop(engine)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE customer_profiles (customer_id VARCHAR(200))"))
+    path = _config_file(tmp_path, warehouse_url, redis_prefix)
+
+    result = CliRunner().invoke(app, ["profiles", "build", "--config", str(path)])
+
+    assert result.exit_code == 2, result.output
+    assert "cannot connect" not in result.output and "last_order_at" in result.output
+    engine.dispose()
