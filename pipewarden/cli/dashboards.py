@@ -81,12 +81,12 @@ def export(
     from pipewarden.dashboards.provision import prefect_ui
 
     uid, flow_runs_at = datasource_uid, None
-    if uid is None:
+    if uid is None or config is not None:  # with the flag alone no configuration is needed
         with configured(config) as cfg:
             grafana = cfg.grafana
             flow_runs_at = prefect_ui(cfg)
         default = GrafanaConfig.model_fields["datasource_uid"].default
-        uid = grafana.datasource_uid if grafana is not None else default
+        uid = uid or (grafana.datasource_uid if grafana is not None else default)
     view = Table("file", "title", "panels", title=f"datasource uid {uid}", title_justify="left")
     try:
         directory.mkdir(parents=True, exist_ok=True)

@@ -108,6 +108,22 @@ def test_export_writes_the_dashboards_bound_to_the_datasource(tmp_path, monkeypa
             assert "__inputs" not in dashboard
 
 
+def test_export_with_a_datasource_uid_keeps_the_configured_prefect_links(tmp_path):
+    """`--datasource-uid` with `--config`: the uid is the flag's, and the sync runs still link
+    to the configured Prefect UI (they lost their links, with no word, as without a config)."""
+    grafana = {"url": "http://grafana.internal", "token": "x", "prefect_ui": "https://pf.internal"}
+    config = write_config(tmp_path, grafana, "sqlite:///wh.sqlite")
+    out = tmp_path / "out"
+    args = ["dashboards", "export", str(out), "--datasource-uid", "other", "-c", str(config)]
+
+    result = runner.invoke(app, args)
+
+    assert result.exit_code == 0, result.output
+    freshness = json.loads((out / "pipewarden-freshness.json").read_text())
+    assert {ref["uid"] for ref in catalog.datasource_refs(freshness)} == {"other"}
+    assert "https://pf.internal" in json.dumps(freshness)
+
+
 def test_export_into_a_file_exits_2_naming_it(tmp_path):
     """A folder that is a file (or cannot be written) is pipewarden unable to do its job
     (exit 2, the path and the reason), not a traceback with the exit code of data trouble."""
