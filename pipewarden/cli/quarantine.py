@@ -155,6 +155,7 @@ def show(
                 reason=reason,
                 limit=limit,
             )
+            held_in_all = q.held_count(conn, table) if reason and not entries else 0
         hide = None if show_pii else _redactor(cfg, table)
     if show_pii:
         errors.print(PII_WARNING, highlight=False, soft_wrap=True)
@@ -170,7 +171,10 @@ def show(
             typer.echo(json.dumps(line, default=str))
         return
     if not entries:
-        console.print(f"No {'' if status == 'all' else status + ' '}rows for {table}.")
+        which = f"No {'' if status == 'all' else status + ' '}rows for {table}"
+        if reason:
+            which += f" with a reason matching {reason!r} ({held_in_all} held with other reasons)"
+        console.print(which + ".", highlight=False, soft_wrap=True)
         return
     out = Table("id", "key", "status", "reasons", "quarantined at", show_lines=True)
     for e in entries:
@@ -243,8 +247,7 @@ def replay(
                 f"{k}={v}" for k, v in (key if hide is None else hide.row(key)).items()
             )
             console.print(f"  would release {shown} (entry {entry})", highlight=False)
-        if result.still_held:
-            raise typer.Exit(EXIT_FOUND)
+        _exit_while_held(table, result.still_held, result.held_in_table)
         return
     console.print(
         f"{table}: {result.examined} held row(s) checked again — "
@@ -252,7 +255,19 @@ def replay(
         f"warehouse), {result.superseded} superseded by a newer version, "
         f"{result.still_held} still held."
     )
-    if result.still_held:
+    _exit_while_held(table, result.still_held, result.held_in_table)
+
+
+def _exit_while_held(table: str, still_held: int, held_in_table: int) -> None:
+    """Exit 1 while any of the table's rows stay held, the ones `--where` or `--reason` left
+    out included: a filtered replay must not read as "the quarantine is clear"."""
+    if held_in_table > still_held:
+        console.print(
+            f"{table}: {held_in_table} row(s) held in all (the filters left "
+            f"{held_in_table - still_held} out).",
+            highlight=False,
+        )
+    if held_in_table:
         raise typer.Exit(EXIT_FOUND)
 
 

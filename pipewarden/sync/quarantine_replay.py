@@ -55,6 +55,8 @@ class ReplayResult:
     released_keys: list[dict[str, Any]] = field(default_factory=list)
     #: Nothing was changed: the counts say what a replay would do.
     dry_run: bool = False
+    #: The table's rows held after the replay (would be, on a dry run), `--where` or not.
+    held_in_table: int = 0
 
 
 def parse_where(filters: Sequence[str]) -> dict[str, str]:
@@ -106,6 +108,7 @@ def replay(
                 )
             known = read_kinds(wh, table_name)
             held = q.entries(wh, table_name, reason=reason)
+            held_before = q.held_count(wh, table_name)
         target = TableShape(target.table, {n: known.get(n, k) for n, k in target.kinds.items()})
         unknown = [c for c in (where or {}) if c not in target.kinds]
         if unknown:
@@ -113,8 +116,9 @@ def replay(
         held = [e for e in held if matches(e.row, where or {})]
         result.examined = len(held)
         if not held:
+            result.held_in_table = held_before
             if not dry_run:
-                _announce(wh, config, table_name)
+                result.held_in_table = _announce(wh, config, table_name)
             return result
         dtypes = {n: k.polars_dtype() for n, k in target.kinds.items()}
         batch = frame_from_json([e.row_json for e in held], dtypes)
@@ -141,22 +145,25 @@ def replay(
                     GatedBatch(valid=to_load), release, table_name, f"replay-{uuid4()}"[:36], None
                 )
             result.loaded = outcome.rows_loaded
-            _announce(wh, config, table_name)
+            result.held_in_table = _announce(wh, config, table_name)
     result.released = len(release.released)
     result.released_ids = release.released
     by_id = {e.id: e.primary_key for e in held}
     result.released_keys = [by_id[i] for i in release.released]
     result.superseded = len(release.superseded)
     result.still_held = len(release.still_failing)
+    if dry_run:
+        result.held_in_table = held_before - result.released - result.superseded
     return result
 
 
-def _announce(wh: sa.Connection, config: PipewardenConfig, table_name: str) -> None:
+def _announce(wh: sa.Connection, config: PipewardenConfig, table_name: str) -> int:
     """Close the table's quarantine incident (with its recovery alert) once no row is held;
-    rows still held count as a repeat of it."""
+    rows still held count as a repeat of it. Returns the table's rows held now."""
     with wh.begin():
         held = q.held_count(wh, table_name)
         raise_alerts(wh, config, [from_quarantine(table_name, held, [], None)])
+    return held
 
 
 def _failing_positions(gated: GatedBatch, height: int) -> set[int]:

@@ -154,8 +154,9 @@ def test_quarantine_commands(sqlite_url, tmp_path):
     assert held(warehouse) == before and warehouse_keys(warehouse) == [1]
 
     replayed = cli(str(path), "replay", "orders", "--where", "currency=eur", "--by", "alice")
-    assert replayed.exit_code == 0, replayed.output
-    assert "1 released by alice" in replayed.output
+    assert replayed.exit_code == 1, replayed.output  # the rows --where left out stay held
+    assert "1 released by alice" in replayed.output and "0 still held" in replayed.output
+    assert "orders: 2 row(s) held in all (the filters left 2 out)" in replayed.output
     assert warehouse_keys(warehouse) == [1, 2]
 
     rest = cli(str(path), "replay", "orders", "--by", "alice")
@@ -165,6 +166,9 @@ def test_quarantine_commands(sqlite_url, tmp_path):
 
     bad = cli(str(path), "replay", "orders", "--where", "colour=red")
     assert bad.exit_code == 2 and "no column 'colour'" in bad.output
+    nothing = cli(str(path), "show", "orders", "--reason", "no_such_check")
+    assert nothing.exit_code == 0
+    assert "with a reason matching 'no_such_check' (1 held with other reasons)" in nothing.output
     unknown = cli(str(path), "show", "nope")
     assert unknown.exit_code == 2
 
