@@ -411,6 +411,9 @@ class PipewardenConfig(_Strict):
                 raise ValueError(f"campaigns.{name}: unknown tables or streams {unknown}")
             if campaign.profile_fields and self.profiles is None:
                 raise ValueError(f"campaigns.{name}.profile_fields: no profiles are declared")
+            problem = self.profiles and self.profiles.unknown_fields(campaign.profile_fields)
+            if problem:
+                raise ValueError(f"campaigns.{name}.profile_fields: {problem}")
         profile_table = self.profiles.table if self.profiles else None
         if profile_table in self.tables or profile_table in self.streams:
             raise ValueError(f"profiles.table: a table or stream is called {profile_table!r}")

@@ -4,7 +4,15 @@ import re
 from datetime import timedelta
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
 from pipewarden.config.durations import parse_duration
 from pipewarden.config.owners import Owner
@@ -81,12 +89,16 @@ class SegmentRule(_Strict):
         return value
 
 
+#: What `GET /profiles/{id}` answers unless `api.fields` says otherwise.
+DEFAULT_API_FIELDS = ("segment", "r", "f", "m", "last_order_at", "consent")
+
+
 class ApiConfig(_Strict):
     """`GET /profiles/{customer_id}`: what it answers and how."""
 
     #: The fields a template reads (the projection); `customer_id` is always answered.
     fields: Annotated[list[str], BeforeValidator(_one_or_many)] = Field(
-        default_factory=lambda: ["segment", "r", "f", "m", "last_order_at", "consent"]
+        default_factory=lambda: list(DEFAULT_API_FIELDS)
     )
     #: `${VAR}` or `${prefect-secret:NAME}`; the API refuses to start without it.
     token: SecretStr | None = None
@@ -101,6 +113,24 @@ class ApiConfig(_Strict):
     @classmethod
     def _duration(cls, value: Any) -> timedelta:
         return parse_duration(value)
+
+
+#: Every profile's fields (`profiles.tables.profile_table`'s columns, and the cart's age the
+#: API works out); `consent` only where `customers.consent` names a column.
+PROFILE_FIELDS = (
+    "customer_id",
+    "frequency",
+    "monetary",
+    "last_order_at",
+    "r",
+    "f",
+    "m",
+    "segment",
+    "cart_event_type",
+    "cart_payload",
+    "cart_updated_at",
+    "cart_age_seconds",
+)
 
 
 class ProfilesConfig(_Strict):
@@ -131,6 +161,39 @@ class ProfilesConfig(_Strict):
     @classmethod
     def _duration(cls, value: Any) -> timedelta | None:
         return None if value is None else parse_duration(value)
+
+    def field_names(self) -> list[str]:
+        """The fields a profile has, in this configuration."""
+        return [*PROFILE_FIELDS, *(["consent"] if self.customers.consent else [])]
+
+    def unknown_fields(self, fields: list[str]) -> str | None:
+        """`fields` a profile does not have, named with the ones it has; None when all are."""
+        unknown = [f for f in fields if f not in self.field_names()]
+        if not unknown:
+            return None
+        known = ", ".join(self.field_names())
+        return f"no profile field {', '.join(map(repr, unknown))} (fields: {known})"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_fields(cls, data: Any) -> Any:
+        """The default projection answers consent only where a consent column is named."""
+        if not isinstance(data, dict):
+            return data
+        customers, api = data.get("customers"), data.get("api") or {}
+        if not isinstance(customers, dict) or customers.get("consent") or not isinstance(api, dict):
+            return data
+        if "fields" in api:
+            return data
+        fields = [f for f in DEFAULT_API_FIELDS if f != "consent"]
+        return {**data, "api": {**api, "fields": fields}}
+
+    @model_validator(mode="after")
+    def _known_api_fields(self) -> "ProfilesConfig":
+        problem = self.unknown_fields(self.api.fields)
+        if problem:
+            raise ValueError(f"api.fields: {problem}")
+        return self
 
     @field_validator("segments", mode="before")
     @classmethod

@@ -233,3 +233,22 @@ def test_a_changed_input_column_rebuilds_every_profile(warehouse_url: str) -> No
     assert monetary == {c: e[1] / 2 for c, e in EXPECTED.items()}
     assert result.mode == "full"
     engine.dispose()
+
+
+def test_the_configured_fields_are_the_profile_tables_columns(warehouse_url: str) -> None:
+    """`api.fields` and campaigns are checked against `PROFILE_FIELDS` at load: it must name
+    every column the profile table has, and nothing it lacks (bar the cart's age, worked out)."""
+    import pytest
+
+    from pipewarden.profiles.tables import profile_table
+
+    with_consent = profiles_config(warehouse_url).profiles
+    assert with_consent is not None
+    columns = {c.name for c in profile_table("p", None, sa.Boolean()).columns}
+    assert set(with_consent.field_names()) == columns | {"cart_age_seconds"}
+    plain = {c.name for c in profile_table("p", None, None).columns}
+    without = profiles_config(warehouse_url, customers={"table": "customers"}).profiles
+    assert without is not None and set(without.field_names()) == plain | {"cart_age_seconds"}
+
+    with pytest.raises(ValueError, match=r"api.fields: no profile field 'segmnt' \(fields: "):
+        profiles_config(warehouse_url, api={"fields": ["segment", "segmnt"]})

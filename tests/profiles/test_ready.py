@@ -124,16 +124,25 @@ def test_go_when_everything_is_sound_then_hold_for_each_reason(
     assert "last reconciliation left 3 differences" in output
 
 
-def test_a_missing_profile_field_or_no_build_holds(warehouse_url: str, tmp_path: Path) -> None:
-    engine, path = _setup(warehouse_url, tmp_path, ["segment", "loyalty_tier"])
+def test_an_unknown_profile_field_is_refused_and_no_build_holds(
+    warehouse_url: str, tmp_path: Path
+) -> None:
+    engine, path = _setup(warehouse_url, tmp_path, ["segment", "segmnt"])
     _newest_row(engine, timedelta(minutes=5))
+
+    typo = CliRunner().invoke(app, ["ready", "spring", "--config", str(path), "--json"])
+    assert typo.exit_code == 2  # a typo is the config's fault, not a reason to hold
+    assert "campaigns.spring.profile_fields: no profile field 'segmnt'" in typo.output
+    config = yaml.safe_load(path.read_text())
+    config["campaigns"]["spring"]["profile_fields"] = ["segment"]
+    path.write_text(yaml.safe_dump(config))
 
     code, output = _ready(path)
     assert code == 1 and "customer_profiles was never built" in output
 
     build_and_publish(engine, load_config(path))
     code, output = _ready(path)
-    assert code == 1 and "no field loyalty_tier in customer_profiles" in output
+    assert code == 0 and output == "go"
 
 
 def test_the_http_gate_answers_503_on_hold_and_names_an_unknown_campaign(
