@@ -41,7 +41,8 @@ from pipewarden.records.migrate import ensure_tables  # noqa: E402
 from pipewarden.records.quarantine import quarantine  # noqa: E402
 from pipewarden.records.reconcile_runs import reconcile_runs  # noqa: E402
 from pipewarden.records.tables import sync_runs, watermarks  # noqa: E402
-from pipewarden.serve.exporter import SCRAPE_TIMEOUTS, serve, settle_heap  # noqa: E402
+from pipewarden.serve.exporter import SCRAPE_TIMEOUTS, serve  # noqa: E402
+from pipewarden.serve.heap import settle_heap  # noqa: E402
 
 NOW = datetime.now(UTC)
 

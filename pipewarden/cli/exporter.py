@@ -27,7 +27,8 @@ def exporter(
 ) -> None:
     """Serve every table's freshness, SLA status, syncs, quarantine, incidents, reconciliation
     and alert outbox as Prometheus metrics on http://HOST:PORT/metrics, until stopped."""
-    from pipewarden.serve.exporter import serve, settle_heap
+    from pipewarden.serve.exporter import serve
+    from pipewarden.serve.heap import settle_heap
 
     with configured(config, checks=False) as cfg:
         try:

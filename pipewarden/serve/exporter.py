@@ -9,7 +9,6 @@ warehouse that cannot be read within the engine's short time limits gives `pipew
 and no table series, never a scrape that hangs.
 """
 
-import gc
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -330,15 +329,6 @@ class _Quiet(WSGIRequestHandler):
 
 class _Server(ThreadingMixIn, WSGIServer):
     daemon_threads = True
-
-
-def settle_heap() -> None:
-    """Take what is alive once the exporter is set up (modules, configuration, engine) out of
-    the collector's sight for the process's life: a full collection over it paused a scrape
-    40-60 ms every few dozen scrapes (500 tables), where the frozen heap leaves it under 1 ms.
-    For the exporter's own process: it is called once, after `serve`."""
-    gc.collect()
-    gc.freeze()
 
 
 def serve(

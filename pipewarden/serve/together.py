@@ -9,6 +9,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pipewarden.config import PipewardenConfig
 from pipewarden.events.app import create_app as create_receiver
+from pipewarden.serve.heap import settle_heap
 from pipewarden.serve.profiles_api import create_profiles_app
 
 Part = Literal["receiver", "profiles"]
@@ -48,8 +49,10 @@ def serve(
     port: int = 8787,
     metrics_every: float = 10.0,
 ) -> None:
+    app = create_app(config, parts, metrics_every)
+    settle_heap()
     uvicorn.run(
-        create_app(config, parts, metrics_every),
+        app,
         host=host,
         port=port,
         log_level="warning",
