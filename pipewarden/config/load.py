@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from pipewarden.config.advice import config_warnings
 from pipewarden.config.imports import make_importable
 from pipewarden.config.models import TOKEN_PROBLEM, PipewardenConfig
+from pipewarden.config.pii import configured_salt
 from pipewarden.config.prefect_values import (
     PrefectValueError,
     is_prefect_reference,
@@ -152,6 +153,10 @@ def load_config(path: str | os.PathLike[str] | None = None) -> PipewardenConfig:
             raise ConfigError(f"{file}: configuration file not found") from None
         data = _parse_yaml(text, file)
     config = parse_config(data, file)
+    try:
+        configured_salt()
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
     folder = file.parent / (config.schemas_path or ".")
     if not folder.is_dir():
         raise ConfigError(f"{file}: schemas_path: {folder} is not a folder")

@@ -68,13 +68,28 @@ def quotes_pii(text: str | None) -> bool:
     return text is not None and _IN_TEXT.search(text) is not None
 
 
+#: Fewer bytes than this and a guessed email could be confirmed against its prefix.
+MIN_SALT_BYTES = 16
+
+
 def configured_salt() -> bytes | None:
     """The salt from `PIPEWARDEN_PII_SALT`, or None when it is unset or empty.
 
-    The bytes as set: a value that is not UTF-8 (random bytes) is a salt too.
+    The bytes as set: a value that is not UTF-8 (random bytes) is a salt too. A salt shorter
+    than `MIN_SALT_BYTES` is refused (ValueError, never quoting it): `load_config` asks at
+    start-up, so a command stops before it reads a row rather than in the middle of a run.
     """
     value = os.environ.get(SALT_ENV, "")
-    return os.fsencode(value) if value else None
+    if not value:
+        return None
+    salt = os.fsencode(value)
+    if len(salt) < MIN_SALT_BYTES:
+        raise ValueError(
+            f"{SALT_ENV}: {len(salt)} bytes; a salt needs at least {MIN_SALT_BYTES} (a short one "
+            "lets a guessed email be confirmed against its pii: prefix), e.g. "
+            "`openssl rand -hex 16`"
+        )
+    return salt
 
 
 def _text(value: Any) -> str:

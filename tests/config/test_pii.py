@@ -90,5 +90,25 @@ def test_an_empty_salt_is_refused() -> None:
 def test_a_salt_that_is_not_utf8_is_taken_as_its_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
     """`PIPEWARDEN_PII_SALT=$'\\xff\\xfe'` (random bytes from a secret store) is a salt, not a
     UnicodeEncodeError traceback: the bytes as set, the same in every process."""
-    monkeypatch.setenv(SALT_ENV, os.fsdecode(b"\xff\xfeab"))
-    assert configured_salt() == b"\xff\xfeab"
+    salt = b"\xff\xfe" + b"random-bytes!!"
+    monkeypatch.setenv(SALT_ENV, os.fsdecode(salt))
+    assert configured_salt() == salt
+
+
+def test_a_short_salt_stops_a_command_at_start_up_without_quoting_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`PIPEWARDEN_PII_SALT=x`: a guessed email could be confirmed against its prefix, so the
+    configuration does not load (exit 2 before any row is read); the salt is not repeated."""
+    from pipewarden.config.load import load_config
+
+    path = tmp_path / "pipewarden.yaml"
+    path.write_text("warehouse:\n  url: sqlite:///wh.sqlite\nsources: {}\ntables: {}\n")
+    monkeypatch.setenv(SALT_ENV, "secret1")
+    with pytest.raises(
+        ConfigError, match="PIPEWARDEN_PII_SALT: 7 bytes; a salt needs at least 16"
+    ) as e:
+        load_config(path)
+    assert "secret1" not in str(e.value)
+    monkeypatch.setenv(SALT_ENV, "a-salt-long-enough")
+    load_config(path)
