@@ -100,7 +100,8 @@ def sync_table(config: PipewardenConfig, name: str, options: SyncOptions | None 
 
     def run_alerts(conn: sa.Connection) -> None:
         held = quarantine.held_count(conn, name)
-        groups = quarantine.failures_of_run(conn, run.run_id)
+        # The run's failure groups only name an open quarantine: no read when nothing is held.
+        groups = quarantine.failures_of_run(conn, run.run_id) if held else []
         held_rows = from_quarantine(name, held, groups, run.run_id)
         raise_alerts(conn, config, [*from_sync_run(run), held_rows])
 
