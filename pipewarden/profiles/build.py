@@ -147,7 +147,9 @@ def _read_from(spec: ProfilesConfig) -> str:
 
 
 def _key(column: sa.ColumnElement[Any]) -> sa.ColumnElement[str]:
-    return sa.cast(column, sa.String(200))
+    """The key as the profile spells it: unbounded text (PostgreSQL's CAST to VARCHAR(n) cuts
+    a longer value short without a word, so two long ids could become one)."""
+    return sa.cast(column, sa.String())
 
 
 def _touched(
@@ -455,7 +457,7 @@ def build_profiles(
                 sa.MetaData(),
                 sa.Column("customer_id", t.customers.c[spec.customers.key].type, primary_key=True),
                 # the same as the profile table spells it, for its primary key
-                sa.Column("profile_key", sa.String(200), nullable=False, unique=True),
+                sa.Column("profile_key", sa.String(), nullable=False, unique=True),
                 prefixes=["TEMPORARY"],
             )
             touched.create(conn)

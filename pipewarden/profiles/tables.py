@@ -16,9 +16,10 @@ CHUNK = 1000
 def profile_table(
     name: str, schema: str | None, consent_type: sa.types.TypeEngine[object] | None
 ) -> sa.Table:
-    """The profile table: the keys are text, as the streams' subjects and the API's paths."""
+    """The profile table: the keys are text, as the streams' subjects and the API's paths, of
+    any length (a bounded column would need a cast that cuts a longer key short)."""
     columns: list[sa.Column[Any]] = [
-        sa.Column("customer_id", sa.String(200), primary_key=True),
+        sa.Column("customer_id", sa.String(), primary_key=True),
         sa.Column("frequency", sa.Integer, nullable=False),
         sa.Column("monetary", sa.Numeric(18, 2, asdecimal=False), nullable=False),
         sa.Column("last_order_at", sa.DateTime(timezone=True)),
