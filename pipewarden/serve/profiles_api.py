@@ -203,6 +203,9 @@ class ProfileService:
                     .mappings()
                     .first()
                 )
+        except sa.exc.DataError:
+            # The warehouse answered: no key can equal this id (PostgreSQL text holds no NUL).
+            return None
         except sa.exc.DBAPIError as error:
             raise WarehouseUnreachable(type(error.orig).__name__) from None
         if row is None:
@@ -349,7 +352,8 @@ def create_profiles_app(config: PipewardenConfig) -> Starlette:
 
     app = Starlette(
         routes=[
-            Route("/profiles/{customer_id}", profile, methods=["GET"]),
+            # `path`: an id may hold a slash (sent as %2F, which the server decodes first).
+            Route("/profiles/{customer_id:path}", profile, methods=["GET"]),
             Route("/profiles-metrics", metrics, methods=["GET"]),
             Route("/ready", ready, methods=["GET"]),
         ]
