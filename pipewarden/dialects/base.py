@@ -67,6 +67,10 @@ class Dialect(SegmentSQL, CanonicalForm):
     def on_connect(self, dbapi_connection: Any, connection_record: Any) -> None:
         """Per-connection set-up (session time zone, functions)."""
 
+    def limit_statements(self, engine: sa.Engine, timeouts: Timeouts) -> None:
+        """Bound each statement's run time where the connection's options cannot (a server's
+        own statement timeout is set by `engine_options`)."""
+
     def kind_of(self, type_: TypeEngine[Any]) -> ColumnKind:
         """The kind of a column reflected from this database."""
         return kind_of(type_)
