@@ -33,7 +33,13 @@ from pipewarden.config import PipewardenConfig, ProfilesConfig
 from pipewarden.config.timeouts import Timeouts
 from pipewarden.db.engines import make_engine
 from pipewarden.profiles.build import last_build
-from pipewarden.profiles.cache import CacheUnavailable, MemoryCache, RedisCache, make_cache
+from pipewarden.profiles.cache import (
+    CacheUnavailable,
+    MemoryCache,
+    RedisCache,
+    as_cached,
+    make_cache,
+)
 from pipewarden.records.metrics import labels_text, metrics
 from pipewarden.serve.profile_figures import RESPONSES_METRIC
 from pipewarden.serve.ready import GO, Readiness, readiness
@@ -210,7 +216,7 @@ class ProfileService:
             raise WarehouseUnreachable(type(error.orig).__name__) from None
         if row is None:
             return None
-        found = dict(row)
+        found = as_cached(dict(row))
         with contextlib.suppress(CacheUnavailable):  # answered all the same; tried next read
             self.cache.put([found])
         return found
