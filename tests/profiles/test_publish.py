@@ -142,3 +142,14 @@ def test_a_build_whose_cache_does_not_answer_says_so(
     assert status == "ok"  # the build itself stands: only the cache is behind
     engine.dispose()
 
+
+def test_a_redis_url_that_is_not_one_is_refused_at_load(tmp_path: Path) -> None:
+    path = _config_file(tmp_path, "sqlite:///" + str(tmp_path / "wh.db"), "pw:")
+    config = yaml.safe_load(path.read_text())
+    config["profiles"]["api"]["redis_url"] = "http://127.0.0.1:6379"
+    path.write_text(yaml.safe_dump(config))
+
+    result = CliRunner().invoke(app, ["profiles", "build", "--config", str(path)])
+
+    assert result.exit_code == 2, result.output
+    assert "profiles.api.redis_url" in result.output and "redis://" in result.output
