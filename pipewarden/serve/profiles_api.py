@@ -290,7 +290,7 @@ def create_profiles_app(config: PipewardenConfig) -> Starlette:
     api = config.profiles.api
     if api.token is None or not api.token.get_secret_value():
         raise ValueError("profiles.api.token is not set: the API answers no one without it")
-    expected = ("Bearer " + api.token.get_secret_value()).encode()
+    expected = api.token.get_secret_value().encode()
     service = ProfileService(config, make_cache(api))
     registry = CollectorRegistry()
     responses = Counter(
@@ -301,8 +301,10 @@ def create_profiles_app(config: PipewardenConfig) -> Starlette:
     )
 
     def refused(request: Request) -> Response | None:
-        given = request.headers.get("authorization", "").encode()
-        if hmac.compare_digest(given, expected):
+        # The scheme is case-insensitive (RFC 9110 11.1), one or more spaces before the token.
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        given = token.lstrip(" ").encode()
+        if hmac.compare_digest(given, expected) and scheme.lower() == "bearer":
             return None
         return JSONResponse(
             {"error": "a valid bearer token is required"},

@@ -57,6 +57,21 @@ def test_a_request_without_the_right_token_is_refused(shop) -> None:
     assert client.get("/profiles/1", headers=AUTH).status_code == 200
 
 
+def test_the_scheme_is_case_insensitive_and_the_token_is_not(shop) -> None:
+    """RFC 9110: the scheme is a case-insensitive token; clients send "bearer" too."""
+    client = TestClient(create_profiles_app(shop[1]))
+
+    def status(header: str) -> int:
+        return client.get("/profiles/1", headers={"Authorization": header}).status_code
+
+    assert status(f"bearer {TOKEN}") == 200
+    assert status(f"BEARER  {TOKEN}") == 200
+    assert status(f"Bearer {TOKEN.upper()}") == 401
+    assert status(f"Bearer {TOKEN} extra") == 401
+    assert status(f"Basic {TOKEN}") == 401
+    assert status(f"Bearer{TOKEN}") == 401
+
+
 def test_without_a_token_the_api_does_not_start(shop, redis_prefix: str) -> None:
     config = _config(shop[1].warehouse.url, redis_prefix, token=None)
     with pytest.raises(ValueError, match="profiles.api.token is not set"):
