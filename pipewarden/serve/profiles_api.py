@@ -42,7 +42,7 @@ from pipewarden.profiles.cache import (
 )
 from pipewarden.records.metrics import labels_text, metrics
 from pipewarden.serve.profile_figures import RESPONSES_METRIC
-from pipewarden.serve.ready import GO, Readiness, readiness
+from pipewarden.serve.ready import GO, readiness, unreachable
 
 #: The API waits this long for the warehouse before it falls back (seconds).
 WAREHOUSE_LIMITS = Timeouts(connect=2.0, statement=2.0, lock=1.0)
@@ -351,8 +351,7 @@ def create_profiles_app(config: PipewardenConfig) -> Starlette:
         except KeyError as error:
             return JSONResponse({"error": str(error.args[0])}, 404)
         except sa.exc.DBAPIError as error:
-            answer = Readiness(campaign)
-            answer.hold(f"the warehouse did not answer ({type(error.orig).__name__})")
+            answer = unreachable(campaign, error)
         return JSONResponse(answer.as_dict(), 200 if answer.decision == GO else 503)
 
     def metrics(request: Request) -> Response:
