@@ -55,6 +55,9 @@ class Dialect(SegmentSQL, CanonicalForm):
     warehouse: bool = False
     #: `bulk_insert` can put a first load straight into the target, faster than staging.
     direct_insert: bool = False
+    #: A freshly loaded table's primary key can be added after its rows (one sort instead of
+    #: a key kept row by row); where not, the table is created with it.
+    late_primary_key: bool = False
 
     def engine_options(self, timeouts: Timeouts = DEFAULT_TIMEOUTS) -> dict[str, Any]:
         """Keyword arguments for `sqlalchemy.create_engine`, the connection's limits included."""

@@ -32,6 +32,7 @@ from pipewarden.profiles.quantiles import (
     write_cuts,
 )
 from pipewarden.profiles.rules import segment_expression
+from pipewarden.profiles.swap import fill_and_swap
 from pipewarden.profiles.tables import builds_table, profile_indexes, profile_table
 
 
@@ -347,29 +348,31 @@ def _rescore_moved(
 
 def _check(conn: sa.Connection, spec: ProfilesConfig, t: _Inputs, keys: Any = None) -> list[str]:
     """The profile table's own checks: one row per customer, scores in range, known segments;
-    the scores and segments of the customers `keys` only, when given."""
+    the scores and segments of the customers `keys` only, when given. One pass over the rows
+    checked."""
     p, problems = t.profiles, []
-    only = [] if keys is None else [p.c.customer_id.in_(keys)]
     customers = conn.scalar(
         sa.select(sa.func.count(sa.distinct(t.customers.c[spec.customers.key])))
     )
     rows = conn.scalar(sa.select(sa.func.count()).select_from(p))
     if customers != rows:
         problems.append(f"{rows} profiles for {customers} customers")
-    for score in ("r", "f", "m"):
-        bad = conn.scalar(
-            sa.select(sa.func.count()).where(sa.not_(p.c[score].between(1, spec.scores)), *only)
-        )
-        if bad:
-            problems.append(f"{bad} profiles with {score} outside 1..{spec.scores}")
     names = [rule.name for rule in spec.segments] + [spec.default_segment]
-    bad = conn.scalar(
-        sa.select(sa.func.count()).where(
-            sa.or_(p.c.segment.is_(None), p.c.segment.not_in(names)), *only
-        )
+    bad = {
+        **{score: sa.not_(p.c[score].between(1, spec.scores)) for score in ("r", "f", "m")},
+        "segment": sa.or_(p.c.segment.is_(None), p.c.segment.not_in(names)),
+    }
+    counts = sa.select(
+        *(sa.func.coalesce(sa.func.sum(sa.case((when, 1), else_=0)), 0) for when in bad.values())
     )
-    if bad:
-        problems.append(f"{bad} profiles without a declared segment")
+    if keys is not None:
+        counts = counts.where(p.c.customer_id.in_(keys))
+    found = dict(zip(bad, conn.execute(counts.select_from(p)).one(), strict=True))
+    for score in ("r", "f", "m"):
+        if found[score]:
+            problems.append(f"{found[score]} profiles with {score} outside 1..{spec.scores}")
+    if found["segment"]:
+        problems.append(f"{found['segment']} profiles without a declared segment")
     return problems
 
 
@@ -439,11 +442,7 @@ def build_profiles(
         ) not in (None, _read_from(spec)):
             full = True
         if full:
-            conn.execute(sa.delete(t.profiles))
-            rows = _scored_rows(spec, _rows(spec, t, as_of, cutoff, None))
-            conn.execute(
-                sa.insert(t.profiles).from_select(list(rows.selected_columns.keys()), rows)
-            )
+            fill_and_swap(conn, t.profiles, _scored_rows(spec, _rows(spec, t, as_of, cutoff, None)))
             cuts = cuts_from_scores(conn, t.profiles, spec.scores)
             rebuilt: list[str] = []
             problems = _check(conn, spec, t)
