@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from pipewarden.config import PipewardenConfig
 from pipewarden.profiles.build import BuildResult, build_profiles
 from pipewarden.profiles.cache import CacheUnavailable, MemoryCache, RedisCache, make_cache
-from pipewarden.profiles.tables import CHUNK, read_profiles
+from pipewarden.profiles.tables import profile_chunks
 from pipewarden.records.metrics import CheckResult
 
 
@@ -30,9 +30,7 @@ def publish(
         cache.forget(result.changed)
         return
     built = {"_data_as_of": result.data_as_of, "_build_id": result.build_id}
-    for start in range(0, len(result.changed), CHUNK):
-        chunk = result.changed[start : start + CHUNK]
-        rows = list(read_profiles(engine, config, chunk))
+    for chunk, rows in profile_chunks(engine, config, result.changed):
         cache.put(({**row, **built} for row in rows), snapshot=True)
         # Changed without a row: deleted customers, whose data must not be served again.
         found = {str(row["customer_id"]) for row in rows}
