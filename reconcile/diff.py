@@ -45,10 +45,11 @@ steps 1-5 as above.
 """
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -57,11 +58,13 @@ from pipewarden.config import PipewardenConfig
 from pipewarden.db.engines import connect
 from pipewarden.reconcile.buckets import BucketChecksum, Buckets, sample_buckets, sliced_checksums
 from pipewarden.reconcile.columns import column_hashes, differing_columns, ordered_columns
+from pipewarden.reconcile.diff_list import DiffList
 from pipewarden.reconcile.keys import Key, key_matcher, parse_key_bound
 from pipewarden.reconcile.narrow import Digests, Span, fetch_digests, group_spans
 from pipewarden.reconcile.plan import Side, TablePlan, plan_table
+from pipewarden.reconcile.row_diff import RowDiff
 from pipewarden.reconcile.source_keys import KeyFinding, find_key_problems, key_is_null
-from pipewarden.reconcile.stream_diff import RowDiff, StreamComparison
+from pipewarden.reconcile.stream_diff import StreamComparison
 
 T = TypeVar("T")
 
@@ -107,13 +110,16 @@ class DiffOptions:
 
 @dataclass
 class DiffResult:
-    """Every differing row, and how much of the table was compared."""
+    """Every differing row, and how much of the table was compared.
+
+    `diff_plan` gives each kind as a `DiffList` (held column by column); a list of `RowDiff`
+    reads the same."""
 
     table: str
     mode: str
-    missing: list[RowDiff]
-    extra: list[RowDiff]
-    changed: list[RowDiff]
+    missing: Sequence[RowDiff]
+    extra: Sequence[RowDiff]
+    changed: Sequence[RowDiff]
     rows_compared: int
     rows_estimated: int
     source_rows: int
@@ -191,7 +197,7 @@ class _Comparison:
         self.matcher = None if plan.portable_keys else key_matcher(plan.key_kinds)
         self.unsigned = plan.unsigned
         self.where = {side.role: _key_range(side, plan, options.key_range) for side in plan.sides()}
-        self.stream = StreamComparison()
+        self.stream = StreamComparison(same_chunk=_same_chunk(plan))
         self.spans: list[Span] = []
         self.problems: list[KeyFinding] = []
         #: "buckets", or "stream" once the probe (or a Python column) says a pass is wasted.
@@ -315,7 +321,7 @@ class _Comparison:
         # A chunk of rows at a time: the hashes of every changed row at once would hold
         # hundreds of megabytes when a million rows changed.
         for start in range(0, len(changed), self.options.chunk_rows):
-            part = changed[start : start + self.options.chunk_rows]
+            part = list(islice(changed, start, start + self.options.chunk_rows))
             keys = {
                 "source": [d.key for d in part],
                 "target": [d.target_key or d.key for d in part],
@@ -327,12 +333,13 @@ class _Comparison:
                 return column_hashes(c, s, columns, k[s.role], self.matcher)
 
             left, right = self.both(hashes)
-            for diff in part:
+            for index, diff in enumerate(part, start):
                 match = self._match(diff.key)
                 if match in left and match in right:
-                    diff.columns = differing_columns(
+                    named = differing_columns(
                         columns, left[match][1], right[match][1], self.unsigned
                     )
+                    changed.name_columns(index, named)
         self.lap("columns")
 
     def _match(self, key: Key) -> Any:
@@ -346,13 +353,13 @@ class _Comparison:
         changed, missing, extra = stream.changed, stream.take_missing(), stream.take_extra()
         duplicated = set().union(*(p.found for p in self.problems if p.kind == "duplicate_key"))
         if duplicated:
-            changed = [d for d in changed if d.key not in duplicated]
-            missing = [d for d in missing if d.key not in duplicated]
+            changed = DiffList("changed", (d for d in changed if d.key not in duplicated))
+            missing = DiffList("missing", (d for d in missing if d.key not in duplicated))
         limit = self.options.max_diffs
         if limit is not None:
-            changed = changed[:limit]
-            missing = missing[: max(0, limit - len(changed))]
-            extra = extra[: max(0, limit - len(changed) - len(missing))]
+            changed = _first(changed, limit)
+            missing = _first(missing, max(0, limit - len(changed)))
+            extra = _first(extra, max(0, limit - len(changed) - len(missing)))
         self.timings["total"] = time.perf_counter() - self.started
         stream = self.stream
         return DiffResult(
@@ -380,7 +387,7 @@ def recheck(plan: TablePlan, spans: list[Span]) -> StreamComparison:
     """Compare the given key spans again, row by row (after a repair)."""
     matcher = None if plan.portable_keys else key_matcher(plan.key_kinds)
     unsigned = plan.unsigned
-    stream = StreamComparison()
+    stream = StreamComparison(same_chunk=_same_chunk(plan))
     with connect(plan.source.engine) as src, connect(plan.target.engine) as tgt:
         for start in range(0, len(spans), 400):
             chunk = spans[start : start + 400]
@@ -412,6 +419,17 @@ def _count_equal(
             differing.append(number)
             expected[number] = max(left.rows if left else 0, right.rows if right else 0)
     return differing
+
+
+def _same_chunk(plan: TablePlan) -> bool:
+    """Every engine orders integer keys alike, so both sides read a key in the same chunk: a
+    row unmatched in its chunk is a difference at once (`stream_diff`)."""
+    return all(kind.kind == "integer" for kind in plan.key_kinds)
+
+
+def _first(found: DiffList, count: int) -> DiffList:
+    """The first `count` differences (all of them, not copied, when there are no more)."""
+    return found if len(found) <= count else found[:count]
 
 
 def _rows_per_bucket(buckets: Buckets) -> int:

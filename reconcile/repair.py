@@ -31,9 +31,8 @@ from pipewarden.dialects import Dialect
 from pipewarden.dialects.kinds import ColumnKind
 from pipewarden.reconcile.keys import Key, json_key, key_matcher
 from pipewarden.reconcile.plan import TablePlan
-from pipewarden.reconcile.stream_diff import RowDiff
+from pipewarden.reconcile.row_diff import RowDiff
 from pipewarden.records.reconcile_runs import RepairRecord, forget_repairs, record_repairs
-from pipewarden.records.sync_ledgers import forget_ledger
 from pipewarden.records.watermarks import Watermark, read_watermark
 from pipewarden.sync.extract import select_list
 from pipewarden.sync.schema import TableShape, staging_table
@@ -73,11 +72,10 @@ def hash_text(digest: Any) -> str | None:
     return f"{digest & ((1 << 64) - 1):016x}"
 
 
-def plan_repair(diffs: list[RowDiff]) -> RepairOutcome:
+def plan_repair(upserts: int, deletes: int) -> RepairOutcome:
     """What a repair would do, without touching anything (the dry run): its counts. No audit:
     nothing is repaired, and a million would-be records would cost hundreds of megabytes."""
-    deleted = sum(1 for diff in diffs if diff.kind == "extra")
-    return RepairOutcome(upserted=len(diffs) - deleted, deleted=deleted)
+    return RepairOutcome(upserted=upserts, deleted=deletes)
 
 
 def repair(
@@ -174,7 +172,6 @@ class _Repair:
                 reason = behind.get(self.norm(diff.key))
                 audit.append(RepairRecord(json_key(diff.key), action, before, after, reason))
             record_repairs(self.wh, self.run_id, self.plan.name, audit)
-            forget_ledger(self.wh, self.plan.name)  # the sync's re-read ledger is stale
         outcome.upserted += len(audit)
         outcome.audit.extend(audit)
         outcome.backwards.update(
@@ -219,7 +216,6 @@ class _Repair:
                 for d in doomed
             ]
             record_repairs(self.wh, self.run_id, self.plan.name, audit)
-            forget_ledger(self.wh, self.plan.name)  # the sync's re-read ledger is stale
         outcome.deleted += len(audit)
         outcome.audit.extend(audit)
         return True

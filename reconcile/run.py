@@ -2,10 +2,10 @@
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from itertools import chain
+from itertools import chain, islice
 from typing import Any
 from uuid import uuid4
 
@@ -19,11 +19,12 @@ from pipewarden.config.urls import redact_secrets
 from pipewarden.db.engines import cached_engine, connect
 from pipewarden.measurements.outcomes import outcome_points
 from pipewarden.reconcile.diff import DiffOptions, DiffResult, diff_plan, recheck
+from pipewarden.reconcile.diff_list import DiffList
 from pipewarden.reconcile.keys import Key, json_key, json_key_text
 from pipewarden.reconcile.plan import TablePlan, plan_table
 from pipewarden.reconcile.repair import RepairOutcome, hash_text, plan_repair, repair, settle_audit
+from pipewarden.reconcile.row_diff import RowDiff
 from pipewarden.reconcile.settle import Settled, settle, table_gate
-from pipewarden.reconcile.stream_diff import RowDiff
 from pipewarden.records.metrics import MetricPoint, write_metrics
 from pipewarden.records.migrate import ensure_tables
 from pipewarden.records.pii_salt import redactor
@@ -128,8 +129,8 @@ class ReconcileReport:
         at a time, never held as a million small lists beside the differences themselves."""
         d = self.diff
         keys: dict[str, Callable[[], Iterator[str]]] = {
-            "missing": lambda: (json_key_text(r.key) for r in d.missing),
-            "extra": lambda: (json_key_text(r.key) for r in d.extra),
+            "missing": lambda: map(json_key_text, _keys(d.missing)),
+            "extra": lambda: map(json_key_text, _keys(d.extra)),
             "changed": lambda: (
                 f'{{"key": {json_key_text(r.key)}, "columns": {json.dumps(list(r.columns))}}}'
                 for r in d.changed
@@ -147,6 +148,11 @@ class ReconcileReport:
                 yield f"{', ' if index else ''}{item}"
             yield "]"
         yield "}"
+
+
+def _keys(diffs: Sequence[RowDiff]) -> Iterator[Key]:
+    """The differences' keys; a `DiffList` reads them without building its rows."""
+    return diffs.keys() if isinstance(diffs, DiffList) else (d.key for d in diffs)
 
 
 def shown_result(config: PipewardenConfig, name: str, result: dict[str, Any]) -> dict[str, Any]:
@@ -272,11 +278,13 @@ def _reconcile(
     settled = _settle(plan, config.table(name), result)
     timings["settle"] = time.perf_counter() - began
     _record_diffs(config, run, name, settled.diffs, result)
-    if options.repair and settled.diffs:
-        outcome, left = _repair(config, plan, run, settled.diffs, result, options, timings)
+    if options.repair and settled.count:
+        diffs = list(settled.diffs)
+        outcome, left = _repair(config, plan, run, diffs, result, options, timings)
         remaining: int | None = len(left)
     else:
-        outcome = RepairOutcome() if options.repair else plan_repair(settled.diffs)
+        upserts, deletes = len(result.missing) + len(result.changed), len(result.extra)
+        outcome = RepairOutcome() if options.repair else plan_repair(upserts, deletes)
         left, remaining = [], 0 if options.repair else None
     _fill_run(run, result, plan.key, outcome if options.repair else None, remaining)
     if result.key_problems:  # their text is the run's error, which dashboards and alerts show
@@ -306,21 +314,24 @@ def _differing_keys(report: ReconcileReport | None) -> list[dict[str, Any]]:
         return []
     if report.action == "repair":
         return report.remaining_keys
-    found = [*report.diff.missing, *report.diff.extra, *report.diff.changed][:KEYS_KEPT]
+    d = report.diff
+    found = islice(chain(d.missing, d.extra, d.changed), KEYS_KEPT)
     return [{"key": json_key(d.key), "diff": d.kind} for d in found]
 
 
 def _settle(plan: TablePlan, table_config: TableConfig, result: DiffResult) -> Settled:
     """Keep the differences loading the normalized source would change (`settle.py`)."""
-    settled = settle(plan, table_config, [*result.missing, *result.extra, *result.changed])
-    result.missing = [d for d in settled.diffs if d.kind == "missing"]
-    result.extra = [d for d in settled.diffs if d.kind == "extra"]
-    result.changed = [d for d in settled.diffs if d.kind == "changed"]
+    settled = settle(plan, table_config, [result.missing, result.extra, result.changed])
+    result.missing, result.extra, result.changed = settled.groups
     return settled
 
 
 def _record_diffs(
-    config: PipewardenConfig, run: ReconcileRun, name: str, diffs: list[RowDiff], result: DiffResult
+    config: PipewardenConfig,
+    run: ReconcileRun,
+    name: str,
+    diffs: Iterable[RowDiff],
+    result: DiffResult,
 ) -> None:
     """Every difference, and the source keys that could not be compared, in the warehouse."""
     warehouse = cached_engine(config.warehouse.url, config.timeouts.engine())
@@ -359,8 +370,7 @@ def _repair(
     outcome = repair(plan, diffs, run.run_id, gate=gate, on_chunk=options.on_repair_chunk)
     timings["repair"] = time.perf_counter() - began
     again = recheck(plan, result.spans)
-    found = [*again.changed, *again.missing, *again.extra]
-    left = settle(plan, table_config, found).diffs if found else []
+    left = list(settle(plan, table_config, [again.changed, again.missing, again.extra]).diffs)
     warehouse = cached_engine(config.warehouse.url, config.timeouts.engine())
     settle_audit(warehouse, run.run_id, plan.name, outcome, left)
     timings["recheck"] = time.perf_counter() - began - timings["repair"]

@@ -9,7 +9,9 @@ only if merging its staged row would change the warehouse. Rows the gate rejects
 as held (they are in, or go to, the quarantine), never loaded by a repair.
 """
 
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import chain, islice
 from uuid import uuid4
 
 import sqlalchemy as sa
@@ -18,21 +20,31 @@ from pipewarden.checks.validation.gate import BatchGate, PassThroughGate
 from pipewarden.config import TableConfig
 from pipewarden.db.engines import connect
 from pipewarden.dialects import Dialect
+from pipewarden.reconcile.diff_list import DiffList
 from pipewarden.reconcile.keys import Key, key_matcher
 from pipewarden.reconcile.plan import TablePlan
 from pipewarden.reconcile.repair import _read_rows
-from pipewarden.reconcile.stream_diff import RowDiff
+from pipewarden.reconcile.row_diff import RowDiff
 from pipewarden.sync.schema import TableShape, staging_table
 from pipewarden.sync.screen import screen
 
 
 @dataclass
 class Settled:
-    """Differences after the gate: what remains, what the checks hold back, what vanished."""
+    """Differences after the gate: what remains (in the groups given, in their order), what the
+    checks hold back, what vanished."""
 
-    diffs: list[RowDiff]
+    groups: list[Sequence[RowDiff]]
     held: list[RowDiff] = field(default_factory=list)
     normalized: int = 0
+
+    @property
+    def diffs(self) -> Iterator[RowDiff]:
+        return chain.from_iterable(self.groups)
+
+    @property
+    def count(self) -> int:
+        return sum(len(group) for group in self.groups)
 
 
 def table_gate(plan: TablePlan, table_config: TableConfig) -> BatchGate:
@@ -43,13 +55,21 @@ def table_gate(plan: TablePlan, table_config: TableConfig) -> BatchGate:
 
 
 def settle(
-    plan: TablePlan, table_config: TableConfig, diffs: list[RowDiff], chunk_size: int = 20_000
+    plan: TablePlan,
+    table_config: TableConfig,
+    groups: list[Sequence[RowDiff]],
+    chunk_size: int = 20_000,
 ) -> Settled:
-    """Keep only the differences that loading the normalized source would change."""
+    """Keep only the differences that loading the normalized source would change. `groups` are
+    lists of differences (a `DiffList` each, or plain lists); what is kept of each stays in the
+    same kind of list, so a million differences are never a million objects at once."""
     gate = table_gate(plan, table_config)
-    candidates = [d for d in diffs if d.kind in ("missing", "changed")]
-    if isinstance(gate, PassThroughGate) or not candidates:
-        return Settled(diffs)
+
+    def candidates() -> Iterator[RowDiff]:
+        return (d for d in chain.from_iterable(groups) if d.kind in ("missing", "changed"))
+
+    if isinstance(gate, PassThroughGate) or next(candidates(), None) is None:
+        return Settled(groups)
     # Without checks only rows the sync cannot carry (`sync.screen`) are held; the rest stay.
     stage = gate.transforms
     source, target = plan.source, plan.target
@@ -65,8 +85,8 @@ def settle(
             with wh.begin():
                 staging.create(wh)
         try:
-            for start in range(0, len(candidates), chunk_size):
-                keys = [d.key for d in candidates[start : start + chunk_size]]
+            waiting = candidates()
+            while keys := [d.key for d in islice(waiting, chunk_size)]:
                 rows = _read_rows(src, plan, source_dialect, kinds, columns, keys)
                 src.rollback()
                 screened = screen(rows, plan.key, plan.cursor, dialect, kinds)
@@ -89,18 +109,29 @@ def settle(
             if stage:
                 with wh.begin():
                     staging.drop(wh, checkfirst=True)
-    kept, held_diffs, vanished = [], [], 0
-    for diff in diffs:
-        key = norm(tuple(diff.key))
+    if not held and not stage:
+        return Settled(groups)  # every candidate the gate passed stays
+    held_diffs: list[RowDiff] = []
+
+    def stays(diff: RowDiff) -> bool:
         if diff.kind == "extra":
-            kept.append(diff)
-        elif key in held:
+            return True
+        key = norm(tuple(diff.key))
+        if key in held:
             held_diffs.append(diff)
-        elif not stage or key in still:
-            kept.append(diff)
-        else:
-            vanished += 1  # equal once normalized, or gone from the source since the diff
+            return False
+        return not stage or key in still  # else equal once normalized, or gone from the source
+
+    kept = [_kept(group, stays) for group in groups]
+    vanished = sum(len(g) for g in groups) - sum(len(g) for g in kept) - len(held_diffs)
     return Settled(kept, held_diffs, vanished)
+
+
+def _kept(group: Sequence[RowDiff], stays: Callable[[RowDiff], bool]) -> Sequence[RowDiff]:
+    """The differences of `group` that stay, in the same kind of list."""
+    if isinstance(group, DiffList):
+        return DiffList(group.kind, (d for d in group if stays(d)))
+    return [d for d in group if stays(d)]
 
 
 def _would_change(

@@ -9,7 +9,6 @@ from pipewarden.records import (  # noqa: F401
     pii_salt,
     quarantine,
     reconcile_runs,
-    sync_ledgers,
     table_owners,
 )
 from pipewarden.records.tables import metadata
