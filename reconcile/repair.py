@@ -33,6 +33,7 @@ from pipewarden.reconcile.keys import Key, json_key, key_matcher
 from pipewarden.reconcile.plan import TablePlan
 from pipewarden.reconcile.row_diff import RowDiff
 from pipewarden.records.reconcile_runs import RepairRecord, forget_repairs, record_repairs
+from pipewarden.records.sync_ledgers import forget_ledger
 from pipewarden.records.watermarks import Watermark, read_watermark
 from pipewarden.sync.extract import select_list
 from pipewarden.sync.schema import TableShape, staging_table
@@ -172,6 +173,7 @@ class _Repair:
                 reason = behind.get(self.norm(diff.key))
                 audit.append(RepairRecord(json_key(diff.key), action, before, after, reason))
             record_repairs(self.wh, self.run_id, self.plan.name, audit)
+            forget_ledger(self.wh, self.plan.name)  # the sync's re-read ledger is stale
         outcome.upserted += len(audit)
         outcome.audit.extend(audit)
         outcome.backwards.update(
@@ -216,6 +218,7 @@ class _Repair:
                 for d in doomed
             ]
             record_repairs(self.wh, self.run_id, self.plan.name, audit)
+            forget_ledger(self.wh, self.plan.name)  # the sync's re-read ledger is stale
         outcome.deleted += len(audit)
         outcome.audit.extend(audit)
         return True

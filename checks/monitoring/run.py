@@ -10,19 +10,16 @@ delta and says nothing about the next one. A point already scored by the previou
 its verdict (scoring uses the past only), so checks that run more often than syncs are cheap.
 """
 
-from collections.abc import Callable, Sequence
-from dataclasses import replace
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
-import numpy as np
 import sqlalchemy as sa
 
 from pipewarden.alerts.announce import Coverage, raise_alerts
 from pipewarden.alerts.findings import from_check_results
 from pipewarden.checks.monitoring.anomaly.detector import (
     DetectorSettings,
-    Verdict,
     score_tail,
     table_settings,
 )
@@ -30,17 +27,16 @@ from pipewarden.checks.monitoring.anomaly.resets import Reset, reset_instants, s
 from pipewarden.checks.monitoring.column_monitor import column_results
 from pipewarden.checks.monitoring.freshness import describe, freshness_result
 from pipewarden.checks.monitoring.owners import record_checked_owners
-from pipewarden.checks.monitoring.processes import map_tables
+from pipewarden.checks.monitoring.processes import table_helpers
+from pipewarden.checks.monitoring.scoring import ANOMALY_METRICS, Scorer, TableScoring
 from pipewarden.checks.monitoring.state import TableState, table_states
 from pipewarden.checks.monitoring.volume import VOLUME, volume_judge
 from pipewarden.config import PipewardenConfig
 from pipewarden.db.engines import cached_engine
-from pipewarden.records.evidence import ANOMALY, INSUFFICIENT, OK
 from pipewarden.records.metrics import (
     CheckResult,
     EpochSeries,
     MetricPoint,
-    as_instant,
     metric_arrays,
     write_check_results,
     write_metrics,
@@ -48,26 +44,10 @@ from pipewarden.records.metrics import (
 from pipewarden.records.migrate import ensure_tables
 from pipewarden.records.values import utc
 
-#: The metrics whose newest point is checked, and how the detector should read them. Volume is
-#: checked per cursor hour (`checks.monitoring.volume`), not per run, whose size follows the
-#: cadence.
-ANOMALY_METRICS: tuple[tuple[str, str], ...] = (
-    ("latency_p95_seconds", "gauge"),
-    ("freshness_seconds", "gauge"),
-)
-#: Metrics where only a rise is bad: data arriving faster or fresher than usual is no incident.
-ONLY_HIGH_IS_BAD = frozenset(
-    {"latency_p95_seconds", "freshness_seconds", "delivery_latency_p95_seconds"}
-)
 #: The checks a check run gives a result for on every table it checks (the column monitors:
 #: on every column of the latest samples); an open incident of these without a result this
 #: run is no longer checked and is closed. Sync, reconcile and schema incidents are not ours.
 CHECK_KINDS = ("freshness", "anomaly:", "drift:", "null_rate:")
-
-#: `checks.monitoring.anomaly.detector.score_tail` or a stand-in: the verdicts of a series' newest
-#: points.
-Scorer = Callable[..., list[Verdict]]
-_EMPTY = (np.zeros(0, dtype=np.int64), np.zeros(0))
 
 
 def run_checks(
@@ -89,13 +69,36 @@ def run_checks(
     engine = cached_engine(config.warehouse.url, config.timeouts.engine())
     ensure_tables(engine)
     run_id = str(uuid4())
-    states = table_states(engine, config, names, now)
+    # Spawned helpers (a flow's) start their interpreters now, while this process reads.
+    with table_helpers(len(names), shared=scorer is score_tail) as helpers:
+        states = table_states(engine, config, names, now)
+        scoring = _scoring(engine, config, names, states, now, run_id, settings, scorer)
+        per_table = helpers.map(names, scoring)
     results = [_freshness_result(states[n], now, run_id) for n in names]
+    results += [r for checks in per_table for r in checks[:-1]]  # anomalies, then volumes
+    results += [checks[-1] for checks in per_table]
+    results += column_results(engine, config, names, now, run_id)
+    coverage = Coverage(frozenset(names), CHECK_KINDS, unconfigured=not tables, run_id=run_id)
+    _record(engine, config, states, results, now, coverage)
+    return results
+
+
+def _scoring(
+    engine: sa.Engine,
+    config: PipewardenConfig,
+    names: list[str],
+    states: dict[str, TableState],
+    now: datetime,
+    run_id: str,
+    settings: DetectorSettings,
+    scorer: Scorer,
+) -> TableScoring:
+    """Reads what scoring the tables needs: one scan for every history the checks read."""
     own = {n: _own_settings(settings, config, n) for n in names}
     window = max((s.history_window for s in own.values()), default=settings.history_window)
     since = now - window - timedelta(hours=1)
     wanted = [metric for metric, _ in ANOMALY_METRICS] + [VOLUME]
-    with engine.connect() as conn:  # one scan for every history the checks read
+    with engine.connect() as conn:
         read = metric_arrays(conn, names, wanted, since=since, until=now, labels={})
         resets = reset_instants(conn, names, wanted)
     series = {metric: _since_resets(read.get(metric, {}), resets.get(metric)) for metric in wanted}
@@ -103,30 +106,8 @@ def run_checks(
     volume = volume_judge(
         engine, names, now, run_id, settings, scorer, series[VOLUME], last_checks, own
     )
-
-    def scored(name: str) -> list[CheckResult]:
-        """The table's anomaly checks, then its volume: the detector's share, per table."""
-        earlier = {r.check: r for r in last_checks[name]}
-        out = []
-        for metric, kind in ANOMALY_METRICS:
-            micros, values = series[metric].get(name, _EMPTY)
-            again = _unchanged(earlier.get(f"anomaly:{metric}"), micros, values)
-            if again is not None:
-                out.append(replace(again, checked_at=now, run_id=run_id))
-                continue
-            out.append(
-                anomaly_result(name, metric, kind, micros, values, own[name], scorer, now, run_id)
-            )
-        return [*out, volume(name)]
-
-    # Forked helpers share the tables, unless a custom scorer (a test's) must run here.
-    per_table = map_tables(names, scored, shared=scorer is score_tail)
-    results += [r for checks in per_table for r in checks[:-1]]  # anomalies, then volumes
-    results += [checks[-1] for checks in per_table]
-    results += column_results(engine, config, names, now, run_id)
-    coverage = Coverage(frozenset(names), CHECK_KINDS, unconfigured=not tables, run_id=run_id)
-    _record(engine, config, states, results, now, coverage)
-    return results
+    anomaly_series = {metric: series[metric] for metric, _ in ANOMALY_METRICS}
+    return TableScoring(anomaly_series, last_checks, own, volume, scorer, now, run_id)
 
 
 def _since_resets(
@@ -186,62 +167,6 @@ def _sla_points(state: TableState, now: datetime) -> list[MetricPoint]:
         for metric, limit in limits.items()
         if limit is not None
     ]
-
-
-def _unchanged(
-    earlier: CheckResult | None, micros: np.ndarray, values: np.ndarray
-) -> CheckResult | None:
-    """The last check's verdict when it scored this very point: scoring is from the past only,
-    so the same newest point gets the same verdict; checks that run more often than syncs then
-    cost no detector time."""
-    if earlier is None or not len(values) or earlier.observed_at is None:
-        return None
-    if earlier.status == INSUFFICIENT or earlier.observed_at != as_instant(micros[-1]):
-        return None
-    return earlier if earlier.observed == values[-1] else None
-
-
-def anomaly_result(
-    name: str,
-    metric: str,
-    kind: str,
-    micros: np.ndarray,
-    values: np.ndarray,
-    settings: DetectorSettings,
-    scorer: Scorer,
-    now: datetime,
-    run_id: str,
-) -> CheckResult:
-    base = CheckResult(checked_at=now, table_name=name, check=f"anomaly:{metric}", status=OK)
-    if not len(values):
-        return replace(
-            base,
-            status=INSUFFICIENT,
-            reason=f"no {metric} points in the last {settings.history_window.days} days",
-            history_size=0,
-            run_id=run_id,
-        )
-    verdict = scorer(micros, values, settings, kind=kind)[-1]
-    status = ANOMALY if verdict.is_anomaly else OK
-    reason = f"{metric}: {verdict.reason}"
-    below = verdict.score < 0  # beyond the band, or a lasting change below the expected value
-    if status == ANOMALY and metric in ONLY_HIGH_IS_BAD and below:
-        status, reason = OK, f"{reason}; lower is better for {metric}, so no incident"
-    if verdict.expected_low is None:
-        status = INSUFFICIENT
-    return replace(
-        base,
-        status=status,
-        observed=verdict.observed,
-        observed_at=as_instant(micros[-1]),
-        expected_low=verdict.expected_low,
-        expected_high=verdict.expected_high,
-        score=verdict.score,
-        method=verdict.method,
-        reason=reason,
-        history_size=verdict.history_size,
-        run_id=run_id,
-    )
 
 
 def _record(

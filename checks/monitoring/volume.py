@@ -15,9 +15,12 @@ is also scored, and only a verdict above its band counts: a burst is reported as
 shortfall only when the hour is over.
 """
 
+from __future__ import annotations
+
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 import numpy as np
 import sqlalchemy as sa
@@ -43,6 +46,7 @@ _HOUR_US = 3_600_000_000
 _EMPTY = (np.zeros(0, dtype=np.int64), np.zeros(0))
 
 Scorer = Callable[..., list[Verdict]]
+T = TypeVar("T")
 
 
 def volume_judge(
@@ -55,7 +59,7 @@ def volume_judge(
     series: Mapping[str, EpochSeries] | None = None,
     last_checks: Mapping[str, Sequence[CheckResult]] | None = None,
     own_settings: Mapping[str, DetectorSettings] | None = None,
-) -> Callable[[str], CheckResult]:
+) -> VolumeJudge:
     """Reads what the volume checks of the named tables need, and returns the check of one
     table, which reads nothing more (so tables can be judged apart, in other processes).
 
@@ -63,7 +67,6 @@ def volume_judge(
     the last check run) are read here unless the caller has read them already; `own_settings`
     holds the tables' own detector settings where they differ from `settings`.
     """
-    own_settings = own_settings or {}
     since = now - settings.history_window - HOUR
     with engine.connect() as conn:
         if series is None:
@@ -79,18 +82,52 @@ def volume_judge(
         for r in checks
         if r.check == f"anomaly:{VOLUME}" and r.status != INSUFFICIENT
     }
-    histories = series
-
-    def judge(name: str) -> CheckResult:
-        micros, values = histories.get(name, _EMPTY)
+    covered: dict[str, datetime | None] = {}
+    for name in names:
         seen = [datetime.fromtimestamp(newest[name][1], UTC)] if name in newest else []
-        covered = max([*seen, *([started[name]] if name in started else [])], default=None)
-        open_hour = _hour(min(covered, now)) if covered is not None else None
-        hours, counts = hourly_counts(micros, values, open_hour)
-        chosen = own_settings.get(name, settings)
-        return _result(name, hours, counts, chosen, scorer, now, run_id, earlier.get(name))
+        seen += [started[name]] if name in started else []
+        covered[name] = max(seen, default=None)
+    return VolumeJudge(
+        dict(series), covered, earlier, dict(own_settings or {}), settings, scorer, now, run_id
+    )
 
-    return judge
+
+@dataclass(frozen=True)
+class VolumeJudge:
+    """The volume check of one table (`__call__`), from what `volume_judge` read: picklable, so
+    a spawned helper can be sent the part for its tables (`share`)."""
+
+    histories: Mapping[str, EpochSeries]
+    covered: Mapping[str, datetime | None]  # the newest instant the table's rows were seen
+    earlier: Mapping[str, CheckResult]
+    own_settings: Mapping[str, DetectorSettings]
+    settings: DetectorSettings
+    scorer: Scorer
+    now: datetime
+    run_id: str
+
+    def __call__(self, name: str) -> CheckResult:
+        micros, values = self.histories.get(name, _EMPTY)
+        covered = self.covered.get(name)
+        open_hour = _hour(min(covered, self.now)) if covered is not None else None
+        hours, counts = hourly_counts(micros, values, open_hour)
+        chosen = self.own_settings.get(name, self.settings)
+        earlier = self.earlier.get(name)
+        return _result(name, hours, counts, chosen, self.scorer, self.now, self.run_id, earlier)
+
+    def share(self, names: Sequence[str]) -> VolumeJudge:
+        """What judging `names` needs, and nothing of the other tables."""
+
+        def only(mapping: Mapping[str, T]) -> dict[str, T]:
+            return {n: mapping[n] for n in names if n in mapping}
+
+        return replace(
+            self,
+            histories=only(self.histories),
+            covered=only(self.covered),
+            earlier=only(self.earlier),
+            own_settings=only(self.own_settings),
+        )
 
 
 def hourly_counts(

@@ -36,7 +36,7 @@ def reset(
 ) -> None:
     """Forget the points before WHEN: the next checks learn the metric's normal from there."""
     from pipewarden.checks.monitoring.anomaly.resets import reset_baseline
-    from pipewarden.checks.monitoring.run import ANOMALY_METRICS
+    from pipewarden.checks.monitoring.scoring import ANOMALY_METRICS
     from pipewarden.checks.monitoring.volume import VOLUME
     from pipewarden.db.engines import cached_engine
     from pipewarden.records.migrate import ensure_tables

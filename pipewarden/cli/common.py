@@ -130,6 +130,9 @@ def configured(
             verify_schema_refs(config)
     except ConfigError as error:
         raise fail(str(error)) from None
+    from pipewarden.cli.start_up import settle_start_up
+
+    settle_start_up()
     try:
         yield config
     except Exception:  # typer.Exit too: the exit code is the work's, delivery comes first

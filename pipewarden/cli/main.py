@@ -124,6 +124,9 @@ def _options(
 
 
 def main() -> None:
+    from pipewarden.cli.start_up import defer_collections
+
+    defer_collections()
     app()
 
 

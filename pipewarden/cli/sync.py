@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 
@@ -18,6 +18,7 @@ from pipewarden.cli.common import (
 )
 
 if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
     from rich.table import Table
 
     from pipewarden.records.sync_runs import SyncRun
@@ -44,8 +45,6 @@ def sync(
 ) -> None:
     """Copy what changed in the sources into the warehouse; exit 1 if rows were quarantined,
     2 if a table failed."""
-    from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
-
     from pipewarden.checks.validation.report import failure_lines, failure_summary
     from pipewarden.config.urls import redact_secrets
     from pipewarden.db.engines import cached_engine
@@ -60,15 +59,7 @@ def sync(
             )
         runs: list[SyncRun] = []
         failed: list[tuple[str, str]] = []
-        with Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            TextColumn("{task.fields[rows]}"),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-            disable=json_output,
-        ) as progress:
+        with _progress_bars(shown=not json_output) as progress:
             for name in names:
                 bar = progress.add_task(name, total=None, rows="")
 
@@ -106,6 +97,41 @@ def sync(
         raise typer.Exit(EXIT_ERROR)
     if held:
         raise typer.Exit(EXIT_FOUND)
+
+
+class _NoBars:
+    """Progress bars that show nothing: a `--json` sync never loads rich."""
+
+    def __enter__(self) -> _NoBars:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def add_task(self, description: str, **fields: Any) -> TaskID:
+        return cast("TaskID", 0)
+
+    def update(self, task: TaskID, **fields: Any) -> None:
+        return None
+
+    def remove_task(self, task: TaskID) -> None:
+        return None
+
+
+def _progress_bars(shown: bool) -> Progress | _NoBars:
+    """A bar per table while it syncs (rows read so far), gone when done; none for `--json`."""
+    if not shown:
+        return _NoBars()
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[rows]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
 
 
 def run_dict(run: SyncRun, quarantined: list[dict[str, Any]]) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 import re
 from datetime import timedelta
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -93,6 +94,10 @@ class SegmentRule(_Strict):
 DEFAULT_API_FIELDS = ("segment", "r", "f", "m", "last_order_at", "consent")
 
 
+#: What redis-py connects to (`redis.Redis.from_url`).
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
 class ApiConfig(_Strict):
     """`GET /profiles/{customer_id}`: what it answers and how."""
 
@@ -113,6 +118,21 @@ class ApiConfig(_Strict):
     @classmethod
     def _duration(cls, value: Any) -> timedelta:
         return parse_duration(value)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis(cls, value: str | None) -> str | None:
+        """Refused here, not after a build was committed (the URL is never quoted back)."""
+        if value is None:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in REDIS_SCHEMES:
+            raise ValueError("not a Redis URL: it must start with redis://, rediss:// or unix://")
+        try:
+            parts.port  # noqa: B018 - reading it checks it
+        except ValueError:
+            raise ValueError("not a Redis URL: its port is not a number from 0 to 65535") from None
+        return value
 
 
 #: Every profile's fields (`profiles.tables.profile_table`'s columns, and the cart's age the

@@ -26,6 +26,7 @@ def make_engine(url: str | URL, timeouts: Timeouts = DEFAULT_TIMEOUTS) -> Engine
     # Statement parameters are row values (customer data): errors and logs leave them out.
     engine = sa.create_engine(parsed, hide_parameters=True, **options)
     event.listen(engine, "connect", dialect.on_connect)
+    dialect.limit_statements(engine, timeouts)
     return engine
 
 

@@ -55,6 +55,9 @@ class Dialect(SegmentSQL, CanonicalForm):
     warehouse: bool = False
     #: `bulk_insert` can put a first load straight into the target, faster than staging.
     direct_insert: bool = False
+    #: A freshly loaded table's primary key can be added after its rows (one sort instead of
+    #: a key kept row by row); where not, the table is created with it.
+    late_primary_key: bool = False
 
     def engine_options(self, timeouts: Timeouts = DEFAULT_TIMEOUTS) -> dict[str, Any]:
         """Keyword arguments for `sqlalchemy.create_engine`, the connection's limits included."""
@@ -66,6 +69,10 @@ class Dialect(SegmentSQL, CanonicalForm):
 
     def on_connect(self, dbapi_connection: Any, connection_record: Any) -> None:
         """Per-connection set-up (session time zone, functions)."""
+
+    def limit_statements(self, engine: sa.Engine, timeouts: Timeouts) -> None:
+        """Bound each statement's run time where the connection's options cannot (a server's
+        own statement timeout is set by `engine_options`)."""
 
     def kind_of(self, type_: TypeEngine[Any]) -> ColumnKind:
         """The kind of a column reflected from this database."""

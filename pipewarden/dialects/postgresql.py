@@ -54,6 +54,7 @@ class PostgreSQL(Dialect):
     row_value_keyset = True
     warehouse = True
     direct_insert = True
+    late_primary_key = True
     reconciles = True
     json_family = "postgresql-jsonb"
     binary_collation = "C"

@@ -32,6 +32,7 @@ from pipewarden.dialects.canonical import (
 )
 from pipewarden.dialects.keyset import Key
 from pipewarden.dialects.kinds import ColumnKind, kind_of
+from pipewarden.dialects.sqlite_deadline import INTERRUPTED, limit_statements
 from pipewarden.dialects.sqlite_lock import file_lock
 from pipewarden.dialects.sqlite_types import DecimalText, ExactFloat, UtcDateTime
 
@@ -52,7 +53,13 @@ class SQLite(Dialect):
         return {"connect_args": {"timeout": timeouts.lock}}
 
     def timeout_kind(self, error: BaseException) -> TimeoutKind | None:
-        return "lock" if "database is locked" in str(error) else None
+        text = str(error)
+        if "database is locked" in text:
+            return "lock"
+        return "statement" if INTERRUPTED in text else None
+
+    def limit_statements(self, engine: sa.Engine, timeouts: Timeouts) -> None:
+        limit_statements(engine, timeouts.statement)
 
     def on_connect(self, dbapi_connection: Any, connection_record: Any) -> None:
         cur = dbapi_connection.cursor()

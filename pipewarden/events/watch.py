@@ -21,7 +21,7 @@ from pipewarden.alerts.findings import from_check_results
 from pipewarden.checks.monitoring.anomaly.detector import DetectorSettings, Kind, score_tail
 from pipewarden.checks.monitoring.freshness import freshness_result, freshness_status
 from pipewarden.checks.monitoring.owners import record_checked_owners
-from pipewarden.checks.monitoring.run import anomaly_result
+from pipewarden.checks.monitoring.scoring import anomaly_result
 from pipewarden.config import PipewardenConfig, StreamConfig
 from pipewarden.db.engines import cached_engine
 from pipewarden.events.tables import ensure_stream_tables, landing_table

@@ -20,18 +20,16 @@ from pipewarden.config import PipewardenConfig, ProfilesConfig
 from pipewarden.profiles.deletions import deleted_customers
 from pipewarden.profiles.quantiles import (
     MEASURES,
-    Cuts,
     Mover,
     StaleCuts,
     cuts_from_scores,
-    moved_between,
     read_cuts,
     read_inputs,
-    score_expression,
-    scored,
     write_cuts,
 )
+from pipewarden.profiles.rewrite import fill_fresh, fresh_table, rescore_moved, write_changed
 from pipewarden.profiles.rules import segment_expression
+from pipewarden.profiles.swap import fill_and_swap
 from pipewarden.profiles.tables import builds_table, profile_indexes, profile_table
 
 
@@ -147,7 +145,9 @@ def _read_from(spec: ProfilesConfig) -> str:
 
 
 def _key(column: sa.ColumnElement[Any]) -> sa.ColumnElement[str]:
-    return sa.cast(column, sa.String(200))
+    """The key as the profile spells it: unbounded text (PostgreSQL's CAST to VARCHAR(n) cuts
+    a longer value short without a word, so two long ids could become one)."""
+    return sa.cast(column, sa.String())
 
 
 def _touched(
@@ -300,74 +300,33 @@ def _rescore(conn: sa.Connection, spec: ProfilesConfig, p: sa.Table) -> list[str
     return [*keys, *unscored]
 
 
-def _rescore_moved(
-    conn: sa.Connection, spec: ProfilesConfig, p: sa.Table, old: Cuts, new: Cuts, keys: Any
-) -> list[str]:
-    """Scores from the moved cuts, written for the touched customers (`keys`) and for those
-    whose value lies between a cut's old and new place; returns the keys written."""
-    columns: dict[str, sa.ColumnElement[Any]] = {
-        score: score_expression(p.c[measure], new.cuts[score])
-        for score, measure in MEASURES.items()
-    }
-    segment = segment_expression(
-        spec.segments, spec.default_segment, {**dict(p.c.items()), **columns}
-    )
-    values = {**columns, "segment": segment}
-    written: list[str] = list(
-        conn.execute(
-            sa.update(p)
-            .where(scored(p), p.c.customer_id.in_(keys))
-            .values(values)
-            .returning(p.c.customer_id)
-        ).scalars()
-    )
-    written += conn.execute(
-        sa.update(p)
-        .where(sa.not_(scored(p)), p.c.customer_id.in_(keys))
-        .values(r=None, f=None, m=None, segment=spec.default_segment)
-        .returning(p.c.customer_id)
-    ).scalars()
-    ranges = [
-        condition
-        for score, measure in MEASURES.items()
-        for condition in moved_between(p.c[measure], old.cuts[score], new.cuts[score])
-    ]
-    if ranges:
-        changed = sa.or_(*(p.c[name].is_distinct_from(value) for name, value in values.items()))
-        written += conn.execute(
-            sa.update(p)
-            .where(scored(p), sa.or_(*ranges), changed)
-            .values(values)
-            .returning(p.c.customer_id)
-        ).scalars()
-    return written
-
-
 def _check(conn: sa.Connection, spec: ProfilesConfig, t: _Inputs, keys: Any = None) -> list[str]:
     """The profile table's own checks: one row per customer, scores in range, known segments;
-    the scores and segments of the customers `keys` only, when given."""
+    the scores and segments of the customers `keys` only, when given. One pass over the rows
+    checked."""
     p, problems = t.profiles, []
-    only = [] if keys is None else [p.c.customer_id.in_(keys)]
     customers = conn.scalar(
         sa.select(sa.func.count(sa.distinct(t.customers.c[spec.customers.key])))
     )
     rows = conn.scalar(sa.select(sa.func.count()).select_from(p))
     if customers != rows:
         problems.append(f"{rows} profiles for {customers} customers")
-    for score in ("r", "f", "m"):
-        bad = conn.scalar(
-            sa.select(sa.func.count()).where(sa.not_(p.c[score].between(1, spec.scores)), *only)
-        )
-        if bad:
-            problems.append(f"{bad} profiles with {score} outside 1..{spec.scores}")
     names = [rule.name for rule in spec.segments] + [spec.default_segment]
-    bad = conn.scalar(
-        sa.select(sa.func.count()).where(
-            sa.or_(p.c.segment.is_(None), p.c.segment.not_in(names)), *only
-        )
+    bad = {
+        **{score: sa.not_(p.c[score].between(1, spec.scores)) for score in ("r", "f", "m")},
+        "segment": sa.or_(p.c.segment.is_(None), p.c.segment.not_in(names)),
+    }
+    counts = sa.select(
+        *(sa.func.coalesce(sa.func.sum(sa.case((when, 1), else_=0)), 0) for when in bad.values())
     )
-    if bad:
-        problems.append(f"{bad} profiles without a declared segment")
+    if keys is not None:
+        counts = counts.where(p.c.customer_id.in_(keys))
+    found = dict(zip(bad, conn.execute(counts.select_from(p)).one(), strict=True))
+    for score in ("r", "f", "m"):
+        if found[score]:
+            problems.append(f"{found[score]} profiles with {score} outside 1..{spec.scores}")
+    if found["segment"]:
+        problems.append(f"{found['segment']} profiles without a declared segment")
     return problems
 
 
@@ -437,11 +396,7 @@ def build_profiles(
         ) not in (None, _read_from(spec)):
             full = True
         if full:
-            conn.execute(sa.delete(t.profiles))
-            rows = _scored_rows(spec, _rows(spec, t, as_of, cutoff, None))
-            conn.execute(
-                sa.insert(t.profiles).from_select(list(rows.selected_columns.keys()), rows)
-            )
+            fill_and_swap(conn, t.profiles, _scored_rows(spec, _rows(spec, t, as_of, cutoff, None)))
             cuts = cuts_from_scores(conn, t.profiles, spec.scores)
             rebuilt: list[str] = []
             problems = _check(conn, spec, t)
@@ -455,7 +410,7 @@ def build_profiles(
                 sa.MetaData(),
                 sa.Column("customer_id", t.customers.c[spec.customers.key].type, primary_key=True),
                 # the same as the profile table spells it, for its primary key
-                sa.Column("profile_key", sa.String(200), nullable=False, unique=True),
+                sa.Column("profile_key", sa.String(), nullable=False, unique=True),
                 prefixes=["TEMPORARY"],
             )
             touched.create(conn)
@@ -487,18 +442,18 @@ def build_profiles(
             mover = Mover(conn, t.profiles, keys)
             if old is not None:
                 mover.before()
-            conn.execute(sa.delete(t.profiles).where(t.profiles.c.customer_id.in_(keys)))
-            rows = _rows(spec, t, as_of, cutoff, touched)
-            conn.execute(
-                sa.insert(t.profiles).from_select(list(rows.selected_columns.keys()), rows)
-            )
+            fresh = fresh_table(t.profiles)
+            fresh.create(conn)
+            fill_fresh(conn, spec, fresh, _rows(spec, t, as_of, cutoff, touched), old)
+            written = write_changed(conn, t.profiles, fresh, keys)
+            fresh.drop(conn)
             try:
                 if old is None:
                     raise StaleCuts("no cuts of the previous build's scoring")
                 cuts = mover.after(old, spec.scores)
-                written = _rescore_moved(conn, spec, t.profiles, old, cuts, keys)
+                written += rescore_moved(conn, spec, t.profiles, old, cuts)
             except StaleCuts:
-                written = _rescore(conn, spec, t.profiles)
+                written += _rescore(conn, spec, t.profiles)
                 cuts = cuts_from_scores(conn, t.profiles, spec.scores)
             changed = sorted(set(rebuilt) | set(written))
             # After a good build, only the rewritten rows' scores and segments are checked:

@@ -42,6 +42,12 @@ def encode(profile: dict[str, Any]) -> str:
     return json.dumps({k: _plain(v) for k, v in profile.items()}, sort_keys=True)
 
 
+def as_cached(profile: dict[str, Any]) -> dict[str, Any]:
+    """The profile as the cache gives it back (decimals as numbers, times as ISO text), so an
+    answer read from the warehouse is the same body, and ETag, as the cached one."""
+    return orjson.loads(encode(profile))  # type: ignore[no-any-return]
+
+
 class ProfileCache(Protocol):
     def get(self, customer_id: str) -> dict[str, Any] | None: ...
     def snapshot(self, customer_id: str) -> dict[str, Any] | None: ...
@@ -158,7 +164,7 @@ class MemoryCache:
         expires = time.monotonic() + self.ttl
         with self.lock:
             for profile in profiles:
-                value = json.loads(encode(profile))
+                value = as_cached(profile)
                 self.entries[str(profile["customer_id"])] = (expires, value)
                 if snapshot:
                     self.snapshots[str(profile["customer_id"])] = value

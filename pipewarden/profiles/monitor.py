@@ -30,7 +30,7 @@ from pipewarden.alerts.announce import Coverage, raise_alerts
 from pipewarden.alerts.findings import from_check_results
 from pipewarden.checks.monitoring.anomaly.detector import DetectorSettings, score_tail
 from pipewarden.checks.monitoring.freshness import freshness_result, freshness_status
-from pipewarden.checks.monitoring.run import anomaly_result
+from pipewarden.checks.monitoring.scoring import anomaly_result
 from pipewarden.config import PipewardenConfig, ProfilesConfig
 from pipewarden.measurements.cursor import NEWEST_CURSOR
 from pipewarden.profiles.build import BuildResult

@@ -7,9 +7,14 @@ import sqlalchemy as sa
 
 from pipewarden.config import PipewardenConfig
 from pipewarden.profiles.build import BuildResult, build_profiles
-from pipewarden.profiles.cache import MemoryCache, RedisCache, make_cache
-from pipewarden.profiles.tables import CHUNK, read_profiles
+from pipewarden.profiles.cache import CacheUnavailable, MemoryCache, RedisCache, make_cache
+from pipewarden.profiles.tables import profile_chunks
 from pipewarden.records.metrics import CheckResult
+
+
+class CacheNotRefreshed(Exception):
+    """The build is in the warehouse but the cache did not take it: the API may answer the
+    changed customers from their older cached entries, so the caller must say so."""
 
 
 def publish(
@@ -25,9 +30,7 @@ def publish(
         cache.forget(result.changed)
         return
     built = {"_data_as_of": result.data_as_of, "_build_id": result.build_id}
-    for start in range(0, len(result.changed), CHUNK):
-        chunk = result.changed[start : start + CHUNK]
-        rows = list(read_profiles(engine, config, chunk))
+    for chunk, rows in profile_chunks(engine, config, result.changed):
         cache.put(({**row, **built} for row in rows), snapshot=True)
         # Changed without a row: deleted customers, whose data must not be served again.
         found = {str(row["customer_id"]) for row in rows}
@@ -44,7 +47,16 @@ def build_checked(
     assert config.profiles is not None
     result = build_profiles(engine, config, full=full)
     checks = watch_build(engine, config, result)
-    publish(engine, config, result, make_cache(config.profiles.api))
+    try:
+        publish(engine, config, result, make_cache(config.profiles.api))
+    except CacheUnavailable as error:
+        raise CacheNotRefreshed(
+            f"profiles build {result.build_id} is in the warehouse (checks {result.status}), "
+            f"but the cache did not answer ({error}): the API may answer its "
+            f"{len(result.changed)} changed customer(s) from their older cached profiles "
+            "until profiles.api.cache_ttl, and no snapshot of them was kept; once Redis "
+            "answers, run `pipewarden profiles build --full`"
+        ) from None
     return result, checks
 
 

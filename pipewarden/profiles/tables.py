@@ -16,9 +16,10 @@ CHUNK = 1000
 def profile_table(
     name: str, schema: str | None, consent_type: sa.types.TypeEngine[object] | None
 ) -> sa.Table:
-    """The profile table: the keys are text, as the streams' subjects and the API's paths."""
+    """The profile table: the keys are text, as the streams' subjects and the API's paths, of
+    any length (a bounded column would need a cast that cuts a longer key short)."""
     columns: list[sa.Column[Any]] = [
-        sa.Column("customer_id", sa.String(200), primary_key=True),
+        sa.Column("customer_id", sa.String(), primary_key=True),
         sa.Column("frequency", sa.Integer, nullable=False),
         sa.Column("monetary", sa.Numeric(18, 2, asdecimal=False), nullable=False),
         sa.Column("last_order_at", sa.DateTime(timezone=True)),
@@ -56,10 +57,11 @@ def builds_table(schema: str | None) -> sa.Table:
     )
 
 
-def read_profiles(
+def profile_chunks(
     engine: sa.Engine, config: PipewardenConfig, customer_ids: list[str]
-) -> Iterator[dict[str, Any]]:
-    """The profile rows of these customers, read a chunk at a time."""
+) -> Iterator[tuple[list[str], list[dict[str, Any]]]]:
+    """`CHUNK` keys at a time, with the profile rows found for them (the table reflected
+    once, not once a chunk)."""
     assert config.profiles is not None
     table = sa.Table(
         config.profiles.table,
@@ -70,7 +72,15 @@ def read_profiles(
         for start in range(0, len(customer_ids), CHUNK):
             chunk = customer_ids[start : start + CHUNK]
             query = sa.select(table).where(table.c.customer_id.in_(chunk))
-            yield from (dict(row) for row in conn.execute(query).mappings())
+            yield chunk, [dict(row) for row in conn.execute(query).mappings()]
+
+
+def read_profiles(
+    engine: sa.Engine, config: PipewardenConfig, customer_ids: list[str]
+) -> Iterator[dict[str, Any]]:
+    """The profile rows of these customers, read a chunk at a time."""
+    for _, rows in profile_chunks(engine, config, customer_ids):
+        yield from rows
 
 
 def profile_indexes(profiles: sa.Table) -> list[sa.Index]:

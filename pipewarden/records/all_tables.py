@@ -9,6 +9,7 @@ from pipewarden.records import (  # noqa: F401
     pii_salt,
     quarantine,
     reconcile_runs,
+    sync_ledgers,
     table_owners,
 )
 from pipewarden.records.tables import metadata

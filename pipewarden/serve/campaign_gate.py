@@ -17,7 +17,7 @@ from prefect import flow, get_run_logger
 from prefect.events import Event, emit_event
 
 from pipewarden.config import load_config
-from pipewarden.serve.ready import GO, Readiness, readiness
+from pipewarden.serve.ready import GO, Readiness, readiness, unreachable
 
 HOLD_EVENT = "pipewarden.campaign.hold"
 GO_EVENT = "pipewarden.campaign.go"
@@ -72,15 +72,21 @@ def campaign_gate_flow(
         config_path: The configuration: a file, prefect-variable:NAME or prefect-secret:NAME
             (default: PIPEWARDEN_CONFIG, else ./pipewarden.yaml in the working directory).
     """
+    import sqlalchemy as sa
+
     from pipewarden.db.engines import make_engine
 
     config = load_config(config_path)
     engine = make_engine(config.warehouse.url, config.timeouts.engine())
+    target = _deployment_id(send_deployment) if send_deployment else None
     try:
         answer = readiness(engine, config, campaign)
+    except sa.exc.DBAPIError as error:
+        # Hold as GET /ready does (the send must not go on the last `go`), then fail the run.
+        emit_readiness(unreachable(campaign, error), target)
+        raise
     finally:
         engine.dispose()
-    target = _deployment_id(send_deployment) if send_deployment else None
     emit_readiness(answer, target)
     logger = get_run_logger()
     logger.info("%s: %s", campaign, answer.decision)

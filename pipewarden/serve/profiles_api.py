@@ -33,10 +33,16 @@ from pipewarden.config import PipewardenConfig, ProfilesConfig
 from pipewarden.config.timeouts import Timeouts
 from pipewarden.db.engines import make_engine
 from pipewarden.profiles.build import last_build
-from pipewarden.profiles.cache import CacheUnavailable, MemoryCache, RedisCache, make_cache
+from pipewarden.profiles.cache import (
+    CacheUnavailable,
+    MemoryCache,
+    RedisCache,
+    as_cached,
+    make_cache,
+)
 from pipewarden.records.metrics import labels_text, metrics
 from pipewarden.serve.profile_figures import RESPONSES_METRIC
-from pipewarden.serve.ready import GO, Readiness, readiness
+from pipewarden.serve.ready import GO, readiness, unreachable
 
 #: The API waits this long for the warehouse before it falls back (seconds).
 WAREHOUSE_LIMITS = Timeouts(connect=2.0, statement=2.0, lock=1.0)
@@ -203,11 +209,14 @@ class ProfileService:
                     .mappings()
                     .first()
                 )
+        except sa.exc.DataError:
+            # The warehouse answered: no key can equal this id (PostgreSQL text holds no NUL).
+            return None
         except sa.exc.DBAPIError as error:
             raise WarehouseUnreachable(type(error.orig).__name__) from None
         if row is None:
             return None
-        found = dict(row)
+        found = as_cached(dict(row))
         with contextlib.suppress(CacheUnavailable):  # answered all the same; tried next read
             self.cache.put([found])
         return found
@@ -281,7 +290,7 @@ def create_profiles_app(config: PipewardenConfig) -> Starlette:
     api = config.profiles.api
     if api.token is None or not api.token.get_secret_value():
         raise ValueError("profiles.api.token is not set: the API answers no one without it")
-    expected = ("Bearer " + api.token.get_secret_value()).encode()
+    expected = api.token.get_secret_value().encode()
     service = ProfileService(config, make_cache(api))
     registry = CollectorRegistry()
     responses = Counter(
@@ -292,8 +301,10 @@ def create_profiles_app(config: PipewardenConfig) -> Starlette:
     )
 
     def refused(request: Request) -> Response | None:
-        given = request.headers.get("authorization", "").encode()
-        if hmac.compare_digest(given, expected):
+        # The scheme is case-insensitive (RFC 9110 11.1), one or more spaces before the token.
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        given = token.lstrip(" ").encode()
+        if hmac.compare_digest(given, expected) and scheme.lower() == "bearer":
             return None
         return JSONResponse(
             {"error": "a valid bearer token is required"},
@@ -340,8 +351,7 @@ def create_profiles_app(config: PipewardenConfig) -> Starlette:
         except KeyError as error:
             return JSONResponse({"error": str(error.args[0])}, 404)
         except sa.exc.DBAPIError as error:
-            answer = Readiness(campaign)
-            answer.hold(f"the warehouse did not answer ({type(error.orig).__name__})")
+            answer = unreachable(campaign, error)
         return JSONResponse(answer.as_dict(), 200 if answer.decision == GO else 503)
 
     def metrics(request: Request) -> Response:
@@ -349,7 +359,8 @@ def create_profiles_app(config: PipewardenConfig) -> Starlette:
 
     app = Starlette(
         routes=[
-            Route("/profiles/{customer_id}", profile, methods=["GET"]),
+            # `path`: an id may hold a slash (sent as %2F, which the server decodes first).
+            Route("/profiles/{customer_id:path}", profile, methods=["GET"]),
             Route("/profiles-metrics", metrics, methods=["GET"]),
             Route("/ready", ready, methods=["GET"]),
         ]

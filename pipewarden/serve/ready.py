@@ -35,6 +35,13 @@ class Readiness:
         return {"campaign": self.campaign, "decision": self.decision, "reasons": self.reasons}
 
 
+def unreachable(campaign: str, error: sa.exc.DBAPIError) -> Readiness:
+    """`hold`: the warehouse did not answer, so nothing the campaign reads can be vouched for."""
+    answer = Readiness(campaign)
+    answer.hold(f"the warehouse did not answer ({type(error.orig).__name__})")
+    return answer
+
+
 def _instant(value: Any) -> datetime | None:
     if value is None:
         return None

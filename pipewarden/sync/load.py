@@ -18,6 +18,7 @@ from pipewarden.checks.validation.gate import BatchGate, GatedBatch
 from pipewarden.dialects import Dialect
 from pipewarden.records.watermarks import write_watermark
 from pipewarden.sync.extract import Position
+from pipewarden.sync.reread import RereadLedger
 from pipewarden.sync.schema import TableShape, staging_table
 
 
@@ -46,6 +47,7 @@ class BatchLoader:
         key: Sequence[str],
         cursor: str | None,
         fresh: bool = False,
+        ledger: RereadLedger | None = None,
     ) -> None:
         self.conn = conn
         #: The target was empty when the run began: batches are appended without a merge.
@@ -55,6 +57,8 @@ class BatchLoader:
         self.columns = list(columns)
         self.key = list(key)
         self.cursor = cursor
+        #: Drops re-read rows the warehouse holds as they are before staging (`sync.reread`).
+        self.ledger = ledger
         shape = "|".join(f"{c}:{target.kinds[c]}" for c in self.columns)
         digest = hashlib.sha1(f"{target.table.name}|{shape}".encode()).hexdigest()[:16]
         self.staging = staging_table(dialect, target, self.columns, digest)
@@ -81,8 +85,10 @@ class BatchLoader:
         watermark: Position | None,
     ) -> BatchResult:
         """Merge the valid rows, keep the rejected ones, move the watermark: all or nothing."""
+        batch = gated.valid.select(self.columns)
+        if self.ledger is not None:
+            batch = self.ledger.changed(batch, watermark)
         with self.conn.begin():
-            batch = gated.valid.select(self.columns)
             appended = self._append(batch) if self.fresh else None
             loaded = self._merge_batch(batch) if appended is None else appended
             quarantined = gate.keep_rejected(self.conn, table_name, run_id, gated)

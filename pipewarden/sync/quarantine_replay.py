@@ -30,6 +30,7 @@ from pipewarden.dialects.kinds import ColumnKind
 from pipewarden.records import quarantine as q
 from pipewarden.records.column_kinds import read_kinds
 from pipewarden.records.migrate import ensure_tables
+from pipewarden.records.sync_ledgers import forget_ledger
 from pipewarden.sync.load import BatchLoader
 from pipewarden.sync.schema import TableShape, reflect
 from pipewarden.sync.screen import screen, unread_failures
@@ -237,6 +238,7 @@ class _Release:
         self, conn: sa.Connection, table_name: str, run_id: str, gated: GatedBatch
     ) -> int:
         q.mark_released(conn, self.released, self.by)
+        forget_ledger(conn, table_name)  # rows loaded besides the sync: its ledger is stale
         q.mark_superseded(conn, self.superseded, None)
         for entry_id, reasons in self.still_failing.items():
             q.update_reasons(conn, entry_id, reasons)

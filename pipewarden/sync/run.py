@@ -30,6 +30,7 @@ from pipewarden.records import quarantine
 from pipewarden.records.column_kinds import read_kinds, write_kinds
 from pipewarden.records.migrate import ensure_tables
 from pipewarden.records.schema_changes import mark_backfilled, record_added_columns
+from pipewarden.records.sync_ledgers import StoredLedger, claim_ledger, replace_ledger
 from pipewarden.records.sync_runs import (
     SyncRun,
     abandon_runs,
@@ -39,7 +40,7 @@ from pipewarden.records.sync_runs import (
     start_run,
 )
 from pipewarden.records.watermarks import Watermark, read_watermark
-from pipewarden.sync.cursor import effective_lookback, lookback_problem, read_from
+from pipewarden.sync.cursor import Lookback, Tick, effective_lookback, lookback_problem, read_from
 from pipewarden.sync.extract import (
     Position,
     last_position,
@@ -50,6 +51,7 @@ from pipewarden.sync.extract import (
 from pipewarden.sync.latency import Latencies
 from pipewarden.sync.load import BatchLoader, BatchResult, backfill
 from pipewarden.sync.prefetch import prefetch
+from pipewarden.sync.reread import RereadLedger
 from pipewarden.sync.schema import (
     SchemaDriftError,
     TableShape,
@@ -252,6 +254,12 @@ class _Start:
     cap: datetime | None
     #: The cursor value the first batch reads from (None: from the start).
     at: Any
+    lookback: Lookback
+    tick: Tick
+    #: The table's re-read ledger as this run found it (`sync.reread`).
+    ledger: StoredLedger
+    #: Whether this run may skip re-read rows by it.
+    use_ledger: bool
 
 
 def _read_source(
@@ -292,6 +300,7 @@ def _where_to_start(
     with sides.on_warehouse():
         with wh.begin():
             watermark = None if options.full_refresh else read_watermark(wh, table.name)
+            ledger = claim_ledger(wh, table.name, run.run_id)
         empty_target = watermark is None and _is_empty(wh, target.table)
     run.old_watermark = watermark.cursor if watermark else None
     cap = None
@@ -309,7 +318,12 @@ def _where_to_start(
     tick = sides.source_dialect.cursor_tick(sides.source.table.c[cursor].type, cursor_kind)
     lookback = effective_lookback(table.lookback, cursor_kind)
     start_at = read_from(watermark.cursor if watermark else None, lookback, tick)
-    return _Start(watermark, empty_target, cap, start_at)
+    # The ledger tells what the warehouse holds only if its run last moved the watermark; a
+    # backfill has just changed rows behind it.
+    usable = (
+        watermark is not None and ledger.run_id == watermark.run_id and not options.backfill_columns
+    )
+    return _Start(watermark, empty_target, cap, start_at, lookback, tick, ledger, usable)
 
 
 def _load(
@@ -337,10 +351,20 @@ def _load(
 
     latencies = Latencies()
     watermark = start.watermark
+    ledger = RereadLedger(
+        key, cursor, start.lookback, start.tick, start.ledger if start.use_ledger else None
+    )
     with (
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="pipewarden-profile") as profiler,
         BatchLoader(
-            wh, sides.target_dialect, target, source.columns, key, cursor, start.empty_target
+            wh,
+            sides.target_dialect,
+            target,
+            source.columns,
+            key,
+            cursor,
+            start.empty_target,
+            ledger,
         ) as loader,
     ):
         profiling: list[Future[None]] = []
@@ -385,7 +409,19 @@ def _load(
                 _count(run, batch, result, skipped)
         for done in profiling:
             done.result()
+    if watermark is not None and watermark.run_id == run.run_id:
+        _keep_ledger(sides, ledger, start.ledger, run)
     return latencies
+
+
+def _keep_ledger(sides: _Sides, ledger: RereadLedger, claimed: StoredLedger, run: SyncRun) -> None:
+    """Leave the next run this run's ledger, unless a repair or a replay forgot the one this
+    run began with (`records.sync_ledgers`)."""
+    stored = ledger.stored(run.run_id)
+    if stored is None:
+        return
+    with sides.on_warehouse(), sides.wh.begin():
+        replace_ledger(sides.wh, sides.table.name, claimed, stored)
 
 
 def _sum_up_latency(run: SyncRun, latencies: Latencies) -> None:

@@ -73,8 +73,8 @@ STATUS_HEAVY = (*HEAVY, "numpy", "pyarrow", "alembic", "rich")
 #: Other commands' modules: the group imports a command's module when it runs.
 OTHER_COMMANDS = ("pipewarden.cli.sync", "pipewarden.cli.alerts", "pipewarden.cli.events")
 #: What a sync of a table without checks never needs: pandera (and the pandas it brings), the
-#: anomaly detector, Prefect, Alembic at head.
-SYNC_HEAVY = ("scipy", "pandera", "pandas", "hypothesis", "prefect", "alembic")
+#: anomaly detector, Prefect, Alembic at head; and rich with `--json` (no progress bars).
+SYNC_HEAVY = ("scipy", "pandera", "pandas", "hypothesis", "prefect", "alembic", "rich")
 
 _RUN = (
     "import sys\n"

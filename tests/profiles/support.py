@@ -14,12 +14,15 @@ from tests.fixtures.slack import TOKEN
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
-def shop_tables(suffix: str = "") -> tuple[sa.Table, sa.Table]:
+def shop_tables(
+    suffix: str = "", key: type[sa.types.TypeEngine[Any]] = sa.Integer
+) -> tuple[sa.Table, sa.Table]:
+    """The customers and orders, keyed by `key` (a shop's ids may be text)."""
     metadata = sa.MetaData()
     customers = sa.Table(
         f"customers{suffix}",
         metadata,
-        sa.Column("customer_id", sa.Integer, primary_key=True),
+        sa.Column("customer_id", key, primary_key=True),
         sa.Column("email_consent", sa.Boolean, nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     )
@@ -27,7 +30,7 @@ def shop_tables(suffix: str = "") -> tuple[sa.Table, sa.Table]:
         f"orders{suffix}",
         metadata,
         sa.Column("order_id", sa.Integer, primary_key=True),
-        sa.Column("customer_id", sa.Integer, nullable=False),
+        sa.Column("customer_id", key, nullable=False),
         sa.Column("amount", sa.Numeric(12, 2), nullable=False),
         sa.Column("ordered_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),

@@ -9,6 +9,7 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+import sqlalchemy as sa
 import yaml
 from prefect.events.clients import AssertingEventsClient
 from prefect.events.worker import EventsWorker
@@ -16,6 +17,7 @@ from prefect.events.worker import EventsWorker
 from pipewarden.config import load_config
 from pipewarden.profiles.publish import build_and_publish
 from pipewarden.serve.campaign_gate import GO_EVENT, HOLD_EVENT, campaign_gate_flow
+from tests.events.support import free_port
 from tests.profiles.test_ready import _newest_row, _setup
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -132,3 +134,32 @@ def test_without_a_send_deployment_no_automation_acts(
     assert event.event == HOLD_EVENT
     assert [r.role for r in event.related if r.role == "send-deployment"] == []
     assert not any(_covers(a, event) for a in _automations().values())
+
+
+def test_an_unreachable_warehouse_emits_hold_and_fails_the_run(
+    prefect_harness: None, emitted: EventsWorker, tmp_path: Path
+) -> None:
+    """As GET /ready answers 503 hold: a gate that cannot ask must pause the send, not leave
+    it as the last `go` left it; the run still ends Failed, naming the error."""
+    config = {
+        "warehouse": {"url": f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/none"},
+        "sources": {"shop": {"url": "sqlite:///unused.sqlite"}},
+        "tables": {"orders": {"source": "shop", "primary_key": "order_id", "cursor": "ts"}},
+        "campaigns": {"spring": {"tables": ["orders"]}},
+    }
+    path = tmp_path / "pipewarden.yaml"
+    path.write_text(yaml.safe_dump(config))
+    send = _send_deployment()
+
+    with pytest.raises(sa.exc.OperationalError):
+        campaign_gate_flow(
+            campaign="spring", send_deployment="send-newsletter/spring", config_path=str(path)
+        )
+
+    (event,) = _events(emitted)
+    assert event.event == HOLD_EVENT
+    assert event.payload["reasons"] == ["the warehouse did not answer (OperationalError)"]
+    assert _covers(_automations()["pipewarden-pause-send-on-hold"], event)
+    from prefect.server.events.actions import _id_of_first_resource_of_kind
+
+    assert _id_of_first_resource_of_kind(_received(event), "prefect.deployment") == send

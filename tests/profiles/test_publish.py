@@ -13,6 +13,7 @@ from pipewarden.cli.main import app
 from pipewarden.db.engines import make_engine
 from pipewarden.records.migrate import ensure_tables
 from pipewarden.records.reconcile_runs import RepairRecord, record_repairs
+from tests.events.support import free_port
 from tests.profiles.support import REDIS_URL, shop_tables
 from tests.profiles.test_build import _load_shop
 
@@ -116,3 +117,39 @@ def test_a_statement_the_warehouse_refuses_is_not_called_a_connection_failure(
     assert result.exit_code == 2, result.output
     assert "cannot connect" not in result.output and "last_order_at" in result.output
     engine.dispose()
+
+
+def test_a_build_whose_cache_does_not_answer_says_so(
+    warehouse_url: str, redis_prefix: str, tmp_path: Path
+) -> None:
+    """Redis gone while the build commits: exit 2 naming the build and what to run, not a
+    traceback with exit 1 (which reads as failing checks)."""
+    engine = make_engine(warehouse_url)
+    _load_shop(engine)
+    path = _config_file(tmp_path, warehouse_url, redis_prefix)
+    config = yaml.safe_load(path.read_text())
+    config["profiles"]["api"]["redis_url"] = f"redis://127.0.0.1:{free_port()}/0"
+    path.write_text(yaml.safe_dump(config))
+
+    result = CliRunner().invoke(app, ["profiles", "build", "--config", str(path)])
+
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "build 1" in result.output and "cache did not answer" in result.output
+    assert "profiles build --full" in result.output
+    with engine.connect() as conn:
+        status = conn.execute(sa.text("SELECT status FROM pipewarden_profile_builds")).scalar()
+    assert status == "ok"  # the build itself stands: only the cache is behind
+    engine.dispose()
+
+
+def test_a_redis_url_that_is_not_one_is_refused_at_load(tmp_path: Path) -> None:
+    path = _config_file(tmp_path, "sqlite:///" + str(tmp_path / "wh.db"), "pw:")
+    config = yaml.safe_load(path.read_text())
+    config["profiles"]["api"]["redis_url"] = "http://127.0.0.1:6379"
+    path.write_text(yaml.safe_dump(config))
+
+    result = CliRunner().invoke(app, ["profiles", "build", "--config", str(path)])
+
+    assert result.exit_code == 2, result.output
+    assert "profiles.api.redis_url" in result.output and "redis://" in result.output

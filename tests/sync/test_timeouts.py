@@ -60,3 +60,20 @@ def test_a_locked_sqlite_warehouse_fails_the_run_in_time(make_url):
         holder.rollback()
         holder.close()
     assert sync_table(config, "orders").rows_loaded == 1
+
+
+def test_a_sqlite_statement_that_never_ends_fails_the_run_in_time(make_url):
+    """SQLite has no server to end a statement: its progress handler does, after
+    `timeouts.statement`. The source here is a view whose rows never end."""
+    source_url = make_url("sqlite", "src")
+    engine, _ = orders_source(source_url, 1)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE orders RENAME TO one_order")
+        conn.exec_driver_sql(
+            "CREATE VIEW orders AS WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n)"
+            " SELECT one_order.* FROM one_order, n"
+        )
+    limits = {"lock": "1s", "statement": "1s", "connect": "5s"}
+    config = make_config(source_url, make_url("sqlite", "wh"), limits)
+    with pytest.raises(DatabaseTimeout, match=r"statement timeout of 1 s on one statement"):
+        sync_table(config, "orders")

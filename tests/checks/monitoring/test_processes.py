@@ -1,13 +1,23 @@
-"""Tables scored by forked helpers: the same results, in the same order, as in one process.
+"""Tables scored by helpers: the same results, in the same order, as in one process.
 
-Each test runs in a fresh interpreter: helpers are only forked from a process with no other
-thread, and a pytest process may hold Prefect's."""
+The forked helpers' tests run in a fresh interpreter: helpers are only forked from a process
+with no other thread, and a pytest process may hold Prefect's. Work done from a second thread
+(as a Prefect flow runs) goes to spawned helpers instead."""
 
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipewarden.checks.monitoring import processes
+from pipewarden.checks.monitoring.spawned import HelperFailed
+from tests.checks.monitoring.shared_work import FailsInHelper, NameAndPid
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -20,7 +30,7 @@ print(json.dumps({"helpers": _helpers(len(names)),
 """
 
 CHECKS = """
-import json, math, sys
+import json, math, sys, threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 import numpy as np
@@ -69,10 +79,19 @@ def verdicts(url, min_tables):
             "expected_high", "score", "method", "reason", "history_size")
     return [[str(getattr(r, k)) for k in keys] for r in results]
 
+def in_a_thread(url, min_tables):
+    out = []
+    thread = threading.Thread(target=lambda: out.append(verdicts(url, min_tables)))
+    thread.start()
+    thread.join()
+    return out[0]
+
 folder = Path(sys.argv[1])
 alone = verdicts(f"sqlite:///{folder / 'alone.sqlite'}", 10**9)
 shared = verdicts(f"sqlite:///{folder / 'shared.sqlite'}", 1)
-print(json.dumps({"helpers": processes._helpers(len(TABLES)), "alone": alone, "shared": shared}))
+spawned = in_a_thread(f"sqlite:///{folder / 'spawned.sqlite'}", 1)
+print(json.dumps({"helpers": processes._helpers(len(TABLES)), "alone": alone, "shared": shared,
+                  "spawned": spawned}))
 """
 
 
@@ -99,5 +118,40 @@ def test_a_check_run_with_helpers_gives_the_verdicts_of_one_process(tmp_path: Pa
     got = _run(CHECKS, str(tmp_path))
     assert got["helpers"] >= (1 if _cores() > 1 else 0)
     assert got["shared"] == got["alone"]
+    assert got["spawned"] == got["alone"]
     volume = [v for v in got["alone"] if v[1] == "anomaly:rows_by_cursor_hour"]
     assert len(volume) == 40 and sum(v[2] == "anomaly" for v in volume) >= 6  # the bursts
+
+
+def _from_a_thread(work: Callable[[str], Any], names: list[str]) -> list[Any]:
+    """`map_tables` as a Prefect flow calls it: from a thread, so helpers are spawned."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(processes.map_tables, names, work).result()
+
+
+@pytest.mark.skipif(_cores() < 2, reason="helpers need a second core")
+def test_from_a_thread_tables_go_to_spawned_helpers_and_come_back_in_order() -> None:
+    names = [f"t{i:03d}" for i in range(64)]
+    out = _from_a_thread(NameAndPid(), names)
+    assert [name for name, _ in out] == names
+    pids = {pid for _, pid in out}
+    assert len(pids) == processes._helpers(len(names)) + 1 and os.getpid() in pids
+
+
+@pytest.mark.skipif(_cores() < 2, reason="helpers need a second core")
+def test_a_spawned_helper_that_dies_fails_the_map_with_its_exit_code() -> None:
+    with pytest.raises(HelperFailed, match="exited with 3"):
+        _from_a_thread(FailsInHelper(exit_code=3), [f"t{i:03d}" for i in range(64)])
+
+
+@pytest.mark.skipif(_cores() < 2, reason="helpers need a second core")
+def test_a_spawned_helper_that_never_answers_is_stopped_and_fails_the_map(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(processes, "HELPER_WAIT", 2.0)
+    names = [f"t{i:03d}" for i in range(64)]
+    theirs = len(names[1 :: processes._helpers(len(names)) + 1])
+    with pytest.raises(HelperFailed, match=f"did not finish its {theirs} tables in time") as failed:
+        _from_a_thread(FailsInHelper(exit_code=None), names)
+    pid = int(str(failed.value).split("pid ")[1].split(")")[0])
+    assert not Path(f"/proc/{pid}").exists()  # killed and reaped
