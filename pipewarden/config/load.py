@@ -175,14 +175,21 @@ def _read_from_prefect(where: str) -> Any:
 
 
 #: libyaml's safe loader where PyYAML was built with it: the Python one takes 0.8 s of CPU for
-#: a 2,000-table file, which a check flow loads three times (libyaml: 0.18 s).
+#: a 2,000-table file, which a check flow loads three times (libyaml: 0.18 s). It builds the
+#: same data (the constructor and resolver are PyYAML's own either way); only its error
+#: wording differs, less precise ("found character that cannot start any token").
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def _parse_yaml(text: str, file: Path) -> Any:
-    """YAML text as data; a syntax error names the line and the problem."""
+    """YAML text as data; a syntax error names the line and the problem (in the words of
+    PyYAML's Python parser, which reads the text again to say what is wrong)."""
     try:
-        data = yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader
+        return yaml.load(text, Loader=_LOADER)
+    except yaml.YAMLError:
+        pass
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
