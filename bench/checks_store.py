@@ -43,7 +43,8 @@ from bench.common import PG_ADMIN, fresh_database, report  # noqa: E402
 from pipewarden.checks.monitoring import processes  # noqa: E402
 from pipewarden.checks.monitoring.anomaly.detector import DetectorSettings, Verdict  # noqa: E402
 from pipewarden.checks.monitoring.column_monitor import column_results  # noqa: E402
-from pipewarden.checks.monitoring.run import ANOMALY_METRICS, run_checks, table_states  # noqa: E402
+from pipewarden.checks.monitoring.run import run_checks, table_states  # noqa: E402
+from pipewarden.checks.monitoring.scoring import ANOMALY_METRICS  # noqa: E402
 from pipewarden.checks.monitoring.volume import VOLUME  # noqa: E402
 from pipewarden.config.load import parse_config  # noqa: E402
 from pipewarden.config.models import PipewardenConfig  # noqa: E402

@@ -115,7 +115,8 @@ def _spawned(
     for helper, names in zip(helpers, shares[1:], strict=True):
         helper.send(work.share(names), names)
     began = time.monotonic()
-    own = [work(name) for name in shares[0]]
+    mine = work.share(shares[0])
+    own = [mine(name) for name in shares[0]]
     deadline = time.monotonic() + max(HELPER_WAIT, 2 * (time.monotonic() - began))
     return [own, *(helper.results(deadline) for helper in helpers)]
 

@@ -23,21 +23,18 @@ from pipewarden.checks.monitoring.anomaly.detector import (
     score_tail,
     table_settings,
 )
-from pipewarden.checks.monitoring.anomaly.resets import Reset, reset_instants, since_reset
 from pipewarden.checks.monitoring.column_monitor import column_results
 from pipewarden.checks.monitoring.freshness import describe, freshness_result
+from pipewarden.checks.monitoring.histories import ScoringRead
 from pipewarden.checks.monitoring.owners import record_checked_owners
 from pipewarden.checks.monitoring.processes import table_helpers
-from pipewarden.checks.monitoring.scoring import ANOMALY_METRICS, Scorer, TableScoring
+from pipewarden.checks.monitoring.scoring import Scorer
 from pipewarden.checks.monitoring.state import TableState, table_states
-from pipewarden.checks.monitoring.volume import VOLUME, volume_judge
 from pipewarden.config import PipewardenConfig
 from pipewarden.db.engines import cached_engine
 from pipewarden.records.metrics import (
     CheckResult,
-    EpochSeries,
     MetricPoint,
-    metric_arrays,
     write_check_results,
     write_metrics,
 )
@@ -72,8 +69,22 @@ def run_checks(
     # Spawned helpers (a flow's) start their interpreters now, while this process reads.
     with table_helpers(len(names), shared=scorer is score_tail) as helpers:
         states = table_states(engine, config, names, now)
-        scoring = _scoring(engine, config, names, states, now, run_id, settings, scorer)
-        per_table = helpers.map(names, scoring)
+        own = {n: _own_settings(settings, config, n) for n in names}
+        window = max((s.history_window for s in own.values()), default=settings.history_window)
+        reading = ScoringRead(
+            config.warehouse.url,
+            config.timeouts.engine(),
+            now - window - timedelta(hours=1),
+            now,
+            run_id,
+            settings,
+            own,
+            {name: states[name].last_checks for name in names},
+            scorer,
+        )
+        # Spawned helpers read their own tables' histories while this process reads its
+        # share; forked ones find every history read.
+        per_table = helpers.map(names, reading if helpers.spawned else reading.scoring)
     results = [_freshness_result(states[n], now, run_id) for n in names]
     results += [r for checks in per_table for r in checks[:-1]]  # anomalies, then volumes
     results += [checks[-1] for checks in per_table]
@@ -81,60 +92,6 @@ def run_checks(
     coverage = Coverage(frozenset(names), CHECK_KINDS, unconfigured=not tables, run_id=run_id)
     _record(engine, config, states, results, now, coverage)
     return results
-
-
-def _scoring(
-    engine: sa.Engine,
-    config: PipewardenConfig,
-    names: list[str],
-    states: dict[str, TableState],
-    now: datetime,
-    run_id: str,
-    settings: DetectorSettings,
-    scorer: Scorer,
-) -> TableScoring:
-    """Reads what scoring the tables needs: one scan for every history the checks read."""
-    own = {n: _own_settings(settings, config, n) for n in names}
-    window = max((s.history_window for s in own.values()), default=settings.history_window)
-    since = now - window - timedelta(hours=1)
-    wanted = [metric for metric, _ in ANOMALY_METRICS] + [VOLUME]
-    with engine.connect() as conn:
-        read = metric_arrays(conn, names, wanted, since=since, until=now, labels={})
-        resets = reset_instants(conn, names, wanted)
-    series = {metric: _since_resets(read.get(metric, {}), resets.get(metric)) for metric in wanted}
-    last_checks = {name: _after_resets(states[name].last_checks, resets, name) for name in names}
-    volume = volume_judge(
-        engine, names, now, run_id, settings, scorer, series[VOLUME], last_checks, own
-    )
-    anomaly_series = {metric: series[metric] for metric, _ in ANOMALY_METRICS}
-    return TableScoring(anomaly_series, last_checks, own, volume, scorer, now, run_id)
-
-
-def _since_resets(
-    read: dict[str, EpochSeries], resets: dict[str, Reset] | None
-) -> dict[str, EpochSeries]:
-    """Each table's history from its newest baseline reset on (`anomaly.resets`)."""
-    if not resets:
-        return read
-    return {
-        name: since_reset(s, resets[name].since_micros if name in resets else None)
-        for name, s in read.items()
-    }
-
-
-def _after_resets(
-    results: Sequence[CheckResult], resets: dict[str, dict[str, Reset]], name: str
-) -> list[CheckResult]:
-    """The table's last check results, less those of a metric reset after they were made: a
-    verdict from the old baseline is no verdict to reuse."""
-    kept = []
-    for r in results:
-        metric = r.check.removeprefix("anomaly:")
-        reset = resets.get(metric, {}).get(name)
-        if r.check.startswith("anomaly:") and reset and reset.recorded_at >= r.checked_at:
-            continue
-        kept.append(r)
-    return kept
 
 
 def _own_settings(
