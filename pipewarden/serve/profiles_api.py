@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import threading
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -153,6 +154,12 @@ class ProfileService:
         self._memo: _Memo | None = None
         self._lock = threading.Lock()
         self.counts = ResponseCounts(self.spec.table)
+
+    def close(self) -> None:
+        """Write the answers counted since the last write (the exporter sums what is written;
+        they were lost when the process stopped), then let the connections go."""
+        self.counts.write(self.engine)
+        self.engine.dispose()
 
     def _read_state(self) -> _Memo:
         now = time.monotonic()
@@ -357,13 +364,19 @@ def create_profiles_app(config: PipewardenConfig) -> Starlette:
     def metrics(request: Request) -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await anyio.to_thread.run_sync(service.close)
+
     app = Starlette(
         routes=[
             # `path`: an id may hold a slash (sent as %2F, which the server decodes first).
             Route("/profiles/{customer_id:path}", profile, methods=["GET"]),
             Route("/profiles-metrics", metrics, methods=["GET"]),
             Route("/ready", ready, methods=["GET"]),
-        ]
+        ],
+        lifespan=lifespan,
     )
     app.state.service = service
     return app

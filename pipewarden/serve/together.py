@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
+import anyio.to_thread
 import uvicorn
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.applications import Starlette
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pipewarden.config import PipewardenConfig
 from pipewarden.events.app import create_app as create_receiver
@@ -18,10 +20,23 @@ Part = Literal["receiver", "profiles"]
 class _Together:
     """`/profiles…` and `/ready` to the API, everything else (and the lifespan) to the receiver."""
 
-    def __init__(self, receiver: ASGIApp, profiles: ASGIApp) -> None:
+    def __init__(self, receiver: ASGIApp, profiles: Starlette) -> None:
         self.receiver, self.profiles = receiver, profiles
 
+    def _closing(self, send: Send) -> Send:
+        """The receiver's lifespan, the API's shutdown (its last counts) before it is told."""
+
+        async def forward(message: Message) -> None:
+            if message["type"].startswith("lifespan.shutdown."):
+                await anyio.to_thread.run_sync(self.profiles.state.service.close)
+            await send(message)
+
+        return forward
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self.receiver(scope, receive, self._closing(send))
+            return
         path = scope.get("path", "")
         if scope["type"] == "http" and (path.startswith("/profiles") or path == "/ready"):
             await self.profiles(scope, receive, send)

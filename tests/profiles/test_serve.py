@@ -6,11 +6,15 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
+import sqlalchemy as sa
 import yaml
 
 from pipewarden.config import load_config
 from pipewarden.db.engines import make_engine
 from pipewarden.profiles.publish import build_and_publish
+from pipewarden.records.metrics import metrics
+from pipewarden.serve.profile_figures import RESPONSES_METRIC
 from tests.events.support import ENV, Receiver, stream_config
 from tests.profiles.test_build import _load_shop
 
@@ -45,9 +49,8 @@ def _config_file(tmp_path: Path, url: str) -> Path:
     return path
 
 
-def test_serve_runs_the_receiver_and_the_profile_api_together(
-    postgres, tmp_path: Path, monkeypatch
-) -> None:
+def _built_shop(postgres, tmp_path: Path, monkeypatch) -> tuple[sa.Engine, Path]:
+    """The shop on a new PostgreSQL database, its profiles built, the token in the env."""
     url = postgres.new("pwserve")
     engine = make_engine(url)
     _load_shop(engine)
@@ -55,6 +58,13 @@ def test_serve_runs_the_receiver_and_the_profile_api_together(
     for name, value in {**ENV, "PW_PROFILE_TOKEN": TOKEN}.items():
         monkeypatch.setenv(name, value)
     build_and_publish(engine, load_config(path))
+    return engine, path
+
+
+def test_serve_runs_the_receiver_and_the_profile_api_together(
+    postgres, tmp_path: Path, monkeypatch
+) -> None:
+    engine, path = _built_shop(postgres, tmp_path, monkeypatch)
     served = Served(path).start()
     try:
         profile = httpx.get(
@@ -112,3 +122,33 @@ def test_serve_on_a_port_already_taken_exits_2(sqlite_url, tmp_path: Path) -> No
         )
     assert done.returncode == 2, done.stderr
     assert f"127.0.0.1:{port}" in done.stderr
+
+
+@pytest.mark.parametrize("only", [[], ["--only", "profiles"]], ids=["together", "alone"])
+def test_the_answers_counted_before_a_stop_reach_the_warehouse(
+    postgres, tmp_path: Path, monkeypatch, only: list[str]
+) -> None:
+    """The exporter sums what the API wrote: answers since its last write (every 10 s, and
+    only while requests come) were lost when the process stopped."""
+    engine, path = _built_shop(postgres, tmp_path, monkeypatch)
+    served = Served(path, extra_args=only).start(until="/profiles-metrics")
+    try:
+        for customer in ("1", "2", "77"):
+            httpx.get(
+                f"{served.url}/profiles/{customer}",
+                headers={"Authorization": f"Bearer {TOKEN}"},
+                timeout=10,
+            )
+    finally:
+        served.stop()
+
+    with engine.connect() as conn:
+        counted = conn.execute(
+            sa.select(metrics.c.labels, sa.func.sum(metrics.c.value))
+            .where(metrics.c.metric == RESPONSES_METRIC)
+            .group_by(metrics.c.labels)
+        ).all()
+    assert {labels: int(n) for labels, n in counted} == {
+        '{"reason": "none", "source": "warehouse"}': 2,
+        '{"reason": "no-profile", "source": "default"}': 1,
+    }
