@@ -300,7 +300,9 @@ def _rescore(conn: sa.Connection, spec: ProfilesConfig, p: sa.Table) -> list[str
     return [*keys, *unscored]
 
 
-def _check(conn: sa.Connection, spec: ProfilesConfig, t: _Inputs, keys: Any = None) -> list[str]:
+def _check(
+    conn: sa.Connection, spec: ProfilesConfig, t: _Inputs, rows: int, keys: Any = None
+) -> list[str]:
     """The profile table's own checks: one row per customer, scores in range, known segments;
     the scores and segments of the customers `keys` only, when given. One pass over the rows
     checked."""
@@ -308,7 +310,6 @@ def _check(conn: sa.Connection, spec: ProfilesConfig, t: _Inputs, keys: Any = No
     customers = conn.scalar(
         sa.select(sa.func.count(sa.distinct(t.customers.c[spec.customers.key])))
     )
-    rows = conn.scalar(sa.select(sa.func.count()).select_from(p))
     if customers != rows:
         problems.append(f"{rows} profiles for {customers} customers")
     names = [rule.name for rule in spec.segments] + [spec.default_segment]
@@ -328,6 +329,10 @@ def _check(conn: sa.Connection, spec: ProfilesConfig, t: _Inputs, keys: Any = No
     if found["segment"]:
         problems.append(f"{found['segment']} profiles without a declared segment")
     return problems
+
+
+def _count(conn: sa.Connection, table: sa.Table) -> int:
+    return int(conn.scalar(sa.select(sa.func.count()).select_from(table)) or 0)
 
 
 def _data_as_of(conn: sa.Connection, spec: ProfilesConfig, t: _Inputs) -> datetime | None:
@@ -399,7 +404,8 @@ def build_profiles(
             fill_and_swap(conn, t.profiles, _scored_rows(spec, _rows(spec, t, as_of, cutoff, None)))
             cuts = cuts_from_scores(conn, t.profiles, spec.scores)
             rebuilt: list[str] = []
-            problems = _check(conn, spec, t)
+            row_count = _count(conn, t.profiles)
+            problems = _check(conn, spec, t, row_count)
             changed = list(conn.execute(sa.select(t.profiles.c.customer_id)).scalars())
         else:
             assert previous is not None
@@ -446,11 +452,10 @@ def build_profiles(
             fresh.create(conn)
             fill_fresh(conn, spec, fresh, _rows(spec, t, as_of, cutoff, touched), old)
             written = write_changed(conn, t.profiles, fresh, keys)
-            fresh.drop(conn)
             try:
                 if old is None:
                     raise StaleCuts("no cuts of the previous build's scoring")
-                cuts = mover.after(old, spec.scores)
+                cuts = mover.after(old, spec.scores, fresh)
                 written += rescore_moved(conn, spec, t.profiles, old, cuts)
             except StaleCuts:
                 written += _rescore(conn, spec, t.profiles)
@@ -458,10 +463,11 @@ def build_profiles(
             changed = sorted(set(rebuilt) | set(written))
             # After a good build, only the rewritten rows' scores and segments are checked:
             # the touched ones (the rows a cut moved get theirs from the same expressions).
-            problems = _check(conn, spec, t, keys if previous.status == "ok" else None)
+            row_count = _count(conn, t.profiles)
+            problems = _check(conn, spec, t, row_count, keys if previous.status == "ok" else None)
+            fresh.drop(conn)
             touched.drop(conn)
         data_as_of = _data_as_of(conn, spec, t)
-        row_count = conn.scalar(sa.select(sa.func.count()).select_from(t.profiles)) or 0
         status = "failed" if problems else "ok"
         build_id: int = conn.execute(
             sa.insert(t.builds)

@@ -182,11 +182,12 @@ def cuts_from_scores(conn: sa.Connection, p: sa.Table, q: int) -> Cuts:
     return Cuts(n, cuts)
 
 
-def _values(conn: sa.Connection, p: sa.Table, keys: sa.Select[Any]) -> dict[str, list[Any]]:
-    """The touched customers' scored values per score column, sorted."""
-    rows = conn.execute(
-        sa.select(*(p.c[m] for m in MEASURES.values())).where(scored(p), p.c.customer_id.in_(keys))
-    ).all()
+def _values(conn: sa.Connection, p: sa.Table, keys: sa.Select[Any] | None) -> dict[str, list[Any]]:
+    """The scored values per score column, sorted: of the customers `keys`, or of every row."""
+    query = sa.select(*(p.c[m] for m in MEASURES.values())).where(scored(p))
+    if keys is not None:
+        query = query.where(p.c.customer_id.in_(keys))
+    rows = conn.execute(query).all()
     return {score: sorted(row[i] for row in rows) for i, score in enumerate(MEASURES)}
 
 
@@ -204,9 +205,14 @@ class Mover:
         """Call before the touched rows are rewritten."""
         self.old = _values(self.conn, self.p, self.keys)
 
-    def after(self, cuts: Cuts, q: int) -> Cuts:
-        """Call after: the new cuts."""
-        new = _values(self.conn, self.p, self.keys)
+    def after(self, cuts: Cuts, q: int, rows: sa.Table | None = None) -> Cuts:
+        """Call after: the new cuts. `rows`, when given, holds the touched customers' new rows
+        (read there instead of looking each up in the profile table)."""
+        new = (
+            _values(self.conn, self.p, self.keys)
+            if rows is None
+            else _values(self.conn, rows, None)
+        )
         n = cuts.n - len(self.old["r"]) + len(new["r"])
         moved: dict[str, list[Cut]] = {}
         for score, measure in MEASURES.items():
