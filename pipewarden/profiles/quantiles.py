@@ -159,24 +159,24 @@ def write_cuts(
 
 
 def cuts_from_scores(conn: sa.Connection, p: sa.Table, q: int) -> Cuts:
-    """The cuts the stored scores were given by: per score, its count and largest value."""
-    n = 0
-    cuts: dict[str, list[Cut]] = {}
+    """The cuts the stored scores were given by: per score, its count and largest value (one
+    pass over the table for every score and place)."""
+    columns: list[sa.ColumnElement[Any]] = [sa.func.count()]
     for score, measure in MEASURES.items():
-        groups = {
-            int(s): (int(count), top)
-            for s, count, top in conn.execute(
-                sa.select(p.c[score], sa.func.count(), sa.func.max(p.c[measure]))
-                .where(scored(p))
-                .group_by(p.c[score])
-            ).tuples()
-        }
-        n = sum(count for count, _ in groups.values())
-        listed, below, value = [], 0, None
         for s in range(1, q):
-            if s in groups:
-                below += groups[s][0]
-                value = groups[s][1]
+            at = p.c[score] == s
+            columns.append(sa.func.sum(sa.case((at, 1), else_=0)))
+            columns.append(sa.func.max(sa.case((at, p.c[measure]))))
+    found = iter(conn.execute(sa.select(*columns).where(scored(p))).one())
+    n = int(next(found))
+    cuts: dict[str, list[Cut]] = {}
+    for score in MEASURES:
+        listed, below, value = [], 0, None
+        for _ in range(1, q):
+            count, top = next(found), next(found)
+            if count:
+                below += int(count)
+                value = top
             listed.append(Cut(value, below))
         cuts[score] = listed
     return Cuts(n, cuts)
