@@ -3,6 +3,8 @@
 import gc
 import subprocess
 import sys
+import tomllib
+from pathlib import Path
 
 from typer.testing import CliRunner
 
@@ -48,3 +50,10 @@ def test_the_app_run_in_process_leaves_the_collector_alone(tmp_path):
     result = CliRunner().invoke(app, ["status", "--json", "--config", str(config)])
     assert result.exit_code == 0, result.output
     assert (gc.get_threshold(), gc.get_freeze_count()) == before
+
+
+def test_the_installed_command_starts_through_main():
+    """The `pipewarden` script calls `main` (which defers the collector), not the bare app."""
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    scripts = tomllib.loads(pyproject.read_text())["project"]["scripts"]
+    assert scripts["pipewarden"] == "pipewarden.cli.main:main"
