@@ -7,7 +7,8 @@ the way up (135 collections: 40 ms of `status`'s 0.41 s CPU, 160 ms of a sync's 
 finds almost nothing to free. So `main` lets the young generation grow to 100,000 objects while
 the command imports and loads its configuration, then `configured` freezes what is alive (kept
 out of the collector's sight, as a server's `settle_heap` does) and restores the thresholds, so
-the command's own work is collected as before.
+the command's own work is collected as before. The commands that load no configuration
+(`demo`, `backtest`) keep collecting every 100,000 young objects to the end: later, not never.
 """
 
 import gc
