@@ -66,7 +66,9 @@ def fill_fresh(
     conn.execute(sa.text("ANALYZE " + quote.format_table(fresh)))
 
 
-def write_changed(conn: sa.Connection, p: sa.Table, fresh: sa.Table, keys: Any) -> list[str]:
+def write_changed(
+    conn: sa.Connection, p: sa.Table, fresh: sa.Table, keys: sa.Select[Any]
+) -> list[str]:
     """Update the rows that differ from `fresh`, insert the new ones, delete the touched
     customers (`keys`) it has no row for; returns the keys written."""
     same_key = p.c.customer_id == fresh.c.customer_id
@@ -84,10 +86,12 @@ def write_changed(conn: sa.Connection, p: sa.Table, fresh: sa.Table, keys: Any) 
     written += conn.execute(
         sa.insert(p).from_select([c.name for c in fresh.columns], new).returning(p.c.customer_id)
     ).scalars()
+    # The touched keys without a fresh row, found among the temporary tables' few rows (not by
+    # looking every touched customer up in the profile table).
+    key = keys.selected_columns[0]
+    gone = keys.where(~sa.exists().where(fresh.c.customer_id == key))
     written += conn.execute(
-        sa.delete(p)
-        .where(p.c.customer_id.in_(keys), ~sa.exists().where(same_key))
-        .returning(p.c.customer_id)
+        sa.delete(p).where(p.c.customer_id.in_(gone)).returning(p.c.customer_id)
     ).scalars()
     return written
 
