@@ -1,6 +1,9 @@
 """Re-read rows dropped before staging by the ledger (`sync.reread`): every change still lands,
 and a ledger that may not describe the warehouse skips nothing."""
 
+import json
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -139,3 +142,17 @@ def test_content_hashes_tell_apart_what_a_load_tells_apart():
         assert (entries["h1"][0], entries["h2"][0]) != (entries["h1"][1], entries["h2"][1]), name
     swapped = pl.DataFrame({"id": [1, 1], "a": [1, 2], "b": [2, 1]})
     assert entries_of(swapped, ["id"])["h1"].n_unique() == 2
+
+
+def test_content_hashes_are_the_same_in_another_process():
+    """A ledger is written by one process and read by the next (each CLI run, each worker's
+    flow run): a hash seeded per process would make every re-read row look changed."""
+    script = (
+        "import json, sys, polars as pl\n"
+        "from pipewarden.sync.reread import entries_of\n"
+        "frame = pl.DataFrame({'id': [1, 2], 's': ['a', None], 'f': [0.5, -0.0]})\n"
+        "print(json.dumps(entries_of(frame, ['id']).rows()))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    frame = pl.DataFrame({"id": [1, 2], "s": ["a", None], "f": [0.5, -0.0]})
+    assert [tuple(r) for r in json.loads(out.stdout)] == entries_of(frame, ["id"]).rows()
