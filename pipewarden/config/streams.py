@@ -110,6 +110,9 @@ class StreamConfig(_Strict):
     event_type: Locator = "json:type"
     #: The event's own time (ISO 8601 or epoch seconds); the received time when absent.
     event_time: Locator | None = "json:created_at"
+    #: How far an event's own time may lie after its arrival (the sender's clock running
+    #: ahead); later is refused: an event from the future would keep the stream "fresh".
+    max_clock_skew: timedelta = timedelta(minutes=5)
     #: What the event is about (e.g. the customer of a cart): the latest-state table's key.
     subject: Locator | None = None
     landing_table: str = ""
@@ -127,6 +130,11 @@ class StreamConfig(_Strict):
     reconcile: StreamReconcileConfig | None = None
 
     _steps = field_validator("normalize", mode="before")(steps_as_lists)
+
+    @field_validator("max_clock_skew", mode="before")
+    @classmethod
+    def _skew(cls, value: Any) -> timedelta:
+        return parse_duration(value)
 
     @property
     def checked(self) -> bool:

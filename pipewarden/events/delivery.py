@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from pipewarden.config.durations import describe
 from pipewarden.config.streams import StreamConfig
 from pipewarden.records.values import utc
 
@@ -111,6 +112,14 @@ def read_event(
                 raise Rejected(
                     422, "event_time", reason, payload, event_id, "event_time", raw
                 ) from None
+            ahead = event_time - received_at
+            if ahead > stream.max_clock_skew:
+                reason = (
+                    f"event time ({stream.event_time}) {raw!r} is {describe(ahead)} after the "
+                    f"event was received: the sender's clock or the field is wrong "
+                    f"(streams.{stream.name}.max_clock_skew is {describe(stream.max_clock_skew)})"
+                )
+                raise Rejected(422, "event_time", reason, payload, event_id, "event_time", raw)
     subject = None
     if stream.subject is not None:
         subject = _text(locate(stream.subject, headers, payload))

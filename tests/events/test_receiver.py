@@ -150,6 +150,13 @@ def test_bad_payloads_are_quarantined_with_reasons(warehouse_url, receivers):
     assert wrong_kind.json()["reasons"][0]["check"] == "type(integer)"
     bad_time = _send_shop(receiver.url, _order("x5", 1, now, created_at="yesterday"))
     assert bad_time.status_code == 422 and "not a time" in bad_time.json()["reason"]
+    # An event from three days ahead would keep the stream "fresh" and its cart age negative.
+    future = _send_shop(receiver.url, _order("x8", 1, now + timedelta(days=3)))
+    assert future.status_code == 422
+    assert "2d 23h after the event was received" in future.json()["reason"]
+    assert "streams.shop.max_clock_skew is 5m" in future.json()["reason"]
+    skewed = _send_shop(receiver.url, _order("x9", 1, now + timedelta(minutes=2)))
+    assert skewed.status_code == 200  # a clock a little ahead is within max_clock_skew (5m)
     big = _send_shop(receiver.url, _order("x6", 1, now, note="n" * 5000))
     assert big.status_code == 413
     good = _send_shop(receiver.url, _order("x7", 1, now))
@@ -166,11 +173,13 @@ def test_bad_payloads_are_quarantined_with_reasons(warehouse_url, receivers):
         ",greater_than_or_equal_to,",
         ",type,",
         ",event_time,",
+        ",event_time,",
     ]
     assert json.loads(held[0][1])["body"].startswith('{"id": "x1"')
     assert json.loads(held[1][0]) == {"event_id": "x2"}
     assert json.loads(held[2][2])[0]["column"] == "total"
-    assert [r[0] for r in _rows(warehouse_url, "SELECT event_id FROM shop_events")] == ["x7"]
+    stored = _rows(warehouse_url, "SELECT event_id FROM shop_events ORDER BY event_id")
+    assert [r[0] for r in stored] == ["x7", "x9"]
     shown = subprocess.run(
         [sys.executable, "-m", "pipewarden.cli.main", "quarantine", "show", "shop", "--json"]
         + ["--config", str(receiver.config_path)],
@@ -180,7 +189,7 @@ def test_bad_payloads_are_quarantined_with_reasons(warehouse_url, receivers):
         timeout=120,
     )
     entries = [json.loads(line) for line in shown.stdout.splitlines()]
-    assert len(entries) == 5, shown.stderr
+    assert len(entries) == 6, shown.stderr
 
 
 def test_health_fails_while_the_warehouse_is_unreachable(postgres, receivers):
