@@ -31,12 +31,13 @@ def build(
     from pipewarden.db.engines import describe_database_error, make_engine
 
     with configured(config, deliver=True) as loaded:
+        from pipewarden.profiles.build_lock import BuildLocked
         from pipewarden.profiles.publish import CacheNotRefreshed, build_checked
 
         engine = make_engine(loaded.warehouse.url, loaded.timeouts.engine())
         try:
             result, checks = build_checked(engine, loaded, full=full)
-        except (ValueError, CacheNotRefreshed) as error:
+        except (ValueError, CacheNotRefreshed, BuildLocked) as error:
             raise fail(str(error)) from None
         except sa.exc.DBAPIError as error:
             raise fail(describe_database_error(loaded.warehouse.url, error)) from None

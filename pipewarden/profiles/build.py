@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from pipewarden.config import PipewardenConfig, ProfilesConfig
+from pipewarden.profiles.build_lock import build_lock
 from pipewarden.profiles.deletions import deleted_customers
 from pipewarden.profiles.quantiles import (
     MEASURES,
@@ -386,7 +387,7 @@ def build_profiles(
     spec = _spec(config)
     as_of = as_of or datetime.now(UTC)
     cutoff = as_of - spec.window
-    with engine.begin() as conn:
+    with build_lock(engine, config, spec.table), engine.begin() as conn:
         t = _inputs(conn, config)
         t.builds.create(conn, checkfirst=True)
         t.profiles.create(conn, checkfirst=True)
