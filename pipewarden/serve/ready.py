@@ -19,6 +19,7 @@ from pipewarden.records.values import utc
 from pipewarden.serve.figures import FigureReader, TableFigures
 
 GO, HOLD = "go", "hold"
+NO_ROWS, NO_EVENTS = "no rows with a cursor time loaded yet", "no events received yet"
 
 
 @dataclass
@@ -55,9 +56,14 @@ def _judge(
     sla: FreshnessConfig,
     figures: TableFigures | None,
     now: datetime,
+    nothing_yet: str,
 ) -> None:
+    """Hold for the SLA, open error incidents and reconciliation; and for nothing loaded at
+    all (`nothing_yet` says so), SLA or none: a send would read empty data."""
     verdict = freshness_status(newest, now, sla.warn_after, sla.error_after)
-    if verdict.status == ERROR:
+    if newest is None:
+        answer.hold(f"{what}: {nothing_yet}")
+    elif verdict.status == ERROR:
         answer.hold(f"{what}: {verdict.reason}")
     if figures is None:
         return
@@ -81,14 +87,16 @@ def readiness(engine: sa.Engine, config: PipewardenConfig, campaign: str) -> Rea
         for name in spec.tables:
             found = figures.get(name)
             newest = found.newest_cursor if found else None
-            _judge(answer, f"table {name}", newest, config.tables[name].freshness, found, now)
+            sla = config.tables[name].freshness
+            _judge(answer, f"table {name}", newest, sla, found, now, NO_ROWS)
         for name in spec.streams:
             stream = config.streams[name]
             landing = landing_table(stream.landing_table, schema)
             newest = None
             if sa.inspect(conn).has_table(landing.name, schema=schema):
                 newest = _instant(conn.scalar(sa.select(sa.func.max(landing.c.event_time))))
-            _judge(answer, f"stream {name}", newest, stream.freshness, figures.get(name), now)
+            found = figures.get(name)
+            _judge(answer, f"stream {name}", newest, stream.freshness, found, now, NO_EVENTS)
         if spec.profile_fields:
             _judge_profiles(conn, config, spec.profile_fields, answer, now)
         for name in watched:  # the profile table's own checks: freshness, segments, schema

@@ -194,3 +194,31 @@ def test_an_open_error_incident_of_the_profile_table_holds(
 
     assert code == 1
     assert "profiles: 1 open error incident(s) on customer_profiles" in output
+
+
+def test_a_table_or_stream_with_nothing_loaded_holds_even_without_an_sla(
+    warehouse_url: str, tmp_path: Path
+) -> None:
+    """No SLA set, never loaded: a send would read empty data, so the answer is hold."""
+    engine, path = _setup(warehouse_url, tmp_path, [])
+    config = yaml.safe_load(path.read_text())
+    del config["tables"]["orders"]["freshness"]
+    config["streams"] = {
+        "carts": {
+            "signing": {"scheme": "shopify", "secrets": "a-signing-secret-1"},
+            "event_types": ["cart.updated"],
+        }
+    }
+    config["campaigns"]["spring"]["streams"] = ["carts"]
+    path.write_text(yaml.safe_dump(config))
+
+    code, reasons = _ready(path)
+
+    assert code == 1
+    assert reasons.splitlines() == [
+        "hold",
+        "table orders: no rows with a cursor time loaded yet",
+        "stream carts: no events received yet",
+    ]
+    _newest_row(engine, timedelta(days=30))  # loaded once, long ago; no SLA says too old
+    assert _ready(path) == (1, "hold\nstream carts: no events received yet")
