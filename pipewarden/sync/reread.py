@@ -88,8 +88,17 @@ class RereadLedger:
         """The rows of a batch (as it will load) that the warehouse may not hold as they are.
 
         Remembers the batch's rows the next run will read again; `position` is the watermark
-        the batch moves to (None: rows without a cursor, which no delta reads again).
+        the batch moves to (None: rows without a cursor, which no delta reads again). Skipping
+        is only a saving: a cursor polars cannot compare with its watermark value turns the
+        ledger off for the run (every row merged, none left for the next) instead of failing.
         """
+        try:
+            return self._changed(batch, position)
+        except pl.exceptions.PolarsError:
+            self._usable, self._known, self._kept = False, None, []
+            return batch
+
+    def _changed(self, batch: pl.DataFrame, position: Position | None) -> pl.DataFrame:
         if not batch.height or not self._check_shape(batch.schema):
             return batch
         if position is None:

@@ -13,7 +13,8 @@ import sqlalchemy as sa
 
 from pipewarden.db.engines import cached_engine
 from pipewarden.records.sync_ledgers import forget_ledger
-from pipewarden.sync.reread import entries_of
+from pipewarden.sync.extract import Position
+from pipewarden.sync.reread import RereadLedger, entries_of
 from pipewarden.sync.run import SyncOptions, sync_table
 from tests.sync.support import SOURCES, WAREHOUSES, WHOLE_SECONDS, rows_of
 from tests.sync.test_delta import T0, assert_target_equals_source, row, setup, update
@@ -156,3 +157,14 @@ def test_content_hashes_are_the_same_in_another_process():
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     frame = pl.DataFrame({"id": [1, 2], "s": ["a", None], "f": [0.5, -0.0]})
     assert [tuple(r) for r in json.loads(out.stdout)] == entries_of(frame, ["id"]).rows()
+
+
+def test_a_cursor_polars_cannot_compare_turns_the_ledger_off_instead_of_failing_the_sync():
+    """Skipping is a saving: a cursor value polars cannot compare with the batch's column
+    merges every row and leaves no ledger, rather than failing the run."""
+    ledger = RereadLedger(["id"], "c", 1, 1, None)
+    batch = pl.DataFrame({"id": [1, 2], "c": ["a", "b"]})  # text cursor, a number watermark
+
+    assert ledger.changed(batch, Position(5, (2,))).equals(batch)
+    assert ledger.changed(batch, Position(6, (2,))).equals(batch)
+    assert ledger.stored("run-1") is None
