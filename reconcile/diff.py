@@ -27,7 +27,8 @@ merge (`repair.py`). In the order `diff_plan` runs it:
    threads, two connections). Equal buckets are done: their rows count as compared.
 5. **Narrowing** (`narrow.py`, `stream_diff.py`): differing buckets are merged into key spans and
    read in chunks of about `chunk_rows` rows from both sides concurrently; rows are matched by
-   key and their hashes compared. Memory holds one chunk plus the differences found.
+   key and their hashes compared. Memory holds one chunk plus the differences found, held
+   column by column (`diff_list.py`).
 6. **Columns** (`columns.py`): for changed rows, per-column hashes name the columns that differ.
 
 Repair (`repair.py`, driven by `run.py`) re-reads the missing and changed rows from the source,
@@ -49,7 +50,6 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from itertools import islice
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -67,6 +67,8 @@ from pipewarden.reconcile.source_keys import KeyFinding, find_key_problems, key_
 from pipewarden.reconcile.stream_diff import StreamComparison
 
 T = TypeVar("T")
+#: Changed rows whose columns are named at a time (step 6).
+COLUMN_ROWS = 10_000
 
 
 @dataclass
@@ -318,10 +320,12 @@ class _Comparison:
         if not changed or plan.columns == plan.key:
             return
         columns = ordered_columns(plan.source, [c for c in plan.columns if c not in plan.key])
-        # A chunk of rows at a time: the hashes of every changed row at once would hold
-        # hundreds of megabytes when a million rows changed.
-        for start in range(0, len(changed), self.options.chunk_rows):
-            part = list(islice(changed, start, start + self.options.chunk_rows))
+        # A chunk of rows at a time: each row's per-column hashes, on both sides, are some
+        # hundreds of bytes; 50,000 rows' worth (`chunk_rows`) set a million-difference run's
+        # peak memory.
+        step = min(self.options.chunk_rows, COLUMN_ROWS)
+        for start in range(0, len(changed), step):
+            part = list(changed.rows(start, start + step))
             keys = {
                 "source": [d.key for d in part],
                 "target": [d.target_key or d.key for d in part],

@@ -146,6 +146,10 @@ class DiffList(Sequence[RowDiff]):
             target_key,
         )
 
+    def rows(self, start: int, stop: int) -> Iterator[RowDiff]:
+        """Rows `start` to `stop` (exclusive), without reading those before them."""
+        return (self._row(i) for i in range(start, min(stop, self._length)))
+
     def keys(self) -> Iterator[Key]:
         """Every row's (source) key, without building the rows."""
         return (self._keys[i] for i in range(self._length))
@@ -167,7 +171,7 @@ class DiffList(Sequence[RowDiff]):
         return self._row(index)
 
     def __iter__(self) -> Iterator[RowDiff]:
-        return (self._row(i) for i in range(self._length))
+        return self.rows(0, self._length)
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, (list, DiffList)):
