@@ -59,6 +59,7 @@ def build_profiles_task(config_path: str | None, full: bool) -> dict[str, Any]:
             "rows": result.rows,
             "status": result.status,
             "data_as_of": None if result.data_as_of is None else result.data_as_of.isoformat(),
+            "unknown_customer_orders": result.unknown_customer_orders,
         },
         "checks": result_rows(checks),
     }

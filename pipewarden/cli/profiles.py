@@ -47,6 +47,12 @@ def build(
         f"profiles: {result.mode} build {result.build_id}, {len(result.changed)} customers "
         f"changed, {result.rows} profiles, checks {result.status}"
     )
+    if result.unknown_customer_orders:
+        console.print(
+            f"profiles: {result.unknown_customer_orders} orders name no known customer "
+            "(credited to no one; see the customer_keys check)",
+            highlight=False,
+        )
     failing = [c for c in checks if c.failing]
     for c in failing:
         console.print(f"{c.check} ({c.status}): {c.reason}", highlight=False)

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from pipewarden.config import PipewardenConfig, ProfilesConfig
 from pipewarden.profiles.build_lock import build_lock
 from pipewarden.profiles.deletions import deleted_customers
+from pipewarden.profiles.order_keys import as_text, belongs, same_kind, unknown_customer_orders
 from pipewarden.profiles.quantiles import (
     MEASURES,
     Mover,
@@ -44,6 +45,9 @@ class BuildResult:
     status: str = "ok"
     problems: list[str] = field(default_factory=list)
     data_as_of: datetime | None = None
+    #: Orders whose customer id is no customer's key as written (`order_keys`): all of them
+    #: in a full build, those changed since the last build in an incremental one.
+    unknown_customer_orders: int = 0
 
 
 @dataclass
@@ -161,12 +165,16 @@ def _touched(
     key = c.c[spec.customers.key]
     order_updated = o.c[spec.orders.updated_at or spec.orders.time]
     order_time = o.c[spec.orders.time]
-    order_customer = sa.cast(o.c[spec.orders.customer], key.type)
-    parts = [
-        sa.select(key.label("customer_id")).where(c.c[spec.customers.updated_at] > since),
-        sa.select(order_customer).where(order_updated > since),
-        sa.select(order_customer).where(order_time > previous_cutoff, order_time <= cutoff),
+    order_customer = o.c[spec.orders.customer]
+    changed = [order_updated > since, sa.and_(order_time > previous_cutoff, order_time <= cutoff)]
+    parts: list[sa.Select[Any]] = [
+        sa.select(key.label("customer_id")).where(c.c[spec.customers.updated_at] > since)
     ]
+    if same_kind(order_customer, key):
+        parts += [sa.select(sa.cast(order_customer, key.type)).where(when) for when in changed]
+    else:  # the keys their ids name as written: an id such as 'abc' names none
+        named = [sa.select(as_text(order_customer)).where(when) for when in changed]
+        parts += [sa.select(key).where(as_text(key).in_(ids)) for ids in named]
     if t.latest is not None:
         carts = sa.select(t.latest.c.subject).where(t.latest.c.updated_at > since)
         parts.append(sa.select(key).where(_key(key).in_(carts)))
@@ -180,11 +188,9 @@ def _rows(
     c, o = t.customers, t.orders
     amount, time = o.c[spec.orders.amount], o.c[spec.orders.time]
     in_window = sa.and_(time > cutoff, time <= as_of)
-    # Grouped and joined on the customers' own key type, made text only in the output.
+    # Grouped by the orders' own column, joined by `order_keys.belongs`, text in the output.
     customer = c.c[spec.customers.key]
-    order_customer: sa.ColumnElement[Any] = o.c[spec.orders.customer]
-    if type(order_customer.type) is not type(customer.type):
-        order_customer = sa.cast(order_customer, customer.type)
+    order_customer = o.c[spec.orders.customer]
     orders = sa.select(
         order_customer.label("customer_id"),
         sa.func.sum(sa.case((in_window, 1), else_=0)).label("frequency"),
@@ -195,7 +201,11 @@ def _rows(
     ).group_by(order_customer)
     key = _key(customer)
     if only is not None:
-        orders = orders.where(o.c[spec.orders.customer].in_(sa.select(only.c.customer_id)))
+        wanted: sa.ColumnElement[Any] = only.c.customer_id
+        named: sa.ColumnElement[Any] = order_customer
+        if not same_kind(named, wanted):
+            wanted, named = as_text(wanted), as_text(named)
+        orders = orders.where(named.in_(sa.select(wanted)))
     orders_sq = orders.subquery("orders_agg")
     columns: list[Any] = [
         key.label("customer_id"),
@@ -203,7 +213,9 @@ def _rows(
         sa.func.coalesce(orders_sq.c.monetary, 0).label("monetary"),
         orders_sq.c.last_order_at,
     ]
-    query = sa.select().select_from(c).outerjoin(orders_sq, orders_sq.c.customer_id == customer)
+    query = (
+        sa.select().select_from(c).outerjoin(orders_sq, belongs(orders_sq.c.customer_id, customer))
+    )
     if t.latest is not None and spec.cart is not None:
         latest = t.latest
         is_cart = sa.and_(latest.c.subject == key, latest.c.event_type.in_(spec.cart.event_types))
@@ -469,6 +481,13 @@ def build_profiles(
             fresh.drop(conn)
             touched.drop(conn)
         data_as_of = _data_as_of(conn, spec, t)
+        unknown = unknown_customer_orders(
+            conn,
+            t.orders,
+            spec.orders.customer,
+            t.customers.c[spec.customers.key],
+            None if full else (t.orders.c[spec.orders.updated_at or spec.orders.time], since),
+        )
         status = "failed" if problems else "ok"
         build_id: int = conn.execute(
             sa.insert(t.builds)
@@ -495,4 +514,5 @@ def build_profiles(
         status,
         problems,
         data_as_of,
+        unknown,
     )

@@ -13,7 +13,10 @@ alert path, incidents and Slack messages. Its checks:
   against its own past builds (quiet until it has `min_history` builds);
 * `segment_change:NAME`: a plain rule that needs no history: a segment at most half, or at
   least twice, its size at the newest build a day or more before (else the oldest build
-  known) errs. Segments smaller than `SEGMENT_MIN` on both sides are left to the detector.
+  known) errs. Segments smaller than `SEGMENT_MIN` on both sides are left to the detector;
+* `customer_keys`: warns when orders name no known customer (`order_keys`): they are in no
+  profile. An incremental build reads only the orders changed since the last one, so it
+  reports only when it finds some: it cannot tell that older ones were mended.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from pipewarden.measurements.cursor import NEWEST_CURSOR
 from pipewarden.profiles.build import BuildResult
 from pipewarden.profiles.profile_schema import profile_problems
 from pipewarden.profiles.tables import builds_table, read_profiles
-from pipewarden.records.evidence import ERROR, OK
+from pipewarden.records.evidence import ERROR, OK, WARN
 from pipewarden.records.metrics import (
     CheckResult,
     MetricPoint,
@@ -119,6 +122,10 @@ def watch_build(
         _freshness(spec, result, now, run_id),
         _schema(name, problems, result, now, run_id),
     ]
+    kinds: tuple[str, ...] = CHECK_KINDS
+    if result.mode == "full" or result.unknown_customer_orders:
+        results.append(_customer_keys(name, result, now, run_id))
+        kinds = (*kinds, "customer_keys")
     for segment, n in sizes.items():
         micros, values = _with_point(past[segment], at, n)
         metric = f"{SEGMENT_SIZE}:{segment}"
@@ -134,7 +141,7 @@ def watch_build(
         for r in results
     ]
     points += _freshness_points(spec, results[0], now)
-    coverage = Coverage(frozenset([name]), CHECK_KINDS, run_id=run_id)
+    coverage = Coverage(frozenset([name]), kinds, run_id=run_id)
     with engine.begin() as conn:
         write_metrics(conn, points)
         write_check_results(conn, results)
@@ -242,6 +249,23 @@ def _schema(
         reason="; ".join(problems)[:1000]
         if problems
         else f"build {result.build_id} ({result.mode}): {result.rows:,} profiles pass",
+        run_id=run_id,
+    )
+
+
+def _customer_keys(name: str, result: BuildResult, now: datetime, run_id: str) -> CheckResult:
+    n = result.unknown_customer_orders
+    read = "all orders" if result.mode == "full" else "the orders changed since the last build"
+    return CheckResult(
+        checked_at=now,
+        table_name=name,
+        check="customer_keys",
+        status=WARN if n else OK,
+        observed=float(n),
+        observed_at=utc(result.as_of),
+        method="orders whose customer id equals no customer key as text; warns when any",
+        reason=f"build {result.build_id} ({result.mode}): {n:,} orders name no known customer "
+        f"among {read} (credited to no one)",
         run_id=run_id,
     )
 
