@@ -5,7 +5,9 @@ Before answering, the state of the last build is read (at most once a second): w
 warehouse does not answer, the last build's checks failed or it is older than
 `profiles.error_after`, the customer's last good snapshot is served, else the declared default
 profile; both are marked in `X-Profile-Fallback` (with `X-Profile-Fallback-Reason`) and
-counted in `pipewarden_profile_responses_total`.
+counted in `pipewarden_profile_responses_total`. A cache miss that waits past the lock limit
+for the profile table (a full build holds it from its swap to its commit) falls back the same
+way, marked `profile-table-rebuilding`: the warehouse answered.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from starlette.routing import Route
 from pipewarden.config import PipewardenConfig, ProfilesConfig
 from pipewarden.config.timeouts import Timeouts
 from pipewarden.db.engines import make_engine
+from pipewarden.dialects import dialect_of
 from pipewarden.profiles.build import last_build
 from pipewarden.profiles.cache import (
     CacheUnavailable,
@@ -59,6 +62,11 @@ COUNTS_SECONDS = 10.0
 
 class WarehouseUnreachable(Exception):
     pass
+
+
+class TableRebuilding(WarehouseUnreachable):
+    """The warehouse answered, but the profile table stayed locked past the API's lock limit:
+    a full build replaces it (from its swap to its commit), or another statement holds it."""
 
 
 class ResponseCounts:
@@ -220,6 +228,8 @@ class ProfileService:
             # The warehouse answered: no key can equal this id (PostgreSQL text holds no NUL).
             return None
         except sa.exc.DBAPIError as error:
+            if dialect_of(self.engine).timeout_kind(error) == "lock":
+                raise TableRebuilding(type(error.orig).__name__) from None
             raise WarehouseUnreachable(type(error.orig).__name__) from None
         if row is None:
             return None
@@ -269,6 +279,8 @@ class ProfileService:
             )
         try:
             row = await anyio.to_thread.run_sync(self._read, customer_id)
+        except TableRebuilding:
+            return await self._fallback(customer_id, "profile-table-rebuilding")
         except WarehouseUnreachable:
             return await self._fallback(customer_id, "warehouse-unreachable")
         if row is None:
