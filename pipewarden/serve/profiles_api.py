@@ -302,6 +302,17 @@ def project(profile: dict[str, Any], customer_id: str, fields: list[str]) -> dic
     return body
 
 
+def not_modified(if_none_match: str | None, etag: str, exists: bool) -> bool:
+    """RFC 9110 13.1.2: `*` matches any current representation (a profile, not a default);
+    else a list of tags, compared weakly."""
+    if if_none_match is None:
+        return False
+    if if_none_match.strip() == "*":
+        return exists
+    tags = (tag.strip().removeprefix("W/") for tag in if_none_match.split(","))
+    return etag in tags
+
+
 def create_profiles_app(config: PipewardenConfig) -> Starlette:
     """The API alone (`pipewarden serve --only profiles`); refuses to start without a token."""
     if config.profiles is None:
@@ -356,7 +367,8 @@ def create_profiles_app(config: PipewardenConfig) -> Starlette:
             age = max(0, int((datetime.now(UTC) - answer.data_as_of).total_seconds()))
             headers["X-Data-Age"] = str(age)
             headers["X-Data-As-Of"] = answer.data_as_of.isoformat()
-        if etag in request.headers.get("if-none-match", ""):
+        exists = answer.source != "default"  # a default stands in for a profile not at hand
+        if not_modified(request.headers.get("if-none-match"), etag, exists):
             return Response(status_code=304, headers=headers)
         return Response(body, 200, headers=headers, media_type="application/json")
 
