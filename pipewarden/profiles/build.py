@@ -20,6 +20,7 @@ from pipewarden.config import PipewardenConfig, ProfilesConfig
 from pipewarden.profiles.build_lock import build_lock
 from pipewarden.profiles.deletions import deleted_customers
 from pipewarden.profiles.order_keys import as_text, belongs, same_kind, unknown_customer_orders
+from pipewarden.profiles.overflow import naming_overflow
 from pipewarden.profiles.quantiles import (
     MEASURES,
     Mover,
@@ -399,7 +400,11 @@ def build_profiles(
     spec = _spec(config)
     as_of = as_of or datetime.now(UTC)
     cutoff = as_of - spec.window
-    with build_lock(engine, config, spec.table), engine.begin() as conn:
+    with (
+        build_lock(engine, config, spec.table),
+        naming_overflow(spec),
+        engine.begin() as conn,
+    ):
         t = _inputs(conn, config)
         t.builds.create(conn, checkfirst=True)
         t.profiles.create(conn, checkfirst=True)
