@@ -15,9 +15,13 @@ REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 def shop_tables(
-    suffix: str = "", key: type[sa.types.TypeEngine[Any]] = sa.Integer
+    suffix: str = "",
+    key: type[sa.types.TypeEngine[Any]] = sa.Integer,
+    order_key: type[sa.types.TypeEngine[Any]] | None = None,
+    amount: sa.types.TypeEngine[Any] | None = None,
 ) -> tuple[sa.Table, sa.Table]:
-    """The customers and orders, keyed by `key` (a shop's ids may be text)."""
+    """The customers and orders, keyed by `key` (a shop's ids may be text); the orders' customer
+    column of `order_key` when it differs, their amount of `amount`."""
     metadata = sa.MetaData()
     customers = sa.Table(
         f"customers{suffix}",
@@ -30,8 +34,8 @@ def shop_tables(
         f"orders{suffix}",
         metadata,
         sa.Column("order_id", sa.Integer, primary_key=True),
-        sa.Column("customer_id", key, nullable=False),
-        sa.Column("amount", sa.Numeric(12, 2), nullable=False),
+        sa.Column("customer_id", order_key or key, nullable=False),
+        sa.Column("amount", amount if amount is not None else sa.Numeric(12, 2), nullable=False),
         sa.Column("ordered_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     )

@@ -20,17 +20,7 @@ ORDERS = [("42", 10), ("042", 20), (" 42", 30), ("abc", 40), ("7", 5), ("42 ", 6
 
 
 def _text_orders(engine: sa.Engine) -> sa.Table:
-    customers, _ = shop_tables()
-    customers = customers.to_metadata(sa.MetaData())
-    orders = sa.Table(
-        "orders",
-        customers.metadata,
-        sa.Column("order_id", sa.Integer, primary_key=True),
-        sa.Column("customer_id", sa.Text, nullable=False),
-        sa.Column("amount", sa.Numeric(12, 2), nullable=False),
-        sa.Column("ordered_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-    )
+    customers, orders = shop_tables(order_key=sa.Text)
     customers.metadata.create_all(engine)
     then = NOW - timedelta(days=1)
     with engine.begin() as conn:

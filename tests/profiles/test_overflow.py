@@ -16,17 +16,7 @@ from tests.profiles.support import profiles_config, profiles_data, shop_tables
 
 
 def _huge_order(engine: sa.Engine, customer: int) -> None:
-    customers, _ = shop_tables()
-    customers = customers.to_metadata(sa.MetaData())
-    orders = sa.Table(
-        "orders",
-        customers.metadata,
-        sa.Column("order_id", sa.Integer, primary_key=True),
-        sa.Column("customer_id", sa.Integer, nullable=False),
-        sa.Column("amount", sa.Numeric(30, 2), nullable=False),
-        sa.Column("ordered_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-    )
+    customers, orders = shop_tables(amount=sa.Numeric(30, 2))
     customers.metadata.create_all(engine)
     then = datetime.now(UTC) - timedelta(days=1)
     with engine.begin() as conn:
