@@ -41,6 +41,8 @@ class Unreadable:
     check: str
 
 
+#: A privilege on a table: (grantee, privilege such as SELECT, with grant option).
+Grant = tuple[str, str, bool]
 #: A warehouse's refusal: (column, check, mask of the rows whose value it cannot store).
 Refusal = tuple[str, str, "pl.Expr"]
 
@@ -145,6 +147,18 @@ class Dialect(SegmentSQL, CanonicalForm):
     def relax_commit(self, conn: sa.Connection) -> None:
         """Let this transaction's commit return before its record is on disk, where the
         database can; only for records whose loss in a crash does no harm."""
+
+    def views_reading(self, conn: sa.Connection, table: sa.Table) -> list[str]:
+        """The views that read `table`: it cannot be dropped and replaced under them."""
+        return []
+
+    def table_grants(self, conn: sa.Connection, table: sa.Table) -> list[Grant]:
+        """The privileges granted on `table` to others, for `grant` to give a table that
+        replaces it."""
+        return []
+
+    def grant(self, conn: sa.Connection, table: sa.Table, grants: Sequence[Grant]) -> None:
+        """Give `table` the privileges `table_grants` read off the table it replaces."""
 
     def oldest_open_transaction_start(self, conn: sa.Connection) -> datetime | None:
         """Start of the oldest transaction still writing, where the database can tell."""

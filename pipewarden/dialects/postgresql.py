@@ -25,6 +25,7 @@ from sqlalchemy.types import TypeEngine, UserDefinedType
 from pipewarden.config.timeouts import DEFAULT_TIMEOUTS, TimeoutKind, Timeouts
 from pipewarden.dialects.base import (
     Dialect,
+    Grant,
     Refusal,
     Unreadable,
     _generic_type,
@@ -47,6 +48,12 @@ _POSTGRES_EPOCH_US = 946_684_800_000_000
 _TRUNC = {0: "second", 3: "milliseconds"}
 #: Keys past which `key IN (…)` is one array parameter (thousands of parameters plan slowly).
 _KEYS_AS_ARRAY = 50
+
+
+#: The privileges a table's ACL can hold (`aclexplode`'s privilege_type).
+_TABLE_PRIVILEGES = frozenset(
+    {"SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER", "MAINTAIN"}
+)
 
 
 class PostgreSQL(Dialect):
@@ -217,6 +224,47 @@ class PostgreSQL(Dialect):
                 "AND datname = current_database()"
             )
         ).scalar()
+
+    def views_reading(self, conn: sa.Connection, table: sa.Table) -> list[str]:
+        """Views and materialized views whose rules read the table (`pg_depend`)."""
+        name = conn.dialect.identifier_preparer.format_table(table)
+        return list(
+            conn.execute(
+                sa.text(
+                    "SELECT DISTINCT v.relname FROM pg_depend d "
+                    "JOIN pg_rewrite r ON r.oid = d.objid "
+                    "JOIN pg_class v ON v.oid = r.ev_class "
+                    "WHERE d.refobjid = to_regclass(:name) AND v.oid <> d.refobjid "
+                    "ORDER BY 1"
+                ),
+                {"name": name},
+            ).scalars()
+        )
+
+    def table_grants(self, conn: sa.Connection, table: sa.Table) -> list[Grant]:
+        """Privileges others hold on the table (its ACL, less the owner's own)."""
+        name = conn.dialect.identifier_preparer.format_table(table)
+        rows = conn.execute(
+            sa.text(
+                "SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee) END,"
+                " a.privilege_type, a.is_grantable "
+                "FROM pg_class c, aclexplode(c.relacl) a "
+                "WHERE c.oid = to_regclass(:name) AND a.grantee <> c.relowner ORDER BY 1, 2"
+            ),
+            {"name": name},
+        )
+        return [(grantee, privilege, grantable) for grantee, privilege, grantable in rows]
+
+    def grant(self, conn: sa.Connection, table: sa.Table, grants: Sequence[Grant]) -> None:
+        quote = conn.dialect.identifier_preparer
+        for grantee, privilege, grantable in grants:
+            if privilege not in _TABLE_PRIVILEGES:
+                continue  # read from the catalog; only table privileges are ever there
+            who = "PUBLIC" if grantee == "PUBLIC" else quote.quote_identifier(grantee)
+            option = " WITH GRANT OPTION" if grantable else ""
+            conn.execute(
+                sa.text(f"GRANT {privilege} ON {quote.format_table(table)} TO {who}{option}")
+            )
 
     def insert_or_skip(
         self,

@@ -101,6 +101,15 @@ class SQLite(Dialect):
             return sa.type_coerce(column, sa.Text) >= sa.literal(text, sa.Text)
         return column >= value
 
+    def views_reading(self, conn: sa.Connection, table: sa.Table) -> list[str]:
+        """Views and triggers whose SQL names the table (by text: a false match only means the
+        table is rewritten in place; renaming a table over them fails in SQLite)."""
+        rows = conn.execute(
+            sa.text("SELECT name, sql FROM sqlite_master WHERE type IN ('view', 'trigger')")
+        )
+        name = table.name.lower()
+        return sorted(n for n, sql in rows if sql and name in sql.lower())
+
     def lock_for_write(self, conn: sa.Connection) -> None:
         """`BEGIN IMMEDIATE`: in WAL mode a transaction that has read cannot become a writer once
         another connection has committed since (SQLITE_BUSY_SNAPSHOT, "database is locked" at

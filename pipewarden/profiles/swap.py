@@ -4,8 +4,9 @@ Filling a table without indexes and building each index once after (a sort) cost
 of keeping four indexes row by row, and leaves no dead copy of every old row behind as a
 delete and re-insert does. The swap happens in the build's transaction: readers see the old
 table until it commits; from the drop of the old table to the commit (the index builds, the
-checks) they wait for the lock. Grants and views on the profile table do not carry over to
-the new one (a view on it makes the drop fail: the build fails, the old table stays).
+checks) they wait for the lock. The privileges others held on the old table are granted on
+the new one. A table that views read is not replaced (it cannot be dropped under them): it is
+emptied and refilled in place, with its indexes, as before the swap.
 """
 
 from __future__ import annotations
@@ -33,12 +34,21 @@ def staged_table(profiles: sa.Table, late_primary_key: bool) -> sa.Table:
 
 
 def fill_and_swap(conn: sa.Connection, profiles: sa.Table, rows: sa.Select[Any]) -> None:
-    """Insert `rows` into a fresh table and put it in `profiles`' place, indexed."""
-    late = dialect_of(conn).late_primary_key
+    """Insert `rows` into a fresh table and put it in `profiles`' place, indexed, with the
+    privileges others held on the old one. Where views read the table it is rewritten in place
+    instead (slower, but the views and the grants stay as they are)."""
+    dialect = dialect_of(conn)
+    names = list(rows.selected_columns.keys())
+    if dialect.views_reading(conn, profiles):
+        conn.execute(sa.delete(profiles))
+        conn.execute(sa.insert(profiles).from_select(names, rows))
+        return
+    grants = dialect.table_grants(conn, profiles)
+    late = dialect.late_primary_key
     staged = staged_table(profiles, late)
     staged.drop(conn, checkfirst=True)  # none unless an earlier build died between statements
     staged.create(conn)
-    conn.execute(sa.insert(staged).from_select(list(rows.selected_columns.keys()), rows))
+    conn.execute(sa.insert(staged).from_select(names, rows))
     quote = conn.dialect.identifier_preparer
     profiles.drop(conn, checkfirst=True)
     conn.execute(
@@ -51,3 +61,4 @@ def fill_and_swap(conn: sa.Connection, profiles: sa.Table, rows: sa.Select[Any])
         )
     for index in profile_indexes(profiles):
         index.create(conn)
+    dialect.grant(conn, profiles, grants)
