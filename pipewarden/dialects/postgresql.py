@@ -253,7 +253,7 @@ class PostgreSQL(Dialect):
             ),
             {"name": name},
         )
-        return [(grantee, privilege, grantable) for grantee, privilege, grantable in rows]
+        return [(str(who), str(privilege), bool(option)) for who, privilege, option in rows]
 
     def grant(self, conn: sa.Connection, table: sa.Table, grants: Sequence[Grant]) -> None:
         quote = conn.dialect.identifier_preparer

@@ -108,7 +108,7 @@ class SQLite(Dialect):
             sa.text("SELECT name, sql FROM sqlite_master WHERE type IN ('view', 'trigger')")
         )
         name = table.name.lower()
-        return sorted(n for n, sql in rows if sql and name in sql.lower())
+        return sorted(str(n) for n, sql in rows if sql and name in str(sql).lower())
 
     def lock_for_write(self, conn: sa.Connection) -> None:
         """`BEGIN IMMEDIATE`: in WAL mode a transaction that has read cannot become a writer once
