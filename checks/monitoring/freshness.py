@@ -49,6 +49,10 @@ def freshness_level(
     return OK, age
 
 
+#: Why a table with nothing loaded is judged as it is (the freshness checks and `ready`).
+NO_ROWS_YET = "no rows with a cursor time loaded yet"
+
+
 def freshness_status(
     newest_cursor: datetime | None,
     now: datetime,
@@ -58,7 +62,7 @@ def freshness_status(
     """Judge the newest loaded cursor instant against the SLA (see the boundary rule above)."""
     status, age = freshness_level(newest_cursor, now, warn_after, error_after)
     if newest_cursor is None or age is None:
-        none = "no rows loaded; no SLA set", "no rows with a cursor time loaded yet"
+        none = "no rows loaded; no SLA set", NO_ROWS_YET
         reason = none[0] if status == OK else none[1]
         return FreshnessVerdict(status, None, None, warn_after, error_after, reason)
     newest = utc(newest_cursor)

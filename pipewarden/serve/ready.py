@@ -9,7 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from pipewarden.checks.monitoring.freshness import ERROR, freshness_status
+from pipewarden.checks.monitoring.freshness import ERROR, NO_ROWS_YET, freshness_status
 from pipewarden.config import PipewardenConfig
 from pipewarden.config.models import FreshnessConfig
 from pipewarden.events.tables import landing_table
@@ -19,7 +19,7 @@ from pipewarden.records.values import utc
 from pipewarden.serve.figures import FigureReader, TableFigures
 
 GO, HOLD = "go", "hold"
-NO_ROWS, NO_EVENTS = "no rows with a cursor time loaded yet", "no events received yet"
+NO_EVENTS = "no events received yet"
 
 
 @dataclass
@@ -88,7 +88,7 @@ def readiness(engine: sa.Engine, config: PipewardenConfig, campaign: str) -> Rea
             found = figures.get(name)
             newest = found.newest_cursor if found else None
             sla = config.tables[name].freshness
-            _judge(answer, f"table {name}", newest, sla, found, now, NO_ROWS)
+            _judge(answer, f"table {name}", newest, sla, found, now, NO_ROWS_YET)
         for name in spec.streams:
             stream = config.streams[name]
             landing = landing_table(stream.landing_table, schema)
