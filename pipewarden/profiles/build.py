@@ -396,15 +396,21 @@ def _add_consent(conn: sa.Connection, profiles: sa.Table) -> bool:
 def build_profiles(
     engine: sa.Engine, config: PipewardenConfig, full: bool = False, as_of: datetime | None = None
 ) -> BuildResult:
-    """Build the profiles in one transaction; a build without an earlier one is full."""
+    """Build the profiles in one transaction under the build lock; a build without an earlier
+    one is full."""
+    with build_lock(engine, config, _spec(config).table):
+        return build_locked(engine, config, full, as_of)
+
+
+def build_locked(
+    engine: sa.Engine, config: PipewardenConfig, full: bool = False, as_of: datetime | None = None
+) -> BuildResult:
+    """`build_profiles` for a caller that holds `build_lock` (and keeps it while it checks
+    and publishes what was built)."""
     spec = _spec(config)
     as_of = as_of or datetime.now(UTC)
     cutoff = as_of - spec.window
-    with (
-        build_lock(engine, config, spec.table),
-        naming_overflow(spec),
-        engine.begin() as conn,
-    ):
+    with naming_overflow(spec), engine.begin() as conn:
         t = _inputs(conn, config)
         t.builds.create(conn, checkfirst=True)
         t.profiles.create(conn, checkfirst=True)

@@ -6,7 +6,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from pipewarden.config import PipewardenConfig
-from pipewarden.profiles.build import BuildResult, build_profiles
+from pipewarden.profiles.build import BuildResult, build_locked
+from pipewarden.profiles.build_lock import build_lock
 from pipewarden.profiles.cache import CacheUnavailable, MemoryCache, RedisCache, make_cache
 from pipewarden.profiles.tables import profile_chunks
 from pipewarden.records.metrics import CheckResult
@@ -38,25 +39,33 @@ def publish(
 
 
 def build_checked(
-    engine: sa.Engine, config: PipewardenConfig, full: bool = False
+    engine: sa.Engine,
+    config: PipewardenConfig,
+    full: bool = False,
+    cache: RedisCache | MemoryCache | None = None,
 ) -> tuple[BuildResult, list[CheckResult]]:
     """Build, watch the build like a table (`monitor.watch_build`: its checks may mark it
-    failed), then refresh the cache from what the checks let through."""
+    failed), then refresh the cache from what the checks let through.
+
+    All three under the build lock: a later build's rows must not be judged as this build's,
+    nor this build's cache refresh land after a later build's (the cache would then hold older
+    profiles than the warehouse, with nothing to say so)."""
     from pipewarden.profiles.monitor import watch_build  # the detector: not for the API
 
     assert config.profiles is not None
-    result = build_profiles(engine, config, full=full)
-    checks = watch_build(engine, config, result)
-    try:
-        publish(engine, config, result, make_cache(config.profiles.api))
-    except CacheUnavailable as error:
-        raise CacheNotRefreshed(
-            f"profiles build {result.build_id} is in the warehouse (checks {result.status}), "
-            f"but the cache did not answer ({error}): the API may answer its "
-            f"{len(result.changed)} changed customer(s) from their older cached profiles "
-            "until profiles.api.cache_ttl, and no snapshot of them was kept; once Redis "
-            "answers, run `pipewarden profiles build --full`"
-        ) from None
+    with build_lock(engine, config, config.profiles.table):
+        result = build_locked(engine, config, full=full)
+        checks = watch_build(engine, config, result)
+        try:
+            publish(engine, config, result, cache or make_cache(config.profiles.api))
+        except CacheUnavailable as error:
+            raise CacheNotRefreshed(
+                f"profiles build {result.build_id} is in the warehouse (checks "
+                f"{result.status}), but the cache did not answer ({error}): the API may answer "
+                f"its {len(result.changed)} changed customer(s) from their older cached "
+                "profiles until profiles.api.cache_ttl, and no snapshot of them was kept; once "
+                "Redis answers, run `pipewarden profiles build --full`"
+            ) from None
     return result, checks
 
 

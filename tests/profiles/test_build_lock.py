@@ -2,8 +2,10 @@
 (PostgreSQL and SQLite)."""
 
 import threading
+from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 import yaml
@@ -13,6 +15,8 @@ from pipewarden.cli.main import app
 from pipewarden.db.engines import make_engine
 from pipewarden.profiles.build import BuildResult, build_profiles
 from pipewarden.profiles.build_lock import BuildLocked, build_lock
+from pipewarden.profiles.cache import MemoryCache
+from pipewarden.profiles.publish import build_checked
 from tests.profiles.support import profiles_config, profiles_data
 from tests.profiles.test_build import _load_shop
 
@@ -69,3 +73,45 @@ def test_a_build_gives_up_naming_the_other_build(warehouse_url: str, tmp_path: P
     assert not sa.inspect(engine).has_table("customer_profiles")  # nothing was built
     build_profiles(engine, config)  # the lock released, a build runs
     assert sa.inspect(engine).has_table("customer_profiles")
+
+
+class _PausingCache(MemoryCache):
+    """A cache whose first refresh waits until the test has tried a second build."""
+
+    def __init__(self) -> None:
+        super().__init__(60)
+        self.publishing = threading.Event()
+        self.tried = threading.Event()
+
+    def put(self, profiles: Iterable[dict[str, Any]], snapshot: bool = False) -> None:
+        self.publishing.set()
+        self.tried.wait(timeout=120)
+        super().put(profiles, snapshot)
+
+
+def test_a_build_keeps_its_lock_until_its_cache_refresh_is_done(warehouse_url: str) -> None:
+    """A second build that committed and published while the first was still refreshing the
+    cache would be overwritten there by the first's older profiles: it must wait its turn."""
+    engine = make_engine(warehouse_url)
+    _load_shop(engine)
+    config = profiles_config(warehouse_url)
+    cache = _PausingCache()
+    first: list[BuildResult] = []
+    worker = threading.Thread(
+        target=lambda: first.append(build_checked(engine, config, cache=cache)[0])
+    )
+    worker.start()
+    try:
+        assert cache.publishing.wait(timeout=120), "the first build never refreshed the cache"
+        no_wait = config.timeouts.model_copy(update={"run_lock": timedelta(0)})
+        try:
+            build_profiles(engine, config.model_copy(update={"timeouts": no_wait}))
+        except BuildLocked:
+            pass
+        else:
+            raise AssertionError("a build ran while another was refreshing the cache")
+    finally:
+        cache.tried.set()
+        worker.join()
+    assert [r.status for r in first] == ["ok"]
+    assert build_profiles(engine, config).build_id > first[0].build_id  # released after
