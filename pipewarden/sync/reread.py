@@ -105,13 +105,14 @@ class RereadLedger:
             self._forget_keys(batch)
             return batch
         self._threshold = read_from(position.cursor, self.lookback, self.tick)
+        near = self._is_near(batch)
         if self._known is None:
             # Nothing to compare with: hash only the rows the next run may read again.
-            near = batch.filter(self._is_near())
-            self._remember(near, entries_of(near, self.key))
+            near_rows = batch.filter(near)
+            self._remember(near_rows, entries_of(near_rows, self.key))
             return batch
         entries = entries_of(batch, self.key)
-        self._remember(batch.filter(self._is_near()), entries.filter(self._is_near(batch)))
+        self._remember(batch.filter(near), entries.filter(near))
         known = entries.with_row_index("row").join(self._known, on=_ENTRY, how="semi")["row"]
         if not known.len():
             return batch
@@ -149,9 +150,10 @@ class RereadLedger:
             return False
         return True
 
-    def _is_near(self, batch: pl.DataFrame | None = None) -> pl.Expr | pl.Series:
+    def _is_near(self, batch: pl.DataFrame) -> pl.Series:
+        """Which rows of the batch the next run reads again (evaluated once per batch)."""
         near = pl.col(self.cursor) >= self._threshold
-        return near if batch is None else batch.select(near.fill_null(False)).to_series()
+        return batch.select(near.fill_null(False)).to_series()
 
     def _remember(self, near: pl.DataFrame, entries: pl.DataFrame) -> None:
         self._kept = [p.filter(pl.col("c") >= self._threshold) for p in self._kept]
