@@ -40,10 +40,30 @@ class Drift:
 
 
 def reflect(conn: sa.Connection, name: str, schema: str | None = None) -> TableShape | None:
-    """The table as the database has it now, or None if it does not exist."""
-    if not sa.inspect(conn).has_table(name, schema=schema):
+    """The table's columns and primary key as the database has them now, or None if it does
+    not exist.
+
+    Only those two: the sync (and the source audit and quarantine replay, which share this)
+    reads nothing else of a table. SQLAlchemy's
+    whole-table reflection (`autoload_with`) also reads its indexes, constraints, comment and
+    options, and reflects every table its foreign keys point to: on PostgreSQL 11 catalog
+    queries instead of 2 for `orders`, about 20 ms of a first run per table.
+    """
+    inspector = sa.inspect(conn)
+    try:
+        columns = inspector.get_columns(name, schema=schema)
+    except sa.exc.NoSuchTableError:
         return None
-    table = sa.Table(name, sa.MetaData(), schema=schema, autoload_with=conn)
+    key = set(inspector.get_pk_constraint(name, schema=schema).get("constrained_columns") or [])
+    table = sa.Table(
+        name,
+        sa.MetaData(),
+        *(
+            sa.Column(c["name"], c["type"], nullable=c["nullable"], primary_key=c["name"] in key)
+            for c in columns
+        ),
+        schema=schema,
+    )
     return TableShape(table, dialect_for(conn.dialect.name).table_kinds(conn, table))
 
 
