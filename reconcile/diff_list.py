@@ -11,7 +11,7 @@ back as `RowDiff` one at a time, so every consumer iterates as before and the va
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
-from typing import Any, overload
+from typing import Any, NamedTuple, overload
 
 from pipewarden.reconcile.keys import Key
 from pipewarden.reconcile.row_diff import RowDiff
@@ -75,6 +75,17 @@ class _Keys:
         if self.ints is not None:
             return (self.ints[index],)
         return self.tuples[index]
+
+
+class IntColumns(NamedTuple):
+    """A `DiffList`'s rows as its arrays: one integer key column, each hash absent in every
+    row (None) or a 64-bit integer in every row, the columns as indexes into `named`."""
+
+    keys: "array[int]"
+    source_hashes: "array[int] | None"
+    target_hashes: "array[int] | None"
+    columns: "array[int]"
+    named: list[Sequence[str]]
 
 
 class DiffList(Sequence[RowDiff]):
@@ -149,6 +160,13 @@ class DiffList(Sequence[RowDiff]):
     def rows(self, start: int, stop: int) -> Iterator[RowDiff]:
         """Rows `start` to `stop` (exclusive), without reading those before them."""
         return (self._row(i) for i in range(start, min(stop, self._length)))
+
+    def int_columns(self) -> IntColumns | None:
+        """The rows as arrays, where they are all such (`IntColumns`); else None."""
+        keys, source, target = self._keys.ints, self._source.data, self._target.data
+        if keys is None or any(h is not None and type(h) is not array for h in (source, target)):
+            return None
+        return IntColumns(keys, source, target, self._columns, self._named)  # type: ignore[arg-type]
 
     def keys(self) -> Iterator[Key]:
         """Every row's (source) key, without building the rows."""

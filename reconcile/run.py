@@ -20,9 +20,10 @@ from pipewarden.db.engines import cached_engine, connect
 from pipewarden.measurements.outcomes import outcome_points
 from pipewarden.reconcile.diff import DiffOptions, DiffResult, diff_plan, recheck
 from pipewarden.reconcile.diff_list import DiffList
+from pipewarden.reconcile.diff_records import diff_frames
 from pipewarden.reconcile.keys import Key, json_key, json_key_text
 from pipewarden.reconcile.plan import TablePlan, plan_table
-from pipewarden.reconcile.repair import RepairOutcome, hash_text, plan_repair, repair, settle_audit
+from pipewarden.reconcile.repair import RepairOutcome, plan_repair, repair, settle_audit
 from pipewarden.reconcile.row_diff import RowDiff
 from pipewarden.reconcile.settle import Settled, settle, table_gate
 from pipewarden.records.metrics import MetricPoint, write_metrics
@@ -32,8 +33,8 @@ from pipewarden.records.reconcile_runs import (
     DiffRecord,
     ReconcileRun,
     finish_run,
-    record_diffs,
     start_run,
+    write_diff_frames,
 )
 
 #: Differing keys a dry run's alert keeps (it names the first few, counts the rest).
@@ -277,7 +278,7 @@ def _reconcile(
     began = time.perf_counter()
     settled = _settle(plan, config.table(name), result)
     timings["settle"] = time.perf_counter() - began
-    _record_diffs(config, run, name, settled.diffs, result)
+    _record_diffs(config, run, name, settled.groups, result)
     if options.repair and settled.count:
         diffs = list(settled.diffs)
         outcome, left = _repair(config, plan, run, diffs, result, options, timings)
@@ -330,27 +331,17 @@ def _record_diffs(
     config: PipewardenConfig,
     run: ReconcileRun,
     name: str,
-    diffs: Iterable[RowDiff],
+    groups: Iterable[Sequence[RowDiff]],
     result: DiffResult,
 ) -> None:
     """Every difference, and the source keys that could not be compared, in the warehouse."""
     warehouse = cached_engine(config.warehouse.url, config.timeouts.engine())
-    found = (
-        DiffRecord(
-            d.kind,
-            json_key_text(d.key),
-            d.columns,
-            hash_text(d.source_hash),
-            hash_text(d.target_hash),
-        )
-        for d in diffs
-    )
     unmatched = (
         DiffRecord(p.kind[:10], json_key(k), [], None, None)
         for p in result.key_problems
         for k in p.sample
     )
-    record_diffs(warehouse, run.run_id, name, chain(found, unmatched))
+    write_diff_frames(warehouse, run.run_id, name, diff_frames(groups, unmatched))
 
 
 def _repair(

@@ -9,12 +9,15 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from pipewarden.records.flow_runs import current_flow_run_id
 from pipewarden.records.tables import metadata
+
+if TYPE_CHECKING:
+    import polars as pl
 
 reconcile_runs = sa.Table(
     "pipewarden_reconcile_runs",
@@ -110,6 +113,13 @@ class ReconcileRun:
         return row
 
 
+#: Differences a frame: 50,000 rows' strings and frame added 45 MB to a million-difference
+#: run's peak.
+DIFF_BATCH = 10_000
+#: A frame of differences as `write_diff_frames` takes it: all text.
+DIFF_FRAME_COLUMNS = ("diff", "key_value", "columns", "source_hash", "target_hash")
+
+
 @dataclass(frozen=True, slots=True)
 class DiffRecord:
     diff: str
@@ -161,46 +171,52 @@ def record_diffs(
     run_id: str,
     table_name: str,
     diffs: Iterable[DiffRecord],
-    batch: int = 10_000,
+    batch: int = DIFF_BATCH,
 ) -> None:
     """Every difference, a batch at a time: a million differences are never a million dicts at
-    once, and the dialect's bulk path (COPY on PostgreSQL) writes each batch. 10,000 rows a
-    batch: 50,000 rows' strings and frame added 45 MB to a million-difference run's peak."""
+    once, and the dialect's bulk path (COPY on PostgreSQL) writes each batch."""
+    items = iter(diffs)
+    chunks = iter(lambda: list(islice(items, batch)), [])
+    write_diff_frames(engine, run_id, table_name, map(diff_frame, chunks))
+
+
+def diff_frame(chunk: Sequence[DiffRecord]) -> "pl.DataFrame":
+    """Records as a frame, column by column: polars builds string columns from lists far
+    faster than rows."""
+    import polars as pl
+
+    return pl.DataFrame(
+        {
+            "diff": [d.diff for d in chunk],
+            "key_value": [d.key if isinstance(d.key, str) else json.dumps(d.key) for d in chunk],
+            "columns": [columns_text(d.columns) for d in chunk],
+            "source_hash": [d.source_hash for d in chunk],
+            "target_hash": [d.target_hash for d in chunk],
+        },
+        schema=dict.fromkeys(DIFF_FRAME_COLUMNS, pl.String),
+    )
+
+
+def columns_text(columns: Sequence[str]) -> str | None:
+    """A difference's columns as recorded: a JSON list, None when there are none."""
+    return json.dumps(list(columns)) if columns else None
+
+
+def write_diff_frames(
+    engine: sa.Engine, run_id: str, table_name: str, frames: Iterable["pl.DataFrame"]
+) -> None:
+    """Write frames of differences (`DIFF_FRAME_COLUMNS`) in one transaction, a frame at a time."""
     import polars as pl
 
     from pipewarden.dialects import dialect_for
 
     with engine.begin() as conn:
         dialect = dialect_for(conn.dialect.name)
-        items = iter(diffs)
-        while chunk := list(islice(items, batch)):
-            # Column by column: polars builds string columns from lists far faster than rows.
-            frame = pl.DataFrame(
-                {
-                    "run_id": [run_id] * len(chunk),
-                    "table_name": [table_name] * len(chunk),
-                    "diff": [d.diff for d in chunk],
-                    "key_value": [
-                        d.key if isinstance(d.key, str) else json.dumps(d.key) for d in chunk
-                    ],
-                    "columns": [json.dumps(list(d.columns)) if d.columns else None for d in chunk],
-                    "source_hash": [d.source_hash for d in chunk],
-                    "target_hash": [d.target_hash for d in chunk],
-                },
-                schema={c: pl.String for c in _DIFF_COLUMNS},
-            )
-            dialect.append(conn, reconcile_diffs, frame)
-
-
-_DIFF_COLUMNS = (
-    "run_id",
-    "table_name",
-    "diff",
-    "key_value",
-    "columns",
-    "source_hash",
-    "target_hash",
-)
+        for frame in frames:
+            if frame.height:
+                run = pl.lit(run_id, pl.String).alias("run_id")
+                table = pl.lit(table_name, pl.String).alias("table_name")
+                dialect.append(conn, reconcile_diffs, frame.select(run, table, *DIFF_FRAME_COLUMNS))
 
 
 def record_repairs(
