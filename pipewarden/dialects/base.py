@@ -148,6 +148,10 @@ class Dialect(SegmentSQL, CanonicalForm):
         """Let this transaction's commit return before its record is on disk, where the
         database can; only for records whose loss in a crash does no harm."""
 
+    def favour_index_lookups(self, conn: sa.Connection) -> None:
+        """Let this transaction's plans look a few rows up by index rather than read whole
+        tables, where the planner weighs that by a cost of random reads."""
+
     def views_reading(self, conn: sa.Connection, table: sa.Table) -> list[str]:
         """The views that read `table`: it cannot be dropped and replaced under them."""
         return []

@@ -48,6 +48,9 @@ _POSTGRES_EPOCH_US = 946_684_800_000_000
 _TRUNC = {0: "second", 3: "milliseconds"}
 #: Keys past which `key IN (…)` is one array parameter (thousands of parameters plan slowly).
 _KEYS_AS_ARRAY = 50
+#: A random read's cost where lookups are favoured: the value PostgreSQL's documentation
+#: suggests for storage that reads at random about as fast as in sequence (SSD, cached).
+RANDOM_PAGE_COST = 1.1
 
 
 #: The privileges a table's ACL can hold (`aclexplode`'s privilege_type).
@@ -215,6 +218,18 @@ class PostgreSQL(Dialect):
 
     def relax_commit(self, conn: sa.Connection) -> None:
         conn.execute(sa.text("SET LOCAL synchronous_commit TO OFF"))
+
+    def favour_index_lookups(self, conn: sa.Connection) -> None:
+        # The default random_page_cost (4, for spinning disks) makes an incremental profile
+        # build read all 10M orders to aggregate 100,000 of them (1.6 s against 0.47 s by
+        # index, measured at 1M customers); a setting the server already has lower is kept.
+        conn.execute(
+            sa.text(
+                "SELECT set_config('random_page_cost', "
+                "least(current_setting('random_page_cost')::float8, :cost)::text, true)"
+            ),
+            {"cost": RANDOM_PAGE_COST},
+        )
 
     def oldest_open_transaction_start(self, conn: sa.Connection) -> datetime | None:
         return conn.execute(

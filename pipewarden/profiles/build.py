@@ -3,8 +3,8 @@
 An incremental build finds the customers whose rows changed since the last build (customers,
 orders, the cart stream's latest state, and orders that left the window since), rebuilds
 their rows, then moves the R, F and M cuts (`quantiles`) and rewrites the touched customers
-and those whose score a moved cut changed. A full build aggregates every customer and scores
-them with window functions; both give the same table.
+and those whose score a moved cut changed. A full build aggregates every customer once,
+ranks the cuts off those rows and scores them by the cuts (`full`); both give the same table.
 """
 
 from __future__ import annotations
@@ -17,12 +17,13 @@ from typing import Any
 import sqlalchemy as sa
 
 from pipewarden.config import PipewardenConfig, ProfilesConfig
+from pipewarden.dialects import dialect_of
 from pipewarden.profiles.build_lock import build_lock
 from pipewarden.profiles.deletions import deleted_customers
+from pipewarden.profiles.full import ORDER_COUNT, build_full
 from pipewarden.profiles.order_keys import as_text, belongs, same_kind, unknown_customer_orders
 from pipewarden.profiles.overflow import naming_overflow
 from pipewarden.profiles.quantiles import (
-    MEASURES,
     Mover,
     StaleCuts,
     cuts_from_scores,
@@ -32,7 +33,6 @@ from pipewarden.profiles.quantiles import (
 )
 from pipewarden.profiles.rewrite import fill_fresh, fresh_table, rescore_moved, write_changed
 from pipewarden.profiles.rules import segment_expression
-from pipewarden.profiles.swap import fill_and_swap
 from pipewarden.profiles.tables import builds_table, profile_indexes, profile_table
 
 
@@ -183,9 +183,16 @@ def _touched(
 
 
 def _rows(
-    spec: ProfilesConfig, t: _Inputs, as_of: datetime, cutoff: datetime, only: sa.Table | None
+    spec: ProfilesConfig,
+    t: _Inputs,
+    as_of: datetime,
+    cutoff: datetime,
+    only: sa.Table | None,
+    count_orders: bool = False,
 ) -> sa.Select[Any]:
-    """The unscored rows: aggregates over the window, last purchase, cart, consent."""
+    """The unscored rows: aggregates over the window, last purchase, cart, consent; with
+    `count_orders`, also a row for each customer id no customer has, without a key, and each
+    row's count of orders (`full.ORDER_COUNT`)."""
     c, o = t.customers, t.orders
     amount, time = o.c[spec.orders.amount], o.c[spec.orders.time]
     in_window = sa.and_(time > cutoff, time <= as_of)
@@ -199,6 +206,7 @@ def _rows(
             sa.cast(sa.func.sum(sa.case((in_window, amount), else_=0)), sa.Numeric), 2
         ).label("monetary"),
         sa.func.max(sa.case((time <= as_of, time))).label("last_order_at"),
+        *((sa.func.count().label(ORDER_COUNT),) if count_orders else ()),
     ).group_by(order_customer)
     key = _key(customer)
     if only is not None:
@@ -214,9 +222,8 @@ def _rows(
         sa.func.coalesce(orders_sq.c.monetary, 0).label("monetary"),
         orders_sq.c.last_order_at,
     ]
-    query = (
-        sa.select().select_from(c).outerjoin(orders_sq, belongs(orders_sq.c.customer_id, customer))
-    )
+    belonging = belongs(orders_sq.c.customer_id, customer)
+    query = sa.select().select_from(c).outerjoin(orders_sq, belonging, full=count_orders)
     if t.latest is not None and spec.cart is not None:
         latest = t.latest
         is_cart = sa.and_(latest.c.subject == key, latest.c.event_type.in_(spec.cart.event_types))
@@ -228,6 +235,8 @@ def _rows(
         ]
     if spec.customers.consent:
         columns.append(c.c[spec.customers.consent].label("consent"))
+    if count_orders:
+        columns.append(orders_sq.c[ORDER_COUNT])
     query = query.add_columns(*columns)
     if only is not None:
         query = query.where(c.c[spec.customers.key].in_(sa.select(only.c.customer_id)))
@@ -237,32 +246,6 @@ def _rows(
 def _score(count_le: sa.ColumnElement[Any], n: sa.ColumnElement[Any], q: int) -> Any:
     """ceil(q · cume_dist) in integers: equal values get equal scores, on every engine."""
     return (q * count_le + n - 1) // n
-
-
-def _scored_rows(spec: ProfilesConfig, rows: sa.Select[Any]) -> sa.Select[Any]:
-    """`rows` with their scores and segment, from window functions over all of them: what a
-    full build inserts, in one pass (customers who never bought are not counted)."""
-    agg = rows.subquery("agg")
-    buyer = sa.case((agg.c.last_order_at.is_not(None), 1), else_=0)
-    q, n = spec.scores, sa.func.sum(buyer).over()
-    scores = [
-        sa.case(
-            (
-                agg.c.last_order_at.is_not(None),
-                _score(sa.func.sum(buyer).over(order_by=agg.c[measure]), n, q),
-            )
-        ).label(score)
-        for score, measure in MEASURES.items()
-    ]
-    with_scores = sa.select(agg, *scores).subquery("with_scores")
-    segment = sa.case(
-        (
-            with_scores.c.last_order_at.is_not(None),
-            segment_expression(spec.segments, spec.default_segment, dict(with_scores.c.items())),
-        ),
-        else_=sa.literal(spec.default_segment),
-    )
-    return sa.select(with_scores, segment.label("segment"))
 
 
 def _rescore(conn: sa.Connection, spec: ProfilesConfig, p: sa.Table) -> list[str]:
@@ -425,14 +408,16 @@ def build_locked(
         ) not in (None, _read_from(spec)):
             full = True
         if full:
-            fill_and_swap(conn, t.profiles, _scored_rows(spec, _rows(spec, t, as_of, cutoff, None)))
-            cuts = cuts_from_scores(conn, t.profiles, spec.scores)
+            rows = _rows(spec, t, as_of, cutoff, None, count_orders=True)
+            cuts, unknown = build_full(conn, spec, t.profiles, rows)
             rebuilt: list[str] = []
             row_count = _count(conn, t.profiles)
             problems = _check(conn, spec, t, row_count)
             changed = list(conn.execute(sa.select(t.profiles.c.customer_id)).scalars())
         else:
             assert previous is not None
+            # A few customers' rows, looked up by index in tables of millions.
+            dialect_of(conn).favour_index_lookups(conn)
             since = _utc(previous.as_of) - spec.lookback
             previous_cutoff = _utc(previous.as_of) - spec.window
             touched = sa.Table(
@@ -491,14 +476,14 @@ def build_locked(
             problems = _check(conn, spec, t, row_count, keys if previous.status == "ok" else None)
             fresh.drop(conn)
             touched.drop(conn)
+            unknown = unknown_customer_orders(
+                conn,
+                t.orders,
+                spec.orders.customer,
+                t.customers.c[spec.customers.key],
+                (t.orders.c[spec.orders.updated_at or spec.orders.time], since),
+            )
         data_as_of = _data_as_of(conn, spec, t)
-        unknown = unknown_customer_orders(
-            conn,
-            t.orders,
-            spec.orders.customer,
-            t.customers.c[spec.customers.key],
-            None if full else (t.orders.c[spec.orders.updated_at or spec.orders.time], since),
-        )
         status = "failed" if problems else "ok"
         build_id: int = conn.execute(
             sa.insert(t.builds)

@@ -57,7 +57,7 @@ def cuts_table(schema: str | None) -> sa.Table:
     )
 
 
-def scored(p: sa.Table) -> sa.ColumnElement[bool]:
+def scored(p: sa.FromClause) -> sa.ColumnElement[bool]:
     return p.c.last_order_at.is_not(None)
 
 
@@ -179,6 +179,34 @@ def cuts_from_scores(conn: sa.Connection, p: sa.Table, q: int) -> Cuts:
                 value = top
             listed.append(Cut(value, below))
         cuts[score] = listed
+    return Cuts(n, cuts)
+
+
+def ranked_cuts(conn: sa.Connection, rows: sa.FromClause, q: int) -> Cuts:
+    """The cuts of the scored values in `rows`, ranked in the warehouse one measure at a time:
+    per place s, the largest value with at most floor(s·n/q) scored values at or below it
+    (what `cuts_from_scores` reads off scores given by ceil(q · cume_dist))."""
+    n = int(conn.scalar(sa.select(sa.func.count()).select_from(rows).where(scored(rows))) or 0)
+    cuts: dict[str, list[Cut]] = {}
+    for score, measure in MEASURES.items():
+        x = rows.c[measure]
+        # Counted per distinct value first: a measure of few values (frequency) sorts those.
+        distinct = (
+            sa.select(x.label("x"), sa.func.count().label("n"))
+            .where(scored(rows))
+            .group_by(x)
+            .subquery("distinct_values")
+        )
+        at_or_below = sa.func.sum(distinct.c.n).over(order_by=distinct.c.x)
+        ranked = sa.select(distinct.c.x, at_or_below.label("at_or_below")).subquery("ranked")
+        columns: list[sa.ColumnElement[Any]] = []
+        for s in range(1, q):
+            within = ranked.c.at_or_below <= s * n // q
+            columns.append(sa.func.max(sa.case((within, ranked.c.x))))
+            columns.append(sa.func.max(sa.case((within, ranked.c.at_or_below))))
+        found = conn.execute(sa.select(*columns)).one()
+        values, counts = found[0::2], found[1::2]
+        cuts[score] = [Cut(v, int(c or 0)) for v, c in zip(values, counts, strict=True)]
     return Cuts(n, cuts)
 
 
