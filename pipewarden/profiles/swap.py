@@ -30,7 +30,7 @@ def staged_table(profiles: sa.Table, late_primary_key: bool) -> sa.Table:
             copy.nullable = column.nullable and not column.primary_key
         columns.append(copy)
     name = f"{profiles.name}_next"[:63]
-    return sa.Table(name, sa.MetaData(schema=profiles.schema), *columns)
+    return sa.Table(name, sa.MetaData(schema=profiles.schema), *columns, **profiles.dialect_kwargs)
 
 
 def fill_and_swap(conn: sa.Connection, profiles: sa.Table, rows: sa.Select[Any]) -> None:
