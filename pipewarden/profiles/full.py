@@ -5,7 +5,8 @@ table, so one pass over the orders gives every customer's row and, on the rows o
 name no customer, the orders credited to no one (counted from about a million groups instead
 of an anti-join over every order). The cuts are ranked off that table one measure at a time,
 and the rows go into the profile table scored by them: the scores a ranking of every customer
-gives, with the cuts an incremental build moves.
+gives, with the cuts an incremental build moves. (The join both ways is a FULL JOIN: SQLite
+has it from 3.39.)
 """
 
 from __future__ import annotations
