@@ -19,9 +19,9 @@ from pipewarden.config.urls import redact_secrets
 from pipewarden.db.engines import cached_engine, connect
 from pipewarden.measurements.outcomes import outcome_points
 from pipewarden.reconcile.diff import DiffOptions, DiffResult, diff_plan, recheck
-from pipewarden.reconcile.diff_list import DiffList
+from pipewarden.reconcile.diff_json import changed_pieces, key_pieces
 from pipewarden.reconcile.diff_records import diff_frames
-from pipewarden.reconcile.keys import Key, json_key, json_key_text
+from pipewarden.reconcile.keys import Key, json_key
 from pipewarden.reconcile.plan import TablePlan, plan_table
 from pipewarden.reconcile.repair import RepairOutcome, plan_repair, repair, settle_audit
 from pipewarden.reconcile.row_diff import RowDiff
@@ -126,16 +126,15 @@ class ReconcileReport:
         return "".join(self.json_parts())
 
     def json_parts(self) -> Iterator[str]:
-        """`as_dict` as JSON text, piece by piece: the lists of differing keys are written a key
-        at a time, never held as a million small lists beside the differences themselves."""
+        """`as_dict` as JSON text, piece by piece: the lists of differing keys are written many
+        keys a piece (`diff_json`), never held as a million small lists beside the differences
+        themselves."""
         d = self.diff
+        # Each list comes in pieces of many keys, themselves joined by `, `.
         keys: dict[str, Callable[[], Iterator[str]]] = {
-            "missing": lambda: map(json_key_text, _keys(d.missing)),
-            "extra": lambda: map(json_key_text, _keys(d.extra)),
-            "changed": lambda: (
-                f'{{"key": {json_key_text(r.key)}, "columns": {json.dumps(list(r.columns))}}}'
-                for r in d.changed
-            ),
+            "missing": lambda: key_pieces(d.missing),
+            "extra": lambda: key_pieces(d.extra),
+            "changed": lambda: changed_pieces(d.changed),
         }
         data = self.as_dict(keys=False)
         yield "{"
@@ -149,11 +148,6 @@ class ReconcileReport:
                 yield f"{', ' if index else ''}{item}"
             yield "]"
         yield "}"
-
-
-def _keys(diffs: Sequence[RowDiff]) -> Iterator[Key]:
-    """The differences' keys; a `DiffList` reads them without building its rows."""
-    return diffs.keys() if isinstance(diffs, DiffList) else (d.key for d in diffs)
 
 
 def shown_result(config: PipewardenConfig, name: str, result: dict[str, Any]) -> dict[str, Any]:
