@@ -531,6 +531,7 @@ class _Series:
             season.neighbours,
             self.settings.lookback_cycles * season.period_seconds + self.step,
             self.level_points,
+            raw_means=self.count,
         )
 
     def new_model(self) -> SeriesBaseline:
@@ -712,7 +713,7 @@ def _record(s: _Series, start: int, stop: int, history: np.ndarray) -> None:
     out.method[start:stop] = [s.method] * (stop - start)
     for i in np.flatnonzero(~s.finite[done]).tolist():
         out.method[start + i] = "no value"
-    out.history[done] = np.where(s.finite[done], history[: stop - start], 0)
+    out.history[done] = np.where(s.finite[done], history[: stop - start], 0).tolist()
     s.held[done] = s.learnable[done]
     s.included[done] |= s.learnable[done]
     s.valid = max(s.valid, stop) if s.ready else s.valid

@@ -48,6 +48,7 @@ class Layout:
     neighbours: int
     horizon: float
     level_points: int
+    raw_means: bool = True  # the raw means are read by the count test only: gauges skip them
 
     @property
     def seasonal(self) -> bool:
@@ -101,6 +102,9 @@ def _bucket_stats(
     learned = np.nonzero(held[:end])[0]
     if len(learned) == 0 or end <= start:
         return zeros, zeros.copy(), zeros.copy(), zeros.copy(), zeros.copy()
+    if not layout.seasonal:
+        raw = x if layout.raw_means else None
+        return _rolling_stats(y, raw, learned, rows, layout.level_points)
     buckets = layout.buckets
     # Learned points ordered by (bucket, index): a bucket's window before row i is a slice.
     order = np.lexsort((learned, buckets[learned]))
@@ -128,8 +132,33 @@ def _bucket_stats(
     where = np.where(back < count[:, :, None], hi[:, :, None] - 1 - back, len(index))
     where = where.reshape(end - start, -1)
     ranked = np.sort(np.append(ys, np.nan)[where], axis=1)
-    total = np.append(xs, 0.0)[where].sum(axis=1)
+    total = np.append(xs, 0.0)[where].sum(axis=1) if layout.raw_means else zeros
     counts = count.sum(axis=1)
+    some = counts > 0
+    n = np.maximum(counts, 1)
+    median, q25, q75 = _order_stats(ranked, n)
+    median, q25, q75 = (np.where(some, v, 0.0) for v in (median, q25, q75))
+    return median, counts.astype(np.float64), np.where(some, total / n, 0.0), q25, q75
+
+
+def _rolling_stats(
+    y: np.ndarray, x: np.ndarray | None, learned: np.ndarray, rows: np.ndarray, width: int
+) -> tuple[np.ndarray, ...]:
+    """`_bucket_stats` without a season (most series): one bucket whose window before row i is
+    the last `width` learned points, so each row's cells are a run of the learned values,
+    newest first, padded with NaN (0.0 for the sums) where fewer were learned; the same cells
+    in the same order as the general gather, without its bucket keys and masks. Without `x`
+    (a gauge) the raw means are zeros."""
+    hi = np.searchsorted(learned, rows)
+    counts = np.minimum(hi, width)
+    wide = int(counts.max())
+    zeros = np.zeros(len(rows))
+    if wide == 0:
+        return zeros, zeros.copy(), zeros.copy(), zeros.copy(), zeros.copy()
+    # Learned values after `wide` pads, so that row i's cells are padded[hi_i + wide - 1 - back].
+    where = (hi + (wide - 1))[:, None] - np.arange(wide)
+    ranked = np.sort(np.concatenate((np.full(wide, np.nan), y[learned]))[where], axis=1)
+    total = zeros if x is None else np.concatenate((np.zeros(wide), x[learned]))[where].sum(axis=1)
     some = counts > 0
     n = np.maximum(counts, 1)
     median, q25, q75 = _order_stats(ranked, n)
@@ -140,6 +169,8 @@ def _bucket_stats(
 def _order_stats(ranked: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, ...]:
     """Median, lower and upper quartile of the first n of each sorted row, as baseline.py has
     them (`median_of_sorted`, `quantile_of_sorted`), from one gather."""
+    if len(n) and n[0] == n.min() == n.max():
+        return _equal_order_stats(ranked, n[:1])
     last = n - 1
     quarter, three_quarters = 0.25 * last, 0.75 * last
     low25, low75 = quarter.astype(np.int64), three_quarters.astype(np.int64)
@@ -160,6 +191,27 @@ def _order_stats(ranked: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, ...]:
     q25 = np.where(low25 < last, v[:, 2] + (v[:, 3] - v[:, 2]) * (quarter - low25), v[:, 2])
     q75 = np.where(low75 < last, v[:, 4] + (v[:, 5] - v[:, 4]) * (three_quarters - low75), v[:, 4])
     return median, q25, q75
+
+
+def _equal_order_stats(ranked: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, ...]:
+    """`_order_stats` where every row holds the same count (`n`, one entry): most rows of most
+    calls. Columns instead of a gather per cell; the same arithmetic, broadcast from one row."""
+    size = int(n[0])
+    last = n - 1
+    quarter, three_quarters = 0.25 * last, 0.75 * last
+    mid = size // 2
+    upper = ranked[:, mid]
+    median = upper if size % 2 else 0.5 * (ranked[:, max(mid - 1, 0)] + upper)
+    return median, _between(ranked, quarter, size - 1), _between(ranked, three_quarters, size - 1)
+
+
+def _between(ranked: np.ndarray, position: np.ndarray, last: int) -> np.ndarray:
+    """Columns interpolated at a fractional `position` (one entry) of the first `last` + 1, as
+    `quantile_of_sorted`."""
+    low = int(position[0])
+    if low >= last:
+        return ranked[:, low]
+    return ranked[:, low] + (ranked[:, low + 1] - ranked[:, low]) * (position - low)
 
 
 def _median(ranked: np.ndarray, n: np.ndarray) -> np.ndarray:
