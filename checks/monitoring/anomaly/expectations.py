@@ -28,7 +28,7 @@ class Expectations:
     shape: np.ndarray
     centre: np.ndarray
     size: np.ndarray
-    rate: np.ndarray
+    rate: np.ndarray  # raw means; zeros where the layout wants none (`Layout.raw_means`)
     lower: np.ndarray
     upper: np.ndarray
     level_residual: np.ndarray  # value - shape: what the level window learns
