@@ -60,6 +60,8 @@ class Dialect(SegmentSQL, CanonicalForm):
     #: A freshly loaded table's primary key can be added after its rows (one sort instead of
     #: a key kept row by row); where not, the table is created with it.
     late_primary_key: bool = False
+    #: FULL OUTER JOIN is understood (a profile build joins customers and orders both ways).
+    full_join: bool = True
 
     def engine_options(self, timeouts: Timeouts = DEFAULT_TIMEOUTS) -> dict[str, Any]:
         """Keyword arguments for `sqlalchemy.create_engine`, the connection's limits included."""

@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 
 class SQLite(Dialect):
     name = "sqlite"
+    #: Only from SQLite 3.39 (Ubuntu 22.04's Python links 3.37).
+    full_join = sqlite3.sqlite_version_info >= (3, 39)
     row_value_keyset = True
     warehouse = True
     reconciles = True

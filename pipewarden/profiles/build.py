@@ -408,8 +408,13 @@ def build_locked(
         ) not in (None, _read_from(spec)):
             full = True
         if full:
-            rows = _rows(spec, t, as_of, cutoff, None, count_orders=True)
+            both_ways = dialect_of(conn).full_join
+            rows = _rows(spec, t, as_of, cutoff, None, count_orders=both_ways)
             cuts, unknown = build_full(conn, spec, t.profiles, rows)
+            if not both_ways:  # no FULL JOIN: the orders naming no customer counted apart
+                unknown = unknown_customer_orders(
+                    conn, t.orders, spec.orders.customer, t.customers.c[spec.customers.key]
+                )
             rebuilt: list[str] = []
             row_count = _count(conn, t.profiles)
             problems = _check(conn, spec, t, row_count)

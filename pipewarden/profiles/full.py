@@ -5,8 +5,9 @@ table, so one pass over the orders gives every customer's row and, on the rows o
 name no customer, the orders credited to no one (counted from about a million groups instead
 of an anti-join over every order). The cuts are ranked off that table one measure at a time,
 and the rows go into the profile table scored by them: the scores a ranking of every customer
-gives, with the cuts an incremental build moves. (The join both ways is a FULL JOIN: SQLite
-has it from 3.39.)
+gives, with the cuts an incremental build moves. (The join both ways is a FULL JOIN; where the
+database has none, SQLite before 3.39, the rows come from a LEFT JOIN without counts and the
+caller counts the orders naming no customer apart.)
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def build_full(
 ) -> tuple[Cuts, int]:
     """Fill `profiles` from `rows` (every customer joined both ways with the orders grouped by
     customer id, with their count); returns the cuts it was scored by and the orders whose id
-    names no customer."""
+    names no customer (0 when `rows` has no count)."""
     names = list(rows.selected_columns.keys())
     staged = _rows_table(profiles, names)
     staged.create(conn)
@@ -55,10 +56,13 @@ def build_full(
     # A row from the orders' side alone: no key, and its orders counted. A customer has no
     # order count (no orders) or its own, and is a profile even with a NULL key (refused by
     # the profile's key, as any build refuses it).
-    no_customer = sa.and_(staged.c.customer_id.is_(None), staged.c[ORDER_COUNT].is_not(None))
-    unknown = conn.scalar(
-        sa.select(sa.func.coalesce(sa.func.sum(staged.c[ORDER_COUNT]), 0)).where(no_customer)
-    )
+    no_customer: sa.ColumnElement[bool] = sa.false()
+    unknown: Any = 0
+    if ORDER_COUNT in staged.c:
+        no_customer = sa.and_(staged.c.customer_id.is_(None), staged.c[ORDER_COUNT].is_not(None))
+        unknown = conn.scalar(
+            sa.select(sa.func.coalesce(sa.func.sum(staged.c[ORDER_COUNT]), 0)).where(no_customer)
+        )
     customers = sa.select(*(c for c in staged.c if c.name != ORDER_COUNT)).where(~no_customer)
     known = customers.subquery("known")
     cuts = ranked_cuts(conn, known, spec.scores)

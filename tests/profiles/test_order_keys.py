@@ -4,12 +4,14 @@ exactly; the others are counted, never credited elsewhere (PostgreSQL and SQLite
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 import yaml
 from typer.testing import CliRunner
 
 from pipewarden.cli.main import app
 from pipewarden.db.engines import make_engine
+from pipewarden.dialects import dialect_for
 from pipewarden.profiles.build import build_profiles
 from pipewarden.profiles.monitor import watch_build
 from tests.profiles.support import profile_rows, profiles_config, profiles_data, shop_tables
@@ -44,8 +46,14 @@ def _text_orders(engine: sa.Engine) -> sa.Table:
     return orders
 
 
-def test_an_order_naming_no_key_as_written_is_counted_not_credited(warehouse_url: str) -> None:
+@pytest.mark.parametrize("full_join", [True, False], ids=["full-join", "no-full-join"])
+def test_an_order_naming_no_key_as_written_is_counted_not_credited(
+    warehouse_url: str, full_join: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Also where the database has no FULL JOIN (SQLite before 3.39): the same profiles and
+    count, the orders naming no customer counted apart."""
     engine = make_engine(warehouse_url)
+    monkeypatch.setattr(type(dialect_for(engine.dialect.name)), "full_join", full_join)
     orders = _text_orders(engine)
     config = profiles_config(warehouse_url)
 
